@@ -1,0 +1,319 @@
+//! The command line (contract §5): `serve`, `check`, `schema`.
+#![allow(clippy::print_stdout)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::diagnostic::Diagnostic;
+use crate::enrich::EnrichSettings;
+use crate::metrics::Metrics;
+use crate::reload::{AppState, Limits};
+use crate::snapshot::{BuildError, Snapshot, Sources};
+
+/// Exit codes, distinct per kind of failure (clap itself exits 2 on bad usage).
+pub mod exit {
+    pub const OK: u8 = 0;
+    /// An operational error: I/O, a port in use, a runtime failure.
+    pub const ERROR: u8 = 1;
+    /// Policies, designations or geo databases are invalid.
+    pub const INVALID: u8 = 3;
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "portcullis",
+    version,
+    about = "Special-measures policy decision service"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// Log format.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "PORTCULLIS_LOG_FORMAT")]
+    log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve decisions over HTTP.
+    Serve(ServeArgs),
+    /// Parse and validate a policy directory (policies and designations).
+    Check(CheckArgs),
+    /// Print the built-in Cedar schema.
+    Schema,
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// Policy directory: `*.cedar` and `designations/*.jsonl`.
+    #[arg(long, default_value = "policies", env = "PORTCULLIS_POLICIES")]
+    policies: PathBuf,
+    /// A geo database (MMDB); repeat for several. Default: every `*.mmdb` in `./geo-data`.
+    #[arg(long = "geo", value_name = "FILE")]
+    geo: Vec<PathBuf>,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8700", env = "PORTCULLIS_LISTEN")]
+    listen: SocketAddr,
+    /// Largest accepted request body, in bytes.
+    #[arg(long, default_value_t = 1024 * 1024)]
+    max_body: usize,
+    /// Most requests in one batch.
+    #[arg(long, default_value_t = 1000)]
+    max_batch: usize,
+    /// Time limit for one HTTP request (e.g. `10s`, `500ms`).
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    request_timeout: Duration,
+    /// On shutdown, how long in-flight requests may take to finish.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    drain_timeout: Duration,
+    /// Bearer token for admin endpoints; without it they are disabled.
+    #[arg(long, env = "PORTCULLIS_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+    #[command(flatten)]
+    enrich: EnrichArgs,
+}
+
+#[derive(Debug, Args)]
+struct EnrichArgs {
+    /// Minimum screening score (0-100) for a designated person to count as matched.
+    #[arg(long, default_value_t = EnrichSettings::default().screening_threshold,
+          value_parser = clap::value_parser!(u8).range(0..=100))]
+    screening_threshold: u8,
+}
+
+#[derive(Debug, Args)]
+struct CheckArgs {
+    /// Policy directory to check.
+    dir: PathBuf,
+    /// Geo databases to check as well.
+    #[arg(long = "geo", value_name = "FILE")]
+    geo: Vec<PathBuf>,
+    #[command(flatten)]
+    enrich: EnrichArgs,
+}
+
+/// Parses the command line and runs it.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.log_format);
+    let code = match cli.command {
+        Command::Schema => {
+            print!("{}", crate::cedar_input::SCHEMA);
+            exit::OK
+        }
+        Command::Check(args) => check(args),
+        Command::Serve(args) => match serve(args) {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                exit::ERROR
+            }
+        },
+    };
+    ExitCode::from(code)
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn check(args: CheckArgs) -> u8 {
+    let sources = Sources {
+        policies: args.dir,
+        geo: args.geo,
+        settings: EnrichSettings {
+            screening_threshold: args.enrich.screening_threshold,
+        },
+    };
+    match Snapshot::build(sources) {
+        Ok(s) => {
+            println!(
+                "ok: {} policies, {} designations, {} geo databases; revision {}",
+                s.policies.len(),
+                s.designations.len(),
+                s.geo.databases().len(),
+                s.revision
+            );
+            exit::OK
+        }
+        Err(e) => {
+            report(&e);
+            exit::INVALID
+        }
+    }
+}
+
+/// Prints every diagnostic as `file:line:col: message`, with the line and a caret.
+fn report(e: &BuildError) {
+    for d in &e.diagnostics {
+        eprintln!("error: {d}");
+        if let Some(snippet) = snippet(d) {
+            eprintln!("{snippet}");
+        }
+    }
+    eprintln!("{} problem(s) found", e.diagnostics.len());
+}
+
+fn snippet(d: &Diagnostic) -> Option<String> {
+    if d.line == 0 || d.file.extension().is_none_or(|e| e == "mmdb") {
+        return None;
+    }
+    let text = std::fs::read_to_string(&d.file).ok()?;
+    let line = text.lines().nth(d.line - 1)?;
+    let caret = " ".repeat(d.column.saturating_sub(1));
+    Some(format!("  {:>4} | {line}\n       | {caret}^", d.line))
+}
+
+/// Every `*.mmdb` in `./geo-data`, the default when no `--geo` is given.
+fn default_geo() -> anyhow::Result<Vec<PathBuf>> {
+    let dir = Path::new("geo-data");
+    let files = crate::snapshot::list_files(dir, "mmdb")
+        .with_context(|| format!("no geo database given and cannot read `{}`", dir.display()))?;
+    anyhow::ensure!(
+        !files.is_empty(),
+        "no geo database given and none in `{}`: pass --geo FILE",
+        dir.display()
+    );
+    Ok(files)
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<u8> {
+    let geo = if args.geo.is_empty() {
+        default_geo()?
+    } else {
+        args.geo
+    };
+    let sources = Sources {
+        policies: args.policies,
+        geo,
+        settings: EnrichSettings {
+            screening_threshold: args.enrich.screening_threshold,
+        },
+    };
+    let snapshot = match Snapshot::build(sources) {
+        Ok(s) => s,
+        Err(e) => {
+            report(&e);
+            eprintln!("refusing to start: the snapshot is invalid");
+            return Ok(exit::INVALID);
+        }
+    };
+    tracing::info!(
+        revision = %snapshot.revision,
+        policies = snapshot.policies.len(),
+        designations = snapshot.designations.len(),
+        geo = snapshot.geo.databases().len(),
+        "snapshot loaded"
+    );
+    let limits = Limits {
+        max_body: args.max_body,
+        max_batch: args.max_batch,
+        request_timeout: args.request_timeout,
+    };
+    if args.admin_token.is_none() {
+        tracing::info!("no admin token configured: admin endpoints are disabled");
+    }
+    let state = Arc::new(AppState::new(
+        snapshot,
+        Metrics::new()?,
+        limits,
+        args.admin_token,
+    ));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(run(state, args.listen, args.drain_timeout))?;
+    Ok(exit::OK)
+}
+
+async fn run(state: Arc<AppState>, listen: SocketAddr, drain: Duration) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let local = listener.local_addr().context("no local address")?;
+    tracing::info!(address = %local, "listening");
+    tokio::spawn(reload_on_sighup(state.clone()));
+
+    let (tx, mut rx) = tokio::sync::watch::channel(false);
+    let server =
+        axum::serve(listener, crate::http::router(state)).with_graceful_shutdown(async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        });
+    let server = tokio::spawn(async move { server.await });
+    shutdown_signal().await;
+    tracing::info!(drain = ?drain, "shutting down: draining in-flight requests");
+    let _ = tx.send(true);
+    match tokio::time::timeout(drain, server).await {
+        Ok(joined) => joined
+            .context("server task failed")?
+            .context("server failed")?,
+        Err(_) => tracing::warn!("drain timeout reached; closing remaining connections"),
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}
+
+#[cfg(unix)]
+async fn reload_on_sighup(state: Arc<AppState>) {
+    let mut hup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot listen for SIGHUP; signal reloads disabled");
+            return;
+        }
+    };
+    while hup.recv().await.is_some() {
+        let _ = state.reload("sighup").await;
+    }
+}
+
+#[cfg(not(unix))]
+async fn reload_on_sighup(_state: Arc<AppState>) {}

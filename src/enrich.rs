@@ -1,0 +1,131 @@
+//! Enrichment: from a validated request to the facts policies decide on.
+
+use std::net::IpAddr;
+
+use serde::Serialize;
+
+use crate::country::Country;
+use crate::geo::{Anonymizer, GeoSet};
+use crate::request::DecideRequest;
+use crate::screening::{Screening, ScreeningIndex};
+
+/// What one source IP resolved to.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct IpFact {
+    pub ip: IpAddr,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub country: Option<Country>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub asn: Option<u32>,
+    pub anonymizer: Anonymizer,
+}
+
+/// Everything derived from a request before policies are evaluated.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Facts {
+    /// Every country tied to the request, sorted, without duplicates.
+    pub jurisdictions: Vec<Country>,
+    /// Address, nationalities and payment country, as declared.
+    pub declared_countries: Vec<Country>,
+    pub ip_countries: Vec<Country>,
+    pub ip_country_mismatch: bool,
+    pub anonymous_ip: bool,
+    /// Beneficial owners' nationalities and countries.
+    #[serde(skip)]
+    pub owner_countries: Vec<Country>,
+    pub ips: Vec<IpFact>,
+    pub screening: Screening,
+    /// Designation ids matched at or above the screening threshold.
+    pub screening_matches: Vec<String>,
+    /// Lookups that failed; a decision with any of these fails closed.
+    #[serde(skip)]
+    pub errors: Vec<String>,
+}
+
+/// Settings of enrichment that belong to the snapshot, not to the code.
+#[derive(Debug, Clone, Copy)]
+pub struct EnrichSettings {
+    /// Minimum screening score (0–100) for a designation to count as matched.
+    pub screening_threshold: u8,
+}
+
+impl Default for EnrichSettings {
+    fn default() -> Self {
+        Self {
+            screening_threshold: 90,
+        }
+    }
+}
+
+/// Computes the facts of a request from the geo databases and designations.
+pub fn enrich(
+    req: &DecideRequest,
+    geo: &GeoSet,
+    designations: &ScreeningIndex,
+    settings: EnrichSettings,
+) -> Facts {
+    let c = &req.customer;
+    let mut declared: Vec<Country> = c.nationalities.clone();
+    declared.extend(c.address.as_ref().and_then(|a| a.country));
+    declared.extend(c.payment.as_ref().and_then(|p| p.country));
+    sort_dedup(&mut declared);
+
+    let mut owner_countries: Vec<Country> = c
+        .beneficial_owners
+        .iter()
+        .flat_map(|o| o.nationalities.iter().copied().chain(o.country))
+        .collect();
+    sort_dedup(&mut owner_countries);
+
+    let mut errors = Vec::new();
+    let mut ips = Vec::with_capacity(req.source_ips.len());
+    for ip in &req.source_ips {
+        match geo.lookup(ip.0) {
+            Ok(found) => ips.push(IpFact {
+                ip: ip.0,
+                country: found.country,
+                asn: found.asn,
+                anonymizer: found.anonymizer,
+            }),
+            Err(e) => errors.push(format!("geo lookup of `{}` failed: {e}", ip.0)),
+        }
+    }
+    let mut ip_countries: Vec<Country> = ips.iter().filter_map(|f| f.country).collect();
+    sort_dedup(&mut ip_countries);
+    let ip_country_mismatch = ip_countries.iter().any(|c| !declared.contains(c));
+    let anonymous_ip = ips.iter().any(|f| f.anonymizer.any());
+
+    let mut jurisdictions = declared.clone();
+    jurisdictions.extend_from_slice(&owner_countries);
+    jurisdictions.extend(req.reseller.as_ref().map(|r| r.country));
+    jurisdictions.extend_from_slice(&ip_countries);
+    sort_dedup(&mut jurisdictions);
+
+    let screening = designations.screen(req);
+    let mut screening_matches: Vec<String> = screening
+        .matches
+        .iter()
+        .filter(|m| m.score >= settings.screening_threshold)
+        .map(|m| m.designation.clone())
+        .collect();
+    screening_matches.sort_unstable();
+    screening_matches.dedup();
+
+    Facts {
+        jurisdictions,
+        declared_countries: declared,
+        ip_countries,
+        ip_country_mismatch,
+        anonymous_ip,
+        owner_countries,
+        ips,
+        screening,
+        screening_matches,
+        errors,
+    }
+}
+
+fn sort_dedup(v: &mut Vec<Country>) {
+    v.sort_unstable();
+    v.dedup();
+}

@@ -1,0 +1,345 @@
+//! IP geolocation from MaxMind-format (MMDB) databases.
+//!
+//! Any number of databases may be loaded. Each one's layout is detected from its
+//! metadata and from a sample of its records (never from the file name):
+//! GeoIP2/GeoLite2 Country and City (`country.iso_code`, falling back to
+//! `registered_country.iso_code`), the flat `country_code` layout, Anonymous-IP
+//! (and IP-Risk) anonymizer flags, and ASN. A database is fully verified when it
+//! is opened, so a corrupt file is refused before it can serve.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use maxminddb::{MaxMindDbError, Mmap, Reader, WithinOptions};
+use serde::{Deserialize, Serialize};
+
+use crate::country::Country;
+
+/// Why a geo database could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum GeoError {
+    #[error("cannot open geo database `{path}`: {source}")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: MaxMindDbError,
+    },
+    #[error("geo database `{path}` is corrupt: {source}")]
+    Corrupt {
+        path: PathBuf,
+        #[source]
+        source: MaxMindDbError,
+    },
+    #[error(
+        "geo database `{path}` (type `{database_type}`) has no recognised layout: \
+         expected country, anonymous-IP or ASN records"
+    )]
+    UnknownLayout {
+        path: PathBuf,
+        database_type: String,
+    },
+}
+
+/// What a database can tell about an address.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Layout {
+    pub country: bool,
+    pub anonymizer: bool,
+    pub asn: bool,
+}
+
+impl fmt::Display for Layout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let parts: Vec<&str> = [
+            (self.country, "country"),
+            (self.anonymizer, "anonymous-ip"),
+            (self.asn, "asn"),
+        ]
+        .into_iter()
+        .filter_map(|(on, name)| on.then_some(name))
+        .collect();
+        f.write_str(&parts.join("+"))
+    }
+}
+
+/// The union of every field Portcullis reads from any supported layout.
+/// Unknown fields are skipped by the decoder without being expanded.
+#[derive(Debug, Default, Deserialize)]
+struct Record<'a> {
+    #[serde(borrow, default)]
+    country: Option<IsoCode<'a>>,
+    #[serde(borrow, default)]
+    registered_country: Option<IsoCode<'a>>,
+    #[serde(borrow, default)]
+    country_code: Option<&'a str>,
+    #[serde(default)]
+    is_anonymous: Option<bool>,
+    #[serde(default)]
+    is_anonymous_vpn: Option<bool>,
+    #[serde(default)]
+    is_public_proxy: Option<bool>,
+    #[serde(default)]
+    is_tor_exit_node: Option<bool>,
+    #[serde(default)]
+    is_hosting_provider: Option<bool>,
+    #[serde(default)]
+    is_residential_proxy: Option<bool>,
+    #[serde(default)]
+    autonomous_system_number: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct IsoCode<'a> {
+    #[serde(borrow, default)]
+    iso_code: Option<&'a str>,
+}
+
+impl Record<'_> {
+    fn layout(&self) -> Layout {
+        Layout {
+            country: self.country.is_some()
+                || self.registered_country.is_some()
+                || self.country_code.is_some(),
+            anonymizer: self.is_anonymous.is_some()
+                || self.is_anonymous_vpn.is_some()
+                || self.is_public_proxy.is_some()
+                || self.is_tor_exit_node.is_some()
+                || self.is_hosting_provider.is_some()
+                || self.is_residential_proxy.is_some(),
+            asn: self.autonomous_system_number.is_some(),
+        }
+    }
+
+    fn country(&self) -> Option<Country> {
+        fn nested<'a>(c: &Option<IsoCode<'a>>) -> Option<&'a str> {
+            c.as_ref().and_then(|c| c.iso_code)
+        }
+        nested(&self.country)
+            .or(self.country_code)
+            .or_else(|| nested(&self.registered_country))
+            .and_then(Country::from_geo)
+    }
+}
+
+/// Anonymizer flags of one address, as the Anonymous-IP layout reports them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Anonymizer {
+    pub anonymous: bool,
+    pub vpn: bool,
+    pub public_proxy: bool,
+    pub tor_exit: bool,
+    pub hosting: bool,
+    pub residential_proxy: bool,
+}
+
+impl Anonymizer {
+    /// VPN, Tor exit, public proxy, hosting provider, residential proxy or flagged anonymous.
+    pub fn any(&self) -> bool {
+        self.anonymous
+            || self.vpn
+            || self.public_proxy
+            || self.tor_exit
+            || self.hosting
+            || self.residential_proxy
+    }
+
+    fn merge(&mut self, r: &Record<'_>) {
+        let f = |v: Option<bool>| v.unwrap_or(false);
+        self.anonymous |= f(r.is_anonymous);
+        self.vpn |= f(r.is_anonymous_vpn);
+        self.public_proxy |= f(r.is_public_proxy);
+        self.tor_exit |= f(r.is_tor_exit_node);
+        self.hosting |= f(r.is_hosting_provider);
+        self.residential_proxy |= f(r.is_residential_proxy);
+    }
+}
+
+/// Everything the loaded databases say about one address.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IpFacts {
+    pub country: Option<Country>,
+    pub anonymizer: Anonymizer,
+    pub asn: Option<u32>,
+}
+
+/// One opened, verified database.
+pub struct GeoDb {
+    path: PathBuf,
+    reader: Reader<Mmap>,
+    layout: Layout,
+}
+
+impl fmt::Debug for GeoDb {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GeoDb")
+            .field("path", &self.path)
+            .field("database_type", &self.database_type())
+            .field("layout", &self.layout)
+            .finish()
+    }
+}
+
+/// How many records are sampled to detect a layout the metadata does not name.
+const LAYOUT_SAMPLE: usize = 256;
+
+impl GeoDb {
+    /// Opens, verifies and classifies a database.
+    pub fn open(path: &Path) -> Result<Self, GeoError> {
+        let reader = map(path).map_err(|source| GeoError::Open {
+            path: path.to_owned(),
+            source,
+        })?;
+        verify(&reader).map_err(|source| GeoError::Corrupt {
+            path: path.to_owned(),
+            source,
+        })?;
+        let layout = detect_layout(&reader).map_err(|source| GeoError::Corrupt {
+            path: path.to_owned(),
+            source,
+        })?;
+        if layout == Layout::default() {
+            return Err(GeoError::UnknownLayout {
+                path: path.to_owned(),
+                database_type: reader.metadata().database_type.clone(),
+            });
+        }
+        Ok(Self {
+            path: path.to_owned(),
+            reader,
+            layout,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn database_type(&self) -> &str {
+        &self.reader.metadata().database_type
+    }
+
+    pub fn build_epoch(&self) -> u64 {
+        self.reader.metadata().build_epoch
+    }
+
+    pub fn layout(&self) -> Layout {
+        self.layout
+    }
+
+    /// Looks one address up and merges what this database knows into `facts`.
+    pub fn lookup_into(&self, ip: IpAddr, facts: &mut IpFacts) -> Result<(), MaxMindDbError> {
+        if ip.is_ipv6() && self.reader.metadata().ip_version == 4 {
+            return Ok(());
+        }
+        let found = self.reader.lookup(ip)?;
+        let Some(record) = found.decode::<Record<'_>>()? else {
+            return Ok(());
+        };
+        if facts.country.is_none() {
+            facts.country = record.country();
+        }
+        facts.anonymizer.merge(&record);
+        if facts.asn.is_none() {
+            facts.asn = record.autonomous_system_number;
+        }
+        Ok(())
+    }
+}
+
+/// Memory-maps a database file.
+///
+/// Databases must be replaced by writing a new file and renaming it over the old
+/// one (as `geoipupdate` does); the mapping keeps the old inode alive, so a
+/// snapshot in use never sees its file change.
+#[allow(unsafe_code)]
+fn map(path: &Path) -> Result<Reader<Mmap>, MaxMindDbError> {
+    // SAFETY: the file is opened read-only and is replaced only by rename (see
+    // above), never modified in place while mapped.
+    unsafe { Reader::open_mmap(path) }
+}
+
+/// Walks the whole search tree and decodes every distinct record, so that a
+/// corrupt tree or data section is found at load time, not by a request.
+///
+/// `Reader::verify` is stricter about metadata than real databases are (the
+/// free country databases have an empty `description`), so the walk is ours.
+fn verify(reader: &Reader<Mmap>) -> Result<(), MaxMindDbError> {
+    let meta = reader.metadata();
+    if meta.binary_format_major_version != 2 {
+        return Err(MaxMindDbError::invalid_database(format!(
+            "unsupported binary format version {}",
+            meta.binary_format_major_version
+        )));
+    }
+    // A tree of N nodes has at most N + 1 leaves; more means a cycle.
+    let limit = usize::try_from(meta.node_count)
+        .unwrap_or(usize::MAX)
+        .saturating_mul(2)
+        .saturating_add(2);
+    let mut seen = std::collections::HashSet::new();
+    let options = WithinOptions::default().include_networks_without_data();
+    for (visited, found) in reader.networks(options)?.enumerate() {
+        if visited > limit {
+            return Err(MaxMindDbError::invalid_database(
+                "search tree has a cycle or more leaves than nodes",
+            ));
+        }
+        let found = found?;
+        if let Some(offset) = found.offset() {
+            if seen.insert(offset) {
+                found.decode::<serde::de::IgnoredAny>()?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The layout is what the metadata names, widened by what sampled records carry.
+fn detect_layout(reader: &Reader<Mmap>) -> Result<Layout, MaxMindDbError> {
+    let ty = reader.metadata().database_type.to_ascii_lowercase();
+    let mut layout = Layout {
+        country: ty.contains("country") || ty.contains("city") || ty.contains("enterprise"),
+        anonymizer: ty.contains("anonymous") || ty.contains("ip-risk"),
+        asn: ty.contains("asn"),
+    };
+    let options = WithinOptions::default().skip_empty_values();
+    for found in reader.networks(options)?.take(LAYOUT_SAMPLE) {
+        if let Some(record) = found?.decode::<Record<'_>>()? {
+            let seen = record.layout();
+            layout.country |= seen.country;
+            layout.anonymizer |= seen.anonymizer;
+            layout.asn |= seen.asn;
+        }
+    }
+    Ok(layout)
+}
+
+/// The databases in force, consulted in order: the first country found wins,
+/// anonymizer flags are combined from all of them.
+#[derive(Debug, Default)]
+pub struct GeoSet {
+    dbs: Vec<GeoDb>,
+}
+
+impl GeoSet {
+    pub fn open(paths: &[PathBuf]) -> Result<Self, GeoError> {
+        let dbs = paths
+            .iter()
+            .map(|p| GeoDb::open(p))
+            .collect::<Result<_, _>>()?;
+        Ok(Self { dbs })
+    }
+
+    pub fn databases(&self) -> &[GeoDb] {
+        &self.dbs
+    }
+
+    pub fn lookup(&self, ip: IpAddr) -> Result<IpFacts, MaxMindDbError> {
+        let mut facts = IpFacts::default();
+        for db in &self.dbs {
+            db.lookup_into(ip, &mut facts)?;
+        }
+        Ok(facts)
+    }
+}

@@ -1,0 +1,288 @@
+//! The HTTP API (contract §2): routes, handlers and the one error type.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tower_http::timeout::TimeoutLayer;
+
+use crate::decision::Decision;
+use crate::engine::decide;
+use crate::reload::{AppState, rfc3339};
+use crate::request::{DecideRequest, RequestError, decode};
+
+/// Builds the router over shared state.
+pub fn router(state: Arc<AppState>) -> Router {
+    let limits = state.limits.clone();
+    Router::new()
+        .route("/v1/decide", post(decide_one))
+        .route("/v1/decide/batch", post(decide_batch))
+        .route("/v1/status", get(status))
+        .route("/v1/admin/reload", post(admin_reload))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(limits.max_body))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            limits.request_timeout,
+        ))
+        .with_state(state)
+}
+
+/// Every error answer: `{"error": {"code", "message", "field"}}`.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    field: Option<String>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            field: None,
+        }
+    }
+
+    fn internal(context: &str, e: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %e, "{context}");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error; see the service log",
+        )
+    }
+}
+
+impl From<RequestError> for ApiError {
+    fn from(e: RequestError) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            code: e.code,
+            message: e.message,
+            field: e.field,
+        }
+    }
+}
+
+impl From<BytesRejection> for ApiError {
+    fn from(r: BytesRejection) -> Self {
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Self::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "request body is over the size limit",
+            )
+        } else {
+            Self::new(r.status(), "bad_body", r.body_text())
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({
+            "error": {"code": self.code, "message": self.message, "field": self.field}
+        });
+        (self.status, Json(body)).into_response()
+    }
+}
+
+async fn decide_one(
+    State(state): State<Arc<AppState>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Decision>, ApiError> {
+    let body = body.map_err(|e| reject(&state, e.into()))?;
+    let request: DecideRequest = decode(&body).map_err(|e| reject(&state, e.into()))?;
+    let snapshot = state.snapshot();
+    let started = Instant::now();
+    let decision = decide(&snapshot, &request);
+    state
+        .metrics
+        .record_decision(decision.decision, started.elapsed().as_secs_f64());
+    Ok(Json(decision))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BatchRequest {
+    requests: Vec<DecideRequest>,
+}
+
+#[derive(Serialize)]
+struct BatchResponse {
+    decisions: Vec<Decision>,
+}
+
+/// Batches above this size are decided on the blocking pool.
+const INLINE_BATCH: usize = 16;
+
+async fn decide_batch(
+    State(state): State<Arc<AppState>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<BatchResponse>, ApiError> {
+    let body = body.map_err(|e| reject(&state, e.into()))?;
+    let batch: BatchRequest = decode(&body).map_err(|e| reject(&state, e.into()))?;
+    let max = state.limits.max_batch;
+    if batch.requests.len() > max {
+        let mut e = ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "batch_too_large",
+            format!(
+                "a batch holds at most {max} requests, this one has {}",
+                batch.requests.len()
+            ),
+        );
+        e.field = Some("requests".into());
+        return Err(reject(&state, e));
+    }
+    let inline = batch.requests.len() <= INLINE_BATCH;
+    let snapshot = state.snapshot();
+    let run = {
+        let state = state.clone();
+        move || {
+            batch
+                .requests
+                .iter()
+                .map(|r| {
+                    let started = Instant::now();
+                    let d = decide(&snapshot, r);
+                    state
+                        .metrics
+                        .record_decision(d.decision, started.elapsed().as_secs_f64());
+                    d
+                })
+                .collect::<Vec<_>>()
+        }
+    };
+    let decisions = if inline {
+        run()
+    } else {
+        tokio::task::spawn_blocking(run)
+            .await
+            .map_err(|e| ApiError::internal("batch task failed", e))?
+    };
+    Ok(Json(BatchResponse { decisions }))
+}
+
+fn reject(state: &AppState, e: ApiError) -> ApiError {
+    state.metrics.record_rejection(e.code);
+    e
+}
+
+async fn healthz() -> Json<serde_json::Value> {
+    Json(json!({"status": "ok"}))
+}
+
+async fn readyz(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
+    // A snapshot is always in force: the service does not start without one,
+    // and a failed reload keeps the previous one.
+    Json(json!({"status": "ready", "policy_revision": &*state.snapshot().revision}))
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> Result<Response, ApiError> {
+    let text = state
+        .metrics
+        .render()
+        .map_err(|e| ApiError::internal("cannot render metrics", e))?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response())
+}
+
+#[derive(Serialize)]
+struct Status {
+    policy_revision: Arc<str>,
+    #[serde(serialize_with = "rfc3339")]
+    loaded_at: std::time::SystemTime,
+    policies: usize,
+    designations: usize,
+    geo_databases: Vec<crate::snapshot::GeoInfo>,
+    policy_dir: std::path::PathBuf,
+    last_reload_error: Option<Arc<crate::reload::ReloadFailure>>,
+    version: &'static str,
+}
+
+async fn status(State(state): State<Arc<AppState>>) -> Json<Status> {
+    let s = state.snapshot();
+    Json(Status {
+        policy_revision: s.revision.clone(),
+        loaded_at: s.loaded_at,
+        policies: s.policies.len(),
+        designations: s.designations.len(),
+        geo_databases: s.geo_info(),
+        policy_dir: s.sources.policies.clone(),
+        last_reload_error: state.last_failure(),
+        version: env!("CARGO_PKG_VERSION"),
+    })
+}
+
+async fn admin_reload(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    authorize_admin(&state, &headers)?;
+    match state.reload("admin").await {
+        Ok(s) => {
+            Ok(Json(json!({"reloaded": true, "policy_revision": &*s.revision})).into_response())
+        }
+        Err(failure) => Ok((
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Json(json!({
+                "reloaded": false,
+                "policy_revision": &*state.snapshot().revision,
+                "errors": &failure.errors,
+            })),
+        )
+            .into_response()),
+    }
+}
+
+/// Checks `Authorization: Bearer <token>` in constant time.
+fn authorize_admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(expected) = state.admin_token.as_deref() else {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "admin_disabled",
+            "admin endpoints are disabled: start the service with --admin-token",
+        ));
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    // blake3::Hash compares in constant time; hashing first hides the length too.
+    if blake3::hash(given.as_bytes()) == blake3::hash(expected.as_bytes()) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "missing or wrong bearer token",
+        ))
+    }
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+}

@@ -1,0 +1,22 @@
+//! Portcullis: a special-measures policy decision service for IaaS providers.
+//!
+//! A request is validated (`request`), enriched with geolocation and screening
+//! (`enrich`), evaluated against Cedar policies (`cedar_input`, `decision`) on one
+//! immutable `snapshot`, and answered allow, deny or conditional.
+
+pub mod cedar_input; // the built-in schema; builds Cedar input from an enriched request
+pub mod cli; // command line: serve, check, schema
+pub mod country; // ISO 3166-1 alpha-2 codes
+pub mod decision; // Cedar's answer -> allow / deny / conditional
+pub mod designation; // designated persons: file format and loader
+pub mod diagnostic; // located problems in input files
+pub mod engine; // decide(snapshot, request) -> decision
+pub mod enrich; // request -> facts (countries, anonymizers, screening)
+pub mod geo; // MMDB geolocation
+pub mod http; // axum router, handlers, errors
+pub mod metrics; // Prometheus metrics
+pub mod policies; // Cedar policy loading and validation
+pub mod reload;
+pub mod request; // wire types and validation
+pub mod screening; // designated-person screening index
+pub mod snapshot; // the immutable unit of policies, designations and geo data // service state and all-or-nothing reloads

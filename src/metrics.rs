@@ -1,0 +1,140 @@
+//! Prometheus metrics. Handles for the decision path are created once, so
+//! recording a decision is a few atomic operations, never a lock or a map lookup.
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
+};
+
+use crate::decision::Outcome;
+use crate::snapshot::Snapshot;
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot register metric: {0}")]
+pub struct MetricsError(#[from] prometheus::Error);
+
+/// Every metric Portcullis exports.
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Registry,
+    decisions: [IntCounter; 3],
+    decision_seconds: Histogram,
+    rejected: IntCounterVec,
+    reloads: IntCounterVec,
+    revision: IntGaugeVec,
+    loaded_at: IntGauge,
+    policies: IntGauge,
+    designations: IntGauge,
+}
+
+impl Metrics {
+    pub fn new() -> Result<Self, MetricsError> {
+        let registry = Registry::new_custom(Some("portcullis".into()), None)?;
+        let decisions_vec = IntCounterVec::new(
+            Opts::new("decisions_total", "Decisions answered, by outcome"),
+            &["decision"],
+        )?;
+        let decisions = Outcome::ALL.map(|o| decisions_vec.with_label_values(&[o.as_str()]));
+        let decision_seconds = Histogram::with_opts(
+            HistogramOpts::new(
+                "decision_duration_seconds",
+                "Time to decide one request (enrichment and evaluation), in seconds",
+            )
+            .buckets(vec![
+                5e-6, 1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 5e-4, 1e-3, 5e-3, 1e-2, 5e-2,
+            ]),
+        )?;
+        let rejected = IntCounterVec::new(
+            Opts::new(
+                "rejected_requests_total",
+                "Requests rejected before a decision, by error code",
+            ),
+            &["code"],
+        )?;
+        let reloads = IntCounterVec::new(
+            Opts::new("reloads_total", "Snapshot reloads, by result"),
+            &["result"],
+        )?;
+        let revision = IntGaugeVec::new(
+            Opts::new(
+                "snapshot_info",
+                "The snapshot in force (value 1), labelled by revision",
+            ),
+            &["revision"],
+        )?;
+        let loaded_at = IntGauge::new(
+            "snapshot_loaded_timestamp_seconds",
+            "Unix time the snapshot in force was loaded",
+        )?;
+        let policies = IntGauge::new("policies", "Policies in the snapshot in force")?;
+        let designations = IntGauge::new(
+            "designations",
+            "Designated persons in the snapshot in force",
+        )?;
+        registry.register(Box::new(decisions_vec))?;
+        registry.register(Box::new(decision_seconds.clone()))?;
+        registry.register(Box::new(rejected.clone()))?;
+        registry.register(Box::new(reloads.clone()))?;
+        registry.register(Box::new(revision.clone()))?;
+        registry.register(Box::new(loaded_at.clone()))?;
+        registry.register(Box::new(policies.clone()))?;
+        registry.register(Box::new(designations.clone()))?;
+        for result in ["success", "failure"] {
+            reloads.with_label_values(&[result]);
+        }
+        Ok(Self {
+            registry,
+            decisions,
+            decision_seconds,
+            rejected,
+            reloads,
+            revision,
+            loaded_at,
+            policies,
+            designations,
+        })
+    }
+
+    pub fn record_decision(&self, outcome: Outcome, seconds: f64) {
+        let [allow, deny, conditional] = &self.decisions;
+        match outcome {
+            Outcome::Allow => allow.inc(),
+            Outcome::Deny => deny.inc(),
+            Outcome::Conditional => conditional.inc(),
+        }
+        self.decision_seconds.observe(seconds);
+    }
+
+    pub fn record_rejection(&self, code: &str) {
+        self.rejected.with_label_values(&[code]).inc();
+    }
+
+    pub fn record_reload(&self, ok: bool) {
+        let result = if ok { "success" } else { "failure" };
+        self.reloads.with_label_values(&[result]).inc();
+    }
+
+    /// Points the snapshot gauges at a newly published snapshot.
+    pub fn set_snapshot(&self, snapshot: &Snapshot) {
+        self.revision.reset();
+        self.revision
+            .with_label_values(&[&*snapshot.revision])
+            .set(1);
+        let loaded = snapshot
+            .loaded_at
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        self.loaded_at.set(loaded);
+        self.policies
+            .set(i64::try_from(snapshot.policies.len()).unwrap_or(i64::MAX));
+        self.designations
+            .set(i64::try_from(snapshot.designations.len()).unwrap_or(i64::MAX));
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> Result<String, MetricsError> {
+        let mut buf = Vec::new();
+        TextEncoder::new().encode(&self.registry.gather(), &mut buf)?;
+        Ok(String::from_utf8_lossy(&buf).into_owned())
+    }
+}

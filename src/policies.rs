@@ -1,0 +1,411 @@
+//! Loading the Cedar policy set: files, `@id`s, annotations, strict validation.
+//!
+//! Every problem is reported as a [`Diagnostic`] with file, line and column.
+//! The loaded set keeps two forms of each policy: the original, as written and
+//! validated, and an *evaluation* form in which every policy is a `permit`. Cedar
+//! reports every satisfied permit as a determining policy, so one evaluation of
+//! the evaluation form tells which permits and which forbids are satisfied, and
+//! which erred: exactly what the decision semantics need (see `decision`).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::Arc;
+
+use cedar_policy::{Effect, Policy, PolicyId, PolicySet, Schema, ValidationMode, Validator};
+
+use crate::diagnostic::Diagnostic;
+
+/// What the annotations of one policy say.
+#[derive(Debug, Clone)]
+pub struct PolicyMeta {
+    pub id: Arc<str>,
+    pub effect: Effect,
+    pub measure: Option<Arc<str>>,
+    pub message: Option<Arc<str>>,
+    /// `@condition`: a forbid that makes the decision conditional instead of deny.
+    pub condition: Option<Arc<str>>,
+    /// `@obligation`: a duty attached to an allow this permit determines.
+    pub obligation: Option<Arc<str>>,
+    pub file: PathBuf,
+    pub line: usize,
+}
+
+/// A validated policy set, ready to evaluate.
+#[derive(Debug)]
+pub struct LoadedPolicies {
+    /// The policies as written.
+    pub source: PolicySet,
+    /// The same policies, every one a `permit` (see the module docs).
+    pub evaluation: PolicySet,
+    pub meta: HashMap<PolicyId, PolicyMeta>,
+}
+
+impl LoadedPolicies {
+    pub fn len(&self) -> usize {
+        self.meta.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.meta.is_empty()
+    }
+}
+
+/// Reserved: the reason reported when no permit applies.
+pub const NO_PERMIT: &str = "no_permit";
+
+/// Parses, names and validates policies given as `(file, text)` pairs.
+pub fn load_sources(
+    sources: &[(PathBuf, String)],
+    schema: &Schema,
+) -> Result<LoadedPolicies, Vec<Diagnostic>> {
+    let mut diags = Vec::new();
+    let mut source = PolicySet::new();
+    let mut meta: HashMap<PolicyId, PolicyMeta> = HashMap::new();
+    let mut texts: HashMap<&Path, &str> = HashMap::new();
+
+    for (file, text) in sources {
+        texts.insert(file, text);
+        let parsed = match PolicySet::from_str(text) {
+            Ok(set) => set,
+            Err(errors) => {
+                for e in errors.iter() {
+                    diags.push(diagnostic(file, text, e));
+                }
+                continue;
+            }
+        };
+        if parsed.templates().next().is_some() {
+            let (line, column) = (1, 1);
+            diags.push(Diagnostic {
+                file: file.clone(),
+                line,
+                column,
+                message: "policy templates (`?principal`, `?resource`) are not supported".into(),
+                help: Some("write static policies".into()),
+            });
+            continue;
+        }
+        let starts = statement_starts(text);
+        // Cedar names the policies of a parsed text policy0, policy1, … in order.
+        let mut ordered: Vec<&Policy> = parsed.policies().collect();
+        ordered.sort_by_key(|p| {
+            AsRef::<str>::as_ref(p.id())
+                .strip_prefix("policy")
+                .and_then(|n| n.parse::<usize>().ok())
+                .unwrap_or(usize::MAX)
+        });
+        for (index, policy) in ordered.into_iter().enumerate() {
+            let offset = starts.get(index).copied().unwrap_or(0);
+            let (line, column) = line_col(text, offset);
+            let at = |message: String, help: Option<&str>| Diagnostic {
+                file: file.clone(),
+                line,
+                column,
+                message,
+                help: help.map(str::to_owned),
+            };
+            match annotations(policy) {
+                Err(message) => diags.push(at(message, None)),
+                Ok(annotated) => {
+                    let id = PolicyId::new(annotated.id.as_ref());
+                    if let Some(first) = meta.get(&id) {
+                        diags.push(at(
+                            format!(
+                                "duplicate policy id `{}` (first defined at {}:{})",
+                                annotated.id,
+                                first.file.display(),
+                                first.line
+                            ),
+                            Some("`@id` must be unique across all policy files"),
+                        ));
+                        continue;
+                    }
+                    if let Err(e) = source.add(policy.new_id(id.clone())) {
+                        diags.push(at(e.to_string(), None));
+                        continue;
+                    }
+                    meta.insert(
+                        id,
+                        PolicyMeta {
+                            file: file.clone(),
+                            line,
+                            ..annotated
+                        },
+                    );
+                }
+            }
+        }
+    }
+    if !diags.is_empty() {
+        return Err(diags);
+    }
+
+    let validation = Validator::new(schema.clone()).validate(&source, ValidationMode::Strict);
+    for e in validation.validation_errors() {
+        let m = meta.get(e.policy_id());
+        let file = m.map(|m| m.file.clone()).unwrap_or_default();
+        let text = texts.get(file.as_path()).copied().unwrap_or_default();
+        let mut d = diagnostic(&file, text, e);
+        if d.line == 0 {
+            d.line = m.map_or(0, |m| m.line);
+        }
+        diags.push(d);
+    }
+    if !diags.is_empty() {
+        return Err(diags);
+    }
+
+    let evaluation = evaluation_form(&source, &meta)?;
+    Ok(LoadedPolicies {
+        source,
+        evaluation,
+        meta,
+    })
+}
+
+/// Every policy turned into a `permit` with the same scope and conditions.
+fn evaluation_form(
+    source: &PolicySet,
+    meta: &HashMap<PolicyId, PolicyMeta>,
+) -> Result<PolicySet, Vec<Diagnostic>> {
+    let mut out = PolicySet::new();
+    for policy in source.policies() {
+        let converted = as_permit(policy).map_err(|message| {
+            let m = meta.get(policy.id());
+            vec![Diagnostic {
+                file: m.map(|m| m.file.clone()).unwrap_or_default(),
+                line: m.map_or(0, |m| m.line),
+                column: 1,
+                message,
+                help: None,
+            }]
+        })?;
+        out.add(converted).map_err(|e| {
+            vec![Diagnostic {
+                file: PathBuf::new(),
+                line: 0,
+                column: 0,
+                message: e.to_string(),
+                help: None,
+            }]
+        })?;
+    }
+    Ok(out)
+}
+
+/// The same policy with effect `permit`, through Cedar's JSON form.
+pub fn as_permit(policy: &Policy) -> Result<Policy, String> {
+    if policy.effect() == Effect::Permit {
+        return Ok(policy.clone());
+    }
+    let mut json = policy
+        .to_json()
+        .map_err(|e| format!("cannot convert policy `{}`: {e}", policy.id()))?;
+    if let Some(effect) = json.get_mut("effect") {
+        *effect = serde_json::Value::String("permit".into());
+    }
+    Policy::from_json(Some(policy.id().clone()), json)
+        .map_err(|e| format!("cannot convert policy `{}`: {e}", policy.id()))
+}
+
+/// Reads and checks the Portcullis annotations of one policy.
+fn annotations(policy: &Policy) -> Result<PolicyMeta, String> {
+    let text = |key: &str| -> Result<Option<Arc<str>>, String> {
+        match policy.annotation(key) {
+            None => Ok(None),
+            Some(v) if v.trim().is_empty() => Err(format!("`@{key}` must not be empty")),
+            Some(v) => Ok(Some(Arc::from(v))),
+        }
+    };
+    let id = text("id")?.ok_or_else(|| {
+        "policy has no `@id(\"...\")` annotation; every policy needs a unique id".to_owned()
+    })?;
+    if id.as_ref() == NO_PERMIT {
+        return Err(format!("`@id(\"{NO_PERMIT}\")` is reserved"));
+    }
+    let effect = policy.effect();
+    let condition = text("condition")?;
+    let obligation = text("obligation")?;
+    if condition.is_some() && effect != Effect::Forbid {
+        return Err(format!(
+            "policy `{id}`: `@condition` is only meaningful on a `forbid`"
+        ));
+    }
+    if obligation.is_some() && effect != Effect::Permit {
+        return Err(format!(
+            "policy `{id}`: `@obligation` is only meaningful on a `permit`"
+        ));
+    }
+    Ok(PolicyMeta {
+        measure: text("measure")?,
+        message: text("message")?,
+        id,
+        effect,
+        condition,
+        obligation,
+        file: PathBuf::new(),
+        line: 0,
+    })
+}
+
+fn diagnostic(file: &Path, text: &str, d: &dyn miette::Diagnostic) -> Diagnostic {
+    let offset = d
+        .labels()
+        .and_then(|mut labels| labels.next())
+        .map(|l| l.offset());
+    let (line, column) = offset.map_or((0, 0), |o| line_col(text, o));
+    Diagnostic {
+        file: file.to_owned(),
+        line,
+        column,
+        message: d.to_string(),
+        help: d.help().map(|h| h.to_string()),
+    }
+}
+
+/// 1-based line and column of a byte offset.
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = text.get(..offset.min(text.len())).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let column = before
+        .rsplit_once('\n')
+        .map_or(before, |(_, tail)| tail)
+        .chars()
+        .count()
+        + 1;
+    (line, column)
+}
+
+/// Byte offsets where each top-level statement (policy) of a Cedar text starts,
+/// skipping whitespace, comments and string contents.
+fn statement_starts(text: &str) -> Vec<usize> {
+    let mut starts = Vec::new();
+    let mut depth = 0usize;
+    let mut in_statement = false;
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '/' if chars.peek().map(|&(_, n)| n) == Some('/') => {
+                for (_, n) in chars.by_ref() {
+                    if n == '\n' {
+                        break;
+                    }
+                }
+                continue;
+            }
+            c if c.is_whitespace() => continue,
+            _ => {}
+        }
+        if !in_statement {
+            starts.push(i);
+            in_statement = true;
+        }
+        match c {
+            '"' => {
+                let mut escaped = false;
+                for (_, n) in chars.by_ref() {
+                    match (escaped, n) {
+                        (true, _) => escaped = false,
+                        (false, '\\') => escaped = true,
+                        (false, '"') => break,
+                        _ => {}
+                    }
+                }
+            }
+            '(' | '[' | '{' => depth += 1,
+            ')' | ']' | '}' => depth = depth.saturating_sub(1),
+            ';' if depth == 0 => in_statement = false,
+            _ => {}
+        }
+    }
+    starts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn schema() -> Schema {
+        crate::cedar_input::schema().unwrap()
+    }
+
+    fn load(files: &[(&str, &str)]) -> Result<LoadedPolicies, Vec<Diagnostic>> {
+        let sources: Vec<(PathBuf, String)> = files
+            .iter()
+            .map(|(f, t)| (PathBuf::from(f), (*t).to_owned()))
+            .collect();
+        load_sources(&sources, &schema())
+    }
+
+    #[test]
+    fn statement_starts_skip_comments_and_strings() {
+        let text = "// c; \n@id(\"a;b\")\npermit(principal, action, resource);\n  forbid(principal, action, resource) when { \"}\" == \";\" };";
+        let starts = statement_starts(text);
+        assert_eq!(starts.len(), 2);
+        assert_eq!(line_col(text, starts[0]), (2, 1));
+        assert_eq!(line_col(text, starts[1]), (4, 3));
+    }
+
+    #[test]
+    fn ids_come_from_annotations() {
+        let set = load(&[(
+            "a.cedar",
+            "@id(\"base\") permit(principal, action, resource);\n@id(\"f\") @condition(\"kyc\") forbid(principal, action, resource);",
+        )])
+        .unwrap();
+        assert!(set.meta.contains_key(&PolicyId::new("base")));
+        let f = &set.meta[&PolicyId::new("f")];
+        assert_eq!(f.condition.as_deref(), Some("kyc"));
+        assert_eq!(f.line, 2);
+        assert!(
+            set.evaluation
+                .policies()
+                .all(|p| p.effect() == Effect::Permit)
+        );
+    }
+
+    #[test]
+    fn missing_and_duplicate_ids_name_file_and_line() {
+        let errs = load(&[
+            ("a.cedar", "@id(\"x\") permit(principal, action, resource);"),
+            ("b.cedar", "\n\n@id(\"x\") permit(principal, action, resource);\npermit(principal, action, resource);"),
+        ])
+        .unwrap_err();
+        let text: Vec<String> = errs.iter().map(ToString::to_string).collect();
+        assert!(
+            text[0].starts_with("b.cedar:3:1: duplicate policy id `x`"),
+            "{text:?}"
+        );
+        assert!(
+            text[1].starts_with("b.cedar:4:1: policy has no `@id"),
+            "{text:?}"
+        );
+    }
+
+    #[test]
+    fn parse_and_validation_errors_are_located() {
+        let errs = load(&[(
+            "p.cedar",
+            "@id(\"x\")\npermit(principal, action, resource)\n  when { context.nope == 1 };",
+        )])
+        .unwrap_err();
+        assert_eq!((errs[0].line, errs[0].column), (3, 10), "{errs:?}");
+        let errs = load(&[(
+            "q.cedar",
+            "@id(\"x\")\npermit(principal, action, resource) when { 1 + };",
+        )])
+        .unwrap_err();
+        assert_eq!(errs[0].line, 2, "{errs:?}");
+    }
+
+    #[test]
+    fn misplaced_annotations_are_rejected() {
+        let errs = load(&[(
+            "a.cedar",
+            "@id(\"x\") @condition(\"c\") permit(principal, action, resource);",
+        )])
+        .unwrap_err();
+        assert!(errs[0].message.contains("only meaningful on a `forbid`"));
+    }
+}

@@ -1,0 +1,215 @@
+//! The snapshot: everything a decision needs, loaded, validated and hashed together.
+//!
+//! A snapshot is immutable. It is built all-or-nothing from a [`Sources`]
+//! description (read every file, parse, validate, hash) and either comes out
+//! whole or not at all, with every problem as a located [`Diagnostic`].
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use cedar_policy::{Authorizer, Schema};
+
+use crate::cedar_input::{self, CedarNames};
+use crate::designation;
+use crate::diagnostic::Diagnostic;
+use crate::enrich::EnrichSettings;
+use crate::geo::GeoSet;
+use crate::policies::{self, LoadedPolicies};
+use crate::screening::ScreeningIndex;
+
+/// Where a snapshot comes from.
+#[derive(Debug, Clone)]
+pub struct Sources {
+    /// The policy directory: `*.cedar`, and `designations/*.jsonl`.
+    pub policies: PathBuf,
+    /// Geo databases, consulted in order.
+    pub geo: Vec<PathBuf>,
+    pub settings: EnrichSettings,
+}
+
+/// The subdirectory of the policy directory holding designations.
+pub const DESIGNATIONS_DIR: &str = "designations";
+
+/// Building a snapshot failed; nothing was published.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid snapshot: {}", summary(.diagnostics))]
+pub struct BuildError {
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+fn summary(d: &[Diagnostic]) -> String {
+    match d {
+        [one] => one.to_string(),
+        many => format!(
+            "{} problems, first: {}",
+            many.len(),
+            many.first().map(ToString::to_string).unwrap_or_default()
+        ),
+    }
+}
+
+impl From<Vec<Diagnostic>> for BuildError {
+    fn from(diagnostics: Vec<Diagnostic>) -> Self {
+        Self { diagnostics }
+    }
+}
+
+/// A geo database in force, as reported by `/v1/status`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct GeoInfo {
+    pub path: PathBuf,
+    pub database_type: String,
+    pub layout: String,
+    pub build_epoch: u64,
+}
+
+/// One immutable, validated set of policies, designations and geo databases.
+#[derive(Debug)]
+pub struct Snapshot {
+    /// Content hash over every input file; changes when any input changes.
+    pub revision: Arc<str>,
+    pub loaded_at: SystemTime,
+    pub sources: Sources,
+    pub policies: LoadedPolicies,
+    pub designations: ScreeningIndex,
+    pub geo: GeoSet,
+    pub(crate) names: CedarNames,
+    pub(crate) authorizer: Authorizer,
+    pub schema: Schema,
+}
+
+impl Snapshot {
+    /// Reads, validates and hashes every input. Blocking: run it off the async runtime.
+    pub fn build(sources: Sources) -> Result<Self, BuildError> {
+        let schema = cedar_input::schema().map_err(|e| one(&sources.policies, e))?;
+        let names = CedarNames::new().map_err(|e| one(&sources.policies, e))?;
+        let mut hasher = blake3::Hasher::new();
+        let mut diagnostics = Vec::new();
+
+        let policy_files = read_all(&sources.policies, "cedar", &mut hasher)?;
+        if policy_files.is_empty() {
+            return Err(vec![Diagnostic::file(
+                &sources.policies,
+                "no `*.cedar` policy files: every request would be denied",
+            )]
+            .into());
+        }
+        let designation_dir = sources.policies.join(DESIGNATIONS_DIR);
+        let designation_files = match read_all(&designation_dir, "jsonl", &mut hasher) {
+            Ok(files) => files,
+            Err(e) if !designation_dir.exists() => {
+                drop(e);
+                Vec::new()
+            }
+            Err(e) => return Err(e),
+        };
+
+        let policies = policies::load_sources(&policy_files, &schema).map_err(|mut d| {
+            diagnostics.append(&mut d);
+        });
+        let designations = designation::load_sources(&designation_files).map_err(|mut d| {
+            diagnostics.append(&mut d);
+        });
+        for path in &sources.geo {
+            if let Err(e) = hash_file(path, &mut hasher) {
+                diagnostics.push(Diagnostic::file(
+                    path,
+                    format!("cannot read geo database: {e}"),
+                ));
+            }
+        }
+        let geo = GeoSet::open(&sources.geo).map_err(|e| {
+            let path = match &e {
+                crate::geo::GeoError::Open { path, .. }
+                | crate::geo::GeoError::Corrupt { path, .. }
+                | crate::geo::GeoError::UnknownLayout { path, .. } => path.clone(),
+            };
+            diagnostics.push(Diagnostic::file(&path, e.to_string()));
+        });
+        let (Ok(policies), Ok(designations), Ok(geo)) = (policies, designations, geo) else {
+            return Err(diagnostics.into());
+        };
+        hasher.update(&[sources.settings.screening_threshold]);
+        let revision = hasher.finalize().to_hex();
+        Ok(Self {
+            revision: Arc::from(revision.get(..16).unwrap_or(revision.as_str())),
+            loaded_at: SystemTime::now(),
+            sources,
+            policies,
+            designations: ScreeningIndex::build(designations),
+            geo,
+            names,
+            authorizer: Authorizer::new(),
+            schema,
+        })
+    }
+
+    pub fn geo_info(&self) -> Vec<GeoInfo> {
+        self.geo
+            .databases()
+            .iter()
+            .map(|db| GeoInfo {
+                path: db.path().to_owned(),
+                database_type: db.database_type().to_owned(),
+                layout: db.layout().to_string(),
+                build_epoch: db.build_epoch(),
+            })
+            .collect()
+    }
+}
+
+fn one(path: &Path, e: impl std::fmt::Display) -> BuildError {
+    vec![Diagnostic::file(path, e.to_string())].into()
+}
+
+/// Lists `dir/*.<ext>` (regular files, not hidden), sorted by name.
+pub fn list_files(dir: &Path, ext: &str) -> io::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let path = entry.path();
+        let hidden = entry.file_name().to_string_lossy().starts_with('.');
+        if !hidden && path.extension().is_some_and(|e| e == ext) && entry.file_type()?.is_file() {
+            files.push(path);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// Reads every `dir/*.<ext>` and feeds name and content to the revision hash.
+fn read_all(
+    dir: &Path,
+    ext: &str,
+    hasher: &mut blake3::Hasher,
+) -> Result<Vec<(PathBuf, String)>, BuildError> {
+    let files =
+        list_files(dir, ext).map_err(|e| one(dir, format_args!("cannot read directory: {e}")))?;
+    let mut out = Vec::with_capacity(files.len());
+    for file in files {
+        let text = std::fs::read_to_string(&file)
+            .map_err(|e| one(&file, format_args!("cannot read file: {e}")))?;
+        let name = file
+            .file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default();
+        hasher.update(ext.as_bytes());
+        hasher.update(b"\0");
+        hasher.update(name.as_bytes());
+        hasher.update(b"\0");
+        hasher.update(&(text.len() as u64).to_le_bytes());
+        hasher.update(text.as_bytes());
+        out.push((file, text));
+    }
+    Ok(out)
+}
+
+fn hash_file(path: &Path, hasher: &mut blake3::Hasher) -> io::Result<()> {
+    let mut file = std::fs::File::open(path)?;
+    hasher.update(b"mmdb\0");
+    let len = io::copy(&mut file, hasher)?;
+    hasher.update(&len.to_le_bytes());
+    Ok(())
+}

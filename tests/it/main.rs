@@ -1,0 +1,8 @@
+//! Integration tests: one binary, a module per topic.
+
+mod support;
+
+mod api;
+mod binary;
+mod geo;
+mod semantics;
