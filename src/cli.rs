@@ -248,20 +248,23 @@ fn serve(args: ServeArgs) -> anyhow::Result<u8> {
 }
 
 async fn run(state: Arc<AppState>, listen: SocketAddr, drain: Duration) -> anyhow::Result<()> {
+    // Signal handlers are installed before the service announces itself, so a
+    // signal sent as soon as it listens is never met by the default action.
+    let signals = Signals::install().context("cannot install signal handlers")?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     let local = listener.local_addr().context("no local address")?;
-    tracing::info!(address = %local, "listening");
-    tokio::spawn(reload_on_sighup(state.clone()));
 
     let (tx, mut rx) = tokio::sync::watch::channel(false);
-    let server =
-        axum::serve(listener, crate::http::router(state)).with_graceful_shutdown(async move {
+    let server = axum::serve(listener, crate::http::router(state.clone())).with_graceful_shutdown(
+        async move {
             let _ = rx.wait_for(|stop| *stop).await;
-        });
+        },
+    );
     let server = tokio::spawn(async move { server.await });
-    shutdown_signal().await;
+    tracing::info!(address = %local, "listening");
+    signals.run(state).await;
     tracing::info!(drain = ?drain, "shutting down: draining in-flight requests");
     let _ = tx.send(true);
     match tokio::time::timeout(drain, server).await {
@@ -274,46 +277,52 @@ async fn run(state: Arc<AppState>, listen: SocketAddr, drain: Duration) -> anyho
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::error!(error = %e, "cannot listen for Ctrl-C");
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
-    }
+/// SIGTERM and SIGINT stop the service; SIGHUP reloads the snapshot.
+#[cfg(unix)]
+struct Signals {
+    terminate: tokio::signal::unix::Signal,
+    interrupt: tokio::signal::unix::Signal,
+    hangup: tokio::signal::unix::Signal,
 }
 
 #[cfg(unix)]
-async fn reload_on_sighup(state: Arc<AppState>) {
-    let mut hup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot listen for SIGHUP; signal reloads disabled");
-            return;
+impl Signals {
+    fn install() -> std::io::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            terminate: signal(SignalKind::terminate())?,
+            interrupt: signal(SignalKind::interrupt())?,
+            hangup: signal(SignalKind::hangup())?,
+        })
+    }
+
+    /// Serves reloads on SIGHUP; returns on the first SIGTERM or SIGINT.
+    async fn run(mut self, state: Arc<AppState>) {
+        loop {
+            tokio::select! {
+                _ = self.terminate.recv() => return,
+                _ = self.interrupt.recv() => return,
+                _ = self.hangup.recv() => {
+                    let state = state.clone();
+                    tokio::spawn(async move {
+                        let _ = state.reload("sighup").await;
+                    });
+                }
+            }
         }
-    };
-    while hup.recv().await.is_some() {
-        let _ = state.reload("sighup").await;
     }
 }
 
 #[cfg(not(unix))]
-async fn reload_on_sighup(_state: Arc<AppState>) {}
+struct Signals;
+
+#[cfg(not(unix))]
+impl Signals {
+    fn install() -> std::io::Result<Self> {
+        Ok(Self)
+    }
+
+    async fn run(self, _state: Arc<AppState>) {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -315,6 +315,40 @@ fn detect_layout(reader: &Reader<Mmap>) -> Result<Layout, MaxMindDbError> {
     Ok(layout)
 }
 
+/// Whether an address can be geolocated: public unicast. Private, loopback,
+/// link-local, shared (CGNAT), documentation, benchmarking, multicast and other
+/// special-purpose addresses never come from a customer's own network, and some
+/// free databases still assign them a country; they are not looked up.
+pub fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, c, _] = v4.octets();
+            !(v4.is_private()
+                || v4.is_loopback()
+                || v4.is_link_local()
+                || v4.is_documentation()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || a == 0
+                || a >= 240
+                || (a == 100 && (64..128).contains(&b))
+                || (a == 198 && (18..20).contains(&b))
+                || (a == 192 && b == 0 && c == 0))
+        }
+        IpAddr::V6(v6) => {
+            let [first, second, ..] = v6.segments();
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80
+                || (first == 0x2001 && second == 0x0db8)
+                || first == 0x0100)
+        }
+    }
+}
+
 /// The databases in force, consulted in order: the first country found wins,
 /// anonymizer flags are combined from all of them.
 #[derive(Debug, Default)]
@@ -335,8 +369,12 @@ impl GeoSet {
         &self.dbs
     }
 
+    /// What the databases say about `ip`; nothing for non-public addresses.
     pub fn lookup(&self, ip: IpAddr) -> Result<IpFacts, MaxMindDbError> {
         let mut facts = IpFacts::default();
+        if !is_public(ip) {
+            return Ok(facts);
+        }
         for db in &self.dbs {
             db.lookup_into(ip, &mut facts)?;
         }

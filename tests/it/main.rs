@@ -1,5 +1,13 @@
 //! Integration tests: one binary, a module per topic.
 
+// Test helpers outside `#[test]` functions unwrap and index freely.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 mod support;
 
 mod api;

@@ -1,0 +1,338 @@
+//! The real binary: start-up on the shipped defaults, signals, refusal of bad
+//! inputs, `check` and `schema`. Servers listen on loopback port 0 and report
+//! their address in the JSON log.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{Receiver, channel};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::support::{BASELINE, maxmind, policy_dir, root};
+
+const BIN: &str = env!("CARGO_BIN_EXE_portcullis");
+const DEADLINE: Duration = Duration::from_secs(30);
+
+struct Server {
+    child: Child,
+    logs: Receiver<String>,
+    base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(args: &[&str], cwd: &Path, env: &[(&str, &str)]) -> Server {
+    let mut child = Command::new(BIN)
+        .arg("--log-format")
+        .arg("json")
+        .arg("serve")
+        .args(["--listen", "127.0.0.1:0"])
+        .args(args)
+        .envs(env.iter().copied())
+        .current_dir(cwd)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, logs) = channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let line = wait_log(&logs, "listening");
+    let log: Value = serde_json::from_str(&line).unwrap();
+    let address = log["fields"]["address"].as_str().unwrap().to_owned();
+    Server {
+        child,
+        logs,
+        base: format!("http://{address}"),
+    }
+}
+
+/// Waits for a log line containing `needle`; panics at the deadline.
+fn wait_log(logs: &Receiver<String>, needle: &str) -> String {
+    let end = Instant::now() + DEADLINE;
+    let mut seen = Vec::new();
+    while let Some(left) = end.checked_duration_since(Instant::now()) {
+        match logs.recv_timeout(left) {
+            Ok(line) if line.contains(needle) => return line,
+            Ok(line) => seen.push(line),
+            Err(_) => break,
+        }
+    }
+    panic!("no log line with `{needle}`; saw:\n{}", seen.join("\n"));
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(10)))
+        .build()
+        .into()
+}
+
+fn post(base: &str, path: &str, body: &Value, bearer: Option<&str>) -> (u16, Value) {
+    let mut req = agent().post(format!("{base}{path}"));
+    if let Some(token) = bearer {
+        req = req.header("authorization", format!("Bearer {token}"));
+    }
+    let mut res = req.send_json(body).unwrap();
+    let status = res.status().as_u16();
+    (status, res.body_mut().read_json().unwrap_or(Value::Null))
+}
+
+fn get(base: &str, path: &str) -> (u16, Value) {
+    let mut res = agent().get(format!("{base}{path}")).call().unwrap();
+    let status = res.status().as_u16();
+    (status, res.body_mut().read_json().unwrap_or(Value::Null))
+}
+
+fn signal(child: &Child, sig: &str) {
+    let ok = Command::new("kill")
+        .args([format!("-{sig}"), child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill -{sig} failed");
+}
+
+fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
+    let end = Instant::now() + DEADLINE;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(Instant::now() < end, "process did not exit");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn serves_real_decisions_on_the_shipped_defaults_and_stops_on_sigterm() {
+    let mut server = start(&[], root(), &[]);
+    let (status, d) = post(
+        &server.base,
+        "/v1/decide",
+        &json!({"action": "open_account", "customer": {"id": "c", "name": "Ann", "address": {"country": "FR"}}, "source_ips": ["8.8.8.8"]}),
+        None,
+    );
+    assert_eq!(status, 200, "{d}");
+    assert_eq!(d["decision"], "allow");
+    assert_eq!(d["facts"]["ip_countries"], json!(["US"]));
+    assert_eq!(d["obligations"][0]["id"], "enhanced_monitoring");
+    let (status, d) = post(
+        &server.base,
+        "/v1/decide",
+        &json!({"action": "open_account", "customer": {"id": "c", "name": "Борис Фиктив"}}),
+        None,
+    );
+    assert_eq!((status, d["decision"].as_str()), (200, Some("deny")));
+    let (status, _) = get(&server.base, "/readyz");
+    assert_eq!(status, 200);
+
+    signal(&server.child, "TERM");
+    let exit = wait_exit(&mut server.child);
+    assert!(exit.success(), "{exit:?}");
+    wait_log(&server.logs, "stopped");
+}
+
+#[test]
+fn ctrl_c_stops_gracefully_too() {
+    let mut server = start(&[], root(), &[]);
+    signal(&server.child, "INT");
+    assert!(wait_exit(&mut server.child).success());
+}
+
+fn run(args: &[&str], cwd: &Path) -> (i32, String, String) {
+    let out = Command::new(BIN)
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn refuses_to_start_on_a_bad_policy_directory() {
+    let geo = root().join("geo-data/geo-whois-asn-country.mmdb");
+    let geo = geo.to_str().unwrap();
+    let cases: [(&[(&str, &str)], &str); 5] = [
+        (
+            &[(
+                "a.cedar",
+                "@id(\"a\")\npermit(principal, action, resource) when { 1 + };",
+            )],
+            "a.cedar:2:",
+        ),
+        (
+            &[
+                ("a.cedar", BASELINE),
+                (
+                    "b.cedar",
+                    "\n@id(\"baseline\")\npermit(principal, action, resource);",
+                ),
+            ],
+            "b.cedar:2:1: duplicate policy id `baseline`",
+        ),
+        (
+            &[("a.cedar", "permit(principal, action, resource);")],
+            "a.cedar:1:1: policy has no `@id",
+        ),
+        (
+            &[(
+                "a.cedar",
+                "@id(\"x\")\nforbid(principal, action, resource)\n  when { context.jurisdiction.contains(\"KP\") };",
+            )],
+            "a.cedar:3:",
+        ),
+        (
+            &[
+                ("a.cedar", BASELINE),
+                (
+                    "designations/d.jsonl",
+                    "{\"id\":\"1\",\"names\":[\"a\"]}\n{\"id\":\"2\",\"names\":[\"b\"],\"cidrs\":[\"nope\"]}",
+                ),
+            ],
+            "d.jsonl:2: ",
+        ),
+    ];
+    for (files, expected) in cases {
+        let dir = policy_dir(files);
+        let (code, _, stderr) = run(
+            &[
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--policies",
+                dir.path().to_str().unwrap(),
+                "--geo",
+                geo,
+            ],
+            root(),
+        );
+        assert_eq!(code, 3, "{stderr}");
+        assert!(
+            stderr.contains(expected),
+            "expected `{expected}` in:\n{stderr}"
+        );
+        assert!(!stderr.contains("listening"), "{stderr}");
+    }
+}
+
+#[test]
+fn refuses_to_start_on_a_corrupt_geo_database() {
+    let bad = maxmind("bad-data/libmaxminddb-corrupt-search-tree.mmdb");
+    let (code, _, stderr) = run(
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--geo",
+            bad.to_str().unwrap(),
+        ],
+        root(),
+    );
+    assert_eq!(code, 3, "{stderr}");
+    assert!(
+        stderr.contains("libmaxminddb-corrupt-search-tree.mmdb"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn check_and_schema_commands() {
+    let (code, stdout, stderr) = run(&["check", "policies"], root());
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.starts_with("ok: 6 policies, 2 designations"),
+        "{stdout}"
+    );
+
+    let dir = policy_dir(&[(
+        "p.cedar",
+        "@id(\"p\")\npermit(principal, action, resource)\n  when { principal.nationality == \"RU\" };",
+    )]);
+    let (code, _, stderr) = run(&["check", dir.path().to_str().unwrap()], root());
+    assert_eq!(code, 3);
+    assert!(stderr.contains("p.cedar:3:10:"), "{stderr}");
+    assert!(stderr.contains("^"), "a caret under the error: {stderr}");
+
+    let (code, schema, _) = run(&["schema"], root());
+    assert_eq!(code, 0);
+    for name in [
+        "entity Customer",
+        "entity Resource",
+        "jurisdictions: Set<String>",
+        "source_ips: Set<ipaddr>",
+        "action open_account, maintain_account, provision",
+    ] {
+        assert!(schema.contains(name), "schema lacks `{name}`");
+    }
+    // The printed schema is the one policies are validated against.
+    let _ = cedar_policy::Schema::from_cedarschema_str(&schema).unwrap();
+}
+
+#[test]
+fn sighup_and_admin_reload_swap_the_snapshot() {
+    let dir = policy_dir(&[("base.cedar", BASELINE)]);
+    let geo = root().join("geo-data/geo-whois-asn-country.mmdb");
+    let server = start(
+        &[
+            "--policies",
+            dir.path().to_str().unwrap(),
+            "--geo",
+            geo.to_str().unwrap(),
+        ],
+        root(),
+        &[("PORTCULLIS_ADMIN_TOKEN", "tok")],
+    );
+    let kp = json!({"action": "open_account", "customer": {"id": "c", "name": "n", "nationalities": ["KP"]}});
+    assert_eq!(
+        post(&server.base, "/v1/decide", &kp, None).1["decision"],
+        "allow"
+    );
+
+    std::fs::write(
+        dir.path().join("kp.cedar"),
+        "@id(\"sm-kp\") forbid(principal, action, resource) when { context.jurisdictions.contains(\"KP\") };",
+    )
+    .unwrap();
+    signal(&server.child, "HUP");
+    wait_log(&server.logs, "snapshot reloaded");
+    assert_eq!(
+        post(&server.base, "/v1/decide", &kp, None).1["decision"],
+        "deny"
+    );
+
+    let (status, _) = post(&server.base, "/v1/admin/reload", &json!({}), Some("wrong"));
+    assert_eq!(status, 401);
+    std::fs::write(dir.path().join("kp.cedar"), "@id(\"sm-kp\") forbid(").unwrap();
+    let (status, body) = post(&server.base, "/v1/admin/reload", &json!({}), Some("tok"));
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(
+        post(&server.base, "/v1/decide", &kp, None).1["decision"],
+        "deny"
+    );
+    let (_, st) = get(&server.base, "/v1/status");
+    assert!(
+        st["last_reload_error"]["errors"][0]["file"]
+            .as_str()
+            .unwrap()
+            .ends_with("kp.cedar")
+    );
+}
