@@ -328,3 +328,128 @@ async fn principal_defaults_are_empty_strings() {
     let body = json!({"action": "maintain_account", "customer": {"id": "cust-1", "name": "N"}});
     assert_eq!(decide(&r, &body).await.1["decision"], "allow");
 }
+
+mod properties {
+    use std::sync::OnceLock;
+
+    use portcullis::engine::decide;
+    use portcullis::request::{DecideRequest, parse_decide};
+    use portcullis::snapshot::Snapshot;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    use crate::support::{BASELINE, policy_dir, snapshot};
+
+    const CODES: [&str; 8] = ["US", "FR", "RU", "CN", "IR", "KP", "AE", "DE"];
+
+    const EXTRA_FORBID: &str = r#"@id("extra") @measure("SM-X")
+forbid(principal, action, resource) when { context.jurisdictions.contains("DE") || resource.gpu_count > 100 };"#;
+
+    fn snapshots() -> &'static (Snapshot, Snapshot) {
+        static S: OnceLock<(Snapshot, Snapshot)> = OnceLock::new();
+        S.get_or_init(|| {
+            let base = [("base.cedar", BASELINE), ("m.cedar", super::MEASURES)];
+            let without = policy_dir(&base);
+            let with = policy_dir(&[base[0], base[1], ("x.cedar", EXTRA_FORBID)]);
+            (snapshot(without.path(), &[]), snapshot(with.path(), &[]))
+        })
+    }
+
+    fn request() -> impl Strategy<Value = DecideRequest> {
+        (
+            prop::sample::select(vec!["open_account", "maintain_account", "provision"]),
+            prop::collection::vec(prop::sample::select(CODES.to_vec()), 0..3),
+            prop::option::of(prop::sample::select(CODES.to_vec())),
+            prop::option::of(prop::sample::select(CODES.to_vec())),
+            0u32..600,
+            prop::collection::vec(
+                prop::sample::select(vec![
+                    "documentary_verification",
+                    "end_use_attestation",
+                    "other",
+                ]),
+                0..3,
+            ),
+        )
+            .prop_map(|(action, nats, owner, reseller, gpus, satisfied)| {
+                let mut r = json!({
+                    "action": action,
+                    "customer": {"id": "c", "name": "N", "nationalities": nats,
+                                 "payment": {"country": "AE"}},
+                    "resource": {"kind": "gpu_cluster", "gpu_count": gpus},
+                    "satisfied_conditions": satisfied,
+                });
+                if let Some(o) = owner {
+                    r["customer"]["beneficial_owners"] = json!([{"name": "O", "country": o}]);
+                }
+                if let Some(c) = reseller {
+                    r["reseller"] = json!({"country": c});
+                }
+                parse_decide(r.to_string().as_bytes()).unwrap()
+            })
+    }
+
+    proptest! {
+        /// Adding a forbid never turns a deny into an allow or a conditional.
+        #[test]
+        fn adding_a_forbid_never_loosens(req in request()) {
+            let (without, with) = snapshots();
+            let before = decide(without, &req).decision;
+            let after = decide(with, &req).decision;
+            use portcullis::decision::Outcome::*;
+            let rank = |o| match o { Allow => 0, Conditional => 1, Deny => 2 };
+            prop_assert!(rank(after) >= rank(before), "{before:?} -> {after:?}");
+        }
+
+        /// Satisfying conditions never turns an allow into anything stricter, and
+        /// a conditional's conditions, once all satisfied, give an allow.
+        #[test]
+        fn satisfying_the_listed_conditions_allows(req in request()) {
+            let (without, _) = snapshots();
+            let d = decide(without, &req);
+            if d.decision == portcullis::decision::Outcome::Conditional {
+                let mut again = req.clone();
+                again.satisfied_conditions.extend(d.conditions.iter().map(|c| c.id.to_string()));
+                prop_assert_eq!(decide(without, &again).decision, portcullis::decision::Outcome::Allow);
+            }
+        }
+    }
+}
+
+mod screening_properties {
+    use portcullis::designation::parse_file;
+    use portcullis::request::parse_decide;
+    use portcullis::screening::ScreeningIndex;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    proptest! {
+        /// A designated person's exact name always matches, whatever the case,
+        /// word order and punctuation it is written with.
+        #[test]
+        fn exact_name_always_matches(
+            words in prop::collection::vec("[A-Za-zÀ-ÿ]{2,10}", 1..4),
+            upper in any::<bool>(),
+            rotate in 0usize..4,
+            comma in any::<bool>(),
+        ) {
+            let name = words.join(" ");
+            let line = json!({"id": "SMP-1", "names": [name]}).to_string();
+            let (mut out, mut errors) = (Vec::new(), Vec::new());
+            parse_file(std::path::Path::new("t.jsonl"), &line, &mut out, &mut errors);
+            prop_assert!(errors.is_empty());
+            let index = ScreeningIndex::build(out);
+            let mut shuffled = words.clone();
+            let len = shuffled.len();
+            shuffled.rotate_left(rotate % len);
+            let sep = if comma { ", " } else { "  " };
+            let mut screened = shuffled.join(sep);
+            if upper {
+                screened = screened.to_uppercase();
+            }
+            let req = json!({"action": "open_account", "customer": {"id": "c", "name": screened}});
+            let s = index.screen(&parse_decide(req.to_string().as_bytes()).unwrap());
+            prop_assert_eq!(s.score, 100, "{} vs {}", name, screened);
+        }
+    }
+}
