@@ -1,1 +1,260 @@
-fn main() {}
+//! Benchmarks of the decision hot path, all in one run so ratios are meaningful.
+//!
+//! - `decide/*`: `engine::decide` end to end (enrich, Cedar input, evaluation,
+//!   resolution, decision id) on a pre-parsed request.
+//! - `bare_cedar/*`: `Authorizer::is_authorized` alone, on a pre-built Cedar
+//!   request and entities with the same policies: the floor.
+//! - `enrich/shipped`, `cedar_input/build`, `parse/request`: the parts.
+//!
+//! `shipped` is the `policies/` directory of the repository; `200` is the
+//! shipped `baseline.cedar` plus 199 generated measures (with the shipped
+//! designations copied next to them, so screening costs the same in both).
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::fmt::Write as _;
+use std::hint::black_box;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use cedar_policy::Authorizer;
+use criterion::{Criterion, criterion_group, criterion_main};
+use portcullis::cedar_input::{self, CedarNames};
+use portcullis::decision::Outcome;
+use portcullis::engine::decide;
+use portcullis::enrich::{EnrichSettings, enrich};
+use portcullis::request::{DecideRequest, parse_decide};
+use portcullis::snapshot::{DESIGNATIONS_DIR, Snapshot, Sources};
+
+/// A representative request: an organization with nationality, address and
+/// payment country, one beneficial owner, one IPv4 and one IPv6 source address
+/// and a GPU resource. Nobody in it is designated and none of its countries is
+/// a designated jurisdiction, so every policy is evaluated and the answer is an
+/// allow (with the IP-mismatch obligation when the IPs geolocate elsewhere).
+const REQUEST: &str = r#"{
+  "request_id": "bench-0001",
+  "action": "provision",
+  "customer": {
+    "id": "cust-42",
+    "kind": "organization",
+    "name": "Acme Research GmbH",
+    "nationalities": ["DE"],
+    "address": {"country": "DE", "region": "BE", "city": "Berlin", "line": "Unter den Linden 1", "postal_code": "10117"},
+    "email": "ops@acme-research.example",
+    "payment": {"country": "DE", "method": "card"},
+    "beneficial_owners": [
+      {"name": "Anna Schmidt", "nationalities": ["DE", "AT"], "country": "DE", "ownership_percent": 60.0}
+    ]
+  },
+  "source_ips": ["8.8.8.8", "2001:4860:4860::8888"],
+  "resource": {"kind": "gpu_cluster", "region": "eu-central-1", "gpu_count": 64}
+}"#;
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn default_geo() -> PathBuf {
+    root().join("geo-data/geo-whois-asn-country.mmdb")
+}
+
+fn snapshot(policies: &Path) -> Snapshot {
+    Snapshot::build(Sources {
+        policies: policies.to_owned(),
+        geo: vec![default_geo()],
+        settings: EnrichSettings::default(),
+    })
+    .unwrap_or_else(|e| panic!("snapshot of {}: {:#?}", policies.display(), e.diagnostics))
+}
+
+/// Real ISO codes the generated jurisdiction measures cycle over; none of them
+/// is a country of [`REQUEST`] (nor of where its IPs geolocate).
+const JURISDICTIONS: [&str; 48] = [
+    "KP", "IR", "SY", "CU", "RU", "BY", "VE", "MM", "AF", "IQ", "LY", "SD", "SS", "SO", "YE", "ER",
+    "ZW", "NI", "CF", "CD", "ML", "LB", "HT", "BI", "GN", "GW", "TD", "NE", "BF", "TM", "TJ", "KG",
+    "UZ", "KZ", "AZ", "AM", "GE", "MD", "RS", "BA", "ME", "MK", "AL", "XK", "PS", "ET", "UG", "MZ",
+];
+
+/// Countries for `containsAny` sets on jurisdictions and owners.
+const GROUPS: [&str; 8] = [
+    r#"["IR", "RU"]"#,
+    r#"["CN", "HK", "MO"]"#,
+    r#"["KP", "SY", "CU"]"#,
+    r#"["BY", "RU", "KZ"]"#,
+    r#"["VE", "NI", "CU"]"#,
+    r#"["MM", "LA", "KH"]"#,
+    r#"["AF", "PK", "IR"]"#,
+    r#"["SD", "SS", "ER", "ET"]"#,
+];
+
+/// 199 realistic, varied measures, each with a unique `@id`.
+fn generated_policies() -> String {
+    let mut out = String::new();
+    for n in 1..=199_usize {
+        let code = JURISDICTIONS[n % JURISDICTIONS.len()];
+        let group = GROUPS[n % GROUPS.len()];
+        let listed = group.replace('"', "");
+        let id = format!("sm-gen-{n}");
+        let measure = format!("SM-GEN-{n:03}");
+        let text = match n % 8 {
+            // About half: prohibitions on a designated jurisdiction.
+            0..=3 => format!(
+                "@id(\"{id}\")\n@measure(\"{measure}\")\n\
+                 @message(\"accounts tied to {code} are prohibited\")\n\
+                 forbid(principal, action, resource)\n\
+                 when {{ context.jurisdictions.contains(\"{code}\") }};\n"
+            ),
+            // Conditions on large GPU provisioning for listed jurisdictions.
+            4 => {
+                let gpus = 8 << (n % 6);
+                format!(
+                    "@id(\"{id}\")\n@measure(\"{measure}\")\n\
+                     @condition(\"end_use_attestation_{n}\")\n\
+                     @message(\"{gpus}+ GPUs for customers tied to {listed} need an attestation\")\n\
+                     forbid(principal, action == Action::\"provision\", resource)\n\
+                     when {{ resource.gpu_count >= {gpus} && context.jurisdictions.containsAny({group}) }};\n"
+                )
+            }
+            // Obligations on IP-country mismatch, some narrowed to IP countries.
+            5 => {
+                let narrow = if n % 2 == 0 {
+                    String::new()
+                } else {
+                    format!(" && context.ip_countries.containsAny({group})")
+                };
+                format!(
+                    "@id(\"{id}\")\n@measure(\"{measure}\")\n\
+                     @obligation(\"enhanced_monitoring_{n}\")\n\
+                     @message(\"access from an undeclared country: monitor\")\n\
+                     permit(principal, action, resource)\n\
+                     when {{ context.ip_country_mismatch{narrow} }};\n"
+                )
+            }
+            // Prohibitions on ownership by persons tied to listed countries.
+            6 => format!(
+                "@id(\"{id}\")\n@measure(\"{measure}\")\n\
+                 @message(\"beneficial ownership tied to {listed} is prohibited\")\n\
+                 forbid(principal, action, resource)\n\
+                 when {{ principal.owner_countries.containsAny({group}) }};\n"
+            ),
+            // Conditions on anonymous sign-up or residence in a listed country.
+            _ => format!(
+                "@id(\"{id}\")\n@measure(\"{measure}\")\n\
+                 @condition(\"documentary_verification_{n}\")\n\
+                 @message(\"sign-up needs documentary verification\")\n\
+                 forbid(principal, action == Action::\"open_account\", resource)\n\
+                 when {{ context.anonymous_ip || principal.country == \"{code}\" || \
+                 principal.payment_country == \"{code}\" }};\n"
+            ),
+        };
+        writeln!(out, "{text}").unwrap();
+    }
+    out
+}
+
+/// A tempdir with the shipped baseline, 199 generated policies and the
+/// shipped designations.
+fn policies_200() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let shipped = root().join("policies");
+    std::fs::copy(
+        shipped.join("baseline.cedar"),
+        dir.path().join("baseline.cedar"),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("generated.cedar"), generated_policies()).unwrap();
+    let designations = dir.path().join(DESIGNATIONS_DIR);
+    std::fs::create_dir(&designations).unwrap();
+    for entry in std::fs::read_dir(shipped.join(DESIGNATIONS_DIR)).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, designations.join(path.file_name().unwrap())).unwrap();
+    }
+    dir
+}
+
+fn bench_set(c: &mut Criterion, label: &str, snapshot: &Snapshot, req: &DecideRequest) {
+    let names = CedarNames::new().unwrap();
+    let facts = enrich(
+        req,
+        &snapshot.geo,
+        &snapshot.designations,
+        snapshot.sources.settings,
+    );
+    assert!(facts.errors.is_empty(), "{:?}", facts.errors);
+    assert!(!facts.ip_countries.is_empty(), "the IPs should geolocate");
+    let (cedar_req, entities) = cedar_input::build(&names, req, &facts, true).unwrap();
+    let cedar_req = cedar_policy::Request::from(cedar_req);
+    let entities = cedar_policy::Entities::from(entities);
+    let authorizer = Authorizer::new();
+    let policies = &snapshot.policies.source;
+
+    let decision = decide(snapshot, req);
+    assert_eq!(decision.decision, Outcome::Allow, "{decision:#?}");
+    assert!(decision.errors.is_empty(), "{:?}", decision.errors);
+
+    c.bench_function(&format!("decide/{label}"), |b| {
+        b.iter(|| decide(black_box(snapshot), black_box(req)));
+    });
+    c.bench_function(&format!("bare_cedar/{label}"), |b| {
+        b.iter(|| {
+            authorizer.is_authorized(
+                black_box(&cedar_req),
+                black_box(policies),
+                black_box(&entities),
+            )
+        });
+    });
+}
+
+fn benches(c: &mut Criterion) {
+    let body = REQUEST.as_bytes();
+    let req = parse_decide(body).unwrap();
+
+    let shipped = snapshot(&root().join("policies"));
+    assert!(!shipped.designations.is_empty());
+    bench_set(c, "shipped", &shipped, &req);
+
+    let names = CedarNames::new().unwrap();
+    c.bench_function("enrich/shipped", |b| {
+        b.iter(|| {
+            enrich(
+                black_box(&req),
+                &shipped.geo,
+                &shipped.designations,
+                shipped.sources.settings,
+            )
+        });
+    });
+    let facts = enrich(
+        &req,
+        &shipped.geo,
+        &shipped.designations,
+        shipped.sources.settings,
+    );
+    c.bench_function("cedar_input/build", |b| {
+        b.iter(|| cedar_input::build(&names, black_box(&req), black_box(&facts), true).unwrap());
+    });
+    c.bench_function("parse/request", |b| {
+        b.iter(|| parse_decide(black_box(body)).unwrap());
+    });
+
+    let dir = policies_200();
+    let big = snapshot(dir.path());
+    assert_eq!(big.policies.len(), 200);
+    assert_eq!(big.designations.len(), shipped.designations.len());
+    bench_set(c, "200", &big, &req);
+}
+
+criterion_group! {
+    name = decide_benches;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_secs(2))
+        .measurement_time(Duration::from_secs(5));
+    targets = benches
+}
+criterion_main!(decide_benches);

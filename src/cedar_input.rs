@@ -1,17 +1,25 @@
 //! The built-in Cedar schema and the one place that builds Cedar input
 //! (principal, action, resource, context, entities) from an enriched request.
 //!
-//! Values are built directly as Cedar expressions, without schema-based
-//! validation per request: the shape is fixed by this module and policies are
-//! validated against [`SCHEMA`] in strict mode when they are loaded.
+//! Values are built directly as Cedar *values* with `cedar-policy-core` (pinned to
+//! the exact version of `cedar-policy`), not as expressions to evaluate: the public
+//! constructors evaluate every attribute, parse the `ip` extension name again for
+//! every address and recompute the entity hierarchy, which costs several times the
+//! policy evaluation itself. Nothing is validated against the schema per request:
+//! the shape is fixed here, and policies are validated against [`SCHEMA`] in strict
+//! mode when they are loaded (a test checks the built input against the schema).
 
-use std::collections::{HashMap, HashSet};
-use std::str::FromStr;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
 
-use cedar_policy::{
-    Context, Entities, Entity, EntityId, EntityTypeName, EntityUid, Request, RestrictedExpression,
-    Schema,
+use cedar_policy::Schema;
+use cedar_policy_core::ast::{
+    self, Eid, EntityType, EntityUID, Literal, Name, PartialValue, RestrictedExpr, Value,
 };
+use cedar_policy_core::entities::{self as core_entities, NoEntitiesSchema, TCComputation};
+use cedar_policy_core::evaluator::RestrictedEvaluator;
+use cedar_policy_core::extensions::Extensions;
+use smol_str::SmolStr;
 
 use crate::country::Country;
 use crate::enrich::Facts;
@@ -88,28 +96,33 @@ fn build_err(e: impl std::fmt::Display) -> CedarInputError {
     CedarInputError::Build(e.to_string())
 }
 
-/// Entity type names and action uids, parsed once per snapshot.
+/// Entity types, action uids and the `ip` extension name, parsed once per snapshot.
 #[derive(Debug, Clone)]
 pub struct CedarNames {
-    customer: EntityTypeName,
-    resource: EntityTypeName,
-    actions: [EntityUid; 3],
+    customer: EntityType,
+    resource: EntityType,
+    actions: [EntityUID; 3],
+    ip: Name,
+    /// Shared by every empty set (most of them): cloning it is one atomic add.
+    empty_set: Value,
 }
 
 impl CedarNames {
     pub fn new() -> Result<Self, CedarInputError> {
-        let action_type = EntityTypeName::from_str("Action").map_err(build_err)?;
-        let action = |a: Action| {
-            EntityUid::from_type_name_and_id(action_type.clone(), EntityId::new(a.as_str()))
-        };
+        let ty = |name: &str| name.parse::<EntityType>().map_err(build_err);
+        let action_type = ty("Action")?;
+        let action =
+            |a: Action| EntityUID::from_components(action_type.clone(), Eid::new(a.as_str()), None);
         Ok(Self {
-            customer: EntityTypeName::from_str("Customer").map_err(build_err)?,
-            resource: EntityTypeName::from_str("Resource").map_err(build_err)?,
+            customer: ty("Customer")?,
+            resource: ty("Resource")?,
             actions: Action::ALL.map(action),
+            ip: Name::parse_unqualified_name("ip").map_err(build_err)?,
+            empty_set: Value::empty_set(None),
         })
     }
 
-    fn action(&self, a: Action) -> EntityUid {
+    fn action(&self, a: Action) -> EntityUID {
         let [open, maintain, provision] = &self.actions;
         match a {
             Action::OpenAccount => open.clone(),
@@ -117,127 +130,162 @@ impl CedarNames {
             Action::Provision => provision.clone(),
         }
     }
+
+    /// A Cedar `ipaddr` value, through the `ip` extension function.
+    fn ip(&self, ip: std::net::IpAddr) -> Result<Value, CedarInputError> {
+        let expr = RestrictedExpr::call_extension_fn(
+            self.ip.clone(),
+            [RestrictedExpr::val(ip.to_string())],
+        );
+        RestrictedEvaluator::new(Extensions::all_available())
+            .interpret(expr.as_borrowed())
+            .map_err(build_err)
+    }
 }
 
-fn string(s: &str) -> RestrictedExpression {
-    RestrictedExpression::new_string(s.to_owned())
+fn string(s: &str) -> Value {
+    Value::from(s)
 }
 
-fn countries(cs: &[Country]) -> RestrictedExpression {
-    RestrictedExpression::new_set(cs.iter().map(|c| string(c.as_str())))
+impl CedarNames {
+    fn country_set(&self, cs: &[Country]) -> Value {
+        if cs.is_empty() {
+            return self.empty_set.clone();
+        }
+        Value::set_of_lits(cs.iter().map(|c| Literal::from(c.as_str())), None)
+    }
+
+    fn string_set(&self, items: &[String]) -> Value {
+        if items.is_empty() {
+            return self.empty_set.clone();
+        }
+        Value::set_of_lits(items.iter().map(|s| Literal::from(s.as_str())), None)
+    }
 }
 
-fn strings<'a>(items: impl IntoIterator<Item = &'a String>) -> RestrictedExpression {
-    RestrictedExpression::new_set(items.into_iter().map(|s| string(s)))
-}
-
-fn opt_country(c: Option<Country>) -> RestrictedExpression {
+fn opt_country(c: Option<Country>) -> Value {
     string(c.as_ref().map_or("", Country::as_str))
 }
 
+fn long(n: impl Into<i64>) -> Value {
+    Value::from(n.into())
+}
+
+fn entity(uid: EntityUID, attrs: impl IntoIterator<Item = (&'static str, Value)>) -> ast::Entity {
+    ast::Entity::new_with_attr_partial_value(
+        uid,
+        attrs
+            .into_iter()
+            .map(|(k, v)| (SmolStr::new_static(k), PartialValue::from(v))),
+        HashSet::new(),
+        HashSet::new(),
+        [],
+    )
+}
+
 /// Builds the Cedar request and entities for one enriched request.
+///
+/// With `with_source_ips` false, `context.source_ips` is the empty set: pass false
+/// only when no policy reads it.
 pub fn build(
     names: &CedarNames,
     req: &DecideRequest,
     facts: &Facts,
-) -> Result<(Request, Entities), CedarInputError> {
+    with_source_ips: bool,
+) -> Result<(ast::Request, core_entities::Entities), CedarInputError> {
     let c = &req.customer;
     let principal =
-        EntityUid::from_type_name_and_id(names.customer.clone(), EntityId::new(c.id.as_str()));
-    let (resource_id, resource_kind, region, gpu_count) = match &req.resource {
+        EntityUID::from_components(names.customer.clone(), Eid::new(c.id.as_str()), None);
+    let (resource_id, region, gpu_count) = match &req.resource {
         Some(r) => (
-            r.kind.as_str(),
             r.kind.as_str(),
             r.region.as_deref().unwrap_or(""),
             r.gpu_count.unwrap_or(0),
         ),
-        None => ("account", "account", "", 0),
+        None => ("account", "", 0),
     };
-    let resource =
-        EntityUid::from_type_name_and_id(names.resource.clone(), EntityId::new(resource_id));
+    let resource = EntityUID::from_components(names.resource.clone(), Eid::new(resource_id), None);
 
-    let customer_attrs: HashMap<String, RestrictedExpression> = [
-        ("kind", string(c.kind.map_or("", |k| k.as_str()))),
-        ("name", string(c.name.as_str())),
-        ("nationalities", countries(&c.nationalities)),
-        (
-            "country",
-            opt_country(c.address.as_ref().and_then(|a| a.country)),
-        ),
-        (
-            "payment_country",
-            opt_country(c.payment.as_ref().and_then(|p| p.country)),
-        ),
-        ("owner_countries", countries(&facts.owner_countries)),
-        (
-            "reseller_country",
-            opt_country(req.reseller.as_ref().map(|r| r.country)),
-        ),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
-    let resource_attrs: HashMap<String, RestrictedExpression> = [
-        ("kind", string(resource_kind)),
-        ("region", string(region)),
-        (
-            "gpu_count",
-            RestrictedExpression::new_long(i64::from(gpu_count)),
-        ),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
-
-    let entities = Entities::from_entities(
+    let customer = entity(
+        principal.clone(),
         [
-            Entity::new(principal.clone(), customer_attrs, HashSet::new()).map_err(build_err)?,
-            Entity::new(resource.clone(), resource_attrs, HashSet::new()).map_err(build_err)?,
+            ("kind", string(c.kind.map_or("", |k| k.as_str()))),
+            ("name", string(c.name.as_str())),
+            ("nationalities", names.country_set(&c.nationalities)),
+            (
+                "country",
+                opt_country(c.address.as_ref().and_then(|a| a.country)),
+            ),
+            (
+                "payment_country",
+                opt_country(c.payment.as_ref().and_then(|p| p.country)),
+            ),
+            ("owner_countries", names.country_set(&facts.owner_countries)),
+            (
+                "reseller_country",
+                opt_country(req.reseller.as_ref().map(|r| r.country)),
+            ),
         ],
-        None,
+    );
+    let resource_entity = entity(
+        resource.clone(),
+        [
+            ("kind", string(resource_id)),
+            ("region", string(region)),
+            ("gpu_count", long(gpu_count)),
+        ],
+    );
+    // No entity has parents, so the hierarchy is trivially transitively closed.
+    let entities = core_entities::Entities::from_entities(
+        [customer, resource_entity],
+        None::<&NoEntitiesSchema>,
+        TCComputation::AssumeAlreadyComputed,
+        Extensions::none(),
     )
     .map_err(build_err)?;
 
-    let context = Context::from_pairs([
-        ("jurisdictions".to_owned(), countries(&facts.jurisdictions)),
+    let source_ips = if with_source_ips && !req.source_ips.is_empty() {
+        let ips = req.source_ips.iter().map(|ip| names.ip(ip.0));
+        Value::set(ips.collect::<Result<Vec<_>, _>>()?, None)
+    } else {
+        names.empty_set.clone()
+    };
+    let context: BTreeMap<SmolStr, Value> = [
+        ("jurisdictions", names.country_set(&facts.jurisdictions)),
         (
-            "declared_countries".to_owned(),
-            countries(&facts.declared_countries),
+            "declared_countries",
+            names.country_set(&facts.declared_countries),
         ),
-        ("ip_countries".to_owned(), countries(&facts.ip_countries)),
+        ("ip_countries", names.country_set(&facts.ip_countries)),
+        ("source_ips", source_ips),
         (
-            "source_ips".to_owned(),
-            RestrictedExpression::new_set(
-                req.source_ips
-                    .iter()
-                    .map(|ip| RestrictedExpression::new_ip(ip.0.to_string())),
-            ),
+            "ip_country_mismatch",
+            Value::from(facts.ip_country_mismatch),
         ),
+        ("anonymous_ip", Value::from(facts.anonymous_ip)),
+        ("screening_score", long(facts.screening.score)),
         (
-            "ip_country_mismatch".to_owned(),
-            RestrictedExpression::new_bool(facts.ip_country_mismatch),
-        ),
-        (
-            "anonymous_ip".to_owned(),
-            RestrictedExpression::new_bool(facts.anonymous_ip),
-        ),
-        (
-            "screening_score".to_owned(),
-            RestrictedExpression::new_long(i64::from(facts.screening.score)),
+            "screening_matches",
+            names.string_set(&facts.screening_matches),
         ),
         (
-            "screening_matches".to_owned(),
-            strings(&facts.screening_matches),
+            "satisfied_conditions",
+            names.string_set(&req.satisfied_conditions),
         ),
-        (
-            "satisfied_conditions".to_owned(),
-            strings(&req.satisfied_conditions),
-        ),
-    ])
-    .map_err(build_err)?;
+    ]
+    .into_iter()
+    .map(|(k, v)| (SmolStr::new_static(k), v))
+    .collect();
 
-    let request = Request::new(principal, names.action(req.action), resource, context, None)
-        .map_err(build_err)?;
+    let request = ast::Request::new(
+        (principal, None),
+        (names.action(req.action), None),
+        (resource, None),
+        ast::Context::Value(Arc::new(context)),
+        None::<&ast::RequestSchemaAllPass>,
+        Extensions::none(),
+    )
+    .map_err(build_err)?;
     Ok((request, entities))
 }
 
@@ -248,5 +296,38 @@ mod tests {
     #[test]
     fn schema_parses() {
         schema().unwrap();
+    }
+
+    /// The values built directly conform to the schema policies are validated against.
+    #[test]
+    fn built_input_conforms_to_the_schema() {
+        let schema = schema().unwrap();
+        let body = br#"{"action":"provision","customer":{"id":"c","kind":"organization","name":"N",
+            "nationalities":["RU"],"address":{"country":"FR"},"payment":{"country":"AE"},
+            "beneficial_owners":[{"name":"O","nationalities":["CN"],"country":"CN"}]},
+            "reseller":{"country":"AE"},"source_ips":["1.2.3.4","2001:db8::1"],
+            "resource":{"kind":"gpu_cluster","region":"us-east-1","gpu_count":8},
+            "satisfied_conditions":["x"]}"#;
+        let req = crate::request::parse_decide(body).unwrap();
+        let facts = crate::enrich::enrich(
+            &req,
+            &crate::geo::GeoSet::default(),
+            &crate::screening::ScreeningIndex::default(),
+            crate::enrich::EnrichSettings::default(),
+        );
+        let names = CedarNames::new().unwrap();
+        let (request, entities) = build(&names, &req, &facts, true).unwrap();
+        let request = cedar_policy::Request::from(request);
+        let entities = cedar_policy::Entities::from(entities);
+        let context = request.context().unwrap().clone();
+        cedar_policy::Request::new(
+            request.principal().unwrap().clone(),
+            request.action().unwrap().clone(),
+            request.resource().unwrap().clone(),
+            context,
+            Some(&schema),
+        )
+        .unwrap();
+        cedar_policy::Entities::from_entities(entities.iter().cloned(), Some(&schema)).unwrap();
     }
 }

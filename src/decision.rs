@@ -1,10 +1,9 @@
 //! The decision: the one place that turns Cedar's answer into allow / deny /
 //! conditional, with reasons, conditions and obligations.
 //!
-//! Policies are evaluated in their *evaluation form* (every one a permit, see
-//! `policies`), so Cedar's determining policies are all satisfied policies and
-//! its errors are all policies that erred. From those, with the original effect
-//! and annotations of each policy:
+//! The engine evaluates each policy that can apply and reports which were
+//! satisfied and which erred. From those, with the effect and annotations of
+//! each policy:
 //! - a satisfied `forbid` without `@condition` denies;
 //! - a `forbid` that erred denies too, unless its `@condition` is satisfied
 //!   (fail closed: Cedar alone would skip it and let a permit win);
@@ -13,10 +12,9 @@
 //!   makes the decision conditional;
 //! - otherwise allow, with the `@obligation` of every satisfied permit.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
-use cedar_policy::{AuthorizationError, Effect, PolicyId, Response};
+use cedar_policy::Effect;
 use serde::Serialize;
 
 use crate::enrich::Facts;
@@ -130,12 +128,15 @@ fn requirement(id: &Arc<str>, m: &PolicyMeta) -> Requirement {
     }
 }
 
-/// Applies the decision semantics to Cedar's response on the evaluation form.
-pub fn resolve(
-    meta: &HashMap<PolicyId, PolicyMeta>,
-    response: &Response,
-    satisfied_conditions: &[String],
-) -> Verdict {
+/// What evaluating the policies gave: the satisfied ones and the erring ones.
+#[derive(Debug, Default)]
+pub struct Evaluation<'a> {
+    pub satisfied: Vec<&'a PolicyMeta>,
+    pub errors: Vec<(&'a PolicyMeta, String)>,
+}
+
+/// Applies the decision semantics.
+pub fn resolve(evaluation: Evaluation<'_>, satisfied_conditions: &[String]) -> Verdict {
     let lifted = |m: &PolicyMeta| {
         m.condition
             .as_deref()
@@ -144,10 +145,9 @@ pub fn resolve(
     let mut hard = Vec::new();
     let mut liftable = Vec::new();
     let mut permits = Vec::new();
-    let mut errors = Vec::new();
+    let mut errors = Vec::with_capacity(evaluation.errors.len());
 
-    for id in response.diagnostics().reason() {
-        let Some(m) = meta.get(id) else { continue };
+    for m in evaluation.satisfied {
         match (m.effect, &m.condition) {
             (Effect::Permit, _) => permits.push(m),
             (Effect::Forbid, None) => hard.push(m),
@@ -155,23 +155,15 @@ pub fn resolve(
             (Effect::Forbid, Some(_)) => liftable.push(m),
         }
     }
-    for e in response.diagnostics().errors() {
-        let AuthorizationError::PolicyEvaluationError(e) = e;
-        let m = meta.get(e.policy_id());
-        if let Some(m) = m.filter(|m| m.effect == Effect::Forbid && !lifted(m)) {
+    for (m, message) in evaluation.errors {
+        if m.effect == Effect::Forbid && !lifted(m) {
             hard.push(m);
         }
         errors.push(DecisionError {
-            policy: m.map(|m| m.id.clone()),
-            message: e.to_string(),
+            policy: Some(m.id.clone()),
+            message,
         });
     }
-    let by_id = |a: &&PolicyMeta, b: &&PolicyMeta| a.id.cmp(&b.id);
-    hard.sort_by(by_id);
-    hard.dedup_by(|a, b| a.id == b.id);
-    liftable.sort_by(by_id);
-    permits.sort_by(by_id);
-    errors.sort_by(|a, b| a.policy.cmp(&b.policy));
 
     let mut verdict = Verdict {
         outcome: Outcome::Allow,

@@ -1,12 +1,24 @@
 //! `decide`: one request in, one decision out, on one snapshot.
 //!
-//! Synchronous and free of I/O: it reads only the snapshot it is given.
+//! Synchronous and free of I/O: it reads only the snapshot it is given. Each
+//! policy that can apply is evaluated by Cedar's evaluator directly, so every
+//! satisfied policy and every error is seen, whatever the policy's effect (Cedar's
+//! authorizer would skip a forbid that errs; Portcullis denies).
+
+use std::sync::LazyLock;
+
+use cedar_policy_core::ast::{Literal, SlotEnv, ValueKind};
+use cedar_policy_core::evaluator::Evaluator;
+use cedar_policy_core::extensions::Extensions;
 
 use crate::cedar_input;
-use crate::decision::{Decision, Verdict, resolve};
+use crate::decision::{Decision, Evaluation, Verdict, resolve};
 use crate::enrich::enrich;
 use crate::request::DecideRequest;
 use crate::snapshot::Snapshot;
+
+/// Policies are static (templates are refused at load), so no slot is bound.
+static NO_SLOTS: LazyLock<SlotEnv> = LazyLock::new(SlotEnv::new);
 
 /// Decides one request on `snapshot`.
 pub fn decide(snapshot: &Snapshot, req: &DecideRequest) -> Decision {
@@ -19,18 +31,33 @@ pub fn decide(snapshot: &Snapshot, req: &DecideRequest) -> Decision {
     let verdict = if let Some(first) = facts.errors.first() {
         Verdict::fail_closed(first.clone())
     } else {
-        match cedar_input::build(&snapshot.names, req, &facts) {
+        let policies = &snapshot.policies;
+        match cedar_input::build(&snapshot.names, req, &facts, policies.reads_source_ips) {
             Ok((request, entities)) => {
-                let response = snapshot.authorizer.is_authorized(
-                    &request,
-                    &snapshot.policies.evaluation,
-                    &entities,
-                );
-                resolve(
-                    &snapshot.policies.meta,
-                    &response,
-                    &req.satisfied_conditions,
-                )
+                let evaluator = Evaluator::new(request, &entities, Extensions::all_available());
+                let mut evaluation = Evaluation::default();
+                for policy in policies.for_action(req.action) {
+                    match evaluator.interpret(&policy.condition, &NO_SLOTS) {
+                        Ok(v) if matches!(v.value_kind(), ValueKind::Lit(Literal::Bool(true))) => {
+                            evaluation.satisfied.push(&policy.meta);
+                        }
+                        Ok(v) if matches!(v.value_kind(), ValueKind::Lit(Literal::Bool(false))) => {
+                        }
+                        // Strict validation rules this out; if it happens, it is an error.
+                        Ok(v) => evaluation.errors.push((
+                            &policy.meta,
+                            format!(
+                                "policy `{}` evaluated to `{v}`, not a boolean",
+                                policy.meta.id
+                            ),
+                        )),
+                        Err(e) => evaluation.errors.push((
+                            &policy.meta,
+                            format!("error while evaluating policy `{}`: {e}", policy.meta.id),
+                        )),
+                    }
+                }
+                resolve(evaluation, &req.satisfied_conditions)
             }
             Err(e) => Verdict::fail_closed(e.to_string()),
         }

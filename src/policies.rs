@@ -1,20 +1,24 @@
 //! Loading the Cedar policy set: files, `@id`s, annotations, strict validation.
 //!
 //! Every problem is reported as a [`Diagnostic`] with file, line and column.
-//! The loaded set keeps two forms of each policy: the original, as written and
-//! validated, and an *evaluation* form in which every policy is a `permit`. Cedar
-//! reports every satisfied permit as a determining policy, so one evaluation of
-//! the evaluation form tells which permits and which forbids are satisfied, and
-//! which erred: exactly what the decision semantics need (see `decision`).
+//! Each validated policy is compiled once: its Cedar condition (scope and body
+//! as one expression) is built at load, and the set is sliced by action, so a
+//! request evaluates only the policies whose scope admits its action.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
 
-use cedar_policy::{Effect, Policy, PolicyId, PolicySet, Schema, ValidationMode, Validator};
+use cedar_policy::{
+    ActionConstraint, Effect, EntityUid, Policy, PolicyId, PolicySet, Schema, ValidationMode,
+    Validator,
+};
+
+use cedar_policy_core::ast;
 
 use crate::diagnostic::Diagnostic;
+use crate::request::Action;
 
 /// What the annotations of one policy say.
 #[derive(Debug, Clone)]
@@ -31,23 +35,52 @@ pub struct PolicyMeta {
     pub line: usize,
 }
 
+/// One policy, ready to evaluate.
+#[derive(Debug)]
+pub struct CompiledPolicy {
+    pub meta: PolicyMeta,
+    /// Scope and conditions as one expression, built once instead of per request.
+    pub condition: ast::Expr,
+}
+
 /// A validated policy set, ready to evaluate.
 #[derive(Debug)]
 pub struct LoadedPolicies {
-    /// The policies as written.
+    /// The policies as written (validated against the schema).
     pub source: PolicySet,
-    /// The same policies, every one a `permit` (see the module docs).
-    pub evaluation: PolicySet,
-    pub meta: HashMap<PolicyId, PolicyMeta>,
+    compiled: Vec<CompiledPolicy>,
+    /// Indices into `compiled` of the policies whose action scope admits each
+    /// action. A policy outside its scope is never satisfied and never errs, so a
+    /// slice gives exactly the answer of the whole set.
+    by_action: [Vec<usize>; 3],
+    /// Whether any policy reads `source_ips`; if none does, the (costly) set of
+    /// `ipaddr` values need not be built per request.
+    pub reads_source_ips: bool,
 }
 
 impl LoadedPolicies {
+    /// The policies that can apply to `action`.
+    pub fn for_action(&self, action: Action) -> impl Iterator<Item = &CompiledPolicy> {
+        let [open, maintain, provision] = &self.by_action;
+        let slice = match action {
+            Action::OpenAccount => open,
+            Action::MaintainAccount => maintain,
+            Action::Provision => provision,
+        };
+        slice.iter().filter_map(|&i| self.compiled.get(i))
+    }
+
+    /// Every policy, in load order.
+    pub fn all(&self) -> impl Iterator<Item = &CompiledPolicy> {
+        self.compiled.iter()
+    }
+
     pub fn len(&self) -> usize {
-        self.meta.len()
+        self.compiled.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.meta.is_empty()
+        self.compiled.is_empty()
     }
 }
 
@@ -156,57 +189,46 @@ pub fn load_sources(
         return Err(diags);
     }
 
-    let evaluation = evaluation_form(&source, &meta)?;
+    // Load order: by file, then by line.
+    let mut ordered: Vec<&Policy> = source.policies().collect();
+    ordered.sort_by_key(|p| meta.get(p.id()).map(|m| (m.file.clone(), m.line)));
+    let reads_source_ips = ordered.iter().any(|p| {
+        p.to_json()
+            .map_or(true, |json| json.to_string().contains("source_ips"))
+    });
+    let by_action = Action::ALL.map(|action| {
+        (0..ordered.len())
+            .filter(|&i| ordered.get(i).is_some_and(|p| admits(p, action)))
+            .collect()
+    });
+    let compiled = ordered
+        .iter()
+        .filter_map(|p| {
+            let core: &ast::Policy = (*p).as_ref();
+            meta.get(p.id()).map(|m| CompiledPolicy {
+                meta: m.clone(),
+                condition: core.condition(),
+            })
+        })
+        .collect();
     Ok(LoadedPolicies {
         source,
-        evaluation,
-        meta,
+        compiled,
+        by_action,
+        reads_source_ips,
     })
 }
 
-/// Every policy turned into a `permit` with the same scope and conditions.
-fn evaluation_form(
-    source: &PolicySet,
-    meta: &HashMap<PolicyId, PolicyMeta>,
-) -> Result<PolicySet, Vec<Diagnostic>> {
-    let mut out = PolicySet::new();
-    for policy in source.policies() {
-        let converted = as_permit(policy).map_err(|message| {
-            let m = meta.get(policy.id());
-            vec![Diagnostic {
-                file: m.map(|m| m.file.clone()).unwrap_or_default(),
-                line: m.map_or(0, |m| m.line),
-                column: 1,
-                message,
-                help: None,
-            }]
-        })?;
-        out.add(converted).map_err(|e| {
-            vec![Diagnostic {
-                file: PathBuf::new(),
-                line: 0,
-                column: 0,
-                message: e.to_string(),
-                help: None,
-            }]
-        })?;
+/// Whether the action scope of `policy` admits `action`.
+fn admits(policy: &Policy, action: Action) -> bool {
+    let is = |uid: &EntityUid| {
+        uid.type_name().to_string() == "Action" && uid.id().unescaped() == action.as_str()
+    };
+    match policy.action_constraint() {
+        ActionConstraint::Any => true,
+        ActionConstraint::Eq(uid) => is(&uid),
+        ActionConstraint::In(uids) => uids.iter().any(is),
     }
-    Ok(out)
-}
-
-/// The same policy with effect `permit`, through Cedar's JSON form.
-pub fn as_permit(policy: &Policy) -> Result<Policy, String> {
-    if policy.effect() == Effect::Permit {
-        return Ok(policy.clone());
-    }
-    let mut json = policy
-        .to_json()
-        .map_err(|e| format!("cannot convert policy `{}`: {e}", policy.id()))?;
-    if let Some(effect) = json.get_mut("effect") {
-        *effect = serde_json::Value::String("permit".into());
-    }
-    Policy::from_json(Some(policy.id().clone()), json)
-        .map_err(|e| format!("cannot convert policy `{}`: {e}", policy.id()))
 }
 
 /// Reads and checks the Portcullis annotations of one policy.
@@ -354,15 +376,12 @@ mod tests {
             "@id(\"base\") permit(principal, action, resource);\n@id(\"f\") @condition(\"kyc\") forbid(principal, action, resource);",
         )])
         .unwrap();
-        assert!(set.meta.contains_key(&PolicyId::new("base")));
-        let f = &set.meta[&PolicyId::new("f")];
+        let ids: Vec<&str> = set.all().map(|p| &*p.meta.id).collect();
+        assert_eq!(ids, ["base", "f"]);
+        let f = &set.all().nth(1).unwrap().meta;
         assert_eq!(f.condition.as_deref(), Some("kyc"));
+        assert_eq!(f.effect, Effect::Forbid);
         assert_eq!(f.line, 2);
-        assert!(
-            set.evaluation
-                .policies()
-                .all(|p| p.effect() == Effect::Permit)
-        );
     }
 
     #[test]
@@ -407,5 +426,31 @@ mod tests {
         )])
         .unwrap_err();
         assert!(errs[0].message.contains("only meaningful on a `forbid`"));
+    }
+
+    #[test]
+    fn slices_by_action_scope() {
+        let set = load(&[(
+            "a.cedar",
+            r#"@id("all") permit(principal, action, resource);
+@id("p") permit(principal, action == Action::"provision", resource);
+@id("po") forbid(principal, action in [Action::"provision", Action::"open_account"], resource);"#,
+        )])
+        .unwrap();
+        let ids = |a| {
+            set.for_action(a)
+                .map(|p| p.meta.id.to_string())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(ids(Action::Provision), ["all", "p", "po"]);
+        assert_eq!(ids(Action::OpenAccount), ["all", "po"]);
+        assert_eq!(ids(Action::MaintainAccount), ["all"]);
+        assert!(!set.reads_source_ips);
+        let set = load(&[(
+            "a.cedar",
+            r#"@id("ip") permit(principal, action, resource) when { context.source_ips.contains(ip("1.2.3.4")) };"#,
+        )])
+        .unwrap();
+        assert!(set.reads_source_ips);
     }
 }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use cedar_policy::{Authorizer, Schema};
+use cedar_policy::Schema;
 
 use crate::cedar_input::{self, CedarNames};
 use crate::designation;
@@ -76,7 +76,6 @@ pub struct Snapshot {
     pub designations: ScreeningIndex,
     pub geo: GeoSet,
     pub(crate) names: CedarNames,
-    pub(crate) authorizer: Authorizer,
     pub schema: Schema,
 }
 
@@ -141,7 +140,6 @@ impl Snapshot {
             designations: ScreeningIndex::build(designations),
             geo,
             names,
-            authorizer: Authorizer::new(),
             schema,
         })
     }
