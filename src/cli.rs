@@ -23,6 +23,8 @@ pub mod exit {
     pub const ERROR: u8 = 1;
     /// Policies, designations or geo databases are invalid.
     pub const INVALID: u8 = 3;
+    /// Policy test cases failed.
+    pub const TESTS_FAILED: u8 = 4;
 }
 
 #[derive(Debug, Parser)]
@@ -51,8 +53,40 @@ enum Command {
     Serve(ServeArgs),
     /// Parse and validate a policy directory (policies and designations).
     Check(CheckArgs),
+    /// Run the policy test cases of a policy directory (`tests/*.json`).
+    Test(CheckArgs),
     /// Print the built-in Cedar schema.
     Schema,
+    /// Open-loop load test of a running service.
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, Args)]
+struct BenchArgs {
+    /// Endpoint to load: `http://host:port[/path]` (path default `/v1/decide`).
+    #[arg(long, default_value = "http://127.0.0.1:8700")]
+    url: String,
+    /// Offered requests per second (open loop: sent on schedule, whatever the answers).
+    #[arg(long, default_value_t = 1000)]
+    rate: u64,
+    /// Length of each phase (e.g. `30s`).
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    duration: Duration,
+    /// HTTP/1.1 connections.
+    #[arg(long, default_value_t = 16)]
+    connections: usize,
+    /// JSON Lines file of request bodies, sent in turn. Default: a built-in mix.
+    #[arg(long)]
+    corpus: Option<PathBuf>,
+    /// Add a second phase that calls `POST /v1/admin/reload` at this interval.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    reload_every: Option<Duration>,
+    /// Bearer token for the reload calls.
+    #[arg(long, env = "PORTCULLIS_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -78,6 +112,12 @@ struct ServeArgs {
     /// On shutdown, how long in-flight requests may take to finish.
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     drain_timeout: Duration,
+    /// Do not reload on file changes (SIGHUP and the admin endpoint still reload).
+    #[arg(long)]
+    no_watch: bool,
+    /// How long file changes must settle before a reload.
+    #[arg(long, default_value = "250ms", value_parser = humantime::parse_duration)]
+    watch_debounce: Duration,
     /// Bearer token for admin endpoints; without it they are disabled.
     #[arg(long, env = "PORTCULLIS_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
@@ -97,7 +137,7 @@ struct EnrichArgs {
 struct CheckArgs {
     /// Policy directory to check.
     dir: PathBuf,
-    /// Geo databases to check as well.
+    /// Geo databases. Default: every `*.mmdb` in `./geo-data`, if there are any.
     #[arg(long = "geo", value_name = "FILE")]
     geo: Vec<PathBuf>,
     #[command(flatten)]
@@ -114,6 +154,14 @@ pub fn main() -> ExitCode {
             exit::OK
         }
         Command::Check(args) => check(args),
+        Command::Test(args) => test(args),
+        Command::Bench(args) => match bench(args) {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                exit::ERROR
+            }
+        },
         Command::Serve(args) => match serve(args) {
             Ok(code) => code,
             Err(e) => {
@@ -137,21 +185,32 @@ fn init_tracing(format: LogFormat) {
     }
 }
 
+impl CheckArgs {
+    fn sources(self) -> Sources {
+        let geo = if self.geo.is_empty() {
+            default_geo().unwrap_or_default()
+        } else {
+            self.geo
+        };
+        Sources {
+            policies: self.dir,
+            geo,
+            settings: EnrichSettings {
+                screening_threshold: self.enrich.screening_threshold,
+            },
+        }
+    }
+}
+
 fn check(args: CheckArgs) -> u8 {
-    let sources = Sources {
-        policies: args.dir,
-        geo: args.geo,
-        settings: EnrichSettings {
-            screening_threshold: args.enrich.screening_threshold,
-        },
-    };
-    match Snapshot::build(sources) {
+    match Snapshot::build(args.sources()) {
         Ok(s) => {
             println!(
-                "ok: {} policies, {} designations, {} geo databases; revision {}",
+                "ok: {} policies, {} designations, {} geo databases, {} test cases passed; revision {}",
                 s.policies.len(),
                 s.designations.len(),
                 s.geo.databases().len(),
+                s.test_cases,
                 s.revision
             );
             exit::OK
@@ -161,6 +220,86 @@ fn check(args: CheckArgs) -> u8 {
             exit::INVALID
         }
     }
+}
+
+fn test(args: CheckArgs) -> u8 {
+    let snapshot = match Snapshot::load(args.sources()) {
+        Ok(s) => s,
+        Err(e) => {
+            report(&e);
+            return exit::INVALID;
+        }
+    };
+    let cases = match crate::cases::load(&snapshot.sources.policies) {
+        Ok(cases) => cases,
+        Err(diagnostics) => {
+            report(&BuildError { diagnostics });
+            return exit::INVALID;
+        }
+    };
+    let mut failed = 0;
+    for c in &cases {
+        match crate::cases::run_one(&snapshot, &c.case) {
+            Ok(_) => println!("ok    {}", c.case.name),
+            Err(problems) => {
+                failed += 1;
+                println!("FAIL  {} ({})", c.case.name, c.file.display());
+                for p in problems {
+                    println!("        {p}");
+                }
+            }
+        }
+    }
+    println!("{} passed, {failed} failed", cases.len() - failed);
+    if failed == 0 {
+        exit::OK
+    } else {
+        exit::TESTS_FAILED
+    }
+}
+
+fn bench(args: BenchArgs) -> anyhow::Result<u8> {
+    let rest = args
+        .url
+        .strip_prefix("http://")
+        .with_context(|| format!("`{}`: only http:// URLs are supported", args.url))?;
+    let (address, path) = match rest.split_once('/') {
+        Some((a, p)) if !p.is_empty() => (a, format!("/{p}")),
+        Some((a, _)) => (a, "/v1/decide".to_owned()),
+        None => (rest, "/v1/decide".to_owned()),
+    };
+    let address = address.to_owned();
+    let corpus = match &args.corpus {
+        None => crate::loadgen::builtin_corpus(),
+        Some(file) => std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read corpus `{}`", file.display()))?
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| bytes::Bytes::from(l.to_owned()))
+            .collect(),
+    };
+    let plan = crate::loadgen::Plan {
+        address,
+        rate: args.rate,
+        duration: args.duration,
+        connections: args.connections,
+        corpus,
+        path,
+        reload_every: args.reload_every,
+        admin_token: args.admin_token,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let reports = runtime.block_on(crate::loadgen::run(plan))?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&reports)?);
+    } else {
+        print!("{}", crate::loadgen::render(&reports));
+    }
+    let errors: u64 = reports.iter().map(|r| r.errors).sum();
+    Ok(if errors == 0 { exit::OK } else { exit::ERROR })
 }
 
 /// Prints every diagnostic as `file:line:col: message`, with the line and a caret.
@@ -243,14 +382,27 @@ fn serve(args: ServeArgs) -> anyhow::Result<u8> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(run(state, args.listen, args.drain_timeout))?;
+    let watch = (!args.no_watch).then_some(args.watch_debounce);
+    runtime.block_on(run(state, args.listen, args.drain_timeout, watch))?;
     Ok(exit::OK)
 }
 
-async fn run(state: Arc<AppState>, listen: SocketAddr, drain: Duration) -> anyhow::Result<()> {
+async fn run(
+    state: Arc<AppState>,
+    listen: SocketAddr,
+    drain: Duration,
+    watch: Option<Duration>,
+) -> anyhow::Result<()> {
     // Signal handlers are installed before the service announces itself, so a
     // signal sent as soon as it listens is never met by the default action.
     let signals = Signals::install().context("cannot install signal handlers")?;
+    let _watcher = match watch {
+        Some(debounce) => Some(
+            crate::reload::watch(state.clone(), debounce)
+                .context("cannot watch the policy directory and geo databases")?,
+        ),
+        None => None,
+    };
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;

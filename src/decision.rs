@@ -15,12 +15,12 @@
 use std::sync::Arc;
 
 use cedar_policy::Effect;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::enrich::Facts;
 use crate::policies::{NO_PERMIT, PolicyMeta};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     Allow,

@@ -10,6 +10,7 @@
 use std::fmt;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use maxminddb::{MaxMindDbError, Mmap, Reader, WithinOptions};
 use serde::{Deserialize, Serialize};
@@ -168,6 +169,39 @@ pub struct GeoDb {
     path: PathBuf,
     reader: Reader<Mmap>,
     layout: Layout,
+    /// Content hash of the file when it was opened, if the caller computed one.
+    pub content_hash: Option<blake3::Hash>,
+    /// The file's identity when it was opened, if the caller took it.
+    pub identity: Option<FileIdentity>,
+}
+
+/// Device, inode, size and modification time: a file replaced by rename or
+/// written in place gets a different identity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileIdentity {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+}
+
+impl FileIdentity {
+    pub fn of(path: &Path) -> std::io::Result<Self> {
+        let meta = std::fs::metadata(path)?;
+        #[cfg(unix)]
+        let (dev, ino) = {
+            use std::os::unix::fs::MetadataExt;
+            (meta.dev(), meta.ino())
+        };
+        #[cfg(not(unix))]
+        let (dev, ino) = (0, 0);
+        Ok(Self {
+            dev,
+            ino,
+            len: meta.len(),
+            modified: meta.modified().ok(),
+        })
+    }
 }
 
 impl fmt::Debug for GeoDb {
@@ -208,6 +242,8 @@ impl GeoDb {
             path: path.to_owned(),
             reader,
             layout,
+            content_hash: None,
+            identity: None,
         })
     }
 
@@ -351,21 +387,26 @@ pub fn is_public(ip: IpAddr) -> bool {
 
 /// The databases in force, consulted in order: the first country found wins,
 /// anonymizer flags are combined from all of them.
+/// Databases are shared between snapshots: a reload reuses an unchanged one.
 #[derive(Debug, Default)]
 pub struct GeoSet {
-    dbs: Vec<GeoDb>,
+    dbs: Vec<Arc<GeoDb>>,
 }
 
 impl GeoSet {
     pub fn open(paths: &[PathBuf]) -> Result<Self, GeoError> {
         let dbs = paths
             .iter()
-            .map(|p| GeoDb::open(p))
+            .map(|p| GeoDb::open(p).map(Arc::new))
             .collect::<Result<_, _>>()?;
         Ok(Self { dbs })
     }
 
-    pub fn databases(&self) -> &[GeoDb] {
+    pub fn from_databases(dbs: Vec<Arc<GeoDb>>) -> Self {
+        Self { dbs }
+    }
+
+    pub fn databases(&self) -> &[Arc<GeoDb>] {
         &self.dbs
     }
 

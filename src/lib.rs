@@ -4,6 +4,7 @@
 //! (`enrich`), evaluated against Cedar policies (`cedar_input`, `decision`) on one
 //! immutable `snapshot`, and answered allow, deny or conditional.
 
+pub mod cases; // policy test cases (policies/tests/*.json)
 pub mod cedar_input; // the built-in schema; builds Cedar input from an enriched request
 pub mod cli; // command line: serve, check, schema
 pub mod country; // ISO 3166-1 alpha-2 codes
@@ -13,7 +14,8 @@ pub mod diagnostic; // located problems in input files
 pub mod engine; // decide(snapshot, request) -> decision
 pub mod enrich; // request -> facts (countries, anonymizers, screening)
 pub mod geo; // MMDB geolocation
-pub mod http; // axum router, handlers, errors
+pub mod http;
+pub mod loadgen; // `portcullis bench`: open-loop load generator // axum router, handlers, errors
 pub mod metrics; // Prometheus metrics
 pub mod policies; // Cedar policy loading and validation
 pub mod reload;

@@ -21,6 +21,7 @@ pub struct Metrics {
     decision_seconds: Histogram,
     rejected: IntCounterVec,
     reloads: IntCounterVec,
+    reload_seconds: Histogram,
     revision: IntGaugeVec,
     loaded_at: IntGauge,
     policies: IntGauge,
@@ -55,6 +56,15 @@ impl Metrics {
             Opts::new("reloads_total", "Snapshot reloads, by result"),
             &["result"],
         )?;
+        let reload_seconds = Histogram::with_opts(
+            HistogramOpts::new(
+                "reload_duration_seconds",
+                "Time to build (read, validate, test) a snapshot on reload, in seconds",
+            )
+            .buckets(vec![
+                0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ]),
+        )?;
         let revision = IntGaugeVec::new(
             Opts::new(
                 "snapshot_info",
@@ -75,6 +85,7 @@ impl Metrics {
         registry.register(Box::new(decision_seconds.clone()))?;
         registry.register(Box::new(rejected.clone()))?;
         registry.register(Box::new(reloads.clone()))?;
+        registry.register(Box::new(reload_seconds.clone()))?;
         registry.register(Box::new(revision.clone()))?;
         registry.register(Box::new(loaded_at.clone()))?;
         registry.register(Box::new(policies.clone()))?;
@@ -88,6 +99,7 @@ impl Metrics {
             decision_seconds,
             rejected,
             reloads,
+            reload_seconds,
             revision,
             loaded_at,
             policies,
@@ -109,9 +121,10 @@ impl Metrics {
         self.rejected.with_label_values(&[code]).inc();
     }
 
-    pub fn record_reload(&self, ok: bool) {
+    pub fn record_reload(&self, ok: bool, seconds: f64) {
         let result = if ok { "success" } else { "failure" };
         self.reloads.with_label_values(&[result]).inc();
+        self.reload_seconds.observe(seconds);
     }
 
     /// Points the snapshot gauges at a newly published snapshot.

@@ -4,16 +4,20 @@
 //! it with one atomic swap. If the build fails, the snapshot in force and its
 //! revision do not change, and the failure is kept for `/v1/status` until a
 //! later reload succeeds. Reloads are serialized; decisions never wait for them.
+//! Triggers: file changes ([`watch`]), `SIGHUP` and `POST /v1/admin/reload`.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
+
+use notify::{RecommendedWatcher, RecursiveMode, Watcher};
 
 use arc_swap::{ArcSwap, ArcSwapOption};
 use serde::Serialize;
 
 use crate::diagnostic::Diagnostic;
 use crate::metrics::Metrics;
-use crate::snapshot::{BuildError, Snapshot, Sources};
+use crate::snapshot::{BuildError, Snapshot};
 
 /// A reload that did not go live.
 #[derive(Debug, Clone, Serialize)]
@@ -87,28 +91,37 @@ impl AppState {
     /// Rebuilds the snapshot from the same sources and publishes it if valid.
     pub async fn reload(&self, trigger: &str) -> Result<Arc<Snapshot>, Arc<ReloadFailure>> {
         let _serialized = self.reload_lock.lock().await;
-        let sources: Sources = self.snapshot.load().sources.clone();
-        let built = tokio::task::spawn_blocking(move || Snapshot::build(sources))
-            .await
-            .unwrap_or_else(|e| {
-                Err(BuildError::from(vec![Diagnostic::file(
-                    std::path::Path::new(""),
-                    format!("snapshot build task failed: {e}"),
-                )]))
-            });
+        let started = std::time::Instant::now();
+        let current = self.snapshot.load_full();
+        let built = tokio::task::spawn_blocking(move || {
+            Snapshot::rebuild(current.sources.clone(), Some(&current))
+        })
+        .await
+        .unwrap_or_else(|e| {
+            Err(BuildError::from(vec![Diagnostic::file(
+                std::path::Path::new(""),
+                format!("snapshot build task failed: {e}"),
+            )]))
+        });
         match built {
             Ok(snapshot) => {
                 let previous = self.snapshot.load().revision.clone();
                 self.metrics.set_snapshot(&snapshot);
-                self.metrics.record_reload(true);
+                let took = started.elapsed();
+                self.metrics.record_reload(true, took.as_secs_f64());
                 let snapshot = Arc::new(snapshot);
                 self.snapshot.store(snapshot.clone());
                 self.last_failure.store(None);
-                tracing::info!(trigger, %previous, revision = %snapshot.revision, "snapshot reloaded");
+                if previous == snapshot.revision {
+                    tracing::debug!(trigger, revision = %snapshot.revision, ?took, "snapshot reloaded, revision unchanged");
+                } else {
+                    tracing::info!(trigger, %previous, revision = %snapshot.revision, ?took, "snapshot reloaded");
+                }
                 Ok(snapshot)
             }
             Err(e) => {
-                self.metrics.record_reload(false);
+                self.metrics
+                    .record_reload(false, started.elapsed().as_secs_f64());
                 for d in &e.diagnostics {
                     tracing::error!(trigger, diagnostic = %d, "reload failed; previous snapshot keeps serving");
                 }
@@ -122,4 +135,66 @@ impl AppState {
             }
         }
     }
+}
+
+/// Watches the policy directory (recursively) and the directory of each geo
+/// database, and reloads once changes have settled for `debounce`. Editors that
+/// save by rename, files created, deleted or written in several chunks all end in
+/// a reload after the last write; a reload that sees a half-written file fails and
+/// the next change reloads again. Reading files (as a reload does) is not a change.
+/// Keep the returned watcher alive.
+pub fn watch(
+    state: Arc<AppState>,
+    debounce: std::time::Duration,
+) -> Result<RecommendedWatcher, notify::Error> {
+    let sources = state.snapshot().sources.clone();
+    let policy_dir =
+        std::fs::canonicalize(&sources.policies).unwrap_or_else(|_| sources.policies.clone());
+    let geo_files: Vec<PathBuf> = sources
+        .geo
+        .iter()
+        .map(|g| std::fs::canonicalize(g).unwrap_or_else(|_| g.clone()))
+        .collect();
+    let relevant = {
+        let policy_dir = policy_dir.clone();
+        let geo_files = geo_files.clone();
+        move |p: &Path| p.starts_with(&policy_dir) || geo_files.iter().any(|g| g == p)
+    };
+
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let mut watcher =
+        notify::recommended_watcher(move |event: notify::Result<notify::Event>| match event {
+            Ok(e) if e.kind.is_access() || e.kind.is_other() => {}
+            Ok(e) if e.paths.iter().any(|p| relevant(p)) => {
+                let _ = tx.send(());
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "file watcher error"),
+        })?;
+    watcher.watch(&policy_dir, RecursiveMode::Recursive)?;
+    let mut geo_dirs: Vec<PathBuf> = geo_files
+        .iter()
+        .filter_map(|g| g.parent().map(Path::to_owned))
+        .filter(|d| !d.starts_with(&policy_dir))
+        .collect();
+    geo_dirs.sort();
+    geo_dirs.dedup();
+    for dir in &geo_dirs {
+        watcher.watch(dir, RecursiveMode::NonRecursive)?;
+    }
+
+    tokio::spawn(async move {
+        while rx.recv().await.is_some() {
+            // Debounce: wait until no change has arrived for `debounce`.
+            loop {
+                match tokio::time::timeout(debounce, rx.recv()).await {
+                    Ok(Some(())) => continue,
+                    Ok(None) => return,
+                    Err(_elapsed) => break,
+                }
+            }
+            let _ = state.reload("watch").await;
+        }
+    });
+    Ok(watcher)
 }

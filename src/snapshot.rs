@@ -15,7 +15,7 @@ use crate::cedar_input::{self, CedarNames};
 use crate::designation;
 use crate::diagnostic::Diagnostic;
 use crate::enrich::EnrichSettings;
-use crate::geo::GeoSet;
+use crate::geo::{FileIdentity, GeoDb, GeoSet};
 use crate::policies::{self, LoadedPolicies};
 use crate::screening::ScreeningIndex;
 
@@ -76,12 +76,44 @@ pub struct Snapshot {
     pub designations: ScreeningIndex,
     pub geo: GeoSet,
     pub(crate) names: CedarNames,
+    /// How many policy test cases passed when the snapshot was built.
+    pub test_cases: usize,
     pub schema: Schema,
 }
 
 impl Snapshot {
-    /// Reads, validates and hashes every input. Blocking: run it off the async runtime.
+    /// Reads, validates and hashes every input, then runs the policy test cases
+    /// (`tests/*.json` in the policy directory): a snapshot whose own cases fail is
+    /// refused. Blocking: run it off the async runtime.
     pub fn build(sources: Sources) -> Result<Self, BuildError> {
+        Self::rebuild(sources, None)
+    }
+
+    /// [`Snapshot::build`], reusing the geo databases of `previous` whose
+    /// content has not changed (opening one verifies the whole file).
+    pub fn rebuild(sources: Sources, previous: Option<&Snapshot>) -> Result<Self, BuildError> {
+        let snapshot = Self::load_reusing(sources, previous)?;
+        let cases = crate::cases::load(&snapshot.sources.policies)?;
+        let failures = crate::cases::run(&snapshot, &cases);
+        if !failures.is_empty() {
+            return Err(failures
+                .iter()
+                .map(|f| f.diagnostic())
+                .collect::<Vec<_>>()
+                .into());
+        }
+        Ok(Self {
+            test_cases: cases.len(),
+            ..snapshot
+        })
+    }
+
+    /// Reads, validates and hashes every input, without running test cases.
+    pub fn load(sources: Sources) -> Result<Self, BuildError> {
+        Self::load_reusing(sources, None)
+    }
+
+    fn load_reusing(sources: Sources, previous: Option<&Snapshot>) -> Result<Self, BuildError> {
         let schema = cedar_input::schema().map_err(|e| one(&sources.policies, e))?;
         let names = CedarNames::new().map_err(|e| one(&sources.policies, e))?;
         let mut hasher = blake3::Hasher::new();
@@ -111,22 +143,24 @@ impl Snapshot {
         let designations = designation::load_sources(&designation_files).map_err(|mut d| {
             diagnostics.append(&mut d);
         });
+        let mut geo = Vec::with_capacity(sources.geo.len());
         for path in &sources.geo {
-            if let Err(e) = hash_file(path, &mut hasher) {
-                diagnostics.push(Diagnostic::file(
-                    path,
-                    format!("cannot read geo database: {e}"),
-                ));
+            match open_geo(path, previous) {
+                Ok(db) => {
+                    if let Some(h) = &db.content_hash {
+                        hasher.update(b"mmdb\0");
+                        hasher.update(h.as_bytes());
+                    }
+                    geo.push(db);
+                }
+                Err(d) => diagnostics.push(d),
             }
         }
-        let geo = GeoSet::open(&sources.geo).map_err(|e| {
-            let path = match &e {
-                crate::geo::GeoError::Open { path, .. }
-                | crate::geo::GeoError::Corrupt { path, .. }
-                | crate::geo::GeoError::UnknownLayout { path, .. } => path.clone(),
-            };
-            diagnostics.push(Diagnostic::file(&path, e.to_string()));
-        });
+        let geo = if geo.len() == sources.geo.len() {
+            Ok(GeoSet::from_databases(geo))
+        } else {
+            Err(())
+        };
         let (Ok(policies), Ok(designations), Ok(geo)) = (policies, designations, geo) else {
             return Err(diagnostics.into());
         };
@@ -141,6 +175,7 @@ impl Snapshot {
             geo,
             names,
             schema,
+            test_cases: 0,
         })
     }
 
@@ -204,10 +239,35 @@ fn read_all(
     Ok(out)
 }
 
-fn hash_file(path: &Path, hasher: &mut blake3::Hasher) -> io::Result<()> {
+/// Opens a geo database, or reuses the one `previous` has open if the file's
+/// content is the same.
+/// A file that is the same inode, size and modification time is taken to be
+/// unchanged, and is not read again.
+fn open_geo(path: &Path, previous: Option<&Snapshot>) -> Result<Arc<GeoDb>, Diagnostic> {
+    let read_err = |e: io::Error| Diagnostic::file(path, format!("cannot read geo database: {e}"));
+    let identity = FileIdentity::of(path).map_err(read_err)?;
+    let known = previous.and_then(|p| {
+        p.geo
+            .databases()
+            .iter()
+            .find(|db| db.path() == path && db.content_hash.is_some())
+    });
+    if let Some(db) = known.filter(|db| db.identity == Some(identity)) {
+        return Ok(db.clone());
+    }
+    let hash = hash_file(path).map_err(read_err)?;
+    if let Some(db) = known.filter(|db| db.content_hash == Some(hash)) {
+        return Ok(db.clone());
+    }
+    let mut db = GeoDb::open(path).map_err(|e| Diagnostic::file(path, e.to_string()))?;
+    db.content_hash = Some(hash);
+    db.identity = Some(identity);
+    Ok(Arc::new(db))
+}
+
+fn hash_file(path: &Path) -> io::Result<blake3::Hash> {
     let mut file = std::fs::File::open(path)?;
-    hasher.update(b"mmdb\0");
-    let len = io::copy(&mut file, hasher)?;
-    hasher.update(&len.to_le_bytes());
-    Ok(())
+    let mut hasher = blake3::Hasher::new();
+    io::copy(&mut file, &mut hasher)?;
+    Ok(hasher.finalize())
 }

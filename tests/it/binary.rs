@@ -15,10 +15,10 @@ use crate::support::{BASELINE, maxmind, policy_dir, root};
 const BIN: &str = env!("CARGO_BIN_EXE_portcullis");
 const DEADLINE: Duration = Duration::from_secs(30);
 
-struct Server {
-    child: Child,
-    logs: Receiver<String>,
-    base: String,
+pub struct Server {
+    pub child: Child,
+    pub logs: Receiver<String>,
+    pub base: String,
 }
 
 impl Drop for Server {
@@ -28,7 +28,7 @@ impl Drop for Server {
     }
 }
 
-fn start(args: &[&str], cwd: &Path, env: &[(&str, &str)]) -> Server {
+pub fn start(args: &[&str], cwd: &Path, env: &[(&str, &str)]) -> Server {
     let mut child = Command::new(BIN)
         .arg("--log-format")
         .arg("json")
@@ -61,7 +61,7 @@ fn start(args: &[&str], cwd: &Path, env: &[(&str, &str)]) -> Server {
 }
 
 /// Waits for a log line containing `needle`; panics at the deadline.
-fn wait_log(logs: &Receiver<String>, needle: &str) -> String {
+pub fn wait_log(logs: &Receiver<String>, needle: &str) -> String {
     let end = Instant::now() + DEADLINE;
     let mut seen = Vec::new();
     while let Some(left) = end.checked_duration_since(Instant::now()) {
@@ -74,7 +74,7 @@ fn wait_log(logs: &Receiver<String>, needle: &str) -> String {
     panic!("no log line with `{needle}`; saw:\n{}", seen.join("\n"));
 }
 
-fn agent() -> ureq::Agent {
+pub fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(Duration::from_secs(10)))
@@ -82,7 +82,7 @@ fn agent() -> ureq::Agent {
         .into()
 }
 
-fn post(base: &str, path: &str, body: &Value, bearer: Option<&str>) -> (u16, Value) {
+pub fn post(base: &str, path: &str, body: &Value, bearer: Option<&str>) -> (u16, Value) {
     let mut req = agent().post(format!("{base}{path}"));
     if let Some(token) = bearer {
         req = req.header("authorization", format!("Bearer {token}"));
@@ -92,13 +92,13 @@ fn post(base: &str, path: &str, body: &Value, bearer: Option<&str>) -> (u16, Val
     (status, res.body_mut().read_json().unwrap_or(Value::Null))
 }
 
-fn get(base: &str, path: &str) -> (u16, Value) {
+pub fn get(base: &str, path: &str) -> (u16, Value) {
     let mut res = agent().get(format!("{base}{path}")).call().unwrap();
     let status = res.status().as_u16();
     (status, res.body_mut().read_json().unwrap_or(Value::Null))
 }
 
-fn signal(child: &Child, sig: &str) {
+pub fn signal(child: &Child, sig: &str) {
     let ok = Command::new("kill")
         .args([format!("-{sig}"), child.id().to_string()])
         .status()
@@ -107,7 +107,7 @@ fn signal(child: &Child, sig: &str) {
     assert!(ok, "kill -{sig} failed");
 }
 
-fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
+pub fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
     let end = Instant::now() + DEADLINE;
     loop {
         if let Some(status) = child.try_wait().unwrap() {
@@ -297,6 +297,7 @@ fn sighup_and_admin_reload_swap_the_snapshot() {
             dir.path().to_str().unwrap(),
             "--geo",
             geo.to_str().unwrap(),
+            "--no-watch",
         ],
         root(),
         &[("PORTCULLIS_ADMIN_TOKEN", "tok")],

@@ -13,4 +13,5 @@ mod support;
 mod api;
 mod binary;
 mod geo;
+mod reload;
 mod semantics;

@@ -1,0 +1,287 @@
+//! Hot reload with the real binary: files edited, added, deleted and renamed
+//! under the policy directory and a geo database replaced, while requests flow.
+//! Every change is awaited by polling with a deadline, never by sleeping.
+
+use std::collections::HashSet;
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::binary::{get, post, start};
+use crate::support::{BASELINE, maxmind, policy_dir, root};
+
+const DEADLINE: Duration = Duration::from_secs(20);
+
+/// Polls `probe` until it returns `Some`, or panics with `what` at the deadline.
+fn eventually<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
+    let end = Instant::now() + DEADLINE;
+    loop {
+        if let Some(v) = probe() {
+            return v;
+        }
+        assert!(Instant::now() < end, "timed out waiting for: {what}");
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+fn kp() -> Value {
+    json!({"action": "open_account", "customer": {"id": "c", "name": "N", "nationalities": ["KP"]}})
+}
+
+fn person(name: &str) -> Value {
+    json!({"action": "open_account", "customer": {"id": "c", "name": name}})
+}
+
+const KP_POLICY: &str = "@id(\"sm-kp\") @message(\"v1\")\nforbid(principal, action, resource) when { context.jurisdictions.contains(\"KP\") };\n";
+const PERSON_POLICY: &str = "@id(\"sm-person\")\nforbid(principal, action, resource) when { !context.screening_matches.isEmpty() };\n";
+
+/// Requests sent, failures, revisions seen.
+type Seen = (usize, Vec<String>, HashSet<String>);
+
+/// Requests sent continuously from another thread; every answer must be a 200
+/// carrying a revision the server really served.
+struct Traffic {
+    stop: Arc<AtomicBool>,
+    seen: Arc<Mutex<Seen>>,
+    handle: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Traffic {
+    fn start(base: &str) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let seen = Arc::new(Mutex::new((0, Vec::new(), HashSet::new())));
+        let (base, s, sn) = (base.to_owned(), stop.clone(), seen.clone());
+        let handle = std::thread::spawn(move || {
+            while !s.load(Ordering::Relaxed) {
+                for body in [kp(), person("Petrov Ivan")] {
+                    let (status, d) = post(&base, "/v1/decide", &body, None);
+                    let mut seen = sn.lock().unwrap();
+                    seen.0 += 1;
+                    if status != 200 || d["errors"] != json!([]) {
+                        seen.1.push(format!("{status}: {d}"));
+                    } else {
+                        seen.2
+                            .insert(d["policy_revision"].as_str().unwrap().to_owned());
+                    }
+                }
+            }
+        });
+        Self {
+            stop,
+            seen,
+            handle: Some(handle),
+        }
+    }
+
+    /// Stops and returns (requests sent, failures, revisions seen).
+    fn finish(mut self) -> Seen {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(h) = self.handle.take() {
+            h.join().unwrap();
+        }
+        std::mem::take(&mut *self.seen.lock().unwrap())
+    }
+}
+
+fn revision(base: &str) -> String {
+    get(base, "/v1/status").1["policy_revision"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+fn decision(base: &str, body: &Value) -> Value {
+    let (status, d) = post(base, "/v1/decide", body, None);
+    assert_eq!(status, 200, "{d}");
+    d
+}
+
+#[test]
+fn file_changes_reload_while_requests_flow() {
+    let dir = policy_dir(&[
+        ("base.cedar", BASELINE),
+        ("person.cedar", PERSON_POLICY),
+        (
+            "designations/list.jsonl",
+            "{\"id\":\"SMP-1\",\"names\":[\"Someone Else\"]}\n",
+        ),
+    ]);
+    let p = dir.path();
+    let geo = root().join("geo-data/geo-whois-asn-country.mmdb");
+    let server = start(
+        &[
+            "--policies",
+            p.to_str().unwrap(),
+            "--geo",
+            geo.to_str().unwrap(),
+            "--watch-debounce",
+            "100ms",
+        ],
+        root(),
+        &[],
+    );
+    let base = server.base.clone();
+    let mut revisions = vec![revision(&base)];
+    let traffic = Traffic::start(&base);
+
+    // A new file.
+    std::fs::write(p.join("kp.cedar"), KP_POLICY).unwrap();
+    eventually("the new forbid applies", || {
+        (decision(&base, &kp())["decision"] == "deny").then_some(())
+    });
+    revisions.push(revision(&base));
+
+    // An editor's save: write a temporary file, rename it over the original.
+    std::fs::write(p.join(".kp.cedar.swp"), KP_POLICY.replace("v1", "v2")).unwrap();
+    std::fs::rename(p.join(".kp.cedar.swp"), p.join("kp.cedar")).unwrap();
+    eventually("the edited message is served", || {
+        (decision(&base, &kp())["reasons"][0]["message"] == "v2").then_some(())
+    });
+    revisions.push(revision(&base));
+
+    // A broken file: the last good snapshot keeps serving, status says why.
+    let before = revision(&base);
+    std::fs::write(
+        p.join("broken.cedar"),
+        "@id(\"b\")\npermit(principal, action, resource) when { context.nope };",
+    )
+    .unwrap();
+    let failure = eventually("the failure is reported", || {
+        let st = get(&base, "/v1/status").1;
+        (!st["last_reload_error"].is_null()).then_some(st)
+    });
+    assert_eq!(failure["policy_revision"], before.as_str());
+    let err = &failure["last_reload_error"]["errors"][0];
+    assert!(
+        err["file"].as_str().unwrap().ends_with("broken.cedar"),
+        "{err}"
+    );
+    assert_eq!(err["line"], 2);
+    assert_eq!(decision(&base, &kp())["decision"], "deny");
+    assert_eq!(get(&base, "/readyz").0, 200);
+
+    // Fixed by deleting it.
+    std::fs::remove_file(p.join("broken.cedar")).unwrap();
+    eventually("the failure clears", || {
+        get(&base, "/v1/status").1["last_reload_error"]
+            .is_null()
+            .then_some(())
+    });
+
+    // A rename out of the policy set disables the measure.
+    std::fs::rename(p.join("kp.cedar"), p.join("kp.cedar.off")).unwrap();
+    eventually("the renamed-away forbid no longer applies", || {
+        (decision(&base, &kp())["decision"] == "allow").then_some(())
+    });
+    revisions.push(revision(&base));
+
+    // A designation appended in two chunks.
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(p.join("designations/list.jsonl"))
+        .unwrap();
+    f.write_all(b"{\"id\":\"SMP-2\",\"names\":").unwrap();
+    f.flush().unwrap();
+    f.write_all(b"[\"Ivan Petrov\"]}\n").unwrap();
+    drop(f);
+    eventually("the new designation matches", || {
+        (decision(&base, &person("Petrov Ivan"))["decision"] == "deny").then_some(())
+    });
+    revisions.push(revision(&base));
+
+    // A designations file deleted.
+    std::fs::remove_file(p.join("designations/list.jsonl")).unwrap();
+    eventually("the deleted designation no longer matches", || {
+        (decision(&base, &person("Petrov Ivan"))["decision"] == "allow").then_some(())
+    });
+    revisions.push(revision(&base));
+
+    let (sent, failures, seen) = traffic.finish();
+    assert!(sent > 0);
+    assert!(
+        failures.is_empty(),
+        "{} of {sent} requests failed: {:?}",
+        failures.len(),
+        &failures[..failures.len().min(3)]
+    );
+    assert!(
+        revisions.windows(2).all(|w| w[0] != w[1]),
+        "every change made a new revision: {revisions:?}"
+    );
+    // The revision is a content hash: renaming the forbid away restored the
+    // original content, and with it the original revision.
+    assert_eq!(revisions[0], revisions[3]);
+    let known: HashSet<String> = revisions.iter().cloned().collect();
+    // Every answer carried one of the revisions that were in force.
+    assert!(seen.is_subset(&known), "{seen:?} not within {known:?}");
+    let metrics = crate::binary::agent()
+        .get(format!("{base}/metrics"))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    let count = |result: &str| -> f64 {
+        let prefix = format!("portcullis_reloads_total{{result=\"{result}\"}} ");
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0)
+    };
+    assert!(count("failure") >= 1.0, "{metrics}");
+    assert!(count("success") >= 5.0, "{metrics}");
+}
+
+#[test]
+fn a_geo_database_replaced_by_rename_is_reloaded() {
+    let dir = policy_dir(&[("base.cedar", BASELINE)]);
+    let geo_dir = tempfile::tempdir().unwrap();
+    let geo = geo_dir.path().join("country.mmdb");
+    std::fs::copy(root().join("geo-data/geo-whois-asn-country.mmdb"), &geo).unwrap();
+    let server = start(
+        &[
+            "--policies",
+            dir.path().to_str().unwrap(),
+            "--geo",
+            geo.to_str().unwrap(),
+            "--watch-debounce",
+            "100ms",
+        ],
+        root(),
+        &[],
+    );
+    let (_, st) = get(&server.base, "/v1/status");
+    assert_eq!(st["geo_databases"][0]["database_type"], "country ipvAll");
+
+    let staged = geo_dir.path().join(".country.mmdb.tmp");
+    std::fs::copy(maxmind("test-data/GeoIP2-Country-Test.mmdb"), &staged).unwrap();
+    std::fs::rename(&staged, &geo).unwrap();
+    let st = eventually("the new database is in force", || {
+        let st = get(&server.base, "/v1/status").1;
+        (st["geo_databases"][0]["database_type"] == "GeoIP2-Country").then_some(st)
+    });
+    assert_ne!(st["policy_revision"], json!(null));
+    let d = decision(
+        &server.base,
+        &json!({"action": "open_account", "customer": {"id": "c", "name": "N"}, "source_ips": ["67.43.156.1"]}),
+    );
+    assert_eq!(d["facts"]["ip_countries"], json!(["BT"]));
+
+    // A corrupt replacement is refused; the good one keeps serving.
+    std::fs::write(&staged, b"not an mmdb").unwrap();
+    std::fs::rename(&staged, &geo).unwrap();
+    let st = eventually("the corrupt database is refused", || {
+        let st = get(&server.base, "/v1/status").1;
+        (!st["last_reload_error"].is_null()).then_some(st)
+    });
+    assert_eq!(st["geo_databases"][0]["database_type"], "GeoIP2-Country");
+    let d = decision(
+        &server.base,
+        &json!({"action": "open_account", "customer": {"id": "c", "name": "N"}, "source_ips": ["67.43.156.1"]}),
+    );
+    assert_eq!(d["facts"]["ip_countries"], json!(["BT"]));
+}
