@@ -59,6 +59,18 @@ enum Command {
     Schema,
     /// Open-loop load test of a running service.
     Bench(BenchArgs),
+    /// Write a synthetic policy directory for benchmarks and capacity tests.
+    Synth(SynthArgs),
+}
+
+#[derive(Debug, Args)]
+struct SynthArgs {
+    /// Directory to write (`generated.cedar`, `designations/generated.jsonl`).
+    dir: PathBuf,
+    #[arg(long, default_value_t = 1000)]
+    policies: usize,
+    #[arg(long, default_value_t = 20000)]
+    designations: usize,
 }
 
 #[derive(Debug, Args)]
@@ -155,6 +167,23 @@ pub fn main() -> ExitCode {
         }
         Command::Check(args) => check(args),
         Command::Test(args) => test(args),
+        Command::Synth(args) => {
+            match crate::synth::write_dir(&args.dir, args.policies, args.designations) {
+                Ok(()) => {
+                    println!(
+                        "wrote {} policies and {} designations to {}",
+                        args.policies,
+                        args.designations,
+                        args.dir.display()
+                    );
+                    exit::OK
+                }
+                Err(e) => {
+                    eprintln!("error: cannot write `{}`: {e}", args.dir.display());
+                    exit::ERROR
+                }
+            }
+        }
         Command::Bench(args) => match bench(args) {
             Ok(code) => code,
             Err(e) => {

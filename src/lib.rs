@@ -22,3 +22,4 @@ pub mod reload;
 pub mod request; // wire types and validation
 pub mod screening; // designated-person screening index
 pub mod snapshot; // the immutable unit of policies, designations and geo data // service state and all-or-nothing reloads
+pub mod synth; // synthetic policy directories for benchmarks

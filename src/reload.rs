@@ -93,16 +93,9 @@ impl AppState {
         let _serialized = self.reload_lock.lock().await;
         let started = std::time::Instant::now();
         let current = self.snapshot.load_full();
-        let built = tokio::task::spawn_blocking(move || {
-            Snapshot::rebuild(current.sources.clone(), Some(&current))
-        })
-        .await
-        .unwrap_or_else(|e| {
-            Err(BuildError::from(vec![Diagnostic::file(
-                std::path::Path::new(""),
-                format!("snapshot build task failed: {e}"),
-            )]))
-        });
+        let built =
+            build_in_background(move || Snapshot::rebuild(current.sources.clone(), Some(&current)))
+                .await;
         match built {
             Ok(snapshot) => {
                 let previous = self.snapshot.load().revision.clone();
@@ -134,6 +127,38 @@ impl AppState {
                 Err(failure)
             }
         }
+    }
+}
+
+/// Runs a snapshot build on its own thread at the lowest scheduling priority, so
+/// that on a loaded machine decisions get the CPU first and a reload only slows
+/// itself down.
+async fn build_in_background(
+    build: impl FnOnce() -> Result<Snapshot, BuildError> + Send + 'static,
+) -> Result<Snapshot, BuildError> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let spawned = std::thread::Builder::new()
+        .name("snapshot-build".into())
+        .spawn(move || {
+            if let Err(e) =
+                thread_priority::set_current_thread_priority(thread_priority::ThreadPriority::Min)
+            {
+                tracing::debug!(error = ?e, "cannot lower the snapshot build thread's priority");
+            }
+            let _ = tx.send(build());
+        });
+    let failed = |message: String| {
+        Err(BuildError::from(vec![Diagnostic::file(
+            Path::new(""),
+            message,
+        )]))
+    };
+    match spawned {
+        Ok(_) => match rx.await {
+            Ok(result) => result,
+            Err(_) => failed("snapshot build thread panicked".into()),
+        },
+        Err(e) => failed(format!("cannot start the snapshot build thread: {e}")),
     }
 }
 

@@ -424,3 +424,61 @@ proptest! {
         prop_assert!(status == StatusCode::OK || status == StatusCode::BAD_REQUEST, "{status}");
     }
 }
+
+#[tokio::test]
+async fn failing_policy_test_cases_keep_the_old_snapshot() {
+    let case = |expect: &str| {
+        format!(
+            r#"{{"name": "KP is denied", "request": {{"action": "open_account", "customer": {{"id": "c", "name": "n"}}, "reseller": {{"country": "KP"}}}}, "expect": {{"decision": "{expect}"}}}}"#
+        )
+    };
+    let kp = "@id(\"sm-kp\") forbid(principal, action, resource) when { context.jurisdictions.contains(\"KP\") };";
+    let dir = policy_dir(&[
+        ("base.cedar", BASELINE),
+        ("kp.cedar", kp),
+        ("tests/kp.json", &case("deny")),
+    ]);
+    let snap = snapshot(dir.path(), &[]);
+    assert_eq!(snap.test_cases, 1);
+    let r = portcullis::http::router(state_with(snap, Limits::default(), Some("t")));
+    let (_, before) = call(&r, "GET", "/v1/status", "").await;
+    assert_eq!(before["test_cases"], 1);
+
+    // Removing the measure breaks the case: the reload is refused.
+    std::fs::remove_file(dir.path().join("kp.cedar")).unwrap();
+    let (status, body) = call_raw(&r, "POST", "/v1/admin/reload", "", Some("t")).await;
+    let body: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let message = body["errors"][0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("test case `KP is denied` failed: expected `deny`, got `allow`"),
+        "{message}"
+    );
+    assert!(
+        body["errors"][0]["file"]
+            .as_str()
+            .unwrap()
+            .ends_with("kp.json")
+    );
+    let kp_req = json!({"action": "open_account", "customer": {"id": "c", "name": "n"}, "reseller": {"country": "KP"}});
+    let (_, d) = decide(&r, &kp_req).await;
+    assert_eq!(d["decision"], "deny");
+    assert_eq!(d["policy_revision"], before["policy_revision"]);
+
+    // Updating the case with the policy change goes live.
+    std::fs::write(dir.path().join("tests/kp.json"), case("allow")).unwrap();
+    let (status, _) = call_raw(&r, "POST", "/v1/admin/reload", "", Some("t")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(decide(&r, &kp_req).await.1["decision"], "allow");
+
+    // A malformed case file is located by line.
+    std::fs::write(
+        dir.path().join("tests/bad.json"),
+        "{\n  \"name\": \"x\",\n  \"expect\": 3\n}",
+    )
+    .unwrap();
+    let (status, body) = call_raw(&r, "POST", "/v1/admin/reload", "", Some("t")).await;
+    let body: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["errors"][0]["line"], 3, "{body}");
+}

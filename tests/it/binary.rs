@@ -337,3 +337,90 @@ fn sighup_and_admin_reload_swap_the_snapshot() {
             .ends_with("kp.cedar")
     );
 }
+
+#[test]
+fn test_command_runs_each_case() {
+    let (code, stdout, _) = run(&["test", "policies"], root());
+    assert_eq!(code, 0, "{stdout}");
+    assert!(
+        stdout.contains("ok    a reseller in KP is denied"),
+        "{stdout}"
+    );
+    assert!(stdout.ends_with("6 passed, 0 failed\n"), "{stdout}");
+
+    let dir = policy_dir(&[
+        ("base.cedar", BASELINE),
+        (
+            "tests/t.json",
+            r#"[{"name": "wrong", "request": {"action": "open_account", "customer": {"id": "c", "name": "n"}}, "expect": {"decision": "deny", "reasons": ["x"]}}]"#,
+        ),
+    ]);
+    let (code, stdout, _) = run(&["test", dir.path().to_str().unwrap()], root());
+    assert_eq!(code, 4, "{stdout}");
+    assert!(stdout.contains("FAIL  wrong"), "{stdout}");
+    assert!(stdout.contains("expected `deny`, got `allow`"), "{stdout}");
+    assert!(
+        stdout.contains(r#"expected reasons ["x"], got []"#),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn bench_command_loads_a_running_server_open_loop() {
+    let server = start(
+        &["--no-watch"],
+        root(),
+        &[("PORTCULLIS_ADMIN_TOKEN", "tok")],
+    );
+    let out = Command::new(BIN)
+        .args([
+            "bench",
+            "--url",
+            &server.base,
+            "--rate",
+            "200",
+            "--duration",
+            "1s",
+            "--connections",
+            "4",
+            "--reload-every",
+            "100ms",
+            "--json",
+        ])
+        .env("PORTCULLIS_ADMIN_TOKEN", "tok")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let reports: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let phases: Vec<&str> = reports
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["phase"].as_str().unwrap())
+        .collect();
+    assert_eq!(phases, ["steady", "reloading"]);
+    for r in reports.as_array().unwrap() {
+        assert_eq!(r["sent"], 200);
+        assert_eq!(r["ok"], 200, "{r}");
+        assert_eq!(r["errors"], 0);
+        let l = &r["latency_us"];
+        assert!(l["p50"].as_u64().unwrap() <= l["p99"].as_u64().unwrap());
+        assert!(l["p99"].as_u64().unwrap() <= l["max"].as_u64().unwrap());
+    }
+    assert!(
+        reports[1]["reloads"]["ok"].as_u64().unwrap() >= 1,
+        "{reports}"
+    );
+    let metrics = agent()
+        .get(format!("{}/metrics", server.base))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    assert!(metrics.contains("portcullis_decisions_total{decision=\"allow\"}"));
+}
