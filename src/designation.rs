@@ -32,9 +32,21 @@ pub struct Designation {
     pub cidrs: Vec<String>,
     #[serde(default)]
     pub measure: Option<String>,
-    /// The id of the record in the list it was imported from, if any.
+    /// Further dates of birth, when the list gives several (`YYYY`, `YYYY-MM`, `YYYY-MM-DD`).
+    #[serde(default)]
+    pub other_dates_of_birth: Vec<String>,
+    /// Countries of address or residence (ISO codes).
+    #[serde(default)]
+    pub countries: Vec<String>,
+    /// The list it was imported from (`OFAC-SDN`, `UN`, …).
+    #[serde(default)]
+    pub source: Option<String>,
+    /// The id of the record in that list.
     #[serde(default)]
     pub source_id: Option<String>,
+    /// Sanctions programmes of that list (`CUBA`, `SDGT`, …).
+    #[serde(default)]
+    pub programs: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -51,8 +63,11 @@ pub struct DesignatedIdentifier {
 #[derive(Debug, Clone)]
 pub struct Designated {
     pub record: Designation,
-    pub date_of_birth: Option<PartialDate>,
+    /// Every date of birth the record gives.
+    pub dates_of_birth: Vec<PartialDate>,
     pub nationalities: Vec<Country>,
+    /// Countries of address or residence.
+    pub countries: Vec<Country>,
     pub cidrs: Vec<IpNetwork>,
     /// Where it was read from, for diagnostics.
     pub origin: Origin,
@@ -131,21 +146,28 @@ fn parse_line(line: &str, origin: Origin) -> Result<Designated, String> {
     if !record.names.iter().any(|n| !n.trim().is_empty()) {
         return Err(format!("designation `{}` has no names", record.id));
     }
-    let date_of_birth =
-        match &record.date_of_birth {
-            Some(s) if !s.trim().is_empty() => Some(PartialDate::parse(s).ok_or_else(|| {
-                format!("designation `{}`: invalid date_of_birth `{s}`", record.id)
-            })?),
-            _ => None,
-        };
-    let nationalities = record
-        .nationalities
+    let dates_of_birth = record
+        .date_of_birth
         .iter()
-        .map(|c| {
-            Country::parse(c)
-                .ok_or_else(|| format!("designation `{}`: invalid country code `{c}`", record.id))
+        .chain(&record.other_dates_of_birth)
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| {
+            PartialDate::parse(s)
+                .ok_or_else(|| format!("designation `{}`: invalid date of birth `{s}`", record.id))
         })
         .collect::<Result<_, _>>()?;
+    let countries_of = |codes: &[String]| {
+        codes
+            .iter()
+            .map(|c| {
+                Country::parse(c).ok_or_else(|| {
+                    format!("designation `{}`: invalid country code `{c}`", record.id)
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()
+    };
+    let nationalities = countries_of(&record.nationalities)?;
+    let countries = countries_of(&record.countries)?;
     let cidrs = record
         .cidrs
         .iter()
@@ -156,8 +178,9 @@ fn parse_line(line: &str, origin: Origin) -> Result<Designated, String> {
         .collect::<Result<_, _>>()?;
     Ok(Designated {
         record,
-        date_of_birth,
+        dates_of_birth,
         nationalities,
+        countries,
         cidrs,
         origin,
     })
