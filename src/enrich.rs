@@ -101,7 +101,7 @@ pub fn enrich(
     jurisdictions.extend_from_slice(&ip_countries);
     sort_dedup(&mut jurisdictions);
 
-    let screening = designations.screen(req);
+    let screening = designations.screen(req, settings.screening_threshold);
     let mut screening_matches: Vec<String> = screening
         .matches
         .iter()

@@ -17,6 +17,7 @@ pub mod geo; // MMDB geolocation
 pub mod http;
 pub mod loadgen; // `portcullis bench`: open-loop load generator // axum router, handlers, errors
 pub mod metrics; // Prometheus metrics
+pub mod names; // name normalisation and similarity for screening
 pub mod policies; // Cedar policy loading and validation
 pub mod reload;
 pub mod request; // wire types and validation

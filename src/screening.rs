@@ -1,19 +1,23 @@
 //! Screening of a request's people against designated persons.
 //!
-//! The [`ScreeningIndex`] is built once per snapshot. Screening a name looks up
-//! keys in hash maps, so its cost does not grow with the number of designations.
-//! Matching today is exact on a normalised name key (case, accents, script,
-//! punctuation and word order folded) and on identifiers, emails, email
-//! domains and CIDRs. Each match carries a score 0–100; fuzzier matchers add
-//! candidates and scores through the same [`Match`] type.
+//! The [`ScreeningIndex`] is built once per snapshot. Names are matched in two
+//! steps: *retrieval* looks up the phonetic keys of the screened name's rarest
+//! tokens (and of the whole name) in posting lists built at load, so a name
+//! costs about the same against 100 or 20,000 designations; *scoring* compares
+//! the screened name with each candidate (`names::compare`: transliteration,
+//! token order, middle names, initials, typos, legal forms) and adjusts the
+//! score by date of birth and nationality when both sides give them.
+//! Identifiers, emails, email domains and CIDRs match exactly, at 100.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 
 use serde::Serialize;
 
+use crate::country::Country;
 use crate::designation::Designated;
-use crate::request::DecideRequest;
+use crate::names::{NameKind, NormalName, compare};
+use crate::request::{DecideRequest, PartialDate};
 
 /// What a match was found on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -85,11 +89,42 @@ fn domain_key(domain: &str) -> String {
         .to_ascii_lowercase()
 }
 
+/// One designated name, prepared for comparison.
+#[derive(Debug)]
+struct IndexedName {
+    entry: u32,
+    name: u16,
+    normal: NormalName,
+    kind: NameKind,
+}
+
+/// Matches reported per screened name, best first (near misses included, so the
+/// best score is visible even below the threshold).
+const MAX_REPORTED: usize = 10;
+/// Scores below this are not reported at all.
+const REPORT_FLOOR: u8 = 70;
+/// At most this many of the screened name's rarest keys retrieve candidates.
+const RETRIEVAL_KEYS: usize = 3;
+/// A posting list this long is a token too common to retrieve on its own
+/// (`mohammed`), unless the name has nothing rarer.
+const COMMON_KEY: usize = 4000;
+
+/// Who is being screened, with what they declared about themselves.
+struct Party {
+    label: &'static str,
+    date_of_birth: Option<PartialDate>,
+    countries: Vec<Country>,
+}
+
 /// Designations indexed for lookup. Indices point into `entries`.
 #[derive(Debug, Default)]
 pub struct ScreeningIndex {
     entries: Vec<Designated>,
+    /// Exact, order-insensitive name keys.
     names: HashMap<String, Vec<(u32, u16)>>,
+    indexed: Vec<IndexedName>,
+    /// Phonetic key of a token, or of a whole name's letters → `indexed` positions.
+    postings: HashMap<String, Vec<u32>>,
     identifiers: HashMap<String, Vec<(u32, u16)>>,
     emails: HashMap<String, Vec<u32>>,
     domains: HashMap<String, Vec<u32>>,
@@ -101,12 +136,35 @@ impl ScreeningIndex {
         let mut index = Self::default();
         for (i, d) in entries.iter().enumerate() {
             let i = u32::try_from(i).unwrap_or(u32::MAX);
+            let kind = match d.record.kind.as_deref() {
+                Some("individual") => NameKind::Person,
+                Some("organization") => NameKind::Organization,
+                _ => NameKind::Unknown,
+            };
             for (n, name) in d.record.names.iter().enumerate() {
+                let n = u16::try_from(n).unwrap_or(u16::MAX);
                 let key = name_key(name);
                 if !key.is_empty() {
-                    let slot = index.names.entry(key).or_default();
-                    slot.push((i, u16::try_from(n).unwrap_or(u16::MAX)));
+                    index.names.entry(key).or_default().push((i, n));
                 }
+                let normal = NormalName::new(name);
+                if normal.is_empty() {
+                    continue;
+                }
+                let at = u32::try_from(index.indexed.len()).unwrap_or(u32::MAX);
+                let mut keys: Vec<String> = normal.keys.clone();
+                keys.push(joined_key(&normal));
+                keys.sort_unstable();
+                keys.dedup();
+                for k in keys {
+                    index.postings.entry(k).or_default().push(at);
+                }
+                index.indexed.push(IndexedName {
+                    entry: i,
+                    name: n,
+                    normal,
+                    kind,
+                });
             }
             for (n, id) in d.record.identifiers.iter().enumerate() {
                 let key = identifier_key(&id.value);
@@ -139,21 +197,42 @@ impl ScreeningIndex {
         &self.entries
     }
 
-    /// Screens every person and identity attribute of a request.
-    pub fn screen(&self, req: &DecideRequest) -> Screening {
+    /// Screens every person and identity attribute of a request. Matches of
+    /// `threshold` or more count; near misses down to a floor are reported too.
+    pub fn screen(&self, req: &DecideRequest, threshold: u8) -> Screening {
         let mut out = Screening::default();
         if self.entries.is_empty() {
             return out;
         }
         let c = &req.customer;
-        self.screen_name(c.name.as_str(), "customer", &mut out);
+        let mut customer = Party {
+            label: "customer",
+            date_of_birth: c.date_of_birth,
+            countries: c.nationalities.clone(),
+        };
+        customer
+            .countries
+            .extend(c.address.as_ref().and_then(|a| a.country));
+        self.screen_name(c.name.as_str(), &customer, threshold, &mut out);
+        customer.label = "customer.alias";
         for alias in &c.aliases {
-            self.screen_name(alias, "customer.alias", &mut out);
+            self.screen_name(alias, &customer, threshold, &mut out);
         }
         for owner in &c.beneficial_owners {
-            self.screen_name(owner.name.as_str(), "beneficial_owner", &mut out);
+            let mut party = Party {
+                label: "beneficial_owner",
+                date_of_birth: owner.date_of_birth,
+                countries: owner
+                    .nationalities
+                    .iter()
+                    .copied()
+                    .chain(owner.country)
+                    .collect(),
+            };
+            self.screen_name(owner.name.as_str(), &party, threshold, &mut out);
+            party.label = "beneficial_owner.alias";
             for alias in &owner.aliases {
-                self.screen_name(alias, "beneficial_owner.alias", &mut out);
+                self.screen_name(alias, &party, threshold, &mut out);
             }
         }
         for id in &c.identifiers {
@@ -171,6 +250,7 @@ impl ScreeningIndex {
                         id.value.as_str(),
                         "customer",
                         Basis::Identifier,
+                        100,
                     );
                 }
             }
@@ -178,7 +258,15 @@ impl ScreeningIndex {
         if let Some(email) = c.email.as_deref().filter(|e| !e.trim().is_empty()) {
             let key = email_key(email);
             for &i in self.emails.get(&key).into_iter().flatten() {
-                self.push(&mut out, i, key.clone(), email, "customer", Basis::Email);
+                self.push(
+                    &mut out,
+                    i,
+                    key.clone(),
+                    email,
+                    "customer",
+                    Basis::Email,
+                    100,
+                );
             }
             if let Some((_, domain)) = key.rsplit_once('@') {
                 self.screen_domain(domain, email, &mut out);
@@ -200,7 +288,8 @@ impl ScreeningIndex {
         self.entries.get(usize::try_from(i).ok()?)
     }
 
-    fn screen_name(&self, name: &str, party: &'static str, out: &mut Screening) {
+    fn screen_name(&self, name: &str, party: &Party, threshold: u8, out: &mut Screening) {
+        // Exact (order-insensitive) names first: cheap and certain.
         let key = name_key(name);
         for &(i, n) in self.names.get(&key).into_iter().flatten() {
             let designated = self
@@ -208,8 +297,78 @@ impl ScreeningIndex {
                 .and_then(|d| d.record.names.get(usize::from(n)))
                 .cloned()
                 .unwrap_or_default();
-            self.push(out, i, designated, name, party, Basis::Name);
+            self.push(out, i, designated, name, party.label, Basis::Name, 100);
         }
+        let query = NormalName::new(name);
+        if query.is_empty() {
+            return;
+        }
+        let mut found: Vec<(u8, u32)> = Vec::new();
+        for at in self.candidates(&query) {
+            let Some(cand) = self.indexed.get(at as usize) else {
+                continue;
+            };
+            let base = compare(&query, &cand.normal, cand.kind).score;
+            let base = (base * 100.0).round() as i32;
+            if base < i32::from(REPORT_FLOOR) - 10 {
+                continue;
+            }
+            let adjusted = base + self.entry(cand.entry).map_or(0, |d| qualifiers(d, party));
+            let score = u8::try_from(adjusted.clamp(0, 100)).unwrap_or(0);
+            if score >= REPORT_FLOOR {
+                found.push((score, at));
+            }
+        }
+        found.sort_unstable_by_key(|&(score, _)| std::cmp::Reverse(score));
+        let mut reported = 0;
+        for (score, at) in found {
+            if reported >= MAX_REPORTED && score < threshold {
+                break;
+            }
+            let Some(cand) = self.indexed.get(at as usize) else {
+                continue;
+            };
+            let designated = self
+                .entry(cand.entry)
+                .and_then(|d| d.record.names.get(usize::from(cand.name)))
+                .cloned()
+                .unwrap_or_default();
+            if self.push(
+                out,
+                cand.entry,
+                designated,
+                name,
+                party.label,
+                Basis::Name,
+                score,
+            ) {
+                reported += 1;
+            }
+        }
+    }
+
+    /// Designated names sharing one of the query's rarest phonetic keys, or the
+    /// key of all its letters.
+    fn candidates(&self, query: &NormalName) -> Vec<u32> {
+        let mut lists: Vec<&Vec<u32>> = query
+            .keys
+            .iter()
+            .filter_map(|k| self.postings.get(k))
+            .collect();
+        lists.sort_by_key(|l| l.len());
+        let mut out: Vec<u32> = Vec::new();
+        for (taken, list) in lists.into_iter().enumerate() {
+            if taken >= RETRIEVAL_KEYS || (taken > 0 && list.len() > COMMON_KEY) {
+                break;
+            }
+            out.extend(list.iter().take(COMMON_KEY * 2));
+        }
+        if let Some(list) = self.postings.get(&joined_key(query)) {
+            out.extend(list);
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
     }
 
     /// An email's domain matches a designated domain or any of its subdomains.
@@ -224,6 +383,7 @@ impl ScreeningIndex {
                     email,
                     "customer",
                     Basis::EmailDomain,
+                    100,
                 );
             }
             match rest.split_once('.') {
@@ -243,11 +403,15 @@ impl ScreeningIndex {
                     &ip.to_string(),
                     "source_ip",
                     Basis::Cidr,
+                    100,
                 );
             }
         }
     }
 
+    /// Adds a match unless the same designation already matched the same
+    /// screened value on the same basis with at least this score.
+    #[allow(clippy::too_many_arguments)]
     fn push(
         &self,
         out: &mut Screening,
@@ -256,14 +420,19 @@ impl ScreeningIndex {
         screened: &str,
         party: &'static str,
         basis: Basis,
-    ) {
-        let Some(d) = self.entry(i) else { return };
-        if out
+        score: u8,
+    ) -> bool {
+        let Some(d) = self.entry(i) else { return false };
+        if let Some(m) = out
             .matches
-            .iter()
-            .any(|m| m.designation == d.record.id && m.basis == basis && m.screened == screened)
+            .iter_mut()
+            .find(|m| m.designation == d.record.id && m.basis == basis && m.screened == screened)
         {
-            return;
+            if m.score < score {
+                m.score = score;
+                m.name = name;
+            }
+            return false;
         }
         out.matches.push(Match {
             designation: d.record.id.clone(),
@@ -271,10 +440,52 @@ impl ScreeningIndex {
             screened: screened.to_owned(),
             party,
             basis,
-            score: 100,
+            score,
             measure: d.record.measure.clone(),
         });
+        true
     }
+}
+
+/// The key of a name's letters run together: catches names whose spacing or
+/// vowels differ (scripts that omit short vowels, `Abd Allah` / `Abdullah`).
+fn joined_key(n: &NormalName) -> String {
+    format!("~{}", crate::names::phonetic_key(&n.tokens.concat()))
+}
+
+/// Date of birth and nationality: agreement raises a name's score, a clear
+/// disagreement lowers it; nothing changes when either side is silent.
+fn qualifiers(d: &Designated, party: &Party) -> i32 {
+    let mut delta = 0;
+    if let Some(dob) = party.date_of_birth {
+        if !d.dates_of_birth.is_empty() {
+            let agrees = |x: &PartialDate| {
+                x.year == dob.year
+                    && (x.month.is_none() || dob.month.is_none() || x.month == dob.month)
+                    && (x.day.is_none() || dob.day.is_none() || x.day == dob.day)
+            };
+            let near = |x: &PartialDate| x.year.abs_diff(dob.year) <= 1;
+            if d.dates_of_birth.iter().any(agrees) {
+                delta += 5;
+            } else if !d.dates_of_birth.iter().any(near) {
+                delta -= 15;
+            }
+        }
+    }
+    let theirs: Vec<Country> = d
+        .nationalities
+        .iter()
+        .chain(&d.countries)
+        .copied()
+        .collect();
+    if !party.countries.is_empty() && !theirs.is_empty() {
+        if party.countries.iter().any(|c| theirs.contains(c)) {
+            delta += 3;
+        } else {
+            delta -= 5;
+        }
+    }
+    delta
 }
 
 #[cfg(test)]
@@ -296,7 +507,7 @@ mod tests {
         crate::request::parse_decide(body.as_bytes()).unwrap()
     }
 
-    const LIST: &str = r#"{"id":"SMP-1","names":["Ivan Sergeyevich Petrov","Иван Петров"],"identifiers":[{"kind":"passport","value":"AB 123-456"}],"emails":["ivan@evil.example"],"domains":["bad.example"],"cidrs":["203.0.113.0/24"]}
+    const LIST: &str = r#"{"id":"SMP-1","kind":"individual","date_of_birth":"1970-03-01","names":["Ivan Sergeyevich Petrov","Иван Петров"],"identifiers":[{"kind":"passport","value":"AB 123-456"}],"emails":["ivan@evil.example"],"domains":["bad.example"],"cidrs":["203.0.113.0/24"]}
 {"id":"SMP-2","kind":"organization","names":["Zenith Dynamics LLC"]}"#;
 
     #[test]
@@ -312,14 +523,14 @@ mod tests {
     #[test]
     fn exact_name_alias_and_script_match() {
         let idx = index(LIST);
-        let s = idx.screen(&request(r#"{"id":"c","name":"PETROV Ivan"}"#, ""));
+        let s = idx.screen(&request(r#"{"id":"c","name":"PETROV Ivan"}"#, ""), 90);
         assert_eq!(s.score, 100);
         assert_eq!(s.matches[0].designation, "SMP-1");
         assert_eq!(s.matches[0].name, "Иван Петров");
         let s = idx.screen(&request(
             r#"{"id":"c","name":"Someone","beneficial_owners":[{"name":"zenith dynamics, llc"}]}"#,
             "",
-        ));
+        ), 90);
         assert_eq!(s.matches[0].designation, "SMP-2");
         assert_eq!(s.matches[0].party, "beneficial_owner");
     }
@@ -327,35 +538,70 @@ mod tests {
     #[test]
     fn identifier_email_domain_and_cidr_match() {
         let idx = index(LIST);
-        let s = idx.screen(&request(
-            r#"{"id":"c","name":"X","identifiers":[{"kind":"passport","value":"ab123456"}]}"#,
-            "",
-        ));
+        let s = idx.screen(
+            &request(
+                r#"{"id":"c","name":"X","identifiers":[{"kind":"passport","value":"ab123456"}]}"#,
+                "",
+            ),
+            90,
+        );
         assert_eq!(s.matches[0].basis, Basis::Identifier);
-        let s = idx.screen(&request(
-            r#"{"id":"c","name":"X","email":"Ivan@Evil.Example"}"#,
-            "",
-        ));
+        let s = idx.screen(
+            &request(r#"{"id":"c","name":"X","email":"Ivan@Evil.Example"}"#, ""),
+            90,
+        );
         assert_eq!(s.matches[0].basis, Basis::Email);
-        let s = idx.screen(&request(
-            r#"{"id":"c","name":"X","email":"a@mail.bad.example"}"#,
-            "",
-        ));
+        let s = idx.screen(
+            &request(r#"{"id":"c","name":"X","email":"a@mail.bad.example"}"#, ""),
+            90,
+        );
         assert_eq!(s.matches[0].basis, Basis::EmailDomain);
-        let s = idx.screen(&request(
-            r#"{"id":"c","name":"X"}"#,
-            r#""::ffff:203.0.113.9""#,
-        ));
+        let s = idx.screen(
+            &request(r#"{"id":"c","name":"X"}"#, r#""::ffff:203.0.113.9""#),
+            90,
+        );
         assert_eq!(s.matches[0].basis, Basis::Cidr);
     }
 
     #[test]
     fn innocent_names_do_not_match() {
         let idx = index(LIST);
-        let s = idx.screen(&request(
-            r#"{"id":"c","name":"Ivan Petrovich","email":"ivan@good.example"}"#,
-            r#""203.0.114.1""#,
-        ));
-        assert_eq!(s, Screening::default());
+        let s = idx.screen(
+            &request(
+                r#"{"id":"c","name":"Ivan Petrovich","email":"ivan@good.example"}"#,
+                r#""203.0.114.1""#,
+            ),
+            90,
+        );
+        assert!(s.score < 90, "{s:?}");
+        assert!(
+            s.matches
+                .iter()
+                .all(|m| m.basis == Basis::Name && m.score < 90)
+        );
+    }
+
+    #[test]
+    fn spelling_variants_match_and_qualifiers_adjust() {
+        let idx = index(LIST);
+        for variant in [
+            "Ivan Sergeevich Petrov",
+            "PETROV, Ivan Sergeyevich",
+            "Ivan Petrov",
+            "Ivan S. Petrov",
+            "Iwan Sergejewitsch Petrow",
+            "Zenith Dynamics Limited Liability Company",
+        ] {
+            let body = format!(r#"{{"id":"c","name":"{variant}"}}"#);
+            let s = idx.screen(&request(&body, ""), 90);
+            assert!(s.score >= 90, "{variant}: {s:?}");
+        }
+        // A date of birth far from the designated person's lowers the score.
+        let with_dob = |dob: &str| {
+            let body =
+                format!(r#"{{"id":"c","name":"Ivan Sergeevich Petrov","date_of_birth":"{dob}"}}"#);
+            idx.screen(&request(&body, ""), 90).score
+        };
+        assert!(with_dob("1990-01-01") < with_dob("1970-03-01"));
     }
 }

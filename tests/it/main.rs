@@ -14,4 +14,5 @@ mod api;
 mod binary;
 mod geo;
 mod reload;
+mod screening_quality;
 mod semantics;

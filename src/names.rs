@@ -1,0 +1,509 @@
+//! Name comparison for screening: normalisation and a 0–100 similarity score.
+//!
+//! A name is transliterated to ASCII (Cyrillic, Greek, Arabic, Hebrew, CJK,
+//! Hangul, … with `deunicode`), lower-cased, stripped of punctuation (dots and
+//! apostrophes join, so `A.B.C.` is `abc` and `Qa'ida` is `qaida`), split into
+//! tokens, and separated into three parts: the significant tokens, particles
+//! (`al`, `bin`, `de`, `van`, …, weak evidence) and legal forms, folded to a
+//! class (`OOO`, `LLC` and `Limited Liability Company` are one form).
+//!
+//! Two names are compared token by token in any order: each token of the
+//! shorter name is aligned with its best partner (exact, same phonetic key, a
+//! typo within Jaro-Winkler distance, an initial, a known short form), and the
+//! score is driven by the *weakest* aligned token, so `Tariq Anwar Mohamed` is not
+//! `Tariq Anwar Ahmed`. Extra tokens in the longer name (a middle name, a
+//! patronymic) cost little; a one-token name against a full name costs a lot,
+//! and two different legal forms (`AG` and `GmbH`) cost most.
+
+use std::collections::HashMap;
+
+/// Legal-form classes: spellings and abbreviations of one form share a class.
+const LEGAL_FORMS: &[(&str, &[&str])] = &[
+    (
+        "llc",
+        &[
+            "llc",
+            "ooo",
+            "limited liability company",
+            "obshchestvo s ogranichennoi otvetstvennostiu",
+            "sp z oo",
+            "spzoo",
+            "srl",
+            "societatea cu raspundere limitata",
+            "sarl",
+            "tov",
+            "llp",
+        ],
+    ),
+    (
+        "jsc",
+        &[
+            "jsc",
+            "ojsc",
+            "cjsc",
+            "pjsc",
+            "oao",
+            "zao",
+            "pao",
+            "ao",
+            "joint stock company",
+            "open joint stock company",
+            "closed joint stock company",
+            "public joint stock company",
+            "aktsionernoe obshchestvo",
+            "otkrytoe aktsionernoe obshchestvo",
+        ],
+    ),
+    ("ag", &["ag", "aktiengesellschaft", "aktiengeselschaft"]),
+    ("gmbh", &["gmbh", "gesellschaft mit beschrankter haftung"]),
+    (
+        "ano",
+        &["ano", "avtonomnaia nekommercheskaia organizatsiia"],
+    ),
+    ("plc", &["plc", "public limited company"]),
+    ("ltd", &["ltd", "limited"]),
+    ("inc", &["inc", "incorporated"]),
+    ("corp", &["corp", "corporation"]),
+    ("co", &["co", "company"]),
+    ("sa", &["sa", "societe anonyme", "sociedad anonima"]),
+    ("bv", &["bv"]),
+    ("nv", &["nv"]),
+];
+
+/// Forms that say little about identity: compatible with any other form.
+const GENERIC_FORMS: &[&str] = &["ltd", "inc", "corp", "co", "plc"];
+
+/// Particles and titles: kept, but weak evidence.
+const PARTICLES: &[&str] = &[
+    "al", "el", "bin", "ibn", "bint", "abu", "ben", "de", "da", "del", "della", "der", "di", "du",
+    "la", "le", "van", "von", "the", "of", "and", "y", "mr", "mrs", "ms", "dr", "sheikh", "haji",
+];
+
+/// Short forms of given names (both directions are tried).
+const SHORT_FORMS: &[(&str, &str)] = &[
+    ("ted", "theodore"),
+    ("bill", "william"),
+    ("will", "william"),
+    ("bob", "robert"),
+    ("rob", "robert"),
+    ("alex", "alexander"),
+    ("sasha", "aleksandr"),
+    ("jim", "james"),
+    ("mike", "michael"),
+    ("dick", "richard"),
+    ("tony", "anthony"),
+    ("joe", "joseph"),
+    ("kate", "katherine"),
+    ("liz", "elizabeth"),
+    ("misha", "mikhail"),
+    ("volodya", "vladimir"),
+    ("dima", "dmitrii"),
+];
+
+/// A name prepared for comparison.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NormalName {
+    /// Significant tokens, in their original order.
+    pub tokens: Vec<String>,
+    /// Phonetic keys of `tokens`.
+    pub keys: Vec<String>,
+    pub particles: Vec<String>,
+    /// Numbers (`2004`, `44`): series and branches, weak evidence.
+    pub numbers: Vec<String>,
+    /// Legal-form classes found (`llc`, `jsc`, …).
+    pub forms: Vec<&'static str>,
+    /// The token before `bin`/`ibn` (`X bin Y` is not `Y bin X`).
+    pub patronymic_head: Option<String>,
+}
+
+impl NormalName {
+    pub fn new(name: &str) -> Self {
+        let raw = tokenize(name);
+        let (rest, forms) = extract_forms(&raw);
+        let patronymic_head = rest
+            .windows(2)
+            .find(|w| matches!(w.get(1).map(String::as_str), Some("bin" | "ibn" | "bint")))
+            .and_then(|w| w.first().cloned());
+        let (numbers, rest): (Vec<String>, Vec<String>) = rest
+            .into_iter()
+            .partition(|t| t.bytes().all(|b| b.is_ascii_digit()));
+        let (mut tokens, mut particles): (Vec<String>, Vec<String>) = rest
+            .into_iter()
+            .partition(|t| !PARTICLES.contains(&t.as_str()));
+        if tokens.is_empty() {
+            // A name made only of particles or forms: compare what there is.
+            tokens = std::mem::take(&mut particles);
+        }
+        let keys = tokens.iter().map(|t| phonetic_key(t)).collect();
+        Self {
+            tokens,
+            keys,
+            particles,
+            numbers,
+            forms,
+            patronymic_head,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tokens.is_empty()
+    }
+
+    /// The tokens sorted and joined: order-insensitive exact key.
+    pub fn sorted_key(&self) -> String {
+        let mut t: Vec<&str> = self.tokens.iter().map(String::as_str).collect();
+        t.sort_unstable();
+        t.join(" ")
+    }
+}
+
+/// ASCII, lower case, dots and apostrophes joined, split on everything else.
+pub fn tokenize(name: &str) -> Vec<String> {
+    let ascii = deunicode::deunicode(name).to_ascii_lowercase();
+    // Possessives go first: `Bank's` is `Bank`.
+    let ascii = ascii.replace("'s ", " ");
+    let ascii = ascii.strip_suffix("'s").unwrap_or(&ascii);
+    let mut cleaned = String::with_capacity(ascii.len());
+    for c in ascii.chars() {
+        match c {
+            '.' | '\'' | '`' => {}
+            '&' => cleaned.push_str(" and "),
+            c if c.is_ascii_alphanumeric() => cleaned.push(c),
+            _ => cleaned.push(' '),
+        }
+    }
+    cleaned.split_whitespace().map(str::to_owned).collect()
+}
+
+/// Pulls legal forms (single tokens or phrases) out of the token list.
+fn extract_forms(tokens: &[String]) -> (Vec<String>, Vec<&'static str>) {
+    let mut rest = Vec::with_capacity(tokens.len());
+    let mut forms = Vec::new();
+    let mut i = 0;
+    'outer: while i < tokens.len() {
+        for (class, spellings) in LEGAL_FORMS {
+            for spelling in *spellings {
+                let words: Vec<&str> = spelling.split(' ').collect();
+                let end = i + words.len();
+                if end <= tokens.len()
+                    && tokens
+                        .get(i..end)
+                        .is_some_and(|w| w.iter().zip(&words).all(|(a, b)| a == b))
+                    // A lone `co`/`ao`/`sa` inside a longer name is a form only at an edge.
+                    && (words.len() > 1 || spelling.len() > 2 || i == 0 || end == tokens.len())
+                {
+                    if !forms.contains(class) {
+                        forms.push(*class);
+                    }
+                    i = end;
+                    continue 'outer;
+                }
+            }
+        }
+        if let Some(t) = tokens.get(i) {
+            rest.push(t.clone());
+        }
+        i += 1;
+    }
+    (rest, forms)
+}
+
+/// A coarse phonetic key, a consonant skeleton: transliteration variants of one
+/// sound share a letter (`kh`/`h`, `ph`/`f`, `c`/`k`/`q`, `j`/`zh`/`dzh`, `x`/`s`),
+/// vowels (with `w` and `y`, which Arabic and Slavic transliterations use as
+/// vowels) and repeated letters are dropped, so `Muhammad`, `Mohamed` and the
+/// vowel-less `mhmd` of Arabic script agree.
+pub fn phonetic_key(token: &str) -> String {
+    if token.bytes().all(|b| b.is_ascii_digit()) {
+        return token.to_owned();
+    }
+    let t = token
+        .replace("tsch", "c")
+        .replace("sch", "s")
+        .replace("tch", "c")
+        .replace("dzh", "j")
+        .replace("dj", "j")
+        .replace("zh", "j")
+        .replace("kh", "h")
+        .replace("gh", "g")
+        .replace("ph", "f")
+        .replace("th", "t")
+        .replace("sh", "s")
+        .replace("ch", "c")
+        .replace("ck", "k")
+        .replace("ks", "x")
+        .replace("hs", "s");
+    let mut out = String::with_capacity(t.len());
+    let mut last = '\0';
+    let chars: Vec<char> = t.chars().collect();
+    let vowel = |c: Option<&char>| matches!(c, Some('a' | 'e' | 'i' | 'o' | 'u' | 'y'));
+    for (i, &c) in chars.iter().enumerate() {
+        let next = chars.get(i + 1);
+        let prev = i.checked_sub(1).and_then(|p| chars.get(p));
+        let mapped = match c {
+            // `w` before a vowel or at the end is a consonant (`Iwan`, `Petrow`),
+            // elsewhere a vowel (`Mahmwd`); `j` after a vowel is a `y` (`Sergej`).
+            'w' if next.is_none() || vowel(next) => 'v',
+            'j' if vowel(prev) => 'a',
+            'c' | 'q' | 'k' | 'g' => 'k',
+            'j' => 'j',
+            'z' | 's' | 'x' => 's',
+            'v' | 'f' | 'b' | 'p' => 'v',
+            'd' | 't' => 't',
+            'w' | 'y' | 'i' | 'e' | 'a' | 'o' | 'u' => 'a',
+            'h' => continue,
+            c => c,
+        };
+        if mapped == 'a' {
+            last = 'a';
+            continue;
+        }
+        if mapped != last {
+            out.push(mapped);
+        }
+        last = mapped;
+    }
+    if out.is_empty() {
+        out.push_str(t.get(..1).unwrap_or("a"));
+    }
+    out
+}
+
+/// Similarity of two tokens, 0.0–1.0.
+pub fn token_similarity(a: &str, ka: &str, b: &str, kb: &str) -> f64 {
+    if a == b {
+        return 1.0;
+    }
+    let numeric = |t: &str| t.bytes().any(|c| c.is_ascii_digit());
+    if numeric(a) || numeric(b) {
+        return 0.0;
+    }
+    let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+    if short.len() == 1 {
+        // An initial.
+        return if long.starts_with(short) { 0.9 } else { 0.0 };
+    }
+    if SHORT_FORMS
+        .iter()
+        .any(|&(s, l)| (s == a && l == b) || (s == b && l == a))
+    {
+        return 0.93;
+    }
+    let jw = strsim::jaro_winkler(a, b);
+    let mut sim = jw;
+    if is_patronymic(a) != is_patronymic(b) {
+        // `Petrovich` (a father's name) is not `Petrov` (a family name).
+        return sim.min(0.8);
+    }
+    if ka == kb && ka.len() >= 2 {
+        sim = sim.max(0.93);
+    } else if !ka.is_empty() && !kb.is_empty() {
+        sim = sim.max(strsim::jaro_winkler(ka, kb) * 0.95);
+    }
+    if long.starts_with(short) && long.len() >= short.len() + 3 {
+        if short.len() >= 4 {
+            // A longer name built on this one (`Petrov` / `Petrovsky`) is another name.
+            sim = sim.min(0.85);
+        } else if short.len() == 3 {
+            // `ben` / `benjamin`: a short form.
+            sim = sim.max(0.88);
+        }
+    }
+    sim
+}
+
+fn is_patronymic(t: &str) -> bool {
+    [
+        "ovich", "evich", "ovna", "evna", "ichna", "vich", "witsch", "wich",
+    ]
+    .iter()
+    .any(|s| t.len() > s.len() + 2 && t.ends_with(s))
+}
+
+/// How a comparison was scored; exposed for tests and diagnostics.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Comparison {
+    pub score: f64,
+    pub aligned: usize,
+}
+
+/// Whether the names are of people (particles and middle names behave differently).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameKind {
+    Person,
+    Organization,
+    Unknown,
+}
+
+/// Compares two prepared names; 0.0–1.0.
+pub fn compare(q: &NormalName, c: &NormalName, kind: NameKind) -> Comparison {
+    if q.is_empty() || c.is_empty() {
+        return Comparison {
+            score: 0.0,
+            aligned: 0,
+        };
+    }
+    let (short, long) = if q.tokens.len() <= c.tokens.len() {
+        (q, c)
+    } else {
+        (c, q)
+    };
+    // Greedy best-first alignment on the similarity matrix.
+    let mut pairs: Vec<(f64, usize, usize)> =
+        Vec::with_capacity(short.tokens.len() * long.tokens.len());
+    for (i, (a, ka)) in short.tokens.iter().zip(&short.keys).enumerate() {
+        for (j, (b, kb)) in long.tokens.iter().zip(&long.keys).enumerate() {
+            let s = token_similarity(a, ka, b, kb);
+            if s >= 0.7 {
+                pairs.push((s, i, j));
+            }
+        }
+    }
+    pairs.sort_by(|x, y| y.0.total_cmp(&x.0));
+    let mut used_short = vec![false; short.tokens.len()];
+    let mut used_long = vec![false; long.tokens.len()];
+    let mut sims = vec![0.0; short.tokens.len()];
+    let mut aligned = 0;
+    for (s, i, j) in pairs {
+        if used_short.get(i) == Some(&false) && used_long.get(j) == Some(&false) {
+            if let (Some(us), Some(ul), Some(slot)) =
+                (used_short.get_mut(i), used_long.get_mut(j), sims.get_mut(i))
+            {
+                *us = true;
+                *ul = true;
+                *slot = s;
+                aligned += 1;
+            }
+        }
+    }
+    // Initials alone do not make a match.
+    let full_matches = short
+        .tokens
+        .iter()
+        .zip(&sims)
+        .filter(|(t, s)| t.len() > 1 && **s >= 0.85)
+        .count();
+    let n = sims.len() as f64;
+    let mean = sims.iter().sum::<f64>() / n;
+    let weakest = sims.iter().copied().fold(1.0, f64::min);
+    let mut score = 0.35 * mean + 0.65 * weakest;
+
+    let extra = long.tokens.len() - short.tokens.len();
+    let per_extra = match kind {
+        NameKind::Person => 0.025,
+        NameKind::Organization => 0.06,
+        NameKind::Unknown => 0.04,
+    };
+    score -= per_extra * extra as f64;
+    if short.tokens.len() == 1 && long.tokens.len() >= 2 {
+        score -= match kind {
+            NameKind::Organization => 0.08,
+            _ => 0.2,
+        };
+    }
+    if full_matches == 0 {
+        score = score.min(0.5);
+    }
+    // The same letters with different spacing (`Goodwill` / `Good Will`), or the
+    // same consonant skeleton over the whole name (scripts that omit vowels).
+    let (jq, jc) = (q.tokens.concat(), c.tokens.concat());
+    if jq.len() >= 6 && jq == jc {
+        score = score.max(0.97);
+    } else {
+        let (kq, kc) = (phonetic_key(&jq), phonetic_key(&jc));
+        if kq.len() >= 4 && kq == kc && strsim::jaro_winkler(&jq, &jc) >= 0.6 {
+            score = score.max(0.91);
+        }
+    }
+    // Two distinct, specific legal forms: different entities.
+    let specific = |f: &[&'static str]| -> Vec<&'static str> {
+        f.iter()
+            .copied()
+            .filter(|x| !GENERIC_FORMS.contains(x))
+            .collect()
+    };
+    let (fq, fc) = (specific(&q.forms), specific(&c.forms));
+    if !fq.is_empty() && !fc.is_empty() && !fq.iter().any(|f| fc.contains(f)) {
+        score -= 0.3;
+    }
+    // `X bin Y` against `Y bin X`: another person.
+    if let (Some(hq), Some(hc)) = (&q.patronymic_head, &c.patronymic_head) {
+        if token_similarity(hq, &phonetic_key(hq), hc, &phonetic_key(hc)) < 0.85 {
+            score -= 0.3;
+        }
+    }
+    // Different series numbers: a little less likely the same.
+    if !q.numbers.is_empty() && !c.numbers.is_empty() && q.numbers != c.numbers {
+        score -= 0.05;
+    }
+    Comparison {
+        score: score.clamp(0.0, 1.0),
+        aligned,
+    }
+}
+
+/// Scores two raw names, 0–100.
+pub fn score(a: &str, b: &str, kind: NameKind) -> u8 {
+    let s = compare(&NormalName::new(a), &NormalName::new(b), kind).score;
+    (s * 100.0).round().clamp(0.0, 100.0) as u8
+}
+
+/// Counts how often each phonetic key occurs in a corpus; rarer keys retrieve
+/// fewer candidates.
+pub fn key_frequencies<'a>(names: impl Iterator<Item = &'a NormalName>) -> HashMap<String, u32> {
+    let mut freq = HashMap::new();
+    for n in names {
+        for k in &n.keys {
+            *freq.entry(k.clone()).or_insert(0) += 1;
+        }
+    }
+    freq
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalises_forms_particles_and_punctuation() {
+        let n = NormalName::new("OOO \"Oboronnye Initsiativy\"");
+        assert_eq!(n.tokens, ["oboronnye", "initsiativy"]);
+        assert_eq!(n.forms, ["llc"]);
+        let n = NormalName::new("Limited Liability Company Iskusstvo Krasoty");
+        assert_eq!(n.forms, ["llc"]);
+        let n = NormalName::new("A.B.C. Company");
+        assert_eq!(n.tokens, ["abc"]);
+        let n = NormalName::new("Bashar al-Assad");
+        assert_eq!(n.tokens, ["bashar", "assad"]);
+        assert_eq!(n.particles, ["al"]);
+    }
+
+    #[test]
+    fn phonetic_keys_fold_transliterations() {
+        assert_eq!(phonetic_key("mohammed"), phonetic_key("muhammad"));
+        assert_eq!(phonetic_key("khaled"), phonetic_key("haled"));
+        assert_eq!(phonetic_key("aleksandr"), phonetic_key("alexandr"));
+        assert_ne!(phonetic_key("ivanov"), phonetic_key("lavrov"));
+    }
+
+    #[test]
+    fn scores_variants_high_and_different_people_low() {
+        let p = NameKind::Person;
+        assert!(score("Vladimir Putin", "PUTIN, Vladimir Vladimirovich", p) >= 90);
+        assert!(score("Владимир Путин", "Vladimir Putin", p) >= 90);
+        assert!(score("Boris Jonson", "Boris Johnson", p) >= 90);
+        assert!(
+            score(
+                "TARIQ ANWAR EL SAYED MOHAMED",
+                "TARIQ ANWAR EL SAYED AHMED",
+                p
+            ) < 85
+        );
+        assert!(score("Octavian Scholz", "Olaf Scholz", p) < 80);
+        assert!(score("WALIJAN", "WALIJAN ABDUL GHAFOOR HAQQANI", p) < 85);
+        let o = NameKind::Organization;
+        assert!(score("Oboronnye Initsiativy OOO", "OOO Oboronnye Initsiativy", o) >= 95);
+        assert!(score("Deutsche Bank AG", "Deutsche Bank GmbH", o) < 80);
+        assert!(score("Goodwill Company", "Good Will Company", o) >= 95);
+    }
+}
