@@ -114,6 +114,9 @@ pub struct NormalName {
     pub forms: Vec<&'static str>,
     /// The token before `bin`/`ibn` (`X bin Y` is not `Y bin X`).
     pub patronymic_head: Option<String>,
+    /// The tokens run together, and its phonetic key.
+    pub joined: String,
+    pub joined_key: String,
 }
 
 impl NormalName {
@@ -135,7 +138,11 @@ impl NormalName {
             tokens = std::mem::take(&mut particles);
         }
         let keys = tokens.iter().map(|t| phonetic_key(t)).collect();
+        let joined = tokens.concat();
+        let joined_key = phonetic_key(&joined);
         Self {
+            joined,
+            joined_key,
             tokens,
             keys,
             particles,
@@ -183,15 +190,16 @@ fn extract_forms(tokens: &[String]) -> (Vec<String>, Vec<&'static str>) {
     'outer: while i < tokens.len() {
         for (class, spellings) in LEGAL_FORMS {
             for spelling in *spellings {
-                let words: Vec<&str> = spelling.split(' ').collect();
-                let end = i + words.len();
-                if end <= tokens.len()
-                    && tokens
-                        .get(i..end)
-                        .is_some_and(|w| w.iter().zip(&words).all(|(a, b)| a == b))
-                    // A lone `co`/`ao`/`sa` inside a longer name is a form only at an edge.
-                    && (words.len() > 1 || spelling.len() > 2 || i == 0 || end == tokens.len())
-                {
+                let mut end = i;
+                let mut words = 0;
+                let matched = spelling.split(' ').all(|w| {
+                    let ok = tokens.get(end).is_some_and(|t| t == w);
+                    end += 1;
+                    words += 1;
+                    ok
+                });
+                // A lone `co`/`ao`/`sa` inside a longer name is a form only at an edge.
+                if matched && (words > 1 || spelling.len() > 2 || i == 0 || end == tokens.len()) {
                     if !forms.contains(class) {
                         forms.push(*class);
                     }
@@ -217,22 +225,40 @@ pub fn phonetic_key(token: &str) -> String {
     if token.bytes().all(|b| b.is_ascii_digit()) {
         return token.to_owned();
     }
-    let t = token
-        .replace("tsch", "c")
-        .replace("sch", "s")
-        .replace("tch", "c")
-        .replace("dzh", "j")
-        .replace("dj", "j")
-        .replace("zh", "j")
-        .replace("kh", "h")
-        .replace("gh", "g")
-        .replace("ph", "f")
-        .replace("th", "t")
-        .replace("sh", "s")
-        .replace("ch", "c")
-        .replace("ck", "k")
-        .replace("ks", "x")
-        .replace("hs", "s");
+    // Fold multi-letter spellings of one sound in a single pass.
+    const FOLDS: &[(&[u8], u8)] = &[
+        (b"tsch", b'c'),
+        (b"sch", b's'),
+        (b"tch", b'c'),
+        (b"dzh", b'j'),
+        (b"dj", b'j'),
+        (b"zh", b'j'),
+        (b"kh", b'h'),
+        (b"gh", b'g'),
+        (b"ph", b'f'),
+        (b"th", b't'),
+        (b"sh", b's'),
+        (b"ch", b'c'),
+        (b"ck", b'k'),
+        (b"ks", b'x'),
+        (b"hs", b's'),
+    ];
+    let bytes = token.as_bytes();
+    let mut folded = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    'scan: while i < bytes.len() {
+        let rest = bytes.get(i..).unwrap_or_default();
+        for (from, to) in FOLDS {
+            if rest.starts_with(from) {
+                folded.push(*to);
+                i += from.len();
+                continue 'scan;
+            }
+        }
+        folded.extend(rest.first());
+        i += 1;
+    }
+    let t = String::from_utf8_lossy(&folded);
     let mut out = String::with_capacity(t.len());
     let mut last = '\0';
     let chars: Vec<char> = t.chars().collect();
@@ -289,6 +315,11 @@ pub fn token_similarity(a: &str, ka: &str, b: &str, kb: &str) -> f64 {
     {
         return 0.93;
     }
+    // Tokens of very different lengths cannot be close (and Jaro-Winkler is the
+    // cost of comparing names): 0.5 is below every threshold that matters.
+    if long.len() > 2 * short.len() + 2 && !long.starts_with(short) {
+        return 0.5;
+    }
     let jw = strsim::jaro_winkler(a, b);
     let mut sim = jw;
     if is_patronymic(a) != is_patronymic(b) {
@@ -297,7 +328,7 @@ pub fn token_similarity(a: &str, ka: &str, b: &str, kb: &str) -> f64 {
     }
     if ka == kb && ka.len() >= 2 {
         sim = sim.max(0.93);
-    } else if !ka.is_empty() && !kb.is_empty() {
+    } else if jw < 0.9 && !ka.is_empty() && !kb.is_empty() {
         sim = sim.max(strsim::jaro_winkler(ka, kb) * 0.95);
     }
     if long.starts_with(short) && long.len() >= short.len() + 3 {
@@ -406,14 +437,13 @@ pub fn compare(q: &NormalName, c: &NormalName, kind: NameKind) -> Comparison {
     }
     // The same letters with different spacing (`Goodwill` / `Good Will`), or the
     // same consonant skeleton over the whole name (scripts that omit vowels).
-    let (jq, jc) = (q.tokens.concat(), c.tokens.concat());
-    if jq.len() >= 6 && jq == jc {
+    if q.joined.len() >= 6 && q.joined == c.joined {
         score = score.max(0.97);
-    } else {
-        let (kq, kc) = (phonetic_key(&jq), phonetic_key(&jc));
-        if kq.len() >= 4 && kq == kc && strsim::jaro_winkler(&jq, &jc) >= 0.6 {
-            score = score.max(0.91);
-        }
+    } else if q.joined_key.len() >= 4
+        && q.joined_key == c.joined_key
+        && strsim::jaro_winkler(&q.joined, &c.joined) >= 0.6
+    {
+        score = score.max(0.91);
     }
     // Two distinct, specific legal forms: different entities.
     let specific = |f: &[&'static str]| -> Vec<&'static str> {

@@ -105,9 +105,11 @@ const MAX_REPORTED: usize = 10;
 const REPORT_FLOOR: u8 = 70;
 /// At most this many of the screened name's rarest keys retrieve candidates.
 const RETRIEVAL_KEYS: usize = 3;
-/// A posting list this long is a token too common to retrieve on its own
-/// (`mohammed`), unless the name has nothing rarer.
-const COMMON_KEY: usize = 4000;
+/// A posting list longer than this is a token too common to retrieve on its own
+/// (`mohammed`): its names must share a second key with the screened name.
+const SHORT_POSTING: usize = 256;
+/// At most this many candidates are scored for one screened name.
+const MAX_CANDIDATES: usize = 128;
 
 /// Who is being screened, with what they declared about themselves.
 struct Party {
@@ -348,7 +350,9 @@ impl ScreeningIndex {
     }
 
     /// Designated names sharing one of the query's rarest phonetic keys, or the
-    /// key of all its letters.
+    /// key of all its letters. From a long posting list (a common token such as
+    /// `mohammed`) only the names that share a second key with the query are
+    /// taken, so a common name costs a bounded number of comparisons.
     fn candidates(&self, query: &NormalName) -> Vec<u32> {
         let mut lists: Vec<&Vec<u32>> = query
             .keys
@@ -356,18 +360,42 @@ impl ScreeningIndex {
             .filter_map(|k| self.postings.get(k))
             .collect();
         lists.sort_by_key(|l| l.len());
+        lists.dedup_by(|a, b| std::ptr::eq(*a, *b));
         let mut out: Vec<u32> = Vec::new();
-        for (taken, list) in lists.into_iter().enumerate() {
-            if taken >= RETRIEVAL_KEYS || (taken > 0 && list.len() > COMMON_KEY) {
-                break;
+        for (n, list) in lists.iter().enumerate().take(RETRIEVAL_KEYS) {
+            if list.len() <= SHORT_POSTING {
+                out.extend(list.iter());
+                continue;
             }
-            out.extend(list.iter().take(COMMON_KEY * 2));
+            // Postings are sorted (built in index order): intersect by binary search.
+            let others: Vec<&&Vec<u32>> = lists
+                .iter()
+                .enumerate()
+                .filter(|&(m, _)| m != n)
+                .map(|(_, l)| l)
+                .collect();
+            if others.is_empty() {
+                out.extend(list.iter().take(SHORT_POSTING));
+                continue;
+            }
+            out.extend(
+                list.iter()
+                    .filter(|at| others.iter().any(|o| o.binary_search(at).is_ok())),
+            );
         }
         if let Some(list) = self.postings.get(&joined_key(query)) {
-            out.extend(list);
+            out.extend(list.iter().take(SHORT_POSTING));
         }
         out.sort_unstable();
         out.dedup();
+        if out.len() > MAX_CANDIDATES {
+            // Keep the names that share the most keys with the query.
+            let overlap = |at: &u32| lists.iter().filter(|l| l.binary_search(at).is_ok()).count();
+            let mut ranked: Vec<(usize, u32)> = out.iter().map(|at| (overlap(at), *at)).collect();
+            ranked.sort_by_key(|&(o, _)| std::cmp::Reverse(o));
+            ranked.truncate(MAX_CANDIDATES);
+            out = ranked.into_iter().map(|(_, at)| at).collect();
+        }
         out
     }
 
@@ -450,7 +478,7 @@ impl ScreeningIndex {
 /// The key of a name's letters run together: catches names whose spacing or
 /// vowels differ (scripts that omit short vowels, `Abd Allah` / `Abdullah`).
 fn joined_key(n: &NormalName) -> String {
-    format!("~{}", crate::names::phonetic_key(&n.tokens.concat()))
+    format!("~{}", n.joined_key)
 }
 
 /// Date of birth and nationality: agreement raises a name's score, a clear

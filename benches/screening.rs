@@ -1,0 +1,80 @@
+//! Screening cost per name, and index build time, against a large list.
+//!
+//! The list is the 2021 OFAC SDN list imported to the designations format if
+//! `tests/fixtures/screening/sdn-2021.jsonl` exists, else 20,000 synthetic
+//! designated persons (`portcullis synth`). Names screened: a designated
+//! person's spelling variant (a match) and an innocent name (no match).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::hint::black_box;
+use std::path::Path;
+use std::time::Duration;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use portcullis::designation::{Designated, parse_file};
+use portcullis::request::parse_decide;
+use portcullis::screening::ScreeningIndex;
+
+fn list() -> (String, Vec<Designated>) {
+    let sdn = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/screening/sdn-2021.jsonl");
+    let (label, text) = match std::fs::read_to_string(&sdn) {
+        Ok(text) => ("sdn2021".to_owned(), text),
+        Err(_) => (
+            "synthetic20k".to_owned(),
+            portcullis::synth::designations(20_000),
+        ),
+    };
+    let (mut out, mut errors) = (Vec::new(), Vec::new());
+    parse_file(Path::new("list.jsonl"), &text, &mut out, &mut errors);
+    assert!(errors.is_empty(), "{:?}", errors.first());
+    (label, out)
+}
+
+fn bench(c: &mut Criterion) {
+    let (label, entries) = list();
+    let names: usize = entries.iter().map(|d| d.record.names.len()).sum();
+    eprintln!("{label}: {} designations, {names} names", entries.len());
+    let first = entries[entries.len() / 3].record.names[0].clone();
+    // A spelling variant: swapped order, one letter changed.
+    let mut variant: Vec<String> = first.split_whitespace().rev().map(str::to_owned).collect();
+    if let Some(last) = variant.last_mut() {
+        if last.len() > 4 {
+            last.pop();
+            last.push('e');
+        }
+    }
+    let variant = variant.join(" ");
+    let request = |name: &str| {
+        let body =
+            serde_json::json!({"action": "open_account", "customer": {"id": "c", "name": name}});
+        parse_decide(body.to_string().as_bytes()).unwrap()
+    };
+    let hit = request(&variant);
+    let miss = request("Margaret Eleanor Whitfield");
+    let mohammed = request("Mohammed Ali Hassan");
+
+    let mut group = c.benchmark_group(format!("screening/{label}"));
+    group.measurement_time(Duration::from_secs(5));
+    group.sample_size(20);
+    group.bench_function("build_index", |b| {
+        b.iter(|| ScreeningIndex::build(black_box(entries.clone())))
+    });
+    let index = ScreeningIndex::build(entries.clone());
+    let found = index.screen(&hit, 90);
+    eprintln!("variant `{variant}` of `{first}`: best {}", found.score);
+    group.sample_size(100);
+    group.bench_function("variant_name", |b| {
+        b.iter(|| index.screen(black_box(&hit), 90))
+    });
+    group.bench_function("innocent_name", |b| {
+        b.iter(|| index.screen(black_box(&miss), 90))
+    });
+    group.bench_function("common_name", |b| {
+        b.iter(|| index.screen(black_box(&mohammed), 90))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
