@@ -5,7 +5,7 @@
 //! designated persons (`portcullis synth`). Names screened: a designated
 //! person's spelling variant (a match) and an innocent name (no match).
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use std::hint::black_box;
 use std::path::Path;
