@@ -22,5 +22,6 @@ pub mod policies; // Cedar policy loading and validation
 pub mod reload;
 pub mod request; // wire types and validation
 pub mod screening; // designated-person screening index
+pub mod slicing; // guards: skip policies that cannot apply
 pub mod snapshot; // the immutable unit of policies, designations and geo data // service state and all-or-nothing reloads
 pub mod synth; // synthetic policy directories for benchmarks

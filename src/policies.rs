@@ -41,6 +41,8 @@ pub struct CompiledPolicy {
     pub meta: PolicyMeta,
     /// Scope and conditions as one expression, built once instead of per request.
     pub condition: ast::Expr,
+    /// Necessary conditions checked on the facts before evaluating (see `slicing`).
+    pub guards: Vec<crate::slicing::Guard>,
 }
 
 /// A validated policy set, ready to evaluate.
@@ -208,6 +210,10 @@ pub fn load_sources(
             meta.get(p.id()).map(|m| CompiledPolicy {
                 meta: m.clone(),
                 condition: core.condition(),
+                guards: p
+                    .to_json()
+                    .map(|json| crate::slicing::guards(&json))
+                    .unwrap_or_default(),
             })
         })
         .collect();

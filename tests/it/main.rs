@@ -16,3 +16,4 @@ mod geo;
 mod reload;
 mod screening_quality;
 mod semantics;
+mod slicing;

@@ -1,0 +1,135 @@
+//! Slicing by guards gives exactly the answers of evaluating every policy, on
+//! generated policy sets (guards, unguarded tests, tests that err, `||`,
+//! `unless`, conditions and obligations) and generated requests.
+
+use portcullis::engine::{Slicing, decide_with};
+use portcullis::request::parse_decide;
+use proptest::prelude::*;
+use serde_json::json;
+
+use crate::support::{policy_dir, snapshot};
+
+const CODES: [&str; 6] = ["KP", "IR", "RU", "CN", "FR", "US"];
+
+fn leaf() -> impl Strategy<Value = String> {
+    let code = prop::sample::select(CODES.to_vec());
+    prop_oneof![
+        code.clone()
+            .prop_map(|c| format!("context.jurisdictions.contains(\"{c}\")")),
+        code.clone()
+            .prop_map(|c| format!("context.ip_countries.contains(\"{c}\")")),
+        code.clone()
+            .prop_map(|c| format!("principal.nationalities.contains(\"{c}\")")),
+        (code.clone(), code.clone()).prop_map(|(a, b)| format!(
+            "principal.owner_countries.containsAny([\"{a}\", \"{b}\"])"
+        )),
+        (code.clone(), code).prop_map(|(a, b)| format!(
+            "context.declared_countries.containsAny([\"{a}\", \"{b}\"])"
+        )),
+        Just("!context.screening_matches.isEmpty()".to_owned()),
+        Just("context.satisfied_conditions.contains(\"kyc\")".to_owned()),
+        Just("context.anonymous_ip".to_owned()),
+        Just("context.ip_country_mismatch".to_owned()),
+        (0i64..600).prop_map(|n| format!("resource.gpu_count >= {n}")),
+        Just("resource.gpu_count * 9223372036854775807 > 1".to_owned()),
+        Just("principal.kind == \"organization\"".to_owned()),
+        Just("(context.anonymous_ip || context.jurisdictions.contains(\"KP\"))".to_owned()),
+    ]
+}
+
+fn policy(i: usize) -> impl Strategy<Value = String> {
+    (
+        any::<bool>(),
+        prop::sample::select(vec![
+            "action",
+            "action == Action::\"provision\"",
+            "action in [Action::\"open_account\", Action::\"maintain_account\"]",
+        ]),
+        prop::collection::vec(leaf(), 0..4),
+        prop::option::of(leaf()),
+        0u8..3,
+    )
+        .prop_map(move |(forbid, scope, when, unless, annotation)| {
+            let effect = if forbid { "forbid" } else { "permit" };
+            let note = match (forbid, annotation) {
+                (true, 1) => "@condition(\"kyc\") ",
+                (true, 2) => "@condition(\"attest\") ",
+                (false, 1) => "@obligation(\"monitor\") ",
+                _ => "",
+            };
+            let mut text = format!(
+                "@id(\"p{i}\") @measure(\"M{i}\") {note}{effect}(principal, {scope}, resource)"
+            );
+            if !when.is_empty() {
+                text.push_str(&format!(" when {{ {} }}", when.join(" && ")));
+            }
+            if let Some(u) = unless {
+                text.push_str(&format!(" unless {{ {u} }}"));
+            }
+            text.push(';');
+            text
+        })
+}
+
+fn policy_set() -> impl Strategy<Value = String> {
+    (1usize..16).prop_flat_map(|n| {
+        (0..n)
+            .map(policy)
+            .collect::<Vec<_>>()
+            .prop_map(|ps| ps.join("\n"))
+    })
+}
+
+fn request() -> impl Strategy<Value = serde_json::Value> {
+    let code = prop::sample::select(CODES.to_vec());
+    (
+        prop::sample::select(vec!["open_account", "maintain_account", "provision"]),
+        prop::collection::vec(code.clone(), 0..2),
+        prop::option::of(code.clone()),
+        prop::option::of(code),
+        0u32..600,
+        any::<bool>(),
+        any::<bool>(),
+        prop::collection::vec(prop::sample::select(vec!["kyc", "attest"]), 0..2),
+    )
+        .prop_map(|(action, nats, owner, address, gpus, designated, org, satisfied)| {
+            let mut r = json!({
+                "action": action,
+                "customer": {"id": "c", "name": if designated { "Ivan Petrov" } else { "Ann Lee" },
+                             "kind": if org { "organization" } else { "individual" },
+                             "nationalities": nats},
+                "resource": {"kind": "vm", "gpu_count": gpus},
+                "satisfied_conditions": satisfied,
+            });
+            if let Some(o) = owner {
+                r["customer"]["beneficial_owners"] = json!([{"name": "O", "country": o}]);
+            }
+            if let Some(a) = address {
+                r["customer"]["address"] = json!({"country": a});
+            }
+            r
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(96))]
+
+    #[test]
+    fn sliced_and_full_evaluation_agree(policies in policy_set(), requests in prop::collection::vec(request(), 1..8)) {
+        let dir = policy_dir(&[
+            ("p.cedar", policies.as_str()),
+            ("designations/d.jsonl", "{\"id\":\"SMP-1\",\"names\":[\"Ivan Petrov\"]}"),
+        ]);
+        let snap = snapshot(dir.path(), &[]);
+        for body in requests {
+            let req = parse_decide(body.to_string().as_bytes()).unwrap();
+            let sliced = decide_with(&snap, &req, Slicing::Guards);
+            let full = decide_with(&snap, &req, Slicing::Full);
+            prop_assert_eq!(sliced.decision, full.decision, "{}\n{}", policies, body);
+            prop_assert_eq!(&sliced.reasons, &full.reasons);
+            prop_assert_eq!(&sliced.conditions, &full.conditions);
+            prop_assert_eq!(&sliced.obligations, &full.obligations);
+            prop_assert_eq!(&sliced.errors, &full.errors);
+        }
+    }
+}
