@@ -26,7 +26,7 @@ use cedar_policy::Authorizer;
 use criterion::{Criterion, criterion_group, criterion_main};
 use portcullis::cedar_input::{self, CedarNames};
 use portcullis::decision::Outcome;
-use portcullis::engine::decide;
+use portcullis::engine::{Slicing, decide, decide_with};
 use portcullis::enrich::{EnrichSettings, enrich};
 use portcullis::request::{DecideRequest, parse_decide};
 use portcullis::snapshot::{DESIGNATIONS_DIR, Snapshot, Sources};
@@ -200,6 +200,9 @@ fn bench_set(c: &mut Criterion, label: &str, snapshot: &Snapshot, req: &DecideRe
     c.bench_function(&format!("decide/{label}"), |b| {
         b.iter(|| decide(black_box(snapshot), black_box(req)));
     });
+    c.bench_function(&format!("decide_unsliced/{label}"), |b| {
+        b.iter(|| decide_with(black_box(snapshot), black_box(req), Slicing::Full));
+    });
     c.bench_function(&format!("bare_cedar/{label}"), |b| {
         b.iter(|| {
             authorizer.is_authorized(
@@ -248,6 +251,36 @@ fn benches(c: &mut Criterion) {
     assert_eq!(big.policies.len(), 200);
     assert_eq!(big.designations.len(), shipped.designations.len());
     bench_set(c, "200", &big, &req);
+
+    // 1,000 jurisdiction-guarded measures (`portcullis synth`), with the
+    // designations of the shipped set.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("generated.cedar"),
+        portcullis::synth::policies(1000),
+    )
+    .unwrap();
+    copy_designations(dir.path());
+    let guarded = snapshot(dir.path());
+    assert_eq!(guarded.policies.len(), 1000);
+    let sliced = decide(&guarded, &req);
+    let full = decide_with(&guarded, &req, Slicing::Full);
+    assert_eq!(sliced.decision, full.decision);
+    assert_eq!(sliced.obligations, full.obligations);
+    bench_set(c, "1000_guarded", &guarded, &req);
+}
+
+fn copy_designations(to: &Path) {
+    let from = root().join("policies").join(DESIGNATIONS_DIR);
+    std::fs::create_dir_all(to.join(DESIGNATIONS_DIR)).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(
+            entry.path(),
+            to.join(DESIGNATIONS_DIR).join(entry.file_name()),
+        )
+        .unwrap();
+    }
 }
 
 criterion_group! {
