@@ -117,11 +117,18 @@ pub struct NormalName {
     /// The tokens run together, and its phonetic key.
     pub joined: String,
     pub joined_key: String,
+    /// Every token (forms and particles included), sorted: the exact key.
+    pub exact: String,
 }
 
 impl NormalName {
     pub fn new(name: &str) -> Self {
         let raw = tokenize(name);
+        let exact = {
+            let mut sorted: Vec<&str> = raw.iter().map(String::as_str).collect();
+            sorted.sort_unstable();
+            sorted.join(" ")
+        };
         let (rest, forms) = extract_forms(&raw);
         let patronymic_head = rest
             .windows(2)
@@ -141,6 +148,7 @@ impl NormalName {
         let joined = tokens.concat();
         let joined_key = phonetic_key(&joined);
         Self {
+            exact,
             joined,
             joined_key,
             tokens,
@@ -188,6 +196,19 @@ fn extract_forms(tokens: &[String]) -> (Vec<String>, Vec<&'static str>) {
     let mut forms = Vec::new();
     let mut i = 0;
     'outer: while i < tokens.len() {
+        let starts_a_form = tokens.get(i).is_some_and(|t| {
+            LEGAL_FORMS
+                .iter()
+                .flat_map(|(_, spellings)| spellings.iter())
+                .any(|s| s.split(' ').next() == Some(t.as_str()))
+        });
+        if !starts_a_form {
+            if let Some(t) = tokens.get(i) {
+                rest.push(t.clone());
+            }
+            i += 1;
+            continue;
+        }
         for (class, spellings) in LEGAL_FORMS {
             for spelling in *spellings {
                 let mut end = i;
@@ -258,14 +279,13 @@ pub fn phonetic_key(token: &str) -> String {
         folded.extend(rest.first());
         i += 1;
     }
-    let t = String::from_utf8_lossy(&folded);
-    let mut out = String::with_capacity(t.len());
+    let mut out = String::with_capacity(folded.len());
     let mut last = '\0';
-    let chars: Vec<char> = t.chars().collect();
-    let vowel = |c: Option<&char>| matches!(c, Some('a' | 'e' | 'i' | 'o' | 'u' | 'y'));
-    for (i, &c) in chars.iter().enumerate() {
-        let next = chars.get(i + 1);
-        let prev = i.checked_sub(1).and_then(|p| chars.get(p));
+    let vowel = |c: Option<&u8>| matches!(c, Some(b'a' | b'e' | b'i' | b'o' | b'u' | b'y'));
+    for (i, &byte) in folded.iter().enumerate() {
+        let c = char::from(byte);
+        let next = folded.get(i + 1);
+        let prev = i.checked_sub(1).and_then(|p| folded.get(p));
         let mapped = match c {
             // `w` before a vowel or at the end is a consonant (`Iwan`, `Petrow`),
             // elsewhere a vowel (`Mahmwd`); `j` after a vowel is a `y` (`Sergej`).
@@ -290,7 +310,7 @@ pub fn phonetic_key(token: &str) -> String {
         last = mapped;
     }
     if out.is_empty() {
-        out.push_str(t.get(..1).unwrap_or("a"));
+        out.push(folded.first().map_or('a', |&b| char::from(b)));
     }
     out
 }

@@ -54,18 +54,11 @@ pub struct Screening {
     pub matches: Vec<Match>,
 }
 
-/// Folds a name to its comparison key: transliterated to ASCII, lower-case,
-/// punctuation removed, tokens sorted. `"Petrov, Ivan"` and `"IVAN  PETROV"` and
-/// `"Иван Петров"` all give `"ivan petrov"`.
+/// Folds a name to its exact comparison key: transliterated to ASCII,
+/// lower-case, punctuation removed, tokens sorted. `"Petrov, Ivan"` and
+/// `"IVAN  PETROV"` and `"Иван Петров"` all give `"ivan petrov"`.
 pub fn name_key(name: &str) -> String {
-    let ascii = deunicode::deunicode(name);
-    let mut tokens: Vec<String> = ascii
-        .split(|c: char| !c.is_ascii_alphanumeric())
-        .filter(|t| !t.is_empty())
-        .map(str::to_ascii_lowercase)
-        .collect();
-    tokens.sort_unstable();
-    tokens.join(" ")
+    NormalName::new(name).exact
 }
 
 /// Folds an identifier value: ASCII letters and digits only, upper-case.
@@ -145,11 +138,14 @@ impl ScreeningIndex {
             };
             for (n, name) in d.record.names.iter().enumerate() {
                 let n = u16::try_from(n).unwrap_or(u16::MAX);
-                let key = name_key(name);
-                if !key.is_empty() {
-                    index.names.entry(key).or_default().push((i, n));
-                }
                 let normal = NormalName::new(name);
+                if !normal.exact.is_empty() {
+                    index
+                        .names
+                        .entry(normal.exact.clone())
+                        .or_default()
+                        .push((i, n));
+                }
                 if normal.is_empty() {
                     continue;
                 }
@@ -292,8 +288,8 @@ impl ScreeningIndex {
 
     fn screen_name(&self, name: &str, party: &Party, threshold: u8, out: &mut Screening) {
         // Exact (order-insensitive) names first: cheap and certain.
-        let key = name_key(name);
-        for &(i, n) in self.names.get(&key).into_iter().flatten() {
+        let query = NormalName::new(name);
+        for &(i, n) in self.names.get(&query.exact).into_iter().flatten() {
             let designated = self
                 .entry(i)
                 .and_then(|d| d.record.names.get(usize::from(n)))
@@ -301,7 +297,6 @@ impl ScreeningIndex {
                 .unwrap_or_default();
             self.push(out, i, designated, name, party.label, Basis::Name, 100);
         }
-        let query = NormalName::new(name);
         if query.is_empty() {
             return;
         }
