@@ -16,6 +16,7 @@ pub mod engine; // decide(snapshot, request) -> decision
 pub mod enrich; // request -> facts (countries, anonymizers, screening)
 pub mod geo; // MMDB geolocation
 pub mod http;
+pub mod import; // OFAC and UN lists to the designations format
 pub mod loadgen; // `portcullis bench`: open-loop load generator // axum router, handlers, errors
 pub mod metrics; // Prometheus metrics
 pub mod policies; // Cedar policy loading and validation
