@@ -13,5 +13,6 @@ mod support;
 mod api;
 mod binary;
 mod geo;
+mod import;
 mod reload;
 mod semantics;
