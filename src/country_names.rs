@@ -9,8 +9,17 @@
 
 use crate::country::Country;
 
-/// Looks a country name up; `None` when it is not a known name.
+/// Looks a country name up; `None` when it is not a known name. A name
+/// followed by a remark (`Cabo Verde. Previously Cape Verde.`) is its first
+/// sentence.
 pub fn lookup(name: &str) -> Option<Country> {
+    lookup_name(name).or_else(|| {
+        name.split_once(". ")
+            .and_then(|(first, _)| lookup_name(first))
+    })
+}
+
+fn lookup_name(name: &str) -> Option<Country> {
     let key = normalize(name);
     let key = key.strip_prefix("the ").unwrap_or(&key);
     find(key).or_else(|| key.strip_prefix("region ").and_then(find))
@@ -598,6 +607,7 @@ mod tests {
             ("Taiwan", "TW"),
             ("Czech Republic", "CZ"),
             ("Cabo Verde", "CV"),
+            ("Cabo Verde. Previously Cape Verde.", "CV"),
             ("  guinea-bissau ", "GW"),
         ];
         for (name, expected) in cases {
