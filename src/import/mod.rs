@@ -467,11 +467,15 @@ pub fn write_jsonl(path: &Path, records: &[Designation]) -> Result<(), ImportErr
     let mut partial = path.as_os_str().to_owned();
     partial.push(".partial");
     let partial = PathBuf::from(partial);
-    let mut file = std::fs::File::create(&partial).map_err(write_error)?;
-    file.write_all(text.as_bytes()).map_err(write_error)?;
-    file.sync_all().map_err(write_error)?;
-    drop(file);
-    std::fs::rename(&partial, path).map_err(write_error)
+    let written = std::fs::File::create(&partial).and_then(|mut file| {
+        file.write_all(text.as_bytes())?;
+        file.sync_all()
+    });
+    let renamed = written.and_then(|()| std::fs::rename(&partial, path));
+    if renamed.is_err() {
+        let _ = std::fs::remove_file(&partial);
+    }
+    renamed.map_err(write_error)
 }
 
 #[cfg(test)]
@@ -570,5 +574,29 @@ mod tests {
             ..good
         };
         assert!(matches!(to_jsonl(&[bad]), Err(ImportError::Invalid(_))));
+    }
+
+    #[test]
+    fn writes_whole_files_and_leaves_nothing_on_failure() {
+        let dir = tempfile::tempdir().unwrap();
+        let record = Designation {
+            id: "X-1".into(),
+            names: vec!["A".into()],
+            ..Designation::default()
+        };
+        let out = dir.path().join("d.jsonl");
+        write_jsonl(&out, std::slice::from_ref(&record)).unwrap();
+        assert_eq!(std::fs::read_to_string(&out).unwrap().lines().count(), 1);
+
+        let missing = dir.path().join("absent/d.jsonl");
+        assert!(matches!(
+            write_jsonl(&missing, &[record]),
+            Err(ImportError::Write { .. })
+        ));
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["d.jsonl"]);
     }
 }

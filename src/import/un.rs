@@ -336,7 +336,8 @@ const NUMBER_MARKERS: [&str; 6] = ["number", "no.", "no", "n°", "nº", "#"];
 /// `issued` / `expires` clause; it must hold a digit.
 pub fn split_number(text: &str) -> Option<(String, String)> {
     let text = super::collapse_whitespace(text);
-    let lower = text.to_lowercase();
+    // ASCII lower case keeps byte offsets the same in `lower` and `text`.
+    let lower = text.to_ascii_lowercase();
     let mut start = 0;
     let mut prose_end = 0;
     // The last marker: a colon, or a marker word followed by a space.
@@ -582,6 +583,11 @@ mod tests {
                 "235/MISPAT",
             ),
             ("96 03 464086", "", "96 03 464086"),
+            (
+                "İstanbul ŞUBE passport no. X123",
+                "İstanbul ŞUBE passport",
+                "X123",
+            ),
         ];
         for (text, prose, number) in cases {
             assert_eq!(
