@@ -1,4 +1,5 @@
-//! The command line (contract §5): `serve`, `check`, `schema`.
+//! The command line (contract §5): `serve`, `check`, `test`, `schema`, `bench`,
+//! `synth`, `designations import`.
 #![allow(clippy::print_stdout)]
 
 use std::net::SocketAddr;
@@ -61,6 +62,41 @@ enum Command {
     Bench(BenchArgs),
     /// Write a synthetic policy directory for benchmarks and capacity tests.
     Synth(SynthArgs),
+    /// Work with designations files.
+    #[command(subcommand)]
+    Designations(DesignationsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum DesignationsCommand {
+    /// Turn the OFAC SDN (legacy CSV) and UN consolidated (XML) lists into a designations file.
+    Import(ImportArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("lists").required(true).multiple(true).args(["ofac_sdn", "un"]))]
+struct ImportArgs {
+    /// OFAC `sdn.csv` (legacy CSV layout).
+    #[arg(long, value_name = "FILE")]
+    ofac_sdn: Option<PathBuf>,
+    /// OFAC `alt.csv`: aliases.
+    #[arg(long, value_name = "FILE", requires = "ofac_sdn")]
+    ofac_alt: Option<PathBuf>,
+    /// OFAC `add.csv`: addresses.
+    #[arg(long, value_name = "FILE", requires = "ofac_sdn")]
+    ofac_add: Option<PathBuf>,
+    /// UN Security Council consolidated list (XML).
+    #[arg(long, value_name = "FILE")]
+    un: Option<PathBuf>,
+    /// Special measure to set on every record (none by default).
+    #[arg(long, value_name = "ID")]
+    measure: Option<String>,
+    /// Also import weak aliases (OFAC `a.k.a.` in remarks, UN `Low` quality).
+    #[arg(long)]
+    weak_aliases: bool,
+    /// The designations file to write (JSON Lines), replaced whole.
+    #[arg(long, value_name = "FILE.jsonl")]
+    out: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -184,6 +220,17 @@ pub fn main() -> ExitCode {
                 }
             }
         }
+        Command::Designations(DesignationsCommand::Import(args)) => match import(args) {
+            Ok(()) => exit::OK,
+            Err(e @ crate::import::ImportError::Invalid(_)) => {
+                eprintln!("error: {e}");
+                exit::INVALID
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                exit::ERROR
+            }
+        },
         Command::Bench(args) => match bench(args) {
             Ok(code) => code,
             Err(e) => {
@@ -329,6 +376,45 @@ fn bench(args: BenchArgs) -> anyhow::Result<u8> {
     }
     let errors: u64 = reports.iter().map(|r| r.errors).sum();
     Ok(if errors == 0 { exit::OK } else { exit::ERROR })
+}
+
+/// `designations import`: reads each list given, writes one file, and prints
+/// a summary per list to stderr.
+fn import(args: ImportArgs) -> Result<(), crate::import::ImportError> {
+    use crate::import::{Options, ofac, un};
+    let options = Options {
+        measure: args.measure,
+        weak_aliases: args.weak_aliases,
+    };
+    let started = std::time::Instant::now();
+    let mut records = Vec::new();
+    let mut summaries = Vec::new();
+    if let Some(sdn) = &args.ofac_sdn {
+        let files = ofac::Files {
+            sdn,
+            alt: args.ofac_alt.as_deref(),
+            add: args.ofac_add.as_deref(),
+        };
+        let (list, stats) = ofac::import(files, &options)?;
+        records.extend(list);
+        summaries.push(stats.summary(ofac::SOURCE));
+    }
+    if let Some(file) = &args.un {
+        let (list, stats) = un::import(file, &options)?;
+        records.extend(list);
+        summaries.push(stats.summary(un::SOURCE));
+    }
+    crate::import::write_jsonl(&args.out, &records)?;
+    for summary in summaries {
+        eprint!("{summary}");
+    }
+    eprintln!(
+        "wrote {} designations to {} in {:.0?}",
+        records.len(),
+        args.out.display(),
+        started.elapsed()
+    );
+    Ok(())
 }
 
 /// Prints every diagnostic as `file:line:col: message`, with the line and a caret.

@@ -8,6 +8,7 @@ pub mod cases; // policy test cases (policies/tests/*.json)
 pub mod cedar_input; // the built-in schema; builds Cedar input from an enriched request
 pub mod cli; // command line: serve, check, schema
 pub mod country; // ISO 3166-1 alpha-2 codes
+pub mod country_names; // country names (as lists write them) to codes
 pub mod decision; // Cedar's answer -> allow / deny / conditional
 pub mod designation; // designated persons: file format and loader
 pub mod diagnostic; // located problems in input files
@@ -15,6 +16,7 @@ pub mod engine; // decide(snapshot, request) -> decision
 pub mod enrich; // request -> facts (countries, anonymizers, screening)
 pub mod geo; // MMDB geolocation
 pub mod http;
+pub mod import; // OFAC and UN lists to the designations format
 pub mod loadgen; // `portcullis bench`: open-loop load generator // axum router, handlers, errors
 pub mod metrics; // Prometheus metrics
 pub mod names; // name normalisation and similarity for screening

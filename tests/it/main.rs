@@ -13,6 +13,7 @@ mod support;
 mod api;
 mod binary;
 mod geo;
+mod import;
 mod reload;
 mod screening_quality;
 mod semantics;
