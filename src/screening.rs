@@ -96,13 +96,13 @@ struct IndexedName {
 const MAX_REPORTED: usize = 10;
 /// Scores below this are not reported at all.
 const REPORT_FLOOR: u8 = 70;
-/// At most this many of the screened name's rarest keys retrieve candidates.
-const RETRIEVAL_KEYS: usize = 3;
 /// A posting list longer than this is a token too common to retrieve on its own
 /// (`mohammed`): its names must share a second key with the screened name.
 const SHORT_POSTING: usize = 256;
 /// At most this many candidates are scored for one screened name.
 const MAX_CANDIDATES: usize = 128;
+/// A key shared by at most this many names retrieves on its own.
+const RARE_POSTING: usize = 32;
 
 /// Who is being screened, with what they declared about themselves.
 struct Party {
@@ -344,54 +344,50 @@ impl ScreeningIndex {
         }
     }
 
-    /// Designated names sharing one of the query's rarest phonetic keys, or the
-    /// key of all its letters. From a long posting list (a common token such as
-    /// `mohammed`) only the names that share a second key with the query are
-    /// taken, so a common name costs a bounded number of comparisons.
+    /// Designated names worth scoring against the query: those that share at
+    /// least two phonetic keys with it (a token's, or the whole name's), or one
+    /// key that is rare in the list. Long posting lists (common tokens such as
+    /// `mohammed`) are only probed, never walked, unless nothing rarer exists.
+    /// The best-overlapping [`MAX_CANDIDATES`] are kept.
     fn candidates(&self, query: &NormalName) -> Vec<u32> {
         let mut lists: Vec<&Vec<u32>> = query
             .keys
             .iter()
             .filter_map(|k| self.postings.get(k))
             .collect();
+        if let Some(joined) = self.postings.get(&joined_key(query)) {
+            lists.push(joined);
+        }
         lists.sort_by_key(|l| l.len());
         lists.dedup_by(|a, b| std::ptr::eq(*a, *b));
-        let mut out: Vec<u32> = Vec::new();
-        for (n, list) in lists.iter().enumerate().take(RETRIEVAL_KEYS) {
-            if list.len() <= SHORT_POSTING {
-                out.extend(list.iter());
-                continue;
+        let Some(rarest) = lists.first() else {
+            return Vec::new();
+        };
+        let single = query.tokens.len() <= 1;
+        let overlap = |at: &u32| lists.iter().filter(|l| l.binary_search(at).is_ok()).count();
+        let mut pool: Vec<u32> = lists
+            .iter()
+            .filter(|l| l.len() <= SHORT_POSTING)
+            .flat_map(|l| l.iter().copied())
+            .collect();
+        if pool.is_empty() {
+            // Only common keys: the names that share the two rarest of them.
+            match lists.get(1) {
+                Some(second) => pool = intersect(rarest, second),
+                None => pool.extend(rarest.iter().take(SHORT_POSTING).copied()),
             }
-            // Postings are sorted (built in index order): intersect by binary search.
-            let others: Vec<&&Vec<u32>> = lists
-                .iter()
-                .enumerate()
-                .filter(|&(m, _)| m != n)
-                .map(|(_, l)| l)
-                .collect();
-            if others.is_empty() {
-                out.extend(list.iter().take(SHORT_POSTING));
-                continue;
-            }
-            out.extend(
-                list.iter()
-                    .filter(|at| others.iter().any(|o| o.binary_search(at).is_ok())),
-            );
         }
-        if let Some(list) = self.postings.get(&joined_key(query)) {
-            out.extend(list.iter().take(SHORT_POSTING));
-        }
-        out.sort_unstable();
-        out.dedup();
-        if out.len() > MAX_CANDIDATES {
-            // Keep the names that share the most keys with the query.
-            let overlap = |at: &u32| lists.iter().filter(|l| l.binary_search(at).is_ok()).count();
-            let mut ranked: Vec<(usize, u32)> = out.iter().map(|at| (overlap(at), *at)).collect();
-            ranked.sort_by_key(|&(o, _)| std::cmp::Reverse(o));
-            ranked.truncate(MAX_CANDIDATES);
-            out = ranked.into_iter().map(|(_, at)| at).collect();
-        }
-        out
+        pool.sort_unstable();
+        pool.dedup();
+        let rare = rarest.len() <= RARE_POSTING;
+        let mut ranked: Vec<(usize, u32)> = pool
+            .into_iter()
+            .map(|at| (overlap(&at), at))
+            .filter(|&(o, at)| o >= 2 || single || (rare && rarest.binary_search(&at).is_ok()))
+            .collect();
+        ranked.sort_by_key(|&(o, _)| std::cmp::Reverse(o));
+        ranked.truncate(MAX_CANDIDATES);
+        ranked.into_iter().map(|(_, at)| at).collect()
     }
 
     /// An email's domain matches a designated domain or any of its subdomains.
@@ -468,6 +464,24 @@ impl ScreeningIndex {
         });
         true
     }
+}
+
+/// The common elements of two ascending lists, by merging.
+fn intersect(a: &[u32], b: &[u32]) -> Vec<u32> {
+    let (mut i, mut j) = (0, 0);
+    let mut out = Vec::new();
+    while let (Some(x), Some(y)) = (a.get(i), b.get(j)) {
+        match x.cmp(y) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                out.push(*x);
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    out
 }
 
 /// The key of a name's letters run together: catches names whose spacing or
