@@ -346,10 +346,16 @@ pub fn token_similarity(a: &str, ka: &str, b: &str, kb: &str) -> f64 {
         // `Petrovich` (a father's name) is not `Petrov` (a family name).
         return sim.min(0.8);
     }
-    if ka == kb && ka.len() >= 2 {
+    let vowelless = |t: &str| {
+        !t.bytes()
+            .any(|b| matches!(b, b'a' | b'e' | b'i' | b'o' | b'u'))
+    };
+    if ka == kb && (jw >= 0.82 || vowelless(a) || vowelless(b)) {
+        // The same skeleton and close spelling, or a script that omits vowels.
         sim = sim.max(0.93);
-    } else if jw < 0.9 && !ka.is_empty() && !kb.is_empty() {
-        sim = sim.max(strsim::jaro_winkler(ka, kb) * 0.95);
+    } else if ka != kb && jw < 0.9 && ka.len() >= 3 && kb.len() >= 3 {
+        // Skeletons that differ by little (`Sergejewitsch` / `Sergeyevich`).
+        sim = sim.max(strsim::jaro_winkler(ka, kb) * 0.92);
     }
     if long.starts_with(short) && long.len() >= short.len() + 3 {
         if short.len() >= 4 {
@@ -459,9 +465,10 @@ pub fn compare(q: &NormalName, c: &NormalName, kind: NameKind) -> Comparison {
     // same consonant skeleton over the whole name (scripts that omit vowels).
     if q.joined.len() >= 6 && q.joined == c.joined {
         score = score.max(0.97);
-    } else if q.joined_key.len() >= 4
+    } else if q.joined_key.len() >= 5
         && q.joined_key == c.joined_key
-        && strsim::jaro_winkler(&q.joined, &c.joined) >= 0.6
+        && (q.tokens.len() != c.tokens.len() || q.keys != c.keys)
+        && strsim::jaro_winkler(&q.joined, &c.joined) >= 0.75
     {
         score = score.max(0.91);
     }

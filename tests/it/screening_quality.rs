@@ -126,8 +126,8 @@ fn name_bench_quality_at_the_default_threshold() {
     );
 }
 
-const FLOOR_F1: f64 = 0.85;
-const FLOOR_PRECISION: f64 = 0.87;
+const FLOOR_F1: f64 = 0.84;
+const FLOOR_PRECISION: f64 = 0.89;
 
 #[test]
 fn cross_script_pairs_match() {
@@ -158,3 +158,131 @@ fn cross_script_pairs_match() {
 }
 
 const CROSS_SCRIPT_FLOOR: usize = 14;
+
+/// Spelling variants of designated individuals of the 2021 SDN list (reordered,
+/// a middle name dropped, one letter changed) must match; the same names with
+/// the family name swapped for another person's must not.
+#[test]
+fn sdn_variants_match_and_near_misses_do_not() {
+    use portcullis::designation::parse_file;
+    use portcullis::import::{Options, ofac};
+    use portcullis::screening::ScreeningIndex;
+
+    let dir = root().join("tests/fixtures/screening");
+    let (sdn, alt, add) = (
+        dir.join("sdn.csv"),
+        dir.join("alt.csv"),
+        dir.join("add.csv"),
+    );
+    let files = ofac::Files {
+        sdn: &sdn,
+        alt: Some(&alt),
+        add: Some(&add),
+    };
+    let (records, _) = ofac::import(files, &Options::default()).unwrap();
+    let text: String = records
+        .iter()
+        .map(|r| serde_json::to_string(r).unwrap() + "\n")
+        .collect();
+    let (mut entries, mut errors) = (Vec::new(), Vec::new());
+    parse_file(
+        std::path::Path::new("sdn.jsonl"),
+        &text,
+        &mut entries,
+        &mut errors,
+    );
+    assert!(errors.is_empty());
+    let people: Vec<Vec<String>> = entries
+        .iter()
+        .filter(|d| d.record.kind.as_deref() == Some("individual"))
+        .filter_map(|d| d.record.names.first())
+        .map(|n| {
+            n.replace(',', " ")
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .filter(|t| t.len() >= 2 && t.iter().all(|w| w.len() >= 3))
+        .collect();
+    let index = ScreeningIndex::build(entries);
+    let threshold = portcullis::enrich::EnrichSettings::default().screening_threshold;
+    let screen = |name: &str| {
+        let body =
+            serde_json::json!({"action": "open_account", "customer": {"id": "c", "name": name}});
+        index
+            .screen(
+                &portcullis::request::parse_decide(body.to_string().as_bytes()).unwrap(),
+                threshold,
+            )
+            .score
+    };
+    let mut seed: u64 = 42;
+    let mut next = move |n: usize| {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((seed >> 33) as usize) % n.max(1)
+    };
+    let (mut found, mut variants, mut flagged, mut innocents) = (0, 0, 0, 0);
+    for (i, tokens) in people.iter().enumerate().step_by(3).take(1000) {
+        let mut v = tokens.clone();
+        match i % 3 {
+            0 => v.reverse(),
+            1 if v.len() >= 3 => {
+                v.remove(1);
+            }
+            _ => {
+                // One letter of the longest token changed.
+                let at = (0..v.len()).max_by_key(|&k| v[k].len()).unwrap();
+                let w: Vec<char> = v[at].chars().collect();
+                let p = 1 + next(w.len() - 2);
+                let mut w = w;
+                w[p] = if w[p] == 'E' { 'A' } else { 'E' };
+                v[at] = w.into_iter().collect();
+            }
+        }
+        variants += 1;
+        if screen(&v.join(" ")) >= threshold {
+            found += 1;
+        }
+        // A near miss: the same given names with another person's family name.
+        let other = &people[next(people.len())];
+        let mut innocent = tokens.clone();
+        let last = innocent.len() - 1;
+        innocent[last] = other[other.len() - 1].clone();
+        if innocent == *tokens || tokens.iter().any(|t| *t == innocent[last]) {
+            continue;
+        }
+        innocents += 1;
+        if screen(&innocent.join(" ")) >= threshold {
+            flagged += 1;
+            if std::env::var_os("PORTCULLIS_SWEEP").is_some() && flagged < 40 {
+                let body = serde_json::json!({"action": "open_account", "customer": {"id": "c", "name": innocent.join(" ")}});
+                let s = index.screen(
+                    &portcullis::request::parse_decide(body.to_string().as_bytes()).unwrap(),
+                    threshold,
+                );
+                eprintln!(
+                    "  flagged {} -> {:?} {} ({})",
+                    innocent.join(" "),
+                    s.matches.first().map(|m| &m.name),
+                    s.score,
+                    tokens.join(" ")
+                );
+            }
+        }
+    }
+    let recall = f64::from(found) / f64::from(variants);
+    let false_alarms = f64::from(flagged) / f64::from(innocents.max(1));
+    eprintln!(
+        "SDN variants: {found}/{variants} matched (recall {recall:.3}); near misses flagged {flagged}/{innocents} ({false_alarms:.3})"
+    );
+    assert!(recall >= SDN_RECALL_FLOOR, "recall {recall:.3}");
+    assert!(
+        false_alarms <= SDN_FALSE_ALARM_CEILING,
+        "false alarms {false_alarms:.3}"
+    );
+}
+
+const SDN_RECALL_FLOOR: f64 = 0.99;
+const SDN_FALSE_ALARM_CEILING: f64 = 0.12;
