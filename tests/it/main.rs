@@ -13,5 +13,6 @@ mod support;
 mod api;
 mod binary;
 mod geo;
+mod records;
 mod reload;
 mod semantics;
