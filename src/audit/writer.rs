@@ -4,7 +4,8 @@
 //!
 //! - `always`: every group is fsynced before its senders are acknowledged, so an
 //!   answered decision is on disk.
-//! - `interval`: senders are not waited for; the file is fsynced every 100 ms.
+//! - `interval`: senders are not waited for; queued records are written every
+//!   10 ms (so queueing one never wakes the writer) and fsynced every 100 ms.
 //!
 //! A failed write or sync marks the writer unhealthy (decisions are refused) and
 //! is retried every 250 ms. The failed group is cut off the file (`set_len`) and
@@ -46,6 +47,8 @@ pub const RETRY_INTERVAL: Duration = Duration::from_millis(250);
 pub const RETENTION_INTERVAL: Duration = Duration::from_secs(86_400);
 /// Most queued messages written as one group.
 const MAX_GROUP: usize = 1024;
+/// With `interval`, how long records gather in the queue before a write.
+const GATHER: Duration = Duration::from_millis(10);
 
 /// Where and how records are written.
 #[derive(Debug, Clone)]
@@ -243,6 +246,7 @@ impl Writer {
     async fn run(mut self, mut rx: mpsc::Receiver<Msg>) {
         let mut next_retention = Instant::now() + RETENTION_INTERVAL;
         let mut retained: Vec<Vec<u8>> = Vec::new();
+        let mut busy = false;
         loop {
             let mut deadline = next_retention;
             if self.dirty {
@@ -251,21 +255,36 @@ impl Writer {
             if let Some(failed) = self.last_failure {
                 deadline = deadline.min(failed + RETRY_INTERVAL);
             }
-            let first = match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Ok(Some(m)) => Some(m),
-                Ok(None) => break,
-                Err(_elapsed) => None,
-            };
             let mut group = Group::new(std::mem::take(&mut retained));
             let mut close = None;
-            if let Some(m) = first {
-                close = group.push(m);
-                while close.is_none() && group.messages < MAX_GROUP {
-                    match rx.try_recv() {
-                        Ok(m) => close = group.push(m),
-                        Err(_) => break,
+            let mut disconnected = false;
+            match self.cfg.sync {
+                // Nobody waits for the write: gather on a tick, so that queueing a
+                // record never has to wake this thread.
+                SyncMode::Interval if !busy => {
+                    tokio::time::sleep_until(deadline.min(Instant::now() + GATHER)).await;
+                }
+                SyncMode::Interval => {}
+                SyncMode::Always => match tokio::time::timeout_at(deadline, rx.recv()).await {
+                    Ok(Some(m)) => close = group.push(m),
+                    Ok(None) => disconnected = true,
+                    Err(_elapsed) => {}
+                },
+            }
+            while close.is_none() && group.messages < MAX_GROUP {
+                match rx.try_recv() {
+                    Ok(m) => close = group.push(m),
+                    Err(mpsc::error::TryRecvError::Empty) => break,
+                    Err(mpsc::error::TryRecvError::Disconnected) => {
+                        disconnected = true;
+                        break;
                     }
                 }
+            }
+            busy = group.messages >= MAX_GROUP;
+            if disconnected {
+                retained = self.process(group);
+                break;
             }
             if let Some(done) = close {
                 rx.close();
@@ -282,7 +301,10 @@ impl Writer {
             let retry_due = self
                 .last_failure
                 .is_some_and(|f| f.elapsed() >= RETRY_INTERVAL);
-            if !group.is_empty() {
+            if self.last_failure.is_some() && !retry_due {
+                // Between retries: nothing is attempted; waiting senders are refused.
+                retained = group.refuse();
+            } else if !group.is_empty() {
                 retained = self.process(group);
             } else if retry_due {
                 // Nothing to write: probe (recovery record if any, then fsync).
@@ -321,15 +343,7 @@ impl Writer {
             }
             Err(e) => {
                 self.failed(&e);
-                for ack in group.acks {
-                    let _ = ack.send(false);
-                }
-                group
-                    .lines
-                    .into_iter()
-                    .zip(group.retry)
-                    .filter_map(|(l, retry)| retry.then_some(l))
-                    .collect()
+                group.refuse()
             }
         }
     }
@@ -677,6 +691,18 @@ impl Group {
 
     fn is_empty(&self) -> bool {
         self.lines.is_empty() && self.acks.is_empty()
+    }
+
+    /// Answers every waiting sender `false`; returns the lines to retry.
+    fn refuse(self) -> Vec<Vec<u8>> {
+        for ack in self.acks {
+            let _ = ack.send(false);
+        }
+        self.lines
+            .into_iter()
+            .zip(self.retry)
+            .filter_map(|(l, retry)| retry.then_some(l))
+            .collect()
     }
 
     /// Adds a message; returns the close acknowledgement if it is a close.
