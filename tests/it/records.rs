@@ -918,3 +918,45 @@ fn readyz_reports_ready_with_records_on() {
             .starts_with("records-")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_sync_interval_a_record_queued_before_a_failure_is_written_after_it() {
+    let r = recording(|c| c.writer.max_file_bytes = 1);
+    let (status, _) = decide(&r.router, &person(1)).await;
+    assert_eq!(status, StatusCode::OK);
+    // Once req-1 is in a file, the next group needs a new file.
+    poll("req-1 written", async || {
+        (decisions(&r.dir).len() == 1).then_some(())
+    })
+    .await;
+    let aside = r.dir.with_file_name("aside");
+    std::fs::rename(&r.dir, &aside).unwrap();
+    std::fs::write(&r.dir, "not a directory").unwrap();
+    // Accepted while the writer still looked healthy: answered, and kept for retry.
+    let (status, _) = decide(&r.router, &person(2)).await;
+    assert_eq!(status, StatusCode::OK);
+    poll("the failure is noticed", async || {
+        let (status, _) = call(&r.router, "GET", "/readyz", "").await;
+        (status == StatusCode::SERVICE_UNAVAILABLE).then_some(())
+    })
+    .await;
+    let (status, _) = decide(&r.router, &person(3)).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+
+    std::fs::remove_file(&r.dir).unwrap();
+    std::fs::rename(&aside, &r.dir).unwrap();
+    poll("records writable again", async || {
+        let (status, _) = call(&r.router, "GET", "/readyz", "").await;
+        (status == StatusCode::OK).then_some(())
+    })
+    .await;
+    let (status, _) = decide(&r.router, &person(4)).await;
+    assert_eq!(status, StatusCode::OK);
+    r.close().await;
+    let ids: Vec<String> = decisions(&r.dir)
+        .iter()
+        .map(|d| d["request_id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids, ["req-1", "req-2", "req-4"]);
+    assert!(verify_dir(&r.dir).unwrap().is_ok());
+}
