@@ -26,6 +26,10 @@ pub mod exit {
     pub const INVALID: u8 = 3;
     /// Policy test cases failed.
     pub const TESTS_FAILED: u8 = 4;
+    /// `records verify`: a record or file was edited, reordered, removed or inserted.
+    pub const RECORDS_BROKEN: u8 = 5;
+    /// `records verify`: intact but for a torn final record (a crash mid-write).
+    pub const RECORDS_TORN: u8 = 6;
 }
 
 #[derive(Debug, Parser)]
@@ -65,6 +69,135 @@ enum Command {
     /// Work with designations files.
     #[command(subcommand)]
     Designations(DesignationsCommand),
+    /// Check or search decision records.
+    #[command(subcommand)]
+    Records(RecordsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum RecordsCommand {
+    /// Check the hash chain of every record file; exit 5 if anything was edited,
+    /// reordered, removed or inserted, 6 if only the final record is torn.
+    Verify {
+        /// Records directory.
+        dir: PathBuf,
+    },
+    /// Print the decision records that match, as JSON Lines.
+    Query(QueryArgs),
+}
+
+#[derive(Debug, Args)]
+struct QueryArgs {
+    /// Records directory.
+    dir: PathBuf,
+    /// Records of this customer (hashed with the key, or in clear).
+    #[arg(long)]
+    customer_id: Option<String>,
+    /// The key that hashed the records. Default: the key file beside DIR (`DIR.key`).
+    #[arg(long, env = "PORTCULLIS_RECORDS_KEY_FILE")]
+    key_file: Option<PathBuf>,
+    /// Records at or after this time (RFC 3339, e.g. `2026-01-31T00:00:00Z`).
+    #[arg(long, value_parser = parse_rfc3339)]
+    from: Option<std::time::SystemTime>,
+    /// Records at or before this time (RFC 3339).
+    #[arg(long, value_parser = parse_rfc3339)]
+    to: Option<std::time::SystemTime>,
+    /// Only this outcome.
+    #[arg(long, value_enum)]
+    decision: Option<OutcomeArg>,
+    /// Only decisions with this measure among their reasons, conditions or obligations.
+    #[arg(long)]
+    measure: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum OutcomeArg {
+    Allow,
+    Deny,
+    Conditional,
+}
+
+fn parse_rfc3339(s: &str) -> Result<std::time::SystemTime, String> {
+    humantime::parse_rfc3339_weak(s)
+        .map_err(|e| format!("`{s}`: {e}; expected RFC 3339 such as 2026-01-31T00:00:00Z"))
+}
+
+/// `--records DIR` or `--records off`.
+#[derive(Debug, Clone)]
+enum RecordsDir {
+    Off,
+    Dir(PathBuf),
+}
+
+fn parse_records_dir(s: &str) -> Result<RecordsDir, String> {
+    match s {
+        "" => Err("expected a directory or `off`".into()),
+        "off" => Ok(RecordsDir::Off),
+        dir => Ok(RecordsDir::Dir(PathBuf::from(dir))),
+    }
+}
+
+#[derive(Debug, Args)]
+struct RecordsArgs {
+    /// Directory of decision records (JSON Lines), or `off` to record nothing.
+    #[arg(long = "records", value_name = "DIR|off", default_value = "records",
+          value_parser = parse_records_dir, env = "PORTCULLIS_RECORDS")]
+    dir: RecordsDir,
+    /// Key for pseudonymising identity fields (hex, at least 32 bytes). Default:
+    /// `DIR.key` beside the records directory, created once if missing.
+    #[arg(
+        long = "records-key-file",
+        value_name = "FILE",
+        env = "PORTCULLIS_RECORDS_KEY_FILE"
+    )]
+    key_file: Option<PathBuf>,
+    /// `always`: fsync before a decision is answered; `interval`: fsync every 100 ms.
+    #[arg(long = "records-sync", value_enum, default_value_t = crate::audit::SyncMode::Interval)]
+    sync: crate::audit::SyncMode,
+    /// Start a new file once one holds this many bytes.
+    #[arg(long = "records-max-file-bytes", default_value_t = 64 * 1024 * 1024,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    max_file_bytes: u64,
+    /// Start a new file once one is this old.
+    #[arg(long = "records-rotate-every", default_value = "1h", value_parser = humantime::parse_duration)]
+    rotate_every: Duration,
+    /// Delete whole files whose newest record is older than this many days (0 keeps everything).
+    #[arg(long = "records-retain-days", default_value_t = 1095)]
+    retain_days: u32,
+    /// Requests whose records may wait for the writer before decisions wait too.
+    #[arg(long = "records-queue", default_value_t = 4096,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    queue: u64,
+    /// Customer id, names, aliases, owners' names, dates of birth.
+    #[arg(long = "records-identity", value_enum, default_value_t = crate::audit::FieldMode::Hash)]
+    identity: crate::audit::FieldMode,
+    /// Email, phone and address lines.
+    #[arg(long = "records-contact", value_enum, default_value_t = crate::audit::FieldMode::Hash)]
+    contact: crate::audit::FieldMode,
+    /// Identifier values (passport, tax id, ...).
+    #[arg(long = "records-identifiers", value_enum, default_value_t = crate::audit::FieldMode::Hash)]
+    identifiers: crate::audit::FieldMode,
+}
+
+impl RecordsArgs {
+    fn config(self) -> Option<crate::audit::RecordsConfig> {
+        let RecordsDir::Dir(dir) = self.dir else {
+            return None;
+        };
+        let mut c = crate::audit::RecordsConfig::new(dir);
+        c.writer.sync = self.sync;
+        c.writer.max_file_bytes = self.max_file_bytes;
+        c.writer.rotate_every = self.rotate_every;
+        c.writer.retain_days = (self.retain_days > 0).then_some(self.retain_days);
+        c.key_file = self.key_file;
+        c.queue = usize::try_from(self.queue).unwrap_or(usize::MAX);
+        c.modes = crate::audit::FieldModes {
+            identity: self.identity,
+            contact: self.contact,
+            identifiers: self.identifiers,
+        };
+        Some(c)
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -171,6 +304,8 @@ struct ServeArgs {
     admin_token: Option<String>,
     #[command(flatten)]
     enrich: EnrichArgs,
+    #[command(flatten)]
+    records: RecordsArgs,
 }
 
 #[derive(Debug, Args)]
@@ -228,6 +363,14 @@ pub fn main() -> ExitCode {
             }
             Err(e) => {
                 eprintln!("error: {e}");
+                exit::ERROR
+            }
+        },
+        Command::Records(RecordsCommand::Verify { dir }) => verify_records(&dir),
+        Command::Records(RecordsCommand::Query(args)) => match query_records(args) {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("error: {e:#}");
                 exit::ERROR
             }
         },
@@ -417,6 +560,94 @@ fn import(args: ImportArgs) -> Result<(), crate::import::ImportError> {
     Ok(())
 }
 
+fn verify_records(dir: &Path) -> u8 {
+    let report = match crate::audit::verify::verify_dir(dir) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::ERROR;
+        }
+    };
+    for note in &report.notes {
+        println!("note: {note}");
+    }
+    for p in &report.problems {
+        println!("error: {p}");
+    }
+    let last = report.last_hash.as_deref().unwrap_or("none");
+    if report.is_ok() {
+        println!(
+            "ok: {} file(s), {} record(s), chain intact; last hash {last}",
+            report.files, report.records
+        );
+        exit::OK
+    } else if report.only_torn() {
+        println!(
+            "torn final record: {} file(s), {} complete record(s) intact; the last record was cut short by a crash",
+            report.files, report.records
+        );
+        exit::RECORDS_TORN
+    } else {
+        println!(
+            "broken: {} problem(s) in {} file(s), {} record(s)",
+            report.problems.len(),
+            report.files,
+            report.records
+        );
+        exit::RECORDS_BROKEN
+    }
+}
+
+fn query_records(args: QueryArgs) -> anyhow::Result<u8> {
+    use crate::audit::query::{Filter, query};
+    let mut filter = Filter {
+        from: args.from,
+        to: args.to,
+        decision: args.decision.map(|d| match d {
+            OutcomeArg::Allow => crate::decision::Outcome::Allow,
+            OutcomeArg::Deny => crate::decision::Outcome::Deny,
+            OutcomeArg::Conditional => crate::decision::Outcome::Conditional,
+        }),
+        measure: args.measure,
+        ..Filter::default()
+    };
+    if let Some(id) = args.customer_id {
+        let default = crate::audit::default_key_path(&args.dir);
+        let key_file = match args.key_file {
+            Some(f) => Some(f),
+            None if default.exists() => Some(default.clone()),
+            None => None,
+        };
+        match key_file {
+            Some(f) => {
+                let key = crate::audit::Key::load(&f)?;
+                let p = crate::audit::Pseudonymiser::new(
+                    Some(key),
+                    crate::audit::FieldModes::default(),
+                );
+                filter
+                    .customer_ids
+                    .extend(p.hash(crate::audit::pseudo::FieldKind::CustomerId, &id));
+            }
+            None => eprintln!(
+                "warning: no key file (--key-file, or `{}`): only records with customer ids in clear can match",
+                default.display()
+            ),
+        }
+        filter.customer_ids.push(id);
+    }
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let stats = query(&args.dir, &filter, &mut out)?;
+    if stats.unreadable > 0 {
+        eprintln!(
+            "warning: {} line(s) could not be read (run `portcullis records verify`)",
+            stats.unreadable
+        );
+    }
+    Ok(exit::OK)
+}
+
 /// Prints every diagnostic as `file:line:col: message`, with the line and a caret.
 fn report(e: &BuildError) {
     for d in &e.diagnostics {
@@ -487,12 +718,29 @@ fn serve(args: ServeArgs) -> anyhow::Result<u8> {
     if args.admin_token.is_none() {
         tracing::info!("no admin token configured: admin endpoints are disabled");
     }
-    let state = Arc::new(AppState::new(
-        snapshot,
-        Metrics::new()?,
-        limits,
-        args.admin_token,
-    ));
+    let metrics = Metrics::new()?;
+    let recorder = match args.records.config() {
+        Some(config) => {
+            let dir = config.writer.dir.clone();
+            Some(
+                crate::audit::Recorder::start(config, &metrics).with_context(|| {
+                    format!(
+                        "cannot record decisions in `{}` (`--records off` disables recording)",
+                        dir.display()
+                    )
+                })?,
+            )
+        }
+        None => {
+            tracing::warn!("decision records are off (--records off)");
+            None
+        }
+    };
+    let mut state = AppState::new(snapshot, metrics, limits, args.admin_token);
+    if let Some(recorder) = recorder {
+        state = state.with_recorder(recorder);
+    }
+    let state = Arc::new(state);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -531,7 +779,7 @@ async fn run(
     );
     let server = tokio::spawn(async move { server.await });
     tracing::info!(address = %local, "listening");
-    signals.run(state).await;
+    signals.run(state.clone()).await;
     tracing::info!(drain = ?drain, "shutting down: draining in-flight requests");
     let _ = tx.send(true);
     match tokio::time::timeout(drain, server).await {
@@ -539,6 +787,9 @@ async fn run(
             .context("server task failed")?
             .context("server failed")?,
         Err(_) => tracing::warn!("drain timeout reached; closing remaining connections"),
+    }
+    if let Some(recorder) = &state.recorder {
+        recorder.close(drain).await;
     }
     tracing::info!("stopped");
     Ok(())

@@ -58,6 +58,16 @@ impl ApiError {
         }
     }
 
+    /// Decisions are refused while their records cannot be written (fail closed).
+    fn records_unavailable(e: &crate::audit::Unavailable) -> Self {
+        tracing::warn!(error = %e, "decision refused: its record cannot be written");
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "records_unavailable",
+            "decision records cannot be written; no decision is given until they can",
+        )
+    }
+
     fn internal(context: &str, e: impl std::fmt::Display) -> Self {
         tracing::error!(error = %e, "{context}");
         Self::new(
@@ -108,13 +118,33 @@ async fn decide_one(
 ) -> Result<Json<Decision>, ApiError> {
     let body = body.map_err(|e| reject(&state, e.into()))?;
     let request: DecideRequest = decode(&body).map_err(|e| reject(&state, e.into()))?;
+    records_ready(&state)?;
     let snapshot = state.snapshot();
     let started = Instant::now();
     let decision = decide(&snapshot, &request);
     state
         .metrics
         .record_decision(decision.decision, started.elapsed().as_secs_f64());
+    if let Some(recorder) = &state.recorder {
+        let line = recorder
+            .build(&request, &decision)
+            .map_err(|e| ApiError::records_unavailable(&e))?;
+        recorder
+            .submit(vec![line])
+            .await
+            .map_err(|e| ApiError::records_unavailable(&e))?;
+    }
     Ok(Json(decision))
+}
+
+/// Refuses before deciding while records cannot be written.
+fn records_ready(state: &AppState) -> Result<(), ApiError> {
+    match &state.recorder {
+        Some(r) if !r.healthy() => Err(ApiError::records_unavailable(
+            &crate::audit::Unavailable::NotWritable,
+        )),
+        _ => Ok(()),
+    }
 }
 
 #[derive(Deserialize)]
@@ -150,12 +180,13 @@ async fn decide_batch(
         e.field = Some("requests".into());
         return Err(reject(&state, e));
     }
+    records_ready(&state)?;
     let inline = batch.requests.len() <= INLINE_BATCH;
     let snapshot = state.snapshot();
     let run = {
         let state = state.clone();
-        move || {
-            batch
+        move || -> Result<(Vec<Decision>, Vec<Vec<u8>>), crate::audit::Unavailable> {
+            let decisions = batch
                 .requests
                 .iter()
                 .map(|r| {
@@ -166,16 +197,33 @@ async fn decide_batch(
                         .record_decision(d.decision, started.elapsed().as_secs_f64());
                     d
                 })
-                .collect::<Vec<_>>()
+                .collect::<Vec<_>>();
+            let records = match &state.recorder {
+                Some(recorder) => batch
+                    .requests
+                    .iter()
+                    .zip(&decisions)
+                    .map(|(r, d)| recorder.build(r, d))
+                    .collect::<Result<Vec<_>, _>>()?,
+                None => Vec::new(),
+            };
+            Ok((decisions, records))
         }
     };
-    let decisions = if inline {
+    let built = if inline {
         run()
     } else {
         tokio::task::spawn_blocking(run)
             .await
             .map_err(|e| ApiError::internal("batch task failed", e))?
     };
+    let (decisions, records) = built.map_err(|e| ApiError::records_unavailable(&e))?;
+    if let Some(recorder) = &state.recorder {
+        recorder
+            .submit(records)
+            .await
+            .map_err(|e| ApiError::records_unavailable(&e))?;
+    }
     Ok(Json(BatchResponse { decisions }))
 }
 
@@ -188,10 +236,17 @@ async fn healthz() -> Json<serde_json::Value> {
     Json(json!({"status": "ok"}))
 }
 
-async fn readyz(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
+async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     // A snapshot is always in force: the service does not start without one,
-    // and a failed reload keeps the previous one.
-    Json(json!({"status": "ready", "policy_revision": &*state.snapshot().revision}))
+    // and a failed reload keeps the previous one. Records may not be writable.
+    if state.recorder.as_ref().is_some_and(|r| !r.healthy()) {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "not_ready", "reason": "records_unavailable"})),
+        )
+            .into_response();
+    }
+    Json(json!({"status": "ready", "policy_revision": &*state.snapshot().revision})).into_response()
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> Result<Response, ApiError> {
@@ -220,6 +275,7 @@ struct Status {
     geo_databases: Vec<crate::snapshot::GeoInfo>,
     policy_dir: std::path::PathBuf,
     last_reload_error: Option<Arc<crate::reload::ReloadFailure>>,
+    records: Option<crate::audit::RecordsStatus>,
     version: &'static str,
 }
 
@@ -234,6 +290,7 @@ async fn status(State(state): State<Arc<AppState>>) -> Json<Status> {
         geo_databases: s.geo_info(),
         policy_dir: s.sources.policies.clone(),
         last_reload_error: state.last_failure(),
+        records: state.recorder.as_ref().map(crate::audit::Recorder::status),
         version: env!("CARGO_PKG_VERSION"),
     })
 }

@@ -26,6 +26,67 @@ pub struct Metrics {
     loaded_at: IntGauge,
     policies: IntGauge,
     designations: IntGauge,
+    /// Decision records (zero while recording is off).
+    pub records: RecordsMetrics,
+}
+
+/// Metrics of decision records, shared with the writer thread.
+#[derive(Clone)]
+pub struct RecordsMetrics {
+    pub written: IntCounter,
+    pub queue_depth: IntGauge,
+    pub backpressure_seconds: Histogram,
+    pub write_errors: IntCounter,
+    pub healthy: IntGauge,
+    pub fsync_seconds: Histogram,
+}
+
+impl RecordsMetrics {
+    fn new(registry: &Registry) -> Result<Self, MetricsError> {
+        let written = IntCounter::new("records_written_total", "Decision records written")?;
+        let queue_depth = IntGauge::new(
+            "records_queue_depth",
+            "Messages waiting for the records writer (one per request; a batch is one)",
+        )?;
+        let backpressure_seconds = Histogram::with_opts(
+            HistogramOpts::new(
+                "records_backpressure_wait_seconds",
+                "Time a decision waited for room in the full records queue, in seconds",
+            )
+            .buckets(vec![1e-5, 1e-4, 1e-3, 5e-3, 1e-2, 5e-2, 0.1, 0.5, 1.0, 5.0]),
+        )?;
+        let write_errors = IntCounter::new(
+            "records_write_errors_total",
+            "Failed writes or syncs of decision records (decisions are refused meanwhile)",
+        )?;
+        let healthy = IntGauge::new(
+            "records_healthy",
+            "1 while decision records can be written, else 0",
+        )?;
+        let fsync_seconds = Histogram::with_opts(
+            HistogramOpts::new(
+                "records_fsync_duration_seconds",
+                "Time of one fsync of a records file, in seconds",
+            )
+            .buckets(vec![
+                1e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2.5e-2, 5e-2, 0.1, 0.5, 1.0,
+            ]),
+        )?;
+        registry.register(Box::new(written.clone()))?;
+        registry.register(Box::new(queue_depth.clone()))?;
+        registry.register(Box::new(backpressure_seconds.clone()))?;
+        registry.register(Box::new(write_errors.clone()))?;
+        registry.register(Box::new(healthy.clone()))?;
+        registry.register(Box::new(fsync_seconds.clone()))?;
+        Ok(Self {
+            written,
+            queue_depth,
+            backpressure_seconds,
+            write_errors,
+            healthy,
+            fsync_seconds,
+        })
+    }
 }
 
 impl Metrics {
@@ -90,6 +151,7 @@ impl Metrics {
         registry.register(Box::new(loaded_at.clone()))?;
         registry.register(Box::new(policies.clone()))?;
         registry.register(Box::new(designations.clone()))?;
+        let records = RecordsMetrics::new(&registry)?;
         for result in ["success", "failure"] {
             reloads.with_label_values(&[result]);
         }
@@ -104,6 +166,7 @@ impl Metrics {
             loaded_at,
             policies,
             designations,
+            records,
         })
     }
 

@@ -59,6 +59,8 @@ pub struct AppState {
     pub limits: Limits,
     /// Bearer token for admin endpoints; `None` disables them.
     pub admin_token: Option<String>,
+    /// Decision records; `None` when recording is off.
+    pub recorder: Option<crate::audit::Recorder>,
 }
 
 impl AppState {
@@ -76,7 +78,14 @@ impl AppState {
             metrics,
             limits,
             admin_token: admin_token.filter(|t| !t.is_empty()),
+            recorder: None,
         }
+    }
+
+    /// Records every decision through `recorder`.
+    pub fn with_recorder(mut self, recorder: crate::audit::Recorder) -> Self {
+        self.recorder = Some(recorder);
+        self
     }
 
     /// The snapshot in force. Load it once per request and use it throughout.

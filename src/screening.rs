@@ -70,7 +70,7 @@ pub fn identifier_key(value: &str) -> String {
         .collect()
 }
 
-fn email_key(email: &str) -> String {
+pub fn email_key(email: &str) -> String {
     email.trim().to_ascii_lowercase()
 }
 

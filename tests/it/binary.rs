@@ -19,6 +19,8 @@ pub struct Server {
     pub child: Child,
     pub logs: Receiver<String>,
     pub base: String,
+    /// Log lines up to and including `listening`.
+    pub startup_logs: Vec<String>,
 }
 
 impl Drop for Server {
@@ -28,12 +30,20 @@ impl Drop for Server {
     }
 }
 
+/// Starts `portcullis serve` on a loopback port. Decision records are off
+/// unless `args` name a `--records` directory, so no test writes into `cwd`.
 pub fn start(args: &[&str], cwd: &Path, env: &[(&str, &str)]) -> Server {
+    let records_off: &[&str] = if args.contains(&"--records") {
+        &[]
+    } else {
+        &["--records", "off"]
+    };
     let mut child = Command::new(BIN)
         .arg("--log-format")
         .arg("json")
         .arg("serve")
         .args(["--listen", "127.0.0.1:0"])
+        .args(records_off)
         .args(args)
         .envs(env.iter().copied())
         .current_dir(cwd)
@@ -50,13 +60,27 @@ pub fn start(args: &[&str], cwd: &Path, env: &[(&str, &str)]) -> Server {
             }
         }
     });
-    let line = wait_log(&logs, "listening");
+    let mut startup_logs = Vec::new();
+    let end = Instant::now() + DEADLINE;
+    let line = loop {
+        let left = end.saturating_duration_since(Instant::now());
+        match logs.recv_timeout(left) {
+            Ok(line) if line.contains("listening") => break line,
+            Ok(line) => startup_logs.push(line),
+            Err(_) => panic!(
+                "the server did not listen; saw:\n{}",
+                startup_logs.join("\n")
+            ),
+        }
+    };
+    startup_logs.push(line.clone());
     let log: Value = serde_json::from_str(&line).unwrap();
     let address = log["fields"]["address"].as_str().unwrap().to_owned();
     Server {
         child,
         logs,
         base: format!("http://{address}"),
+        startup_logs,
     }
 }
 
@@ -154,7 +178,7 @@ fn ctrl_c_stops_gracefully_too() {
     assert!(wait_exit(&mut server.child).success());
 }
 
-fn run(args: &[&str], cwd: &Path) -> (i32, String, String) {
+pub fn run(args: &[&str], cwd: &Path) -> (i32, String, String) {
     let out = Command::new(BIN)
         .args(args)
         .current_dir(cwd)

@@ -1,0 +1,310 @@
+//! The hash chain and the file layout of decision records.
+//!
+//! A record file is JSON Lines. Each line is one JSON object whose first member is
+//! `prev` (the hash of the record before it) and whose last member is `hash`:
+//!
+//! ```text
+//! {"prev":"<64 hex>","kind":"decision",...,"hash":"<64 hex>"}
+//! ```
+//!
+//! `hash` is SHA-256 over the exact bytes of the line with its `,"hash":"…"` member
+//! removed (so the hashed text is itself a JSON object). Nothing is re-serialised to
+//! check a line: the bytes on disk are what is hashed. The first record of a file
+//! carries the last hash of the file before it, and the first record ever carries
+//! [`GENESIS`]. Files are named `records-<UTC yyyymmddThhmmssZ>-<seq>.jsonl`; the
+//! sequence number grows by one per file, so a missing file is a gap.
+
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use sha2::{Digest, Sha256};
+
+/// A SHA-256 chain hash.
+pub type Hash = [u8; 32];
+
+/// The `prev` of the very first record.
+pub const GENESIS: Hash = [0; 32];
+
+const HASH_MEMBER: &[u8] = b",\"hash\":\"";
+/// `,"hash":"` + 64 hex digits + `"}`.
+const SUFFIX_LEN: usize = HASH_MEMBER.len() + 64 + 2;
+
+pub fn to_hex(hash: &Hash) -> String {
+    hex::encode(hash)
+}
+
+pub fn from_hex(text: &str) -> Option<Hash> {
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(text, &mut out).ok()?;
+    Some(out)
+}
+
+/// Why a record could not be sealed.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("a record must be a JSON object")]
+pub struct NotAnObject;
+
+/// Chains `record` (a serialised JSON object without `prev` and `hash`) after
+/// `prev`: returns the full line, newline included, and its hash.
+pub fn seal(prev: &Hash, record: &[u8]) -> Result<(Vec<u8>, Hash), NotAnObject> {
+    let inner = record
+        .strip_prefix(b"{")
+        .and_then(|r| r.strip_suffix(b"}"))
+        .ok_or(NotAnObject)?;
+    let mut line = Vec::with_capacity(record.len() + 160);
+    line.extend_from_slice(b"{\"prev\":\"");
+    line.extend_from_slice(to_hex(prev).as_bytes());
+    line.push(b'"');
+    if !inner.iter().all(u8::is_ascii_whitespace) {
+        line.push(b',');
+        line.extend_from_slice(inner);
+    }
+    line.push(b'}');
+    let hash: Hash = Sha256::digest(&line).into();
+    line.pop();
+    line.extend_from_slice(HASH_MEMBER);
+    line.extend_from_slice(to_hex(&hash).as_bytes());
+    line.extend_from_slice(b"\"}\n");
+    Ok((line, hash))
+}
+
+/// Why a line is not a valid record.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum LineError {
+    #[error("not a record: no `hash` member at the end of the line")]
+    NoHash,
+    #[error("record altered: its hash does not match its content")]
+    HashMismatch { stated: Hash },
+    #[error("not a record: {0}")]
+    Invalid(String),
+}
+
+/// A line that checked out: its own hash, its `prev`, and the parsed object
+/// (without `hash`).
+#[derive(Debug)]
+pub struct Opened {
+    pub hash: Hash,
+    pub prev: Hash,
+    pub body: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Opened {
+    pub fn kind(&self) -> &str {
+        self.body
+            .get("kind")
+            .and_then(|k| k.as_str())
+            .unwrap_or_default()
+    }
+
+    pub fn str_field(&self, name: &str) -> Option<&str> {
+        self.body.get(name).and_then(|v| v.as_str())
+    }
+}
+
+/// The hash a line states, without checking it (the line has no newline).
+pub fn stated_hash(line: &[u8]) -> Option<Hash> {
+    let start = line.len().checked_sub(SUFFIX_LEN)?;
+    let suffix = line.get(start..)?;
+    let hex = suffix.get(HASH_MEMBER.len()..HASH_MEMBER.len() + 64)?;
+    if !suffix.starts_with(HASH_MEMBER) || !suffix.ends_with(b"\"}") {
+        return None;
+    }
+    from_hex(std::str::from_utf8(hex).ok()?)
+}
+
+/// Checks one line (without its newline): the hash matches the content and the
+/// content is a JSON object with a `prev` hash.
+pub fn open(line: &[u8]) -> Result<Opened, LineError> {
+    let stated = stated_hash(line).ok_or(LineError::NoHash)?;
+    let body_len = line.len() - SUFFIX_LEN;
+    let mut body = Vec::with_capacity(body_len + 1);
+    body.extend_from_slice(line.get(..body_len).unwrap_or_default());
+    body.push(b'}');
+    let computed: Hash = Sha256::digest(&body).into();
+    if computed != stated {
+        return Err(LineError::HashMismatch { stated });
+    }
+    let parsed: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&body).map_err(|e| LineError::Invalid(e.to_string()))?;
+    let prev = parsed
+        .get("prev")
+        .and_then(|p| p.as_str())
+        .and_then(from_hex)
+        .ok_or_else(|| LineError::Invalid("no `prev` hash".into()))?;
+    Ok(Opened {
+        hash: stated,
+        prev,
+        body: parsed,
+    })
+}
+
+/// A record file's name, parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileName {
+    pub name: String,
+    /// `yyyymmddThhmmssZ`, UTC.
+    pub stamp: String,
+    pub seq: u64,
+}
+
+impl FileName {
+    pub fn new(stamp: &str, seq: u64) -> Self {
+        Self {
+            name: format!("records-{stamp}-{seq:08}.jsonl"),
+            stamp: stamp.to_owned(),
+            seq,
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        let rest = name.strip_prefix("records-")?.strip_suffix(".jsonl")?;
+        let (stamp, seq) = rest.rsplit_once('-')?;
+        let seq = seq.parse().ok()?;
+        stamp_time(stamp)?;
+        Some(Self {
+            name: name.to_owned(),
+            stamp: stamp.to_owned(),
+            seq,
+        })
+    }
+
+    /// When the file was started.
+    pub fn started(&self) -> Option<SystemTime> {
+        stamp_time(&self.stamp)
+    }
+}
+
+/// `yyyymmddThhmmssZ` of a time (UTC).
+pub fn stamp(t: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t)
+        .to_string()
+        .chars()
+        .filter(|c| *c != '-' && *c != ':')
+        .collect()
+}
+
+fn stamp_time(stamp: &str) -> Option<SystemTime> {
+    let b = stamp.as_bytes();
+    if b.len() != 16 || b.get(8) != Some(&b'T') || b.get(15) != Some(&b'Z') {
+        return None;
+    }
+    let p = |r: std::ops::Range<usize>| stamp.get(r);
+    let text = format!(
+        "{}-{}-{}T{}:{}:{}Z",
+        p(0..4)?,
+        p(4..6)?,
+        p(6..8)?,
+        p(9..11)?,
+        p(11..13)?,
+        p(13..15)?
+    );
+    humantime::parse_rfc3339(&text).ok()
+}
+
+/// The record files of `dir`, in chain order (by sequence number).
+pub fn list(dir: &Path) -> std::io::Result<Vec<FileName>> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if !entry.file_type()?.is_file() {
+            continue;
+        }
+        if let Some(f) = entry.file_name().to_str().and_then(FileName::parse) {
+            files.push(f);
+        }
+    }
+    files.sort_by(|a, b| (a.seq, &a.stamp).cmp(&(b.seq, &b.stamp)));
+    Ok(files)
+}
+
+/// `*.jsonl` files in `dir` that are not record files.
+pub fn strangers(dir: &Path) -> std::io::Result<Vec<String>> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let name = entry?.file_name().to_string_lossy().into_owned();
+        if name.ends_with(".jsonl") && FileName::parse(&name).is_none() {
+            out.push(name);
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// RFC 3339 UTC with milliseconds: the `time` of a record.
+pub fn record_time(t: SystemTime) -> String {
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
+pub fn parse_time(text: &str) -> Option<SystemTime> {
+    humantime::parse_rfc3339_weak(text).ok()
+}
+
+/// Days as a duration.
+pub fn days(n: u32) -> Duration {
+    Duration::from_secs(u64::from(n) * 86_400)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sealed_line_opens_and_names_its_predecessor() {
+        let (line, hash) = seal(&GENESIS, br#"{"kind":"decision","n":1}"#).unwrap();
+        assert!(line.starts_with(br#"{"prev":"0000"#));
+        assert!(line.ends_with(b"\"}\n"));
+        let opened = open(line.strip_suffix(b"\n").unwrap()).unwrap();
+        assert_eq!(opened.hash, hash);
+        assert_eq!(opened.prev, GENESIS);
+        assert_eq!(opened.kind(), "decision");
+        assert!(!opened.body.contains_key("hash"));
+
+        let (next, _) = seal(&hash, br#"{"kind":"decision","n":2}"#).unwrap();
+        assert_eq!(open(next.strip_suffix(b"\n").unwrap()).unwrap().prev, hash);
+    }
+
+    #[test]
+    fn the_hash_covers_the_line_without_its_hash_member() {
+        let (line, hash) = seal(&GENESIS, br#"{"a":1}"#).unwrap();
+        let text = String::from_utf8(line).unwrap();
+        let body = format!(r#"{{"prev":"{}","a":1}}"#, to_hex(&GENESIS));
+        assert_eq!(hash, <[u8; 32]>::from(Sha256::digest(body.as_bytes())));
+        assert_eq!(
+            text,
+            format!(
+                "{},\"hash\":\"{}\"}}\n",
+                &body[..body.len() - 1],
+                to_hex(&hash)
+            )
+        );
+    }
+
+    #[test]
+    fn any_changed_byte_is_detected() {
+        let (line, _) = seal(&GENESIS, br#"{"kind":"decision","who":"abc"}"#).unwrap();
+        let line = line.strip_suffix(b"\n").unwrap();
+        for i in 0..line.len() {
+            let mut bad = line.to_vec();
+            bad[i] ^= 0x01;
+            assert!(open(&bad).is_err(), "flipping byte {i} went unnoticed");
+        }
+    }
+
+    #[test]
+    fn only_objects_are_sealed() {
+        assert_eq!(seal(&GENESIS, b"[1]"), Err(NotAnObject));
+        let (line, _) = seal(&GENESIS, b"{}").unwrap();
+        assert!(open(line.strip_suffix(b"\n").unwrap()).is_ok());
+    }
+
+    #[test]
+    fn file_names_sort_and_parse_back() {
+        let t = humantime::parse_rfc3339("2026-03-04T05:06:07Z").unwrap();
+        let f = FileName::new(&stamp(t), 12);
+        assert_eq!(f.name, "records-20260304T050607Z-00000012.jsonl");
+        assert_eq!(FileName::parse(&f.name), Some(f.clone()));
+        assert_eq!(f.started(), Some(t));
+        assert_eq!(FileName::parse("records-2026-1.jsonl"), None);
+        assert_eq!(FileName::parse("other.jsonl"), None);
+    }
+}

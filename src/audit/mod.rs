@@ -1,0 +1,244 @@
+//! Decision records: one durable, tamper-evident, pseudonymised record per
+//! decision, written as JSON Lines under the records directory.
+//!
+//! The HTTP handlers decide first (the engine stays pure), then build the record
+//! from the request and the decision ([`record`]), with identity fields
+//! pseudonymised ([`pseudo`]), and hand it to the [`Recorder`]. A dedicated
+//! writer thread ([`writer`]) chains ([`chain`]), writes and syncs records; a
+//! decision is answered only once its record is accepted (queued, or written
+//! and fsynced with `--records-sync always`), and decisions are refused with a
+//! 503 while records cannot be written. [`verify`] and [`query`] read the files.
+
+pub mod chain; // the hash chain, line format and file names
+pub mod pseudo; // keyed hashes of identity fields
+pub mod query; // `records query`
+pub mod record; // the record of one decision
+pub mod verify; // `records verify`
+pub mod writer; // the writer thread: groups, sync, rotation, recovery, retention
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use serde::Serialize;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::decision::Decision;
+use crate::metrics::{Metrics, RecordsMetrics};
+use crate::request::DecideRequest;
+pub use pseudo::{FieldMode, FieldModes, Key, KeyError, Pseudonymiser, default_key_path};
+pub use writer::{SyncMode, WriterConfig, WriterError};
+
+/// Everything `serve` needs to record decisions.
+#[derive(Debug, Clone)]
+pub struct RecordsConfig {
+    pub writer: WriterConfig,
+    /// The pseudonymisation key; `None` uses (or creates) the default key file.
+    pub key_file: Option<PathBuf>,
+    pub modes: FieldModes,
+    /// Messages (one per request, a batch is one) the queue holds before
+    /// decisions wait for the writer.
+    pub queue: usize,
+}
+
+impl RecordsConfig {
+    /// The defaults for a directory.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self {
+            writer: WriterConfig {
+                dir: dir.into(),
+                sync: SyncMode::Interval,
+                max_file_bytes: 64 * 1024 * 1024,
+                rotate_every: Duration::from_secs(3600),
+                retain_days: Some(1095),
+            },
+            key_file: None,
+            modes: FieldModes::default(),
+            queue: 4096,
+        }
+    }
+}
+
+/// Why recording could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordsError {
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    #[error(transparent)]
+    Writer(#[from] WriterError),
+}
+
+/// Why a record was not accepted: the decision must not be answered.
+#[derive(Debug, thiserror::Error)]
+pub enum Unavailable {
+    #[error("decision records cannot be written")]
+    NotWritable,
+    #[error("the records writer has stopped")]
+    Stopped,
+    #[error("the decision record cannot be built: {0}")]
+    Build(#[from] serde_json::Error),
+}
+
+/// What `/v1/status` shows about records.
+#[derive(Debug, Serialize)]
+pub struct RecordsStatus {
+    pub dir: PathBuf,
+    pub sync: SyncMode,
+    pub healthy: bool,
+    pub current_file: String,
+    /// The hash of the last record written: anchor it elsewhere to detect a
+    /// truncated tail.
+    pub last_hash: String,
+    pub pseudonymisation: FieldModes,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
+}
+
+/// The handle decisions are recorded through.
+pub struct Recorder {
+    tx: mpsc::Sender<writer::Msg>,
+    shared: Arc<writer::Shared>,
+    pseudo: Pseudonymiser,
+    sync: SyncMode,
+    dir: PathBuf,
+    metrics: RecordsMetrics,
+}
+
+impl std::fmt::Debug for Recorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recorder")
+            .field("dir", &self.dir)
+            .field("sync", &self.sync)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Recorder {
+    /// Loads (or creates) the key, opens the directory and starts the writer
+    /// thread. Needs no async runtime.
+    pub fn start(config: RecordsConfig, metrics: &Metrics) -> Result<Self, RecordsError> {
+        let dir = config.writer.dir.clone();
+        let key = match &config.key_file {
+            Some(path) => Some(Key::load(path)?),
+            None if config.modes.any_hashed() => {
+                let path = default_key_path(&dir);
+                if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(parent).map_err(|source| KeyError::Create {
+                        path: path.clone(),
+                        source,
+                    })?;
+                }
+                let (key, created) = Key::load_or_create(&path)?;
+                if created {
+                    tracing::warn!(key_file = %path.display(), "generated a records pseudonymisation key (mode 0600); in production keep the key in a secret store and pass --records-key-file: records hashed with a lost key cannot be looked up by customer");
+                } else {
+                    tracing::warn!(key_file = %path.display(), "records pseudonymisation key read from beside the records directory; in production keep it in a secret store and pass --records-key-file");
+                }
+                Some(key)
+            }
+            None => None,
+        };
+        let pseudo = Pseudonymiser::new(key, config.modes);
+        let shared = Arc::new(writer::Shared {
+            healthy: AtomicBool::new(false),
+            last_hash: Mutex::new(String::new()),
+            current_file: Mutex::new(String::new()),
+        });
+        let sync = config.writer.sync;
+        let records_metrics = metrics.records.clone();
+        let w = writer::Writer::open(config.writer, records_metrics.clone(), shared.clone())?;
+        let (tx, rx) = mpsc::channel(config.queue.max(1));
+        w.spawn(rx)?;
+        tracing::info!(dir = %dir.display(), ?sync, key_id = ?pseudo.key_id(), "recording decisions");
+        Ok(Self {
+            tx,
+            shared,
+            pseudo,
+            sync,
+            dir,
+            metrics: records_metrics,
+        })
+    }
+
+    /// Whether records can be written; decisions are refused while not.
+    pub fn healthy(&self) -> bool {
+        self.shared.healthy.load(Ordering::Relaxed)
+    }
+
+    pub fn pseudonymiser(&self) -> &Pseudonymiser {
+        &self.pseudo
+    }
+
+    /// The record of one decision, as a JSON object ready to be chained.
+    pub fn build(&self, req: &DecideRequest, decision: &Decision) -> Result<Vec<u8>, Unavailable> {
+        let record = record::DecisionRecord::new(req, decision, &self.pseudo, SystemTime::now());
+        Ok(record::to_line(&record)?)
+    }
+
+    /// Hands records to the writer. Waits while the queue is full
+    /// (back-pressure, timed in a metric) and, with `always`, until they are
+    /// written and fsynced. An error means the decisions must not be answered.
+    pub async fn submit(&self, lines: Vec<Vec<u8>>) -> Result<(), Unavailable> {
+        if !self.healthy() {
+            return Err(Unavailable::NotWritable);
+        }
+        let (ack, done) = match self.sync {
+            SyncMode::Always => {
+                let (tx, rx) = oneshot::channel();
+                (Some(tx), Some(rx))
+            }
+            SyncMode::Interval => (None, None),
+        };
+        let msg = writer::Msg::Records { lines, ack };
+        match self.tx.try_send(msg) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(msg)) => {
+                let waited = Instant::now();
+                self.tx.send(msg).await.map_err(|_| Unavailable::Stopped)?;
+                self.metrics
+                    .backpressure_seconds
+                    .observe(waited.elapsed().as_secs_f64());
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => return Err(Unavailable::Stopped),
+        }
+        let depth = self.tx.max_capacity() - self.tx.capacity();
+        self.metrics
+            .queue_depth
+            .set(i64::try_from(depth).unwrap_or(i64::MAX));
+        match done {
+            None => Ok(()),
+            Some(rx) => match rx.await {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(Unavailable::NotWritable),
+                Err(_) => Err(Unavailable::Stopped),
+            },
+        }
+    }
+
+    /// Writes everything queued, fsyncs and stops the writer; later records are
+    /// refused. Returns once the writer has synced (or at the timeout).
+    pub async fn close(&self, timeout: Duration) {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send(writer::Msg::Close(tx)).await.is_err() {
+            return;
+        }
+        if tokio::time::timeout(timeout, rx).await.is_err() {
+            tracing::error!(?timeout, "records writer did not finish in time");
+        }
+        self.shared.healthy.store(false, Ordering::SeqCst);
+    }
+
+    pub fn status(&self) -> RecordsStatus {
+        let read = |m: &Mutex<String>| m.lock().map(|s| s.clone()).unwrap_or_default();
+        RecordsStatus {
+            dir: self.dir.clone(),
+            sync: self.sync,
+            healthy: self.healthy(),
+            current_file: read(&self.shared.current_file),
+            last_hash: read(&self.shared.last_hash),
+            pseudonymisation: self.pseudo.modes,
+            key_id: self.pseudo.key_id(),
+        }
+    }
+}

@@ -1,0 +1,962 @@
+//! Decision records: one per decision, pseudonymised, hash-chained, verified,
+//! queried, durable through SIGKILL, and fail-closed when they cannot be written.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::http::StatusCode;
+use portcullis::audit::chain::{self, FileName, GENESIS};
+use portcullis::audit::pseudo::FieldKind;
+use portcullis::audit::verify::{ProblemKind, verify_dir};
+use portcullis::audit::{FieldMode, Recorder, RecordsConfig, SyncMode};
+use portcullis::metrics::Metrics;
+use portcullis::reload::{AppState, Limits};
+use serde_json::{Value, json};
+
+use crate::binary::{get, post, run, signal, start, wait_exit};
+use crate::support::{call, decide, default_geo, root, shipped_policies, snapshot};
+
+const DEADLINE: Duration = Duration::from_secs(30);
+
+/// A request full of identity data that must never be stored in clear.
+fn person(n: usize) -> Value {
+    json!({
+        "request_id": format!("req-{n}"),
+        "action": "open_account",
+        "customer": {
+            "id": format!("cust-zebulon-{}", n % 3),
+            "kind": "individual",
+            "name": "Zebulon Quixotic",
+            "aliases": ["Zeb Quixo"],
+            "date_of_birth": "1971-02-03",
+            "nationalities": ["FR"],
+            "address": {"country": "FR", "city": "Lyonnaisville", "line": "12 Rue Imaginaire", "postal_code": "69999"},
+            "email": "zebulon.q@mailbox.example",
+            "phone": "+33 1 23 45 67 89",
+            "identifiers": [{"kind": "passport", "value": "ZQ9876543", "country": "FR"}],
+            "beneficial_owners": [{"name": "Wilhelmina Ownerova", "aliases": ["Willa Ownerova"], "nationalities": ["DE"]}]
+        },
+        "source_ips": ["8.8.8.8"]
+    })
+}
+
+/// A designated person (shipped example): denied, screening match recorded by id only.
+fn designated() -> Value {
+    json!({"action": "open_account", "customer": {"id": "cust-boris", "name": "Борис Фиктив",
+           "identifiers": [{"kind": "passport", "value": "EX0000001"}]}})
+}
+
+const CLEAR_TEXT: [&str; 12] = [
+    "zebulon",
+    "quixo",
+    "1971-02-03",
+    "lyonnaisville",
+    "imaginaire",
+    "69999",
+    "mailbox.example",
+    "45 67 89",
+    "zq9876543",
+    "wilhelmina",
+    "ownerova",
+    "EX0000001",
+];
+
+struct Recording {
+    router: Router,
+    state: Arc<AppState>,
+    dir: PathBuf,
+    _tmp: tempfile::TempDir,
+}
+
+impl Recording {
+    fn recorder(&self) -> &Recorder {
+        self.state.recorder.as_ref().unwrap()
+    }
+
+    async fn close(&self) {
+        self.recorder().close(Duration::from_secs(10)).await;
+    }
+}
+
+fn config(dir: &Path) -> RecordsConfig {
+    let mut c = RecordsConfig::new(dir);
+    c.writer.retain_days = None;
+    c
+}
+
+fn recording(configure: impl FnOnce(&mut RecordsConfig)) -> Recording {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("records");
+    let mut c = config(&dir);
+    configure(&mut c);
+    let metrics = Metrics::new().unwrap();
+    let recorder = Recorder::start(c, &metrics).unwrap();
+    let snap = snapshot(&shipped_policies(), &[default_geo()]);
+    let state =
+        Arc::new(AppState::new(snap, metrics, Limits::default(), None).with_recorder(recorder));
+    Recording {
+        router: portcullis::http::router(state.clone()),
+        state,
+        dir,
+        _tmp: tmp,
+    }
+}
+
+/// Every line of every record file, in order.
+fn records(dir: &Path) -> Vec<Value> {
+    chain::list(dir)
+        .unwrap()
+        .iter()
+        .flat_map(|f| {
+            // Complete lines only: a torn tail is not a record.
+            std::fs::read_to_string(dir.join(&f.name))
+                .unwrap()
+                .split_inclusive('\n')
+                .filter(|l| l.ends_with('\n'))
+                .map(|l| serde_json::from_str::<Value>(l).unwrap())
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+fn decisions(dir: &Path) -> Vec<Value> {
+    records(dir)
+        .into_iter()
+        .filter(|r| r["kind"] == "decision")
+        .collect()
+}
+
+fn all_text(dir: &Path) -> String {
+    chain::list(dir)
+        .unwrap()
+        .iter()
+        .map(|f| std::fs::read_to_string(dir.join(&f.name)).unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_decision_single_or_batch_has_exactly_one_record_with_its_id() {
+    for sync in [SyncMode::Interval, SyncMode::Always] {
+        let r = recording(|c| c.writer.sync = sync);
+        let mut answered = Vec::new();
+        for n in 0..20 {
+            let (status, d) = decide(&r.router, &person(n)).await;
+            assert_eq!(status, StatusCode::OK, "{d}");
+            answered.push(d["decision_id"].as_str().unwrap().to_owned());
+        }
+        let batch =
+            json!({"requests": (20..45).map(person).chain([designated()]).collect::<Vec<_>>()});
+        let (status, b) = call(&r.router, "POST", "/v1/decide/batch", batch.to_string()).await;
+        assert_eq!(status, StatusCode::OK, "{b}");
+        for d in b["decisions"].as_array().unwrap() {
+            answered.push(d["decision_id"].as_str().unwrap().to_owned());
+        }
+        r.close().await;
+
+        let recorded: Vec<String> = decisions(&r.dir)
+            .iter()
+            .map(|d| d["decision_id"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(recorded.len(), 46, "{sync:?}");
+        assert_eq!(recorded, answered, "{sync:?}: same ids, same order");
+        assert!(verify_dir(&r.dir).unwrap().is_ok());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_holds_the_decision_facts_and_ips_with_identities_hashed() {
+    let r = recording(|_| {});
+    let (_, d) = decide(&r.router, &person(1)).await;
+    let (_, boris) = decide(&r.router, &designated()).await;
+    assert_eq!(boris["decision"], "deny");
+    r.close().await;
+
+    let text = all_text(&r.dir).to_lowercase();
+    for clear in CLEAR_TEXT {
+        assert!(
+            !text.contains(&clear.to_lowercase()),
+            "`{clear}` is in the records in clear"
+        );
+    }
+    assert!(
+        !text.contains("фиктив") && !text.contains("boris"),
+        "{text}"
+    );
+
+    let recs = decisions(&r.dir);
+    let rec = &recs[0];
+    let p = r.recorder().pseudonymiser();
+    assert_eq!(rec["decision_id"], d["decision_id"]);
+    assert_eq!(rec["request_id"], "req-1");
+    assert_eq!(rec["action"], "open_account");
+    assert_eq!(rec["decision"], d["decision"]);
+    assert_eq!(rec["policy_revision"], d["policy_revision"]);
+    assert_eq!(rec["reasons"], d["reasons"]);
+    assert_eq!(rec["obligations"], d["obligations"]);
+    assert_eq!(rec["source_ips"], json!(["8.8.8.8"]));
+    assert_eq!(rec["facts"]["ip_countries"], json!(["US"]));
+    assert_eq!(rec["facts"]["ips"][0]["anonymizer"]["vpn"], false);
+    assert_eq!(rec["facts"]["owner_countries"], json!(["DE"]));
+    let c = &rec["customer"];
+    assert_eq!(
+        c["id"],
+        p.hash(FieldKind::CustomerId, "cust-zebulon-1").unwrap()
+    );
+    assert_eq!(
+        c["name"],
+        p.hash(FieldKind::Name, "QUIXOTIC, Zebulon").unwrap()
+    );
+    assert_eq!(
+        c["email"],
+        p.hash(FieldKind::Email, "Zebulon.Q@mailbox.example")
+            .unwrap()
+    );
+    assert_eq!(c["identifiers"][0]["kind"], "passport");
+    assert_eq!(c["identifiers"][0]["country"], "FR");
+    assert_eq!(c["address"]["country"], "FR");
+    assert_eq!(c["nationalities"], json!(["FR"]));
+    assert_eq!(rec["pseudonymisation"]["identity"], "hash");
+    assert_eq!(
+        rec["pseudonymisation"]["key_id"].as_str().unwrap().len(),
+        16
+    );
+
+    // The designated person: the match is kept by designation id, score and
+    // measure; the matched text is not.
+    let m = &recs[1]["facts"]["screening"]["matches"][0];
+    assert_eq!(m["designation"], "SMP-EXAMPLE-0001");
+    assert_eq!(m["score"], 100);
+    assert_eq!(m["measure"], "SM-EXAMPLE-002");
+    assert!(
+        m.get("screened").is_none() && m.get("name").is_none(),
+        "{m}"
+    );
+    assert_eq!(
+        recs[1]["facts"]["screening_matches"],
+        json!(["SMP-EXAMPLE-0001"])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn field_groups_can_be_kept_in_clear_or_dropped() {
+    let r = recording(|c| {
+        c.modes.identity = FieldMode::Clear;
+        c.modes.contact = FieldMode::Drop;
+        c.modes.identifiers = FieldMode::Drop;
+    });
+    decide(&r.router, &person(1)).await;
+    r.close().await;
+    let rec = &decisions(&r.dir)[0];
+    let c = &rec["customer"];
+    assert_eq!(c["id"], "cust-zebulon-1");
+    assert_eq!(c["name"], "Zebulon Quixotic");
+    assert_eq!(c["beneficial_owners"][0]["name"], "Wilhelmina Ownerova");
+    assert!(c.get("email").is_none() && c.get("phone").is_none(), "{c}");
+    assert!(c["address"].get("city").is_none() && c["address"].get("line").is_none());
+    assert_eq!(
+        c["identifiers"][0],
+        json!({"kind": "passport", "country": "FR"})
+    );
+    assert!(!all_text(&r.dir).contains("ZQ9876543"));
+    // Nothing hashed, so no key was needed or created.
+    assert!(rec["pseudonymisation"].get("key_id").is_none());
+    assert!(!r.dir.with_file_name("records.key").exists());
+}
+
+/// Writes records over several files (tiny rotation size; `always`, so each
+/// request is its own group) and returns the dir.
+async fn several_files() -> Recording {
+    let r = recording(|c| {
+        c.writer.max_file_bytes = 6_000;
+        c.writer.sync = SyncMode::Always;
+    });
+    for n in 0..24 {
+        let (status, _) = decide(&r.router, &person(n)).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    r.close().await;
+    r
+}
+
+fn copy_dir(from: &Path) -> tempfile::TempDir {
+    let to = tempfile::tempdir().unwrap();
+    for f in chain::list(from).unwrap() {
+        std::fs::copy(from.join(&f.name), to.path().join(&f.name)).unwrap();
+    }
+    to
+}
+
+fn file_lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+fn write_lines(path: &Path, lines: &[String]) {
+    std::fs::write(
+        path,
+        lines.iter().map(|l| format!("{l}\n")).collect::<String>(),
+    )
+    .unwrap();
+}
+
+/// The (file, line, kind) of every problem verify finds after `tamper`.
+fn tampered(
+    base: &Path,
+    tamper: impl FnOnce(&Path, &[FileName]),
+) -> Vec<(String, usize, ProblemKind)> {
+    let copy = copy_dir(base);
+    let files = chain::list(copy.path()).unwrap();
+    tamper(copy.path(), &files);
+    verify_dir(copy.path())
+        .unwrap()
+        .problems
+        .into_iter()
+        .map(|p| (p.file, p.line, p.kind))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_passes_untouched_files_and_names_every_kind_of_tampering() {
+    let r = several_files().await;
+    let files = chain::list(&r.dir).unwrap();
+    assert!(
+        files.len() >= 3,
+        "rotation by size gives several files: {files:?}"
+    );
+    let report = verify_dir(&r.dir).unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+    assert_eq!(report.records, 24);
+    assert_eq!(report.files, files.len());
+    // The chain crosses files: each file starts from the last hash of the one before.
+    let first_of_second =
+        chain::open(file_lines(&r.dir.join(&files[1].name))[0].as_bytes()).unwrap();
+    let last_of_first = file_lines(&r.dir.join(&files[0].name))
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(
+        first_of_second.prev,
+        chain::open(last_of_first.as_bytes()).unwrap().hash
+    );
+    let very_first = chain::open(file_lines(&r.dir.join(&files[0].name))[0].as_bytes()).unwrap();
+    assert_eq!(very_first.prev, GENESIS);
+
+    let broken =
+        |file: &FileName, line: usize| vec![(file.name.clone(), line, ProblemKind::Broken)];
+    let middle = &files[1];
+    let n = file_lines(&r.dir.join(&middle.name)).len();
+    assert!(n >= 3, "{n} lines in the middle file");
+
+    // A flipped byte: the edited line is named.
+    let p = tampered(&r.dir, |d, _| {
+        let path = d.join(&middle.name);
+        let mut bytes = std::fs::read(&path).unwrap();
+        let second_line = bytes.iter().position(|b| *b == b'\n').unwrap() + 1;
+        let at = second_line + 200;
+        bytes[at] ^= 0x04;
+        std::fs::write(&path, bytes).unwrap();
+    });
+    assert_eq!(p, broken(middle, 2));
+
+    // A deleted line: the chain breaks at the line that followed it.
+    let p = tampered(&r.dir, |d, _| {
+        let path = d.join(&middle.name);
+        let mut lines = file_lines(&path);
+        lines.remove(1);
+        write_lines(&path, &lines);
+    });
+    assert_eq!(p, broken(middle, 2));
+
+    // Two swapped lines.
+    let p = tampered(&r.dir, |d, _| {
+        let path = d.join(&middle.name);
+        let mut lines = file_lines(&path);
+        lines.swap(0, 1);
+        write_lines(&path, &lines);
+    });
+    assert_eq!(p[0], (middle.name.clone(), 1, ProblemKind::Broken));
+    assert!(p.len() >= 2, "{p:?}");
+
+    // A file truncated at a line boundary breaks the link to the next file.
+    let p = tampered(&r.dir, |d, _| {
+        let path = d.join(&middle.name);
+        let mut lines = file_lines(&path);
+        lines.pop();
+        write_lines(&path, &lines);
+    });
+    assert_eq!(p, broken(&files[2], 1));
+
+    // A file truncated mid-line that is not the last one.
+    let p = tampered(&r.dir, |d, _| {
+        let path = d.join(&middle.name);
+        let len = std::fs::metadata(&path).unwrap().len();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(len - 30)
+            .unwrap();
+    });
+    assert_eq!(p[0], (middle.name.clone(), n, ProblemKind::Broken));
+
+    // The last file truncated mid-line: a torn final record, told apart.
+    let last = files.last().unwrap();
+    let p = tampered(&r.dir, |d, _| {
+        let path = d.join(&last.name);
+        let len = std::fs::metadata(&path).unwrap().len();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(len - 30)
+            .unwrap();
+    });
+    let torn_line = file_lines(&r.dir.join(&last.name)).len();
+    assert_eq!(
+        p,
+        vec![(last.name.clone(), torn_line, ProblemKind::TornFinal)]
+    );
+
+    // A missing file in the middle, and a missing first file.
+    let p = tampered(&r.dir, |d, _| {
+        std::fs::remove_file(d.join(&middle.name)).unwrap()
+    });
+    assert!(
+        p.contains(&(files[2].name.clone(), 0, ProblemKind::Broken)),
+        "{p:?}"
+    );
+    assert!(
+        p.contains(&(files[2].name.clone(), 1, ProblemKind::Broken)),
+        "{p:?}"
+    );
+    let p = tampered(&r.dir, |d, _| {
+        std::fs::remove_file(d.join(&files[0].name)).unwrap()
+    });
+    assert_eq!(p, broken(&files[1], 1));
+
+    // The command: exit 0, 5 (broken, naming file and line) and 6 (torn).
+    let (code, out, _) = run(&["records", "verify", r.dir.to_str().unwrap()], root());
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains(&format!(
+            "ok: {} file(s), 24 record(s), chain intact",
+            files.len()
+        )),
+        "{out}"
+    );
+    let copy = copy_dir(&r.dir);
+    let path = copy.path().join(&middle.name);
+    let mut lines = file_lines(&path);
+    lines.swap(1, 2);
+    write_lines(&path, &lines);
+    let (code, out, _) = run(
+        &["records", "verify", copy.path().to_str().unwrap()],
+        root(),
+    );
+    assert_eq!(code, 5, "{out}");
+    assert!(
+        out.contains(&format!("error: {}:2: chain broken", middle.name)),
+        "{out}"
+    );
+    let path = copy.path().join(&last.name);
+    write_lines(&path, &file_lines(&r.dir.join(&last.name)));
+    write_lines(
+        &path.with_file_name(&middle.name),
+        &file_lines(&r.dir.join(&middle.name)),
+    );
+    let len = std::fs::metadata(&path).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(len - 5)
+        .unwrap();
+    let (code, out, _) = run(
+        &["records", "verify", copy.path().to_str().unwrap()],
+        root(),
+    );
+    assert_eq!(code, 6, "{out}");
+    assert!(out.contains("torn final record"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_torn_tail_is_sealed_by_a_recovery_record_at_the_next_start() {
+    let r = several_files().await;
+    let last = chain::list(&r.dir).unwrap().pop().unwrap();
+    let path = r.dir.join(&last.name);
+    let mut text = std::fs::read(&path).unwrap();
+    let valid = text.len();
+    text.extend_from_slice(br#"{"prev":"00ab","kind":"deci"#);
+    std::fs::write(&path, &text).unwrap();
+    assert!(verify_dir(&r.dir).unwrap().only_torn());
+
+    let metrics = Metrics::new().unwrap();
+    let again = Recorder::start(config(&r.dir), &metrics).unwrap();
+    again.close(Duration::from_secs(10)).await;
+    let report = verify_dir(&r.dir).unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+    assert!(
+        report.notes.iter().any(|n| n.contains("discarded")),
+        "{:?}",
+        report.notes
+    );
+    let recovery = records(&r.dir)
+        .into_iter()
+        .find(|r| r["kind"] == "recovery")
+        .unwrap();
+    assert_eq!(
+        recovery["discarded"],
+        json!([{"file": last.name, "valid_bytes": valid}])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn query_finds_a_customers_records_by_id_time_decision_and_measure() {
+    let r = recording(|_| {});
+    for n in 0..9 {
+        decide(&r.router, &person(n)).await;
+    }
+    decide(&r.router, &designated()).await;
+    r.close().await;
+    let key = r.dir.with_file_name("records.key");
+    assert!(key.exists());
+    let dir = r.dir.to_str().unwrap();
+    let lines = |args: &[&str]| -> Vec<Value> {
+        let mut all = vec!["records", "query", dir];
+        all.extend_from_slice(args);
+        let (code, out, err) = run(&all, root());
+        assert_eq!(code, 0, "{err}");
+        out.lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let found = lines(&[
+        "--customer-id",
+        "cust-zebulon-1",
+        "--key-file",
+        key.to_str().unwrap(),
+    ]);
+    let ids: Vec<&str> = found
+        .iter()
+        .map(|r| r["request_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["req-1", "req-4", "req-7"]);
+    // The default key file beside the directory is used when none is given.
+    assert_eq!(lines(&["--customer-id", "cust-zebulon-1"]).len(), 3);
+    assert!(lines(&["--customer-id", "nobody"]).is_empty());
+    let denied = lines(&["--decision", "deny"]);
+    assert_eq!(denied.len(), 1);
+    assert_eq!(lines(&["--measure", "SM-EXAMPLE-002"]).len(), 1);
+    assert_eq!(
+        lines(&[
+            "--from",
+            "2000-01-01T00:00:00Z",
+            "--to",
+            "2999-01-01T00:00:00Z"
+        ])
+        .len(),
+        10
+    );
+    assert!(lines(&["--from", "2999-01-01T00:00:00Z"]).is_empty());
+    assert!(lines(&["--to", "2000-01-01T00:00:00Z"]).is_empty());
+}
+
+fn old_file(dir: &Path, name: &FileName, prev: chain::Hash, time: &str) -> chain::Hash {
+    let mut hash = prev;
+    let mut text = Vec::new();
+    for n in 0..2 {
+        let rec = json!({"kind": "decision", "decision_id": format!("old-{}-{n}", name.seq), "time": time});
+        let (line, h) = chain::seal(&hash, rec.to_string().as_bytes()).unwrap();
+        text.extend(line);
+        hash = h;
+    }
+    std::fs::write(dir.join(&name.name), text).unwrap();
+    hash
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_deletes_whole_expired_files_and_verify_accounts_for_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("records");
+    std::fs::create_dir(&dir).unwrap();
+    let f1 = FileName::new("20200101T000000Z", 1);
+    let f2 = FileName::new("20200102T000000Z", 2);
+    let f3 = FileName::new("20200103T000000Z", 3);
+    let h1 = old_file(&dir, &f1, GENESIS, "2020-01-01T10:00:00.000Z");
+    let h2 = old_file(&dir, &f2, h1, "2020-01-02T10:00:00.000Z");
+    // Newest record of the third file is recent: it is kept, and so is everything after.
+    old_file(
+        &dir,
+        &f3,
+        h2,
+        &chain::record_time(std::time::SystemTime::now()),
+    );
+    assert!(verify_dir(&dir).unwrap().is_ok());
+
+    let metrics = Metrics::new().unwrap();
+    let mut c = config(&dir);
+    c.writer.retain_days = Some(30);
+    let recorder = Recorder::start(c, &metrics).unwrap();
+    recorder.close(Duration::from_secs(10)).await;
+    let names: Vec<String> = chain::list(&dir)
+        .unwrap()
+        .into_iter()
+        .map(|f| f.name)
+        .collect();
+    assert_eq!(names[0], f3.name, "{names:?}");
+    let report = verify_dir(&dir).unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+    assert!(
+        report.notes.iter().any(|n| n.contains("retention")),
+        "{:?}",
+        report.notes
+    );
+    let retention = records(&dir)
+        .into_iter()
+        .find(|r| r["kind"] == "retention")
+        .unwrap();
+    assert_eq!(retention["deleted"], json!([f1.name, f2.name]));
+    assert_eq!(retention["anchor"], chain::to_hex(&h2));
+
+    // The same deletion by hand, with no retention record, is reported.
+    let tmp = tempfile::tempdir().unwrap();
+    let h1 = old_file(tmp.path(), &f1, GENESIS, "2020-01-01T10:00:00.000Z");
+    old_file(tmp.path(), &f2, h1, "2020-01-02T10:00:00.000Z");
+    std::fs::remove_file(tmp.path().join(&f1.name)).unwrap();
+    let report = verify_dir(tmp.path()).unwrap();
+    assert_eq!(report.problems.len(), 1);
+    assert!(
+        report.problems[0]
+            .message
+            .contains("earlier record files are missing")
+    );
+}
+
+async fn poll<T>(what: &str, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
+    let end = Instant::now() + DEADLINE;
+    loop {
+        if let Some(v) = probe().await {
+            return v;
+        }
+        assert!(Instant::now() < end, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn decisions_fail_closed_while_records_cannot_be_written_and_resume_after() {
+    // Every group goes to a new file, so breaking the directory breaks the next write.
+    let r = recording(|c| {
+        c.writer.sync = SyncMode::Always;
+        c.writer.max_file_bytes = 1;
+    });
+    let (status, _) = decide(&r.router, &person(1)).await;
+    assert_eq!(status, StatusCode::OK);
+    let aside = r.dir.with_file_name("aside");
+    std::fs::rename(&r.dir, &aside).unwrap();
+    std::fs::write(&r.dir, "not a directory").unwrap();
+
+    let (status, body) = decide(&r.router, &person(2)).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["error"]["code"], "records_unavailable");
+    let (status, body) = call(&r.router, "GET", "/readyz", "").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    let batch = json!({"requests": [person(3)]}).to_string();
+    let (status, body) = call(&r.router, "POST", "/v1/decide/batch", batch).await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            &json!("records_unavailable")
+        )
+    );
+    let (_, status_body) = call(&r.router, "GET", "/v1/status", "").await;
+    assert_eq!(status_body["records"]["healthy"], false);
+
+    std::fs::remove_file(&r.dir).unwrap();
+    std::fs::rename(&aside, &r.dir).unwrap();
+    poll("records writable again", async || {
+        let (status, _) = call(&r.router, "GET", "/readyz", "").await;
+        (status == StatusCode::OK).then_some(())
+    })
+    .await;
+    let (status, d) = decide(&r.router, &person(4)).await;
+    assert_eq!(status, StatusCode::OK, "{d}");
+    r.close().await;
+
+    let recorded: Vec<Value> = decisions(&r.dir);
+    let req_ids: Vec<&str> = recorded
+        .iter()
+        .map(|r| r["request_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        req_ids,
+        ["req-1", "req-4"],
+        "refused decisions leave no record"
+    );
+    assert!(verify_dir(&r.dir).unwrap().is_ok());
+    let (_, metrics) = crate::support::call_raw(&r.router, "GET", "/metrics", "", None).await;
+    let metrics = String::from_utf8(metrics).unwrap();
+    assert!(
+        metrics.contains("portcullis_records_written_total 2"),
+        "{metrics}"
+    );
+    assert!(
+        !metrics.contains("portcullis_records_write_errors_total 0"),
+        "{metrics}"
+    );
+    for name in [
+        "portcullis_records_queue_depth",
+        "portcullis_records_backpressure_wait_seconds_count",
+        "portcullis_records_healthy 1",
+    ] {
+        assert!(metrics.contains(name), "no `{name}` in {metrics}");
+    }
+}
+
+#[test]
+fn a_named_key_file_that_cannot_be_read_stops_start_up() {
+    let tmp = tempfile::tempdir().unwrap();
+    let records = tmp.path().join("records");
+    let missing = tmp.path().join("missing.key");
+    let (code, _, stderr) = run(
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--records",
+            records.to_str().unwrap(),
+            "--records-key-file",
+            missing.to_str().unwrap(),
+        ],
+        root(),
+    );
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("cannot read the records key file"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("listening"), "{stderr}");
+}
+
+#[test]
+fn serve_creates_a_private_key_beside_the_records_directory_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (policies, geo) = (shipped_policies(), default_geo());
+    let args = [
+        "--records",
+        "records",
+        "--policies",
+        policies.to_str().unwrap(),
+        "--geo",
+        geo.to_str().unwrap(),
+        "--no-watch",
+    ];
+    let mut server = start(&args, tmp.path(), &[]);
+    let warning = server
+        .startup_logs
+        .iter()
+        .find(|l| l.contains("generated a records pseudonymisation key"))
+        .unwrap_or_else(|| panic!("no key warning in {:#?}", server.startup_logs));
+    assert!(
+        warning.contains("secret store") && warning.contains("records.key"),
+        "{warning}"
+    );
+    let key = tmp.path().join("records.key");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    let first = std::fs::read(&key).unwrap();
+    let (status, _) = post(&server.base, "/v1/decide", &person(1), None);
+    assert_eq!(status, 200);
+    signal(&server.child, "TERM");
+    assert!(wait_exit(&mut server.child).success());
+
+    let mut server = start(&args, tmp.path(), &[]);
+    signal(&server.child, "TERM");
+    assert!(wait_exit(&mut server.child).success());
+    assert_eq!(
+        std::fs::read(&key).unwrap(),
+        first,
+        "the key is created once"
+    );
+    assert_eq!(decisions(&tmp.path().join("records")).len(), 1);
+    assert!(verify_dir(&tmp.path().join("records")).unwrap().is_ok());
+}
+
+#[test]
+fn sigkill_under_load_loses_no_answered_decision_with_sync_always() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("records");
+    let args = [
+        "--records",
+        dir.to_str().unwrap(),
+        "--records-sync",
+        "always",
+        "--no-watch",
+    ];
+    let mut server = start(&args, root(), &[]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let answered = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let clients: Vec<_> = (0..4)
+        .map(|t| {
+            let (base, stop, answered) = (server.base.clone(), stop.clone(), answered.clone());
+            std::thread::spawn(move || {
+                let agent = crate::binary::agent();
+                let mut n = t * 1_000_000;
+                while !stop.load(Ordering::Relaxed) {
+                    n += 1;
+                    // After the kill the connection fails: that answer never came.
+                    let Ok(mut res) = agent.post(format!("{base}/v1/decide")).send_json(person(n))
+                    else {
+                        continue;
+                    };
+                    if res.status().as_u16() != 200 {
+                        continue;
+                    }
+                    if let Ok(d) = res.body_mut().read_json::<Value>() {
+                        answered
+                            .lock()
+                            .unwrap()
+                            .push(d["decision_id"].as_str().unwrap().to_owned());
+                    }
+                }
+            })
+        })
+        .collect();
+    let end = Instant::now() + DEADLINE;
+    while answered.lock().unwrap().len() < 400 {
+        assert!(Instant::now() < end, "the load did not get going");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    signal(&server.child, "KILL");
+    let _ = wait_exit(&mut server.child);
+    stop.store(true, Ordering::Relaxed);
+    for c in clients {
+        c.join().unwrap();
+    }
+    let answered: Vec<String> = answered.lock().unwrap().clone();
+
+    // Straight after the kill: every complete record checks out; at most the
+    // final record is torn (it was never acknowledged, so never answered).
+    let report = verify_dir(&dir).unwrap();
+    assert!(
+        report.is_ok() || report.only_torn(),
+        "{:?}",
+        report.problems
+    );
+    let recorded: HashSet<String> = decisions_complete(&dir);
+    let missing: Vec<&String> = answered
+        .iter()
+        .filter(|id| !recorded.contains(*id))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {} answered decisions have no record",
+        missing.len(),
+        answered.len()
+    );
+
+    // The next start seals any torn tail; then verify passes outright.
+    let mut server = start(&args, root(), &[]);
+    let (status, _) = post(&server.base, "/v1/decide", &person(7), None);
+    assert_eq!(status, 200);
+    signal(&server.child, "TERM");
+    assert!(wait_exit(&mut server.child).success());
+    let report = verify_dir(&dir).unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+    assert_eq!(decisions_complete(&dir).len(), recorded.len() + 1);
+}
+
+/// Decision ids of every complete line (a torn final line is skipped).
+fn decisions_complete(dir: &Path) -> HashSet<String> {
+    chain::list(dir)
+        .unwrap()
+        .iter()
+        .flat_map(|f| {
+            let text = std::fs::read_to_string(dir.join(&f.name)).unwrap();
+            text.split_inclusive('\n')
+                .filter(|l| l.ends_with('\n'))
+                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+                .filter(|r| r["kind"] == "decision")
+                .map(|r| r["decision_id"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+#[test]
+fn readyz_reports_ready_with_records_on() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("r");
+    let server = start(
+        &["--records", dir.to_str().unwrap(), "--no-watch"],
+        root(),
+        &[],
+    );
+    let (status, body) = get(&server.base, "/readyz");
+    assert_eq!((status, body["status"].as_str()), (200, Some("ready")));
+    let (_, st) = get(&server.base, "/v1/status");
+    assert_eq!(st["records"]["sync"], "interval");
+    assert_eq!(st["records"]["healthy"], true);
+    assert!(
+        st["records"]["current_file"]
+            .as_str()
+            .unwrap()
+            .starts_with("records-")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_sync_interval_a_record_queued_before_a_failure_is_written_after_it() {
+    let r = recording(|c| c.writer.max_file_bytes = 1);
+    let (status, _) = decide(&r.router, &person(1)).await;
+    assert_eq!(status, StatusCode::OK);
+    // Once req-1 is in a file, the next group needs a new file.
+    poll("req-1 written", async || {
+        (decisions(&r.dir).len() == 1).then_some(())
+    })
+    .await;
+    let aside = r.dir.with_file_name("aside");
+    std::fs::rename(&r.dir, &aside).unwrap();
+    std::fs::write(&r.dir, "not a directory").unwrap();
+    // Accepted while the writer still looked healthy: answered, and kept for retry.
+    let (status, _) = decide(&r.router, &person(2)).await;
+    assert_eq!(status, StatusCode::OK);
+    poll("the failure is noticed", async || {
+        let (status, _) = call(&r.router, "GET", "/readyz", "").await;
+        (status == StatusCode::SERVICE_UNAVAILABLE).then_some(())
+    })
+    .await;
+    let (status, _) = decide(&r.router, &person(3)).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+
+    std::fs::remove_file(&r.dir).unwrap();
+    std::fs::rename(&aside, &r.dir).unwrap();
+    poll("records writable again", async || {
+        let (status, _) = call(&r.router, "GET", "/readyz", "").await;
+        (status == StatusCode::OK).then_some(())
+    })
+    .await;
+    let (status, _) = decide(&r.router, &person(4)).await;
+    assert_eq!(status, StatusCode::OK);
+    r.close().await;
+    let ids: Vec<String> = decisions(&r.dir)
+        .iter()
+        .map(|d| d["request_id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids, ["req-1", "req-2", "req-4"]);
+    assert!(verify_dir(&r.dir).unwrap().is_ok());
+}
