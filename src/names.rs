@@ -70,13 +70,25 @@ const LEGAL_FORMS: &[(&str, &[&str])] = &[
     ("nv", &["nv"]),
 ];
 
+/// The first word of every legal-form spelling, sorted: most tokens start none.
+static FORM_FIRST_WORDS: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::new(|| {
+    let mut words: Vec<&'static str> = LEGAL_FORMS
+        .iter()
+        .flat_map(|(_, spellings)| spellings.iter())
+        .filter_map(|s| s.split(' ').next())
+        .collect();
+    words.sort_unstable();
+    words.dedup();
+    words
+});
+
 /// Forms that say little about identity: compatible with any other form.
 const GENERIC_FORMS: &[&str] = &["ltd", "inc", "corp", "co", "plc"];
 
-/// Particles and titles: kept, but weak evidence.
+/// Particles and titles: kept, but weak evidence. Sorted (binary search).
 const PARTICLES: &[&str] = &[
-    "al", "el", "bin", "ibn", "bint", "abu", "ben", "de", "da", "del", "della", "der", "di", "du",
-    "la", "le", "van", "von", "the", "of", "and", "y", "mr", "mrs", "ms", "dr", "sheikh", "haji",
+    "abu", "al", "and", "ben", "bin", "bint", "da", "de", "del", "della", "der", "di", "dr", "du",
+    "el", "haji", "ibn", "la", "le", "mr", "mrs", "ms", "of", "sheikh", "the", "van", "von", "y",
 ];
 
 /// Short forms of given names (both directions are tried).
@@ -129,7 +141,7 @@ impl NormalName {
             sorted.sort_unstable();
             sorted.join(" ")
         };
-        let (rest, forms) = extract_forms(&raw);
+        let (rest, forms) = extract_forms(raw);
         let patronymic_head = rest
             .windows(2)
             .find(|w| matches!(w.get(1).map(String::as_str), Some("bin" | "ibn" | "bint")))
@@ -174,34 +186,57 @@ impl NormalName {
 
 /// ASCII, lower case, dots and apostrophes joined, split on everything else.
 pub fn tokenize(name: &str) -> Vec<String> {
-    let ascii = deunicode::deunicode(name).to_ascii_lowercase();
-    // Possessives go first: `Bank's` is `Bank`.
-    let ascii = ascii.replace("'s ", " ");
-    let ascii = ascii.strip_suffix("'s").unwrap_or(&ascii);
-    let mut cleaned = String::with_capacity(ascii.len());
-    for c in ascii.chars() {
-        match c {
-            '.' | '\'' | '`' => {}
-            '&' => cleaned.push_str(" and "),
-            c if c.is_ascii_alphanumeric() => cleaned.push(c),
-            _ => cleaned.push(' '),
+    let ascii: std::borrow::Cow<'_, str> = if name.is_ascii() {
+        name.into()
+    } else {
+        deunicode::deunicode(name).into()
+    };
+    let bytes = ascii.as_bytes();
+    let mut tokens = Vec::with_capacity(4);
+    let mut current = String::new();
+    let flush = |current: &mut String, tokens: &mut Vec<String>| {
+        if !current.is_empty() {
+            tokens.push(std::mem::take(current));
+        }
+    };
+    for (i, &b) in bytes.iter().enumerate() {
+        match b {
+            // A possessive `'s` ends the word: `Bank's` is `Bank`.
+            b'\''
+                if bytes
+                    .get(i + 1)
+                    .is_some_and(|n| n.eq_ignore_ascii_case(&b's'))
+                    && !bytes.get(i + 2).is_some_and(u8::is_ascii_alphanumeric) =>
+            {
+                flush(&mut current, &mut tokens);
+            }
+            b's' | b'S'
+                if i > 0
+                    && bytes.get(i - 1) == Some(&b'\'')
+                    && !bytes.get(i + 1).is_some_and(u8::is_ascii_alphanumeric) => {}
+            // Dots and apostrophes join: `A.B.C.` is `abc`, `Qa'ida` is `qaida`.
+            b'.' | b'\'' | b'`' => {}
+            b'&' => {
+                flush(&mut current, &mut tokens);
+                tokens.push("and".to_owned());
+            }
+            b if b.is_ascii_alphanumeric() => current.push(char::from(b.to_ascii_lowercase())),
+            _ => flush(&mut current, &mut tokens),
         }
     }
-    cleaned.split_whitespace().map(str::to_owned).collect()
+    flush(&mut current, &mut tokens);
+    tokens
 }
 
 /// Pulls legal forms (single tokens or phrases) out of the token list.
-fn extract_forms(tokens: &[String]) -> (Vec<String>, Vec<&'static str>) {
+fn extract_forms(tokens: Vec<String>) -> (Vec<String>, Vec<&'static str>) {
     let mut rest = Vec::with_capacity(tokens.len());
     let mut forms = Vec::new();
     let mut i = 0;
     'outer: while i < tokens.len() {
-        let starts_a_form = tokens.get(i).is_some_and(|t| {
-            LEGAL_FORMS
-                .iter()
-                .flat_map(|(_, spellings)| spellings.iter())
-                .any(|s| s.split(' ').next() == Some(t.as_str()))
-        });
+        let starts_a_form = tokens
+            .get(i)
+            .is_some_and(|t| FORM_FIRST_WORDS.binary_search(&t.as_str()).is_ok());
         if !starts_a_form {
             if let Some(t) = tokens.get(i) {
                 rest.push(t.clone());
@@ -269,8 +304,9 @@ pub fn phonetic_key(token: &str) -> String {
     let mut i = 0;
     'scan: while i < bytes.len() {
         let rest = bytes.get(i..).unwrap_or_default();
+        let first = rest.first().copied();
         for (from, to) in FOLDS {
-            if rest.starts_with(from) {
+            if from.first().copied() == first && rest.starts_with(from) {
                 folded.push(*to);
                 i += from.len();
                 continue 'scan;
@@ -520,6 +556,11 @@ pub fn key_frequencies<'a>(names: impl Iterator<Item = &'a NormalName>) -> HashM
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn particle_list_is_sorted() {
+        assert!(PARTICLES.windows(2).all(|w| w[0] < w[1]));
+    }
 
     #[test]
     fn normalises_forms_particles_and_punctuation() {

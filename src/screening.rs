@@ -9,7 +9,8 @@
 //! score by date of birth and nationality when both sides give them.
 //! Identifiers, emails, email domains and CIDRs match exactly, at 100.
 
-use std::collections::HashMap;
+// A fast hasher (seeded per process): lookups run per screened name.
+use foldhash::HashMap;
 use std::net::IpAddr;
 
 use serde::Serialize;
