@@ -20,22 +20,7 @@ use portcullis::screening::ScreeningIndex;
 
 fn sdn() -> Vec<Designated> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/screening");
-    let (sdn, alt, add) = (
-        dir.join("sdn.csv"),
-        dir.join("alt.csv"),
-        dir.join("add.csv"),
-    );
-    let files = ofac::Files {
-        sdn: &sdn,
-        alt: Some(&alt),
-        add: Some(&add),
-    };
-    let (records, _) = ofac::import(files, &Options::default()).unwrap();
-    let text: String = records
-        .iter()
-        .map(|r| serde_json::to_string(r).unwrap() + "\n")
-        .collect();
-    parse(&text)
+    ofac::import_dir(&dir, &Options::default()).unwrap()
 }
 
 fn parse(text: &str) -> Vec<Designated> {

@@ -140,6 +140,11 @@ pub fn parse_file(
 fn parse_line(line: &str, origin: Origin) -> Result<Designated, String> {
     let record: Designation =
         serde_json::from_str(line).map_err(|e| format!("invalid designation: {e}"))?;
+    validate(record, origin)
+}
+
+/// Checks one record (ids, names, dates, countries, networks) and parses its fields.
+pub fn validate(record: Designation, origin: Origin) -> Result<Designated, String> {
     if record.id.trim().is_empty() {
         return Err("designation `id` must not be empty".into());
     }

@@ -16,13 +16,13 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::{
     BirthDate, Builder, INDIVIDUAL, ImportError, ORGANIZATION, Options, Stats, month_number,
     year_range,
 };
-use crate::designation::Designation;
+use crate::designation::{Designated, Designation, Origin};
 
 /// The `source` of every OFAC record.
 pub const SOURCE: &str = "OFAC-SDN";
@@ -39,6 +39,41 @@ pub struct Files<'a> {
     pub sdn: &'a Path,
     pub alt: Option<&'a Path>,
     pub add: Option<&'a Path>,
+}
+
+impl Files<'_> {
+    /// `sdn.csv`, `alt.csv` and `add.csv` of one directory, as OFAC publishes them.
+    pub fn in_dir(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+        (
+            dir.join("sdn.csv"),
+            dir.join("alt.csv"),
+            dir.join("add.csv"),
+        )
+    }
+}
+
+/// Imports the SDN list from a directory holding `sdn.csv`, `alt.csv` and
+/// `add.csv`, validated as the designations loader would.
+pub fn import_dir(dir: &Path, options: &Options) -> Result<Vec<Designated>, ImportError> {
+    let (sdn, alt, add) = Files::in_dir(dir);
+    let files = Files {
+        sdn: &sdn,
+        alt: Some(&alt),
+        add: Some(&add),
+    };
+    let (records, _) = import(files, options)?;
+    records
+        .into_iter()
+        .enumerate()
+        .map(|(i, record)| {
+            let origin = Origin {
+                file: sdn.clone(),
+                line: i + 1,
+            };
+            crate::designation::validate(record, origin)
+                .map_err(|message| ImportError::Invalid(format!("{}: {message}", sdn.display())))
+        })
+        .collect()
 }
 
 /// Reads the files and returns one record per line of `sdn.csv`.

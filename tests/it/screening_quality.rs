@@ -164,34 +164,14 @@ const CROSS_SCRIPT_FLOOR: usize = 14;
 /// the family name swapped for another person's must not.
 #[test]
 fn sdn_variants_match_and_near_misses_do_not() {
-    use portcullis::designation::parse_file;
     use portcullis::import::{Options, ofac};
     use portcullis::screening::ScreeningIndex;
 
-    let dir = root().join("tests/fixtures/screening");
-    let (sdn, alt, add) = (
-        dir.join("sdn.csv"),
-        dir.join("alt.csv"),
-        dir.join("add.csv"),
-    );
-    let files = ofac::Files {
-        sdn: &sdn,
-        alt: Some(&alt),
-        add: Some(&add),
-    };
-    let (records, _) = ofac::import(files, &Options::default()).unwrap();
-    let text: String = records
-        .iter()
-        .map(|r| serde_json::to_string(r).unwrap() + "\n")
-        .collect();
-    let (mut entries, mut errors) = (Vec::new(), Vec::new());
-    parse_file(
-        std::path::Path::new("sdn.jsonl"),
-        &text,
-        &mut entries,
-        &mut errors,
-    );
-    assert!(errors.is_empty());
+    let entries = ofac::import_dir(
+        &root().join("tests/fixtures/screening"),
+        &Options::default(),
+    )
+    .unwrap();
     let people: Vec<Vec<String>> = entries
         .iter()
         .filter(|d| d.record.kind.as_deref() == Some("individual"))
