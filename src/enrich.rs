@@ -17,7 +17,13 @@ pub struct IpFact {
     pub country: Option<Country>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub asn: Option<u32>,
+    /// Present in answers only when some flag is set.
+    #[serde(skip_serializing_if = "no_flag")]
     pub anonymizer: Anonymizer,
+}
+
+fn no_flag(a: &Anonymizer) -> bool {
+    !a.any()
 }
 
 /// Everything derived from a request before policies are evaluated.

@@ -71,9 +71,27 @@ pub struct RecordedFacts<'a> {
     pub ip_countries: &'a [Country],
     pub ip_country_mismatch: bool,
     pub anonymous_ip: bool,
+    /// Every IP with all its anonymizer flags, set or not (answers omit clean ones).
+    #[serde(serialize_with = "ips_with_flags")]
     pub ips: &'a [IpFact],
     pub screening: RecordedScreening<'a>,
     pub screening_matches: &'a [String],
+}
+
+fn ips_with_flags<S: serde::Serializer>(ips: &&[IpFact], s: S) -> Result<S::Ok, S::Error> {
+    #[derive(Serialize)]
+    struct Explicit<'a> {
+        ip: std::net::IpAddr,
+        country: Option<Country>,
+        asn: Option<u32>,
+        anonymizer: &'a crate::geo::Anonymizer,
+    }
+    s.collect_seq(ips.iter().map(|f| Explicit {
+        ip: f.ip,
+        country: f.country,
+        asn: f.asn,
+        anonymizer: &f.anonymizer,
+    }))
 }
 
 #[derive(Debug, Serialize)]
