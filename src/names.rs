@@ -15,8 +15,6 @@
 //! patronymic) cost little; a one-token name against a full name costs a lot,
 //! and two different legal forms (`AG` and `GmbH`) cost most.
 
-use std::collections::HashMap;
-
 /// Legal-form classes: spellings and abbreviations of one form share a class.
 const LEGAL_FORMS: &[(&str, &[&str])] = &[
     (
@@ -413,11 +411,10 @@ fn is_patronymic(t: &str) -> bool {
     .any(|s| t.len() > s.len() + 2 && t.ends_with(s))
 }
 
-/// How a comparison was scored; exposed for tests and diagnostics.
+/// How a comparison was scored.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Comparison {
     pub score: f64,
-    pub aligned: usize,
 }
 
 /// Whether the names are of people (particles and middle names behave differently).
@@ -431,10 +428,7 @@ pub enum NameKind {
 /// Compares two prepared names; 0.0–1.0.
 pub fn compare(q: &NormalName, c: &NormalName, kind: NameKind) -> Comparison {
     if q.is_empty() || c.is_empty() {
-        return Comparison {
-            score: 0.0,
-            aligned: 0,
-        };
+        return Comparison { score: 0.0 };
     }
     let (short, long) = if q.tokens.len() <= c.tokens.len() {
         (q, c)
@@ -456,7 +450,6 @@ pub fn compare(q: &NormalName, c: &NormalName, kind: NameKind) -> Comparison {
     let mut used_short = vec![false; short.tokens.len()];
     let mut used_long = vec![false; long.tokens.len()];
     let mut sims = vec![0.0; short.tokens.len()];
-    let mut aligned = 0;
     for (s, i, j) in pairs {
         if used_short.get(i) == Some(&false) && used_long.get(j) == Some(&false) {
             if let (Some(us), Some(ul), Some(slot)) =
@@ -465,7 +458,6 @@ pub fn compare(q: &NormalName, c: &NormalName, kind: NameKind) -> Comparison {
                 *us = true;
                 *ul = true;
                 *slot = s;
-                aligned += 1;
             }
         }
     }
@@ -531,7 +523,6 @@ pub fn compare(q: &NormalName, c: &NormalName, kind: NameKind) -> Comparison {
     }
     Comparison {
         score: score.clamp(0.0, 1.0),
-        aligned,
     }
 }
 
@@ -539,18 +530,6 @@ pub fn compare(q: &NormalName, c: &NormalName, kind: NameKind) -> Comparison {
 pub fn score(a: &str, b: &str, kind: NameKind) -> u8 {
     let s = compare(&NormalName::new(a), &NormalName::new(b), kind).score;
     (s * 100.0).round().clamp(0.0, 100.0) as u8
-}
-
-/// Counts how often each phonetic key occurs in a corpus; rarer keys retrieve
-/// fewer candidates.
-pub fn key_frequencies<'a>(names: impl Iterator<Item = &'a NormalName>) -> HashMap<String, u32> {
-    let mut freq = HashMap::new();
-    for n in names {
-        for k in &n.keys {
-            *freq.entry(k.clone()).or_insert(0) += 1;
-        }
-    }
-    freq
 }
 
 #[cfg(test)]

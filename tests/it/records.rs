@@ -396,13 +396,7 @@ async fn verify_passes_untouched_files_and_names_every_kind_of_tampering() {
     // A file truncated mid-line that is not the last one.
     let p = tampered(&r.dir, |d, _| {
         let path = d.join(&middle.name);
-        let len = std::fs::metadata(&path).unwrap().len();
-        std::fs::OpenOptions::new()
-            .write(true)
-            .open(&path)
-            .unwrap()
-            .set_len(len - 30)
-            .unwrap();
+        cut_tail(&path, 30);
     });
     assert_eq!(p[0], (middle.name.clone(), n, ProblemKind::Broken));
 
@@ -410,13 +404,7 @@ async fn verify_passes_untouched_files_and_names_every_kind_of_tampering() {
     let last = files.last().unwrap();
     let p = tampered(&r.dir, |d, _| {
         let path = d.join(&last.name);
-        let len = std::fs::metadata(&path).unwrap().len();
-        std::fs::OpenOptions::new()
-            .write(true)
-            .open(&path)
-            .unwrap()
-            .set_len(len - 30)
-            .unwrap();
+        cut_tail(&path, 30);
     });
     let torn_line = file_lines(&r.dir.join(&last.name)).len();
     assert_eq!(
@@ -959,4 +947,15 @@ async fn with_sync_interval_a_record_queued_before_a_failure_is_written_after_it
         .collect();
     assert_eq!(ids, ["req-1", "req-2", "req-4"]);
     assert!(verify_dir(&r.dir).unwrap().is_ok());
+}
+
+/// Truncates the last `bytes` bytes of a file, cutting a record in half.
+fn cut_tail(path: &std::path::Path, bytes: u64) {
+    let len = std::fs::metadata(path).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_len(len - bytes)
+        .unwrap();
 }
