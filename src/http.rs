@@ -12,8 +12,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use tower_http::timeout::TimeoutLayer;
 
+use crate::deadline::DeadlineLayer;
 use crate::decision::Decision;
 use crate::engine::decide;
 use crate::reload::{AppState, rfc3339};
@@ -32,10 +32,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/metrics", get(metrics))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(limits.max_body))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            limits.request_timeout,
-        ))
+        .layer(DeadlineLayer::new(limits.request_timeout, timed_out))
         .with_state(state)
 }
 
@@ -110,6 +107,15 @@ impl IntoResponse for ApiError {
         });
         (self.status, Json(body)).into_response()
     }
+}
+
+fn timed_out() -> Response {
+    ApiError::new(
+        StatusCode::REQUEST_TIMEOUT,
+        "request_timeout",
+        "the request was not complete within the time limit (--request-timeout)",
+    )
+    .into_response()
 }
 
 async fn decide_one(

@@ -10,21 +10,22 @@ pub mod cedar_input; // the built-in schema; builds Cedar input from an enriched
 pub mod cli; // command line: serve, check, schema
 pub mod country; // ISO 3166-1 alpha-2 codes
 pub mod country_names; // country names (as lists write them) to codes
+pub mod deadline; // the request time limit, armed only when a request waits
 pub mod decision; // Cedar's answer -> allow / deny / conditional
 pub mod designation; // designated persons: file format and loader
 pub mod diagnostic; // located problems in input files
 pub mod engine; // decide(snapshot, request) -> decision
 pub mod enrich; // request -> facts (countries, anonymizers, screening)
 pub mod geo; // MMDB geolocation
-pub mod http;
+pub mod http; // axum router, handlers, errors
 pub mod import; // OFAC and UN lists to the designations format
-pub mod loadgen; // `portcullis bench`: open-loop load generator // axum router, handlers, errors
+pub mod loadgen; // `portcullis bench`: open-loop load generator
 pub mod metrics; // Prometheus metrics
 pub mod names; // name normalisation and similarity for screening
 pub mod policies; // Cedar policy loading and validation
-pub mod reload;
+pub mod reload; // service state and all-or-nothing reloads
 pub mod request; // wire types and validation
 pub mod screening; // designated-person screening index
 pub mod slicing; // guards: skip policies that cannot apply
-pub mod snapshot; // the immutable unit of policies, designations and geo data // service state and all-or-nothing reloads
+pub mod snapshot; // the immutable unit of policies, designations and geo data
 pub mod synth; // synthetic policy directories for benchmarks

@@ -339,7 +339,14 @@ impl RequestError {
 }
 
 /// Decodes and validates one JSON value of type `T`, naming the field on failure.
+///
+/// Valid bodies are decoded once, without tracking where the decoder is (which
+/// allocates for every key); a body that fails is decoded again with the path
+/// tracked, to name the field.
 pub fn decode<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, RequestError> {
+    if let Ok(value) = serde_json::from_slice(body) {
+        return Ok(value);
+    }
     let mut de = serde_json::Deserializer::from_slice(body);
     let value = serde_path_to_error::deserialize(&mut de).map_err(classify)?;
     de.end()

@@ -238,7 +238,7 @@ impl Recorder {
             current_file: read(&self.shared.current_file),
             last_hash: read(&self.shared.last_hash),
             pseudonymisation: self.pseudo.modes,
-            key_id: self.pseudo.key_id(),
+            key_id: self.pseudo.key_id().map(str::to_owned),
         }
     }
 }

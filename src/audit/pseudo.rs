@@ -220,17 +220,20 @@ pub fn default_key_path(records_dir: &Path) -> PathBuf {
 #[derive(Debug, Clone)]
 pub struct Pseudonymiser {
     key: Option<Key>,
+    /// The key's fingerprint, computed once (every record carries it).
+    key_id: Option<String>,
     pub modes: FieldModes,
 }
 
 impl Pseudonymiser {
     /// `key` is needed when any group is hashed; without one, hashed groups are dropped.
     pub fn new(key: Option<Key>, modes: FieldModes) -> Self {
-        Self { key, modes }
+        let key_id = key.as_ref().map(Key::id);
+        Self { key, key_id, modes }
     }
 
-    pub fn key_id(&self) -> Option<String> {
-        self.key.as_ref().map(Key::id)
+    pub fn key_id(&self) -> Option<&str> {
+        self.key_id.as_deref()
     }
 
     /// The keyed hash of `value` as a field of `kind` (64 hex digits).

@@ -45,15 +45,15 @@ pub struct DecisionRecord<'a> {
     pub resource: Option<RecordedResource<'a>>,
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     pub satisfied_conditions: &'a [String],
-    pub pseudonymisation: Pseudonymisation,
+    pub pseudonymisation: Pseudonymisation<'a>,
 }
 
 #[derive(Debug, Serialize)]
-pub struct Pseudonymisation {
+pub struct Pseudonymisation<'a> {
     #[serde(flatten)]
     pub modes: FieldModes,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub key_id: Option<String>,
+    pub key_id: Option<&'a str>,
 }
 
 #[derive(Debug, Serialize)]
@@ -214,7 +214,7 @@ impl<'a> DecisionRecord<'a> {
     pub fn new(
         req: &'a DecideRequest,
         decision: &'a Decision,
-        p: &Pseudonymiser,
+        p: &'a Pseudonymiser,
         time: SystemTime,
     ) -> Self {
         let m = p.modes;

@@ -448,3 +448,38 @@ fn bench_command_loads_a_running_server_open_loop() {
         .unwrap();
     assert!(metrics.contains("portcullis_decisions_total{decision=\"allow\"}"));
 }
+
+#[test]
+fn a_body_that_stalls_is_answered_408_at_the_request_timeout() {
+    use std::io::{Read as _, Write as _};
+    let server = start(&["--request-timeout", "300ms"], root(), &[]);
+    let address = server.base.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    stream.set_read_timeout(Some(DEADLINE)).unwrap();
+    // Announce 100 bytes of body, send 10 and stall.
+    stream
+        .write_all(
+            b"POST /v1/decide HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{\"action\":",
+        )
+        .unwrap();
+    let sent = Instant::now();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !answer.windows(4).any(|w| w == b"}}\r\n") && !answer.ends_with(b"}}") {
+        let n = stream.read(&mut buf).unwrap();
+        assert!(n > 0, "connection closed without an answer");
+        answer.extend_from_slice(&buf[..n]);
+    }
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains(r#""code":"request_timeout""#), "{answer}");
+    assert!(sent.elapsed() >= Duration::from_millis(300));
+    // Requests that do not stall are not affected.
+    let (status, d) = post(
+        &server.base,
+        "/v1/decide",
+        &json!({"action": "open_account", "customer": {"id": "c", "name": "Ann"}}),
+        None,
+    );
+    assert_eq!((status, d["decision"].as_str()), (200, Some("allow")));
+}
