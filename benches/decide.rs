@@ -7,8 +7,13 @@
 //! - `enrich/shipped`, `cedar_input/build`, `parse/request`: the parts.
 //!
 //! `shipped` is the `policies/` directory of the repository; `200` is the
-//! shipped `baseline.cedar` plus 199 generated measures (with the shipped
-//! designations copied next to them, so screening costs the same in both).
+//! shipped `baseline.cedar` plus 199 generated measures; `1000_guarded` is 1,000
+//! jurisdiction-guarded measures (`portcullis synth`). Every set is loaded with
+//! the shipped designations *and* the full 2021 OFAC SDN list (8,976
+//! designations, imported from `tests/fixtures/screening/`), so every name of
+//! the request is screened against the real list.
+//!
+//! The binary uses mimalloc; so do these benchmarks, to measure what ships.
 
 #![allow(
     clippy::unwrap_used,
@@ -16,6 +21,9 @@
     clippy::panic,
     clippy::indexing_slicing
 )]
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::fmt::Write as _;
 use std::hint::black_box;
@@ -28,6 +36,7 @@ use portcullis::cedar_input::{self, CedarNames};
 use portcullis::decision::Outcome;
 use portcullis::engine::{Slicing, decide, decide_with};
 use portcullis::enrich::{EnrichSettings, enrich};
+use portcullis::import::{Options, ofac};
 use portcullis::request::{DecideRequest, parse_decide};
 use portcullis::snapshot::{DESIGNATIONS_DIR, Snapshot, Sources};
 
@@ -157,9 +166,9 @@ fn generated_policies() -> String {
     out
 }
 
-/// A tempdir with the shipped baseline, 199 generated policies and the
-/// shipped designations.
-fn policies_200() -> tempfile::TempDir {
+/// A tempdir with the shipped baseline, 199 generated policies, the shipped
+/// designations and the SDN list.
+fn policies_200(sdn: &tempfile::TempDir) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let shipped = root().join("policies");
     std::fs::copy(
@@ -168,12 +177,7 @@ fn policies_200() -> tempfile::TempDir {
     )
     .unwrap();
     std::fs::write(dir.path().join("generated.cedar"), generated_policies()).unwrap();
-    let designations = dir.path().join(DESIGNATIONS_DIR);
-    std::fs::create_dir(&designations).unwrap();
-    for entry in std::fs::read_dir(shipped.join(DESIGNATIONS_DIR)).unwrap() {
-        let path = entry.unwrap().path();
-        std::fs::copy(&path, designations.join(path.file_name().unwrap())).unwrap();
-    }
+    copy_designations(dir.path(), sdn);
     dir
 }
 
@@ -218,9 +222,29 @@ fn benches(c: &mut Criterion) {
     let body = REQUEST.as_bytes();
     let req = parse_decide(body).unwrap();
 
-    let shipped = snapshot(&root().join("policies"));
-    assert!(!shipped.designations.is_empty());
+    let sdn = sdn_jsonl();
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(root().join("policies")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "cedar") {
+            std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    copy_designations(dir.path(), &sdn);
+    let shipped = snapshot(dir.path());
+    assert!(shipped.designations.len() > 8_976, "the SDN list is loaded");
     bench_set(c, "shipped", &shipped, &req);
+
+    // Every iteration screens names this thread has not seen (the name cache
+    // holds 4,096): the cost of a new customer.
+    let fresh = fresh_name_requests();
+    let mut next = 0;
+    c.bench_function("decide_new_names/shipped", |b| {
+        b.iter(|| {
+            next = (next + 1) % fresh.len();
+            decide(black_box(&shipped), black_box(&fresh[next]))
+        });
+    });
 
     let names = CedarNames::new().unwrap();
     c.bench_function("enrich/shipped", |b| {
@@ -246,7 +270,7 @@ fn benches(c: &mut Criterion) {
         b.iter(|| parse_decide(black_box(body)).unwrap());
     });
 
-    let dir = policies_200();
+    let dir = policies_200(&sdn);
     let big = snapshot(dir.path());
     assert_eq!(big.policies.len(), 200);
     assert_eq!(big.designations.len(), shipped.designations.len());
@@ -260,7 +284,7 @@ fn benches(c: &mut Criterion) {
         portcullis::synth::policies(1000),
     )
     .unwrap();
-    copy_designations(dir.path());
+    copy_designations(dir.path(), &sdn);
     let guarded = snapshot(dir.path());
     assert_eq!(guarded.policies.len(), 1000);
     let sliced = decide(&guarded, &req);
@@ -270,16 +294,100 @@ fn benches(c: &mut Criterion) {
     bench_set(c, "1000_guarded", &guarded, &req);
 }
 
-fn copy_designations(to: &Path) {
-    let from = root().join("policies").join(DESIGNATIONS_DIR);
-    std::fs::create_dir_all(to.join(DESIGNATIONS_DIR)).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(
-            entry.path(),
-            to.join(DESIGNATIONS_DIR).join(entry.file_name()),
-        )
-        .unwrap();
+/// 10,000 copies of [`REQUEST`] whose customer and owner names are all different.
+fn fresh_name_requests() -> Vec<DecideRequest> {
+    const FIRST: [&str; 20] = [
+        "Anna", "Lukas", "Maria", "Jonas", "Sofia", "Elias", "Emma", "Noah", "Mia", "Paul", "Lena",
+        "Felix", "Clara", "Jakob", "Marie", "David", "Hanna", "Leon", "Julia", "Moritz",
+    ];
+    const LAST: [&str; 25] = [
+        "Schmidt",
+        "Weber",
+        "Wagner",
+        "Becker",
+        "Hoffmann",
+        "Koch",
+        "Richter",
+        "Klein",
+        "Wolf",
+        "Neumann",
+        "Schwarz",
+        "Zimmermann",
+        "Braun",
+        "Hofmann",
+        "Hartmann",
+        "Lange",
+        "Krause",
+        "Lehmann",
+        "Kaiser",
+        "Fuchs",
+        "Peters",
+        "Scholz",
+        "Vogel",
+        "Jung",
+        "Keller",
+    ];
+    const FIRM: [&str; 20] = [
+        "Nordwind",
+        "Bergblick",
+        "Lindenhof",
+        "Sonnenfeld",
+        "Rheinufer",
+        "Waldrand",
+        "Seeblick",
+        "Talweg",
+        "Hochland",
+        "Mittelpunkt",
+        "Eichenhain",
+        "Morgenrot",
+        "Kiefernweg",
+        "Auenland",
+        "Steinbach",
+        "Birkenallee",
+        "Feldmark",
+        "Quellgrund",
+        "Wiesental",
+        "Uferweg",
+    ];
+    const KIND: [&str; 5] = ["Research", "Analytics", "Systems", "Labs", "Computing"];
+    let mut out = Vec::with_capacity(10_000);
+    for i in 0..10_000 {
+        let first = FIRST[i % FIRST.len()];
+        let last = LAST[(i / FIRST.len()) % LAST.len()];
+        let firm = FIRM[(i / 500) % FIRM.len()];
+        let kind = KIND[i % KIND.len()];
+        let body = REQUEST
+            .replace("Acme Research GmbH", &format!("{firm} {kind} {last} GmbH"))
+            .replace("Anna Schmidt", &format!("{first} {last}-{firm}"));
+        out.push(parse_decide(body.as_bytes()).unwrap());
+    }
+    out
+}
+
+/// The 2021 SDN list as a designations file (JSON Lines).
+fn sdn_jsonl() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let list = ofac::import_dir(
+        &root().join("tests/fixtures/screening"),
+        &Options::default(),
+    )
+    .unwrap();
+    let records: Vec<_> = list.into_iter().map(|d| d.record).collect();
+    assert!(records.len() >= 8_976);
+    portcullis::import::write_jsonl(&dir.path().join("sdn-2021.jsonl"), &records).unwrap();
+    dir
+}
+
+/// The shipped designations and the SDN list, into `to/designations/`.
+fn copy_designations(to: &Path, sdn: &tempfile::TempDir) {
+    let into = to.join(DESIGNATIONS_DIR);
+    std::fs::create_dir_all(&into).unwrap();
+    let shipped = root().join("policies").join(DESIGNATIONS_DIR);
+    for from in [shipped.as_path(), sdn.path()] {
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::copy(entry.path(), into.join(entry.file_name())).unwrap();
+        }
     }
 }
 

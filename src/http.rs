@@ -121,7 +121,7 @@ fn timed_out() -> Response {
 async fn decide_one(
     State(state): State<Arc<AppState>>,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Decision>, ApiError> {
+) -> Result<Answer<Decision>, ApiError> {
     let body = body.map_err(|e| reject(&state, e.into()))?;
     let request: DecideRequest = decode(&body).map_err(|e| reject(&state, e.into()))?;
     records_ready(&state)?;
@@ -140,7 +140,28 @@ async fn decide_one(
             .await
             .map_err(|e| ApiError::records_unavailable(&e))?;
     }
-    Ok(Json(decision))
+    Ok(Answer(decision))
+}
+
+/// `axum::Json` for answers: one buffer sized for a decision (axum's starts at
+/// 128 bytes and grows several times for one).
+struct Answer<T>(T);
+
+impl<T: Serialize> IntoResponse for Answer<T> {
+    fn into_response(self) -> Response {
+        let mut body = Vec::with_capacity(1024);
+        match serde_json::to_writer(&mut body, &self.0) {
+            Ok(()) => (
+                [(
+                    header::CONTENT_TYPE,
+                    header::HeaderValue::from_static("application/json"),
+                )],
+                body,
+            )
+                .into_response(),
+            Err(e) => ApiError::internal("cannot serialise the answer", e).into_response(),
+        }
+    }
 }
 
 /// Refuses before deciding while records cannot be written.

@@ -11,7 +11,10 @@
 
 // A fast hasher (seeded per process): lookups run per screened name.
 use foldhash::HashMap;
+use std::cell::RefCell;
 use std::net::IpAddr;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Serialize;
 
@@ -59,7 +62,10 @@ pub struct Screening {
 /// lower-case, punctuation removed, tokens sorted. `"Petrov, Ivan"` and
 /// `"IVAN  PETROV"` and `"Иван Петров"` all give `"ivan petrov"`.
 pub fn name_key(name: &str) -> String {
-    NormalName::new(name).exact
+    // `NormalName::new(name).exact`, without the rest of the normalisation.
+    let mut tokens = crate::names::tokenize(name);
+    tokens.sort_unstable();
+    tokens.join(" ")
 }
 
 /// Folds an identifier value: ASCII letters and digits only, upper-case.
@@ -112,9 +118,43 @@ struct Party {
     countries: Vec<Country>,
 }
 
+/// What one name retrieves from an index, before the screened party's
+/// qualifiers (date of birth, countries) adjust the scores.
+#[derive(Debug, Clone, Copy)]
+struct Hit {
+    entry: u32,
+    name: u16,
+    /// 100 for an exact (order-insensitive) name; else the name score.
+    base: i32,
+    exact: bool,
+}
+
+/// Names remembered per thread. The same customers are screened again and
+/// again (every review and provisioning call repeats their names), and what a
+/// name retrieves depends only on the name and the index: a repeated name
+/// costs a hash lookup instead of normalisation and candidate scoring. One
+/// cache per thread needs no lock; it is emptied when full and whenever a
+/// thread screens against another index (after a reload).
+const NAME_CACHE_CAPACITY: usize = 4096;
+
+#[derive(Default)]
+struct NameCache {
+    index: u64,
+    hits: HashMap<Box<str>, Rc<[Hit]>>,
+}
+
+thread_local! {
+    static NAME_CACHE: RefCell<NameCache> = RefCell::new(NameCache::default());
+}
+
+/// Tells indexes apart in [`NameCache`]; 0 is never given out.
+static NEXT_INDEX_ID: AtomicU64 = AtomicU64::new(1);
+
 /// Designations indexed for lookup. Indices point into `entries`.
 #[derive(Debug, Default)]
 pub struct ScreeningIndex {
+    /// Unique per built index, for the name cache.
+    id: u64,
     entries: Vec<Designated>,
     /// Exact, order-insensitive name keys.
     names: HashMap<String, Vec<(u32, u16)>>,
@@ -129,7 +169,10 @@ pub struct ScreeningIndex {
 
 impl ScreeningIndex {
     pub fn build(entries: Vec<Designated>) -> Self {
-        let mut index = Self::default();
+        let mut index = Self {
+            id: NEXT_INDEX_ID.fetch_add(1, Ordering::Relaxed),
+            ..Self::default()
+        };
         for (i, d) in entries.iter().enumerate() {
             let i = u32::try_from(i).unwrap_or(u32::MAX);
             let kind = match d.record.kind.as_deref() {
@@ -288,52 +331,39 @@ impl ScreeningIndex {
     }
 
     fn screen_name(&self, name: &str, party: &Party, threshold: u8, out: &mut Screening) {
-        // Exact (order-insensitive) names first: cheap and certain.
-        let query = NormalName::new(name);
-        for &(i, n) in self.names.get(&query.exact).into_iter().flatten() {
-            let designated = self
-                .entry(i)
-                .and_then(|d| d.record.names.get(usize::from(n)))
-                .cloned()
-                .unwrap_or_default();
-            self.push(out, i, designated, name, party.label, Basis::Name, 100);
-        }
-        if query.is_empty() {
-            return;
-        }
-        let mut found: Vec<(u8, u32)> = Vec::new();
-        for at in self.candidates(&query) {
-            let Some(cand) = self.indexed.get(at as usize) else {
-                continue;
-            };
-            let base = compare(&query, &cand.normal, cand.kind).score;
-            let base = (base * 100.0).round() as i32;
-            if base < i32::from(REPORT_FLOOR) - 10 {
+        let hits = self.cached_hits(name);
+        let mut found: Vec<(u8, Hit)> = Vec::new();
+        for &hit in hits.iter() {
+            if hit.exact {
+                // Exact (order-insensitive) names: certain, whatever the qualifiers.
+                let designated = self.designated_name(hit);
+                self.push(
+                    out,
+                    hit.entry,
+                    designated,
+                    name,
+                    party.label,
+                    Basis::Name,
+                    100,
+                );
                 continue;
             }
-            let adjusted = base + self.entry(cand.entry).map_or(0, |d| qualifiers(d, party));
+            let adjusted = hit.base + self.entry(hit.entry).map_or(0, |d| qualifiers(d, party));
             let score = u8::try_from(adjusted.clamp(0, 100)).unwrap_or(0);
             if score >= REPORT_FLOOR {
-                found.push((score, at));
+                found.push((score, hit));
             }
         }
         found.sort_unstable_by_key(|&(score, _)| std::cmp::Reverse(score));
         let mut reported = 0;
-        for (score, at) in found {
+        for (score, hit) in found {
             if reported >= MAX_REPORTED && score < threshold {
                 break;
             }
-            let Some(cand) = self.indexed.get(at as usize) else {
-                continue;
-            };
-            let designated = self
-                .entry(cand.entry)
-                .and_then(|d| d.record.names.get(usize::from(cand.name)))
-                .cloned()
-                .unwrap_or_default();
+            let designated = self.designated_name(hit);
             if self.push(
                 out,
-                cand.entry,
+                hit.entry,
                 designated,
                 name,
                 party.label,
@@ -343,6 +373,72 @@ impl ScreeningIndex {
                 reported += 1;
             }
         }
+    }
+
+    fn designated_name(&self, hit: Hit) -> String {
+        self.entry(hit.entry)
+            .and_then(|d| d.record.names.get(usize::from(hit.name)))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// [`Self::hits`] through this thread's [`NameCache`].
+    fn cached_hits(&self, name: &str) -> Rc<[Hit]> {
+        let cached = NAME_CACHE.try_with(|cache| {
+            let mut cache = cache.borrow_mut();
+            if cache.index != self.id {
+                cache.hits.clear();
+                cache.index = self.id;
+            }
+            if let Some(hits) = cache.hits.get(name) {
+                return hits.clone();
+            }
+            let hits: Rc<[Hit]> = self.hits(name).into();
+            if cache.hits.len() >= NAME_CACHE_CAPACITY {
+                cache.hits.clear();
+            }
+            cache.hits.insert(name.into(), hits.clone());
+            hits
+        });
+        // Only while the thread is being torn down is there no cache.
+        cached.unwrap_or_else(|_| self.hits(name).into())
+    }
+
+    /// What `name` retrieves: exact names first, then scored candidates that
+    /// could reach the report floor once qualifiers are added, in retrieval order.
+    fn hits(&self, name: &str) -> Vec<Hit> {
+        let query = NormalName::new(name);
+        let mut hits: Vec<Hit> = self
+            .names
+            .get(&query.exact)
+            .into_iter()
+            .flatten()
+            .map(|&(entry, name)| Hit {
+                entry,
+                name,
+                base: 100,
+                exact: true,
+            })
+            .collect();
+        if query.is_empty() {
+            return hits;
+        }
+        for at in self.candidates(&query) {
+            let Some(cand) = self.indexed.get(at as usize) else {
+                continue;
+            };
+            let base = compare(&query, &cand.normal, cand.kind).score;
+            let base = (base * 100.0).round() as i32;
+            if base >= i32::from(REPORT_FLOOR) - 10 {
+                hits.push(Hit {
+                    entry: cand.entry,
+                    name: cand.name,
+                    base,
+                    exact: false,
+                });
+            }
+        }
+        hits
     }
 
     /// Designated names worth scoring against the query: those that share at
@@ -556,6 +652,56 @@ mod tests {
             name_key("José  Núñez-García"),
             name_key("garcia jose nunez")
         );
+        // The short cut gives the key screening's normalisation gives.
+        for name in [
+            "Zenith Dynamics LLC",
+            "Bank's Holding Co. 2",
+            "Abd al-Rahman bin Ali",
+            "O'Neil  van der Berg",
+            "李小龍",
+            "",
+        ] {
+            assert_eq!(name_key(name), NormalName::new(name).exact, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_cached_name_is_screened_as_before_and_never_against_an_old_index() {
+        let first = index(LIST);
+        let req = request(
+            r#"{"id":"c","name":"Ivan Petrov","date_of_birth":"1970-03-01"}"#,
+            "",
+        );
+        let fresh = first.screen(&req, 90);
+        assert_eq!(fresh.score, 100);
+        // The second time comes from this thread's cache: the same answer, and
+        // the qualifiers of another party are applied afresh.
+        assert_eq!(first.screen(&req, 90), fresh);
+        let other_dob = request(
+            r#"{"id":"c","name":"Ivan Petrov","date_of_birth":"1990-01-01"}"#,
+            "",
+        );
+        assert_eq!(
+            first.screen(&other_dob, 90).matches.len(),
+            fresh.matches.len()
+        );
+        let typo = request(r#"{"id":"c","name":"Ivan Petrof"}"#, "");
+        let typo_score = first.screen(&typo, 90).score;
+        assert!(typo_score >= 90, "{typo_score}");
+        let wrong_dob = request(
+            r#"{"id":"c","name":"Ivan Petrof","date_of_birth":"1990-01-01"}"#,
+            "",
+        );
+        let lowered = first.screen(&wrong_dob, 90).score;
+        assert!(
+            lowered < typo_score,
+            "the date of birth counts on a cached name: {lowered}"
+        );
+        // A reload builds another index: the cache of the old one is not used.
+        let second = index(r#"{"id":"SMP-3","kind":"organization","names":["Other Name Ltd"]}"#);
+        let after = second.screen(&req, 90);
+        assert!(after.matches.is_empty(), "{after:?}");
+        assert_eq!(first.screen(&req, 90), fresh);
     }
 
     #[test]

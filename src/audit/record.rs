@@ -402,5 +402,8 @@ fn redact(message: &str, req: &DecideRequest, m: FieldModes) -> String {
 
 /// A record's JSON object, ready to be chained.
 pub fn to_line(record: &DecisionRecord<'_>) -> Result<Vec<u8>, serde_json::Error> {
-    serde_json::to_vec(record)
+    // A record is about 1.5 kB: one allocation rather than growing from 128 bytes.
+    let mut line = Vec::with_capacity(2048);
+    serde_json::to_writer(&mut line, record)?;
+    Ok(line)
 }
