@@ -63,18 +63,21 @@ where
 
     fn call(&mut self, request: R) -> Self::Future {
         DeadlineFuture {
-            inner: Box::pin(self.inner.call(request)),
+            inner: self.inner.call(request),
             sleep: None,
             layer: self.layer,
         }
     }
 }
 
-/// A request in progress; the timer exists once it has had to wait.
-pub struct DeadlineFuture<F> {
-    inner: Pin<Box<F>>,
-    sleep: Option<Pin<Box<Sleep>>>,
-    layer: DeadlineLayer,
+pin_project_lite::pin_project! {
+    /// A request in progress; the timer exists once it has had to wait.
+    pub struct DeadlineFuture<F> {
+        #[pin]
+        inner: F,
+        sleep: Option<Pin<Box<Sleep>>>,
+        layer: DeadlineLayer,
+    }
 }
 
 impl<F, T, E> Future for DeadlineFuture<F>
@@ -85,9 +88,8 @@ where
     type Output = Result<Response, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        // Every field is `Unpin` (the inner future and the timer are boxed).
-        let this = self.get_mut();
-        if let Poll::Ready(out) = this.inner.as_mut().poll(cx) {
+        let this = self.project();
+        if let Poll::Ready(out) = this.inner.poll(cx) {
             return Poll::Ready(out.map(IntoResponse::into_response));
         }
         let limit = this.layer.limit;

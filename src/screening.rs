@@ -353,20 +353,23 @@ impl ScreeningIndex {
         } else {
             self.hits(name).into()
         };
+        let report = |out: &mut Screening, hit: Hit, score: u8| {
+            let designated = self.designated_name(hit);
+            self.push(
+                out,
+                hit.entry,
+                designated,
+                name,
+                party.label,
+                Basis::Name,
+                score,
+            )
+        };
         let mut found: Vec<(u8, Hit)> = Vec::new();
         for &hit in hits.iter() {
             if hit.exact {
                 // Exact (order-insensitive) names: certain, whatever the qualifiers.
-                let designated = self.designated_name(hit);
-                self.push(
-                    out,
-                    hit.entry,
-                    designated,
-                    name,
-                    party.label,
-                    Basis::Name,
-                    100,
-                );
+                report(out, hit, 100);
                 continue;
             }
             let adjusted = hit.base + self.entry(hit.entry).map_or(0, |d| qualifiers(d, party));
@@ -381,16 +384,7 @@ impl ScreeningIndex {
             if reported >= MAX_REPORTED && score < threshold {
                 break;
             }
-            let designated = self.designated_name(hit);
-            if self.push(
-                out,
-                hit.entry,
-                designated,
-                name,
-                party.label,
-                Basis::Name,
-                score,
-            ) {
+            if report(out, hit, score) {
                 reported += 1;
             }
         }
