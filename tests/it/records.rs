@@ -627,6 +627,18 @@ async fn retention_deletes_whole_expired_files_and_verify_accounts_for_them() {
     );
 }
 
+/// Puts the records directory back (a file stood in its place) and waits until
+/// the service is ready again.
+async fn restore_records_dir(r: &Recording, aside: &Path) {
+    std::fs::remove_file(&r.dir).unwrap();
+    std::fs::rename(aside, &r.dir).unwrap();
+    poll("records writable again", async || {
+        let (status, _) = call(&r.router, "GET", "/readyz", "").await;
+        (status == StatusCode::OK).then_some(())
+    })
+    .await;
+}
+
 async fn poll<T>(what: &str, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
     let end = Instant::now() + DEADLINE;
     loop {
@@ -668,13 +680,7 @@ async fn decisions_fail_closed_while_records_cannot_be_written_and_resume_after(
     let (_, status_body) = call(&r.router, "GET", "/v1/status", "").await;
     assert_eq!(status_body["records"]["healthy"], false);
 
-    std::fs::remove_file(&r.dir).unwrap();
-    std::fs::rename(&aside, &r.dir).unwrap();
-    poll("records writable again", async || {
-        let (status, _) = call(&r.router, "GET", "/readyz", "").await;
-        (status == StatusCode::OK).then_some(())
-    })
-    .await;
+    restore_records_dir(&r, &aside).await;
     let (status, d) = decide(&r.router, &person(4)).await;
     assert_eq!(status, StatusCode::OK, "{d}");
     r.close().await;
@@ -931,13 +937,7 @@ async fn with_sync_interval_a_record_queued_before_a_failure_is_written_after_it
     let (status, _) = decide(&r.router, &person(3)).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
 
-    std::fs::remove_file(&r.dir).unwrap();
-    std::fs::rename(&aside, &r.dir).unwrap();
-    poll("records writable again", async || {
-        let (status, _) = call(&r.router, "GET", "/readyz", "").await;
-        (status == StatusCode::OK).then_some(())
-    })
-    .await;
+    restore_records_dir(&r, &aside).await;
     let (status, _) = decide(&r.router, &person(4)).await;
     assert_eq!(status, StatusCode::OK);
     r.close().await;
