@@ -163,8 +163,44 @@ impl CedarNames {
     }
 }
 
-fn opt_country(c: Option<Country>) -> Value {
-    string(c.as_ref().map_or("", Country::as_str))
+/// The scalar attributes of the principal and the resource as Cedar sees them:
+/// what is absent is `""` (or 0 GPUs, or the resource `"account"`). Guards
+/// (`slicing`) read these same values.
+#[derive(Debug, Clone, Copy)]
+pub struct Scalars<'a> {
+    pub kind: &'a str,
+    pub country: &'a str,
+    pub payment_country: &'a str,
+    pub reseller_country: &'a str,
+    pub resource_kind: &'a str,
+    pub region: &'a str,
+    pub gpu_count: i64,
+}
+
+fn country(c: Option<&Country>) -> &str {
+    c.map_or("", Country::as_str)
+}
+
+/// The [`Scalars`] of a request.
+pub fn scalars(req: &DecideRequest) -> Scalars<'_> {
+    let c = &req.customer;
+    let (resource_kind, region, gpu_count) = match &req.resource {
+        Some(r) => (
+            r.kind.as_str(),
+            r.region.as_deref().unwrap_or(""),
+            r.gpu_count.unwrap_or(0),
+        ),
+        None => ("account", "", 0),
+    };
+    Scalars {
+        kind: c.kind.map_or("", |k| k.as_str()),
+        country: country(c.address.as_ref().and_then(|a| a.country.as_ref())),
+        payment_country: country(c.payment.as_ref().and_then(|p| p.country.as_ref())),
+        reseller_country: country(req.reseller.as_ref().map(|r| &r.country)),
+        resource_kind,
+        region,
+        gpu_count: gpu_count.into(),
+    }
 }
 
 fn long(n: impl Into<i64>) -> Value {
@@ -194,45 +230,30 @@ pub fn build(
     with_source_ips: bool,
 ) -> Result<(ast::Request, core_entities::Entities), CedarInputError> {
     let c = &req.customer;
+    let s = scalars(req);
     let principal =
         EntityUID::from_components(names.customer.clone(), Eid::new(c.id.as_str()), None);
-    let (resource_id, region, gpu_count) = match &req.resource {
-        Some(r) => (
-            r.kind.as_str(),
-            r.region.as_deref().unwrap_or(""),
-            r.gpu_count.unwrap_or(0),
-        ),
-        None => ("account", "", 0),
-    };
-    let resource = EntityUID::from_components(names.resource.clone(), Eid::new(resource_id), None);
+    let resource =
+        EntityUID::from_components(names.resource.clone(), Eid::new(s.resource_kind), None);
 
     let customer = entity(
         principal.clone(),
         [
-            ("kind", string(c.kind.map_or("", |k| k.as_str()))),
+            ("kind", string(s.kind)),
             ("name", string(c.name.as_str())),
             ("nationalities", names.country_set(&c.nationalities)),
-            (
-                "country",
-                opt_country(c.address.as_ref().and_then(|a| a.country)),
-            ),
-            (
-                "payment_country",
-                opt_country(c.payment.as_ref().and_then(|p| p.country)),
-            ),
+            ("country", string(s.country)),
+            ("payment_country", string(s.payment_country)),
             ("owner_countries", names.country_set(&facts.owner_countries)),
-            (
-                "reseller_country",
-                opt_country(req.reseller.as_ref().map(|r| r.country)),
-            ),
+            ("reseller_country", string(s.reseller_country)),
         ],
     );
     let resource_entity = entity(
         resource.clone(),
         [
-            ("kind", string(resource_id)),
-            ("region", string(region)),
-            ("gpu_count", long(gpu_count)),
+            ("kind", string(s.resource_kind)),
+            ("region", string(s.region)),
+            ("gpu_count", long(s.gpu_count)),
         ],
     );
     // No entity has parents, so the hierarchy is trivially transitively closed.

@@ -3,7 +3,10 @@
 //! Synchronous and free of I/O: it reads only the snapshot it is given. Each
 //! policy that can apply is evaluated by Cedar's evaluator directly, so every
 //! satisfied policy and every error is seen, whatever the policy's effect (Cedar's
-//! authorizer would skip a forbid that errs; Portcullis denies).
+//! authorizer would skip a forbid that errs; Portcullis denies). A policy made
+//! only of guards (`slicing`) is satisfied exactly when they hold and is not
+//! evaluated; when every applicable policy is of that kind, no Cedar input is
+//! built at all.
 
 use std::sync::LazyLock;
 
@@ -11,9 +14,10 @@ use cedar_policy_core::ast::{Literal, SlotEnv, ValueKind};
 use cedar_policy_core::evaluator::Evaluator;
 use cedar_policy_core::extensions::Extensions;
 
-use crate::cedar_input;
+use crate::cedar_input::{self, CedarInputError};
 use crate::decision::{Decision, Evaluation, Verdict, resolve};
-use crate::enrich::enrich;
+use crate::enrich::{Facts, enrich};
+use crate::policies::CompiledPolicy;
 use crate::request::DecideRequest;
 use crate::slicing::GuardFacts;
 use crate::snapshot::Snapshot;
@@ -42,55 +46,10 @@ pub fn decide_with(snapshot: &Snapshot, req: &DecideRequest, slicing: Slicing) -
         &snapshot.designations,
         snapshot.sources.settings,
     );
-    let verdict = if let Some(first) = facts.errors.first() {
-        Verdict::fail_closed(first.clone())
-    } else {
-        let policies = &snapshot.policies;
-        match cedar_input::build(&snapshot.names, req, &facts, policies.reads_source_ips) {
-            Ok((request, entities)) => {
-                let evaluator = Evaluator::new(request, &entities, Extensions::all_available());
-                let mut evaluation = Evaluation::default();
-                let guard_facts = GuardFacts {
-                    jurisdictions: &facts.jurisdictions,
-                    declared_countries: &facts.declared_countries,
-                    ip_countries: &facts.ip_countries,
-                    nationalities: &req.customer.nationalities,
-                    owner_countries: &facts.owner_countries,
-                    screening_matches: &facts.screening_matches,
-                    satisfied_conditions: &req.satisfied_conditions,
-                    anonymous_ip: facts.anonymous_ip,
-                    ip_country_mismatch: facts.ip_country_mismatch,
-                };
-                for policy in policies.for_action(req.action) {
-                    if slicing == Slicing::Guards
-                        && !policy.guards.iter().all(|g| g.holds(&guard_facts))
-                    {
-                        continue;
-                    }
-                    match evaluator.interpret(&policy.condition, &NO_SLOTS) {
-                        Ok(v) if matches!(v.value_kind(), ValueKind::Lit(Literal::Bool(true))) => {
-                            evaluation.satisfied.push(&policy.meta);
-                        }
-                        Ok(v) if matches!(v.value_kind(), ValueKind::Lit(Literal::Bool(false))) => {
-                        }
-                        // Strict validation rules this out; if it happens, it is an error.
-                        Ok(v) => evaluation.errors.push((
-                            &policy.meta,
-                            format!(
-                                "policy `{}` evaluated to `{v}`, not a boolean",
-                                policy.meta.id
-                            ),
-                        )),
-                        Err(e) => evaluation.errors.push((
-                            &policy.meta,
-                            format!("error while evaluating policy `{}`: {e}", policy.meta.id),
-                        )),
-                    }
-                }
-                resolve(evaluation, &req.satisfied_conditions)
-            }
-            Err(e) => Verdict::fail_closed(e.to_string()),
-        }
+    let verdict = match facts.errors.first() {
+        Some(first) => Verdict::fail_closed(first.clone()),
+        None => evaluate(snapshot, req, &facts, slicing)
+            .unwrap_or_else(|e| Verdict::fail_closed(e.to_string())),
     };
     Decision {
         request_id: req.request_id.clone(),
@@ -103,4 +62,82 @@ pub fn decide_with(snapshot: &Snapshot, req: &DecideRequest, slicing: Slicing) -
         facts,
         errors: verdict.errors,
     }
+}
+
+/// Evaluates the policies that can apply. Cedar input is built only if one of
+/// them is not decided by its guards (with `Slicing::Full`, always).
+fn evaluate(
+    snapshot: &Snapshot,
+    req: &DecideRequest,
+    facts: &Facts,
+    slicing: Slicing,
+) -> Result<Verdict, CedarInputError> {
+    let policies = &snapshot.policies;
+    let guard_facts = GuardFacts {
+        jurisdictions: &facts.jurisdictions,
+        declared_countries: &facts.declared_countries,
+        ip_countries: &facts.ip_countries,
+        nationalities: &req.customer.nationalities,
+        owner_countries: &facts.owner_countries,
+        screening_matches: &facts.screening_matches,
+        satisfied_conditions: &req.satisfied_conditions,
+        anonymous_ip: facts.anonymous_ip,
+        ip_country_mismatch: facts.ip_country_mismatch,
+        screening_score: facts.screening.score.into(),
+        scalars: cedar_input::scalars(req),
+    };
+    let sliced = slicing == Slicing::Guards;
+    let applies = |p: &CompiledPolicy| !sliced || p.guards.iter().all(|g| g.holds(&guard_facts));
+    let needs_cedar = !sliced
+        || policies
+            .for_action(req.action)
+            .any(|p| !p.decided_by_guards && applies(p));
+    let (request, entities) = if needs_cedar {
+        let (request, entities) =
+            cedar_input::build(&snapshot.names, req, facts, policies.reads_source_ips)?;
+        (Some(request), Some(entities))
+    } else {
+        (None, None)
+    };
+    let evaluator = request
+        .zip(entities.as_ref())
+        .map(|(request, entities)| Evaluator::new(request, entities, Extensions::all_available()));
+
+    let mut evaluation = Evaluation::default();
+    for policy in policies.for_action(req.action) {
+        if !applies(policy) {
+            continue;
+        }
+        if sliced && policy.decided_by_guards {
+            evaluation.satisfied.push(&policy.meta);
+            continue;
+        }
+        let Some(evaluator) = &evaluator else {
+            // Not reached: `needs_cedar` saw this policy. Fail closed if it were.
+            evaluation.errors.push((
+                &policy.meta,
+                format!("policy `{}` was not evaluated", policy.meta.id),
+            ));
+            continue;
+        };
+        match evaluator.interpret(&policy.condition, &NO_SLOTS) {
+            Ok(v) if matches!(v.value_kind(), ValueKind::Lit(Literal::Bool(true))) => {
+                evaluation.satisfied.push(&policy.meta);
+            }
+            Ok(v) if matches!(v.value_kind(), ValueKind::Lit(Literal::Bool(false))) => {}
+            // Strict validation rules this out; if it happens, it is an error.
+            Ok(v) => evaluation.errors.push((
+                &policy.meta,
+                format!(
+                    "policy `{}` evaluated to `{v}`, not a boolean",
+                    policy.meta.id
+                ),
+            )),
+            Err(e) => evaluation.errors.push((
+                &policy.meta,
+                format!("error while evaluating policy `{}`: {e}", policy.meta.id),
+            )),
+        }
+    }
+    Ok(resolve(evaluation, &req.satisfied_conditions))
 }

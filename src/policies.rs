@@ -43,6 +43,9 @@ pub struct CompiledPolicy {
     pub condition: ast::Expr,
     /// Necessary conditions checked on the facts before evaluating (see `slicing`).
     pub guards: Vec<crate::slicing::Guard>,
+    /// The guards are the whole condition: when they hold (and the action scope
+    /// admits the request) the policy is satisfied, without evaluating it.
+    pub decided_by_guards: bool,
 }
 
 /// A validated policy set, ready to evaluate.
@@ -207,13 +210,15 @@ pub fn load_sources(
         .iter()
         .filter_map(|p| {
             let core: &ast::Policy = (*p).as_ref();
+            let json = p.to_json().ok();
             meta.get(p.id()).map(|m| CompiledPolicy {
                 meta: m.clone(),
                 condition: core.condition(),
-                guards: p
-                    .to_json()
-                    .map(|json| crate::slicing::guards(&json))
+                guards: json
+                    .as_ref()
+                    .map(crate::slicing::guards)
                     .unwrap_or_default(),
+                decided_by_guards: json.as_ref().is_some_and(crate::slicing::decided_by_guards),
             })
         })
         .collect();

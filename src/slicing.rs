@@ -33,6 +33,60 @@ pub enum FlagFact {
     IpCountryMismatch,
 }
 
+/// A long fact a guard can compare with a literal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LongFact {
+    GpuCount,
+    ScreeningScore,
+}
+
+/// A string fact a guard can compare with a literal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StrFact {
+    CustomerKind,
+    CustomerCountry,
+    PaymentCountry,
+    ResellerCountry,
+    ResourceKind,
+    ResourceRegion,
+}
+
+/// A comparison operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cmp {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+impl Cmp {
+    fn parse(op: &str) -> Option<Self> {
+        Some(match op {
+            "==" => Cmp::Eq,
+            "!=" => Cmp::Ne,
+            "<" => Cmp::Lt,
+            "<=" => Cmp::Le,
+            ">" => Cmp::Gt,
+            ">=" => Cmp::Ge,
+            _ => return None,
+        })
+    }
+
+    fn holds<T: Ord + ?Sized>(self, left: &T, right: &T) -> bool {
+        match self {
+            Cmp::Eq => left == right,
+            Cmp::Ne => left != right,
+            Cmp::Lt => left < right,
+            Cmp::Le => left <= right,
+            Cmp::Gt => left > right,
+            Cmp::Ge => left >= right,
+        }
+    }
+}
+
 /// A necessary condition for a policy to be satisfied.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Guard {
@@ -40,6 +94,10 @@ pub enum Guard {
     ContainsAny(SetFact, Vec<String>),
     NotEmpty(SetFact),
     Flag(FlagFact),
+    /// `attr OP literal` on a long.
+    Long(LongFact, Cmp, i64),
+    /// `attr == literal` or `attr != literal` on a string (`Cmp::Eq` or `Cmp::Ne`).
+    Str(StrFact, Cmp, String),
 }
 
 /// The facts guards are checked against, borrowed from the request and its enrichment.
@@ -54,6 +112,9 @@ pub struct GuardFacts<'a> {
     pub satisfied_conditions: &'a [String],
     pub anonymous_ip: bool,
     pub ip_country_mismatch: bool,
+    pub screening_score: i64,
+    /// The principal's and resource's scalar attributes, as given to Cedar.
+    pub scalars: crate::cedar_input::Scalars<'a>,
 }
 
 impl GuardFacts<'_> {
@@ -82,6 +143,25 @@ impl GuardFacts<'_> {
             SetFact::SatisfiedConditions => self.satisfied_conditions.is_empty(),
         }
     }
+
+    fn long(&self, fact: LongFact) -> i64 {
+        match fact {
+            LongFact::GpuCount => self.scalars.gpu_count,
+            LongFact::ScreeningScore => self.screening_score,
+        }
+    }
+
+    fn string(&self, fact: StrFact) -> &str {
+        let s = &self.scalars;
+        match fact {
+            StrFact::CustomerKind => s.kind,
+            StrFact::CustomerCountry => s.country,
+            StrFact::PaymentCountry => s.payment_country,
+            StrFact::ResellerCountry => s.reseller_country,
+            StrFact::ResourceKind => s.resource_kind,
+            StrFact::ResourceRegion => s.region,
+        }
+    }
 }
 
 impl Guard {
@@ -93,24 +173,54 @@ impl Guard {
             Guard::NotEmpty(set) => !f.is_empty(*set),
             Guard::Flag(FlagFact::AnonymousIp) => f.anonymous_ip,
             Guard::Flag(FlagFact::IpCountryMismatch) => f.ip_country_mismatch,
+            Guard::Long(fact, op, n) => op.holds(&f.long(*fact), n),
+            Guard::Str(fact, op, v) => op.holds(f.string(*fact), v.as_str()),
         }
     }
 }
 
 /// The leading guards of a policy, from its Cedar JSON (EST) form.
 pub fn guards(policy: &Value) -> Vec<Guard> {
-    let Some(first_when) = policy
-        .get("conditions")
-        .and_then(Value::as_array)
-        .and_then(|cs| cs.first())
-        .filter(|c| c.get("kind").and_then(Value::as_str) == Some("when"))
-        .and_then(|c| c.get("body"))
-    else {
+    let Some(first_when) = first_when(policy) else {
         return Vec::new();
     };
     let mut leaves = Vec::new();
     flatten_and(first_when, &mut leaves);
     leaves.into_iter().map_while(guard).collect()
+}
+
+/// Whether a policy is satisfied exactly when its guards hold (for a request
+/// its action scope admits): principal and resource unconstrained, no `unless`,
+/// and no condition or one `when` every operand of which is a guard.
+pub fn decided_by_guards(policy: &Value) -> bool {
+    let unconstrained = |scope: &str| {
+        policy
+            .get(scope)
+            .and_then(|s| s.get("op"))
+            .and_then(Value::as_str)
+            == Some("All")
+    };
+    if !unconstrained("principal") || !unconstrained("resource") {
+        return false;
+    }
+    match policy.get("conditions").and_then(Value::as_array) {
+        Some(conditions) if conditions.is_empty() => true,
+        Some(conditions) if conditions.len() == 1 => first_when(policy).is_some_and(|body| {
+            let mut leaves = Vec::new();
+            flatten_and(body, &mut leaves);
+            leaves.into_iter().all(|leaf| guard(leaf).is_some())
+        }),
+        _ => false,
+    }
+}
+
+fn first_when(policy: &Value) -> Option<&Value> {
+    policy
+        .get("conditions")
+        .and_then(Value::as_array)
+        .and_then(|cs| cs.first())
+        .filter(|c| c.get("kind").and_then(Value::as_str) == Some("when"))
+        .and_then(|c| c.get("body"))
 }
 
 /// The operands of a chain of `&&`, left to right (evaluation order).
@@ -149,11 +259,45 @@ fn guard(e: &Value) -> Option<Guard> {
         let set = set_fact(arg.get("isEmpty")?.get("arg")?)?;
         return Some(Guard::NotEmpty(set));
     }
+    if let Some((op, operands)) = e.as_object().filter(|o| o.len() == 1).and_then(|o| {
+        let (op, operands) = o.iter().next()?;
+        Some((Cmp::parse(op)?, operands))
+    }) {
+        return comparison(op, operands.get("left")?, operands.get("right")?);
+    }
     match attribute(e)? {
         ("context", "anonymous_ip") => Some(Guard::Flag(FlagFact::AnonymousIp)),
         ("context", "ip_country_mismatch") => Some(Guard::Flag(FlagFact::IpCountryMismatch)),
         _ => None,
     }
+}
+
+/// `attr OP literal` on a long fact, or `attr ==/!= literal` on a string fact.
+fn comparison(op: Cmp, left: &Value, right: &Value) -> Option<Guard> {
+    let fact = attribute(left)?;
+    let literal = right.get("Value")?;
+    if let Some(n) = literal.as_i64() {
+        let fact = match fact {
+            ("resource", "gpu_count") => LongFact::GpuCount,
+            ("context", "screening_score") => LongFact::ScreeningScore,
+            _ => return None,
+        };
+        return Some(Guard::Long(fact, op, n));
+    }
+    let text = literal.as_str()?;
+    if !matches!(op, Cmp::Eq | Cmp::Ne) {
+        return None;
+    }
+    let fact = match fact {
+        ("principal", "kind") => StrFact::CustomerKind,
+        ("principal", "country") => StrFact::CustomerCountry,
+        ("principal", "payment_country") => StrFact::PaymentCountry,
+        ("principal", "reseller_country") => StrFact::ResellerCountry,
+        ("resource", "kind") => StrFact::ResourceKind,
+        ("resource", "region") => StrFact::ResourceRegion,
+        _ => return None,
+    };
+    Some(Guard::Str(fact, op, text.to_owned()))
 }
 
 fn set_fact(e: &Value) -> Option<SetFact> {
@@ -198,8 +342,66 @@ mod tests {
                 Guard::ContainsAny(SetFact::OwnerCountries, vec!["IR".into(), "RU".into()]),
                 Guard::NotEmpty(SetFact::ScreeningMatches),
                 Guard::Flag(FlagFact::AnonymousIp),
+                Guard::Long(LongFact::GpuCount, Cmp::Gt, 1),
+                Guard::Flag(FlagFact::IpCountryMismatch),
             ]
         );
+    }
+
+    #[test]
+    fn comparisons_with_literals_are_guards() {
+        let g = guards(&json(
+            r#"forbid(principal, action, resource) when { context.screening_score >= 85 && resource.gpu_count != -3 && principal.country == "IR" && resource.region != "" && principal.payment_country < "IR" };"#,
+        ));
+        assert_eq!(
+            g,
+            [
+                Guard::Long(LongFact::ScreeningScore, Cmp::Ge, 85),
+                Guard::Long(LongFact::GpuCount, Cmp::Ne, -3),
+                Guard::Str(StrFact::CustomerCountry, Cmp::Eq, "IR".into()),
+                Guard::Str(StrFact::ResourceRegion, Cmp::Ne, String::new()),
+            ],
+            "strings are only compared for (in)equality"
+        );
+        // Not a fact guards know, or not a literal.
+        assert!(
+            guards(&json(
+                r#"permit(principal, action, resource) when { principal.name == "X" };"#
+            ))
+            .is_empty()
+        );
+        assert!(guards(&json(r#"permit(principal, action, resource) when { resource.gpu_count > resource.gpu_count };"#)).is_empty());
+    }
+
+    #[test]
+    fn only_policies_made_of_guards_are_decided_by_them() {
+        let decided = |src: &str| decided_by_guards(&json(src));
+        assert!(decided(r#"permit(principal, action, resource);"#));
+        assert!(decided(
+            r#"forbid(principal, action == Action::"provision", resource) when { resource.gpu_count >= 256 && context.jurisdictions.containsAny(["IR", "RU"]) };"#
+        ));
+        assert!(decided(
+            r#"forbid(principal, action, resource) when { !context.screening_matches.isEmpty() };"#
+        ));
+        // Something Cedar must evaluate, or a scope guards do not check.
+        assert!(!decided(
+            r#"forbid(principal, action, resource) when { context.jurisdictions.contains("KP") && principal.name like "*x" };"#
+        ));
+        assert!(!decided(
+            r#"forbid(principal, action, resource) when { context.anonymous_ip } unless { context.satisfied_conditions.contains("kyc") };"#
+        ));
+        assert!(!decided(
+            r#"forbid(principal, action, resource) when { context.anonymous_ip } when { context.ip_country_mismatch };"#
+        ));
+        assert!(!decided(
+            r#"forbid(principal, action, resource) when { context.anonymous_ip || context.ip_country_mismatch };"#
+        ));
+        assert!(!decided(
+            r#"permit(principal == Customer::"c", action, resource);"#
+        ));
+        assert!(!decided(
+            r#"permit(principal, action, resource is Resource);"#
+        ));
     }
 
     #[test]

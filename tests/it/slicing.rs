@@ -1,6 +1,8 @@
 //! Slicing by guards gives exactly the answers of evaluating every policy, on
-//! generated policy sets (guards, unguarded tests, tests that err, `||`,
-//! `unless`, conditions and obligations) and generated requests.
+//! generated policy sets (guards, comparisons, unguarded tests, tests that err,
+//! `||`, `unless`, scope constraints, conditions and obligations) and generated
+//! requests. Policies made only of guards are decided without Cedar when sliced,
+//! so this also checks that deciding by guards is what Cedar decides.
 
 use portcullis::engine::{Slicing, decide_with};
 use portcullis::request::parse_decide;
@@ -30,7 +32,30 @@ fn leaf() -> impl Strategy<Value = String> {
         Just("context.satisfied_conditions.contains(\"kyc\")".to_owned()),
         Just("context.anonymous_ip".to_owned()),
         Just("context.ip_country_mismatch".to_owned()),
-        (0i64..600).prop_map(|n| format!("resource.gpu_count >= {n}")),
+        (
+            prop::sample::select(vec!["<", "<=", ">", ">=", "==", "!="]),
+            prop::sample::select(vec![0i64, 1, 8, 255, 256, 257, 599])
+        )
+            .prop_map(|(op, n)| format!("resource.gpu_count {op} {n}")),
+        (
+            prop::sample::select(vec![">=", ">", "<", "=="]),
+            prop::sample::select(vec![0i64, 50, 85, 100])
+        )
+            .prop_map(|(op, n)| format!("context.screening_score {op} {n}")),
+        (
+            prop::sample::select(vec!["country", "payment_country", "reseller_country"]),
+            prop::sample::select(vec!["==", "!="]),
+            prop::sample::select(vec!["", "IR", "FR"]),
+        )
+            .prop_map(|(attr, op, c)| format!("principal.{attr} {op} \"{c}\"")),
+        (
+            prop::sample::select(vec!["kind", "region"]),
+            prop::sample::select(vec!["==", "!="]),
+            prop::sample::select(vec!["", "vm", "account", "gpu_cluster", "us-east-1"]),
+        )
+            .prop_map(|(attr, op, v)| format!("resource.{attr} {op} \"{v}\"")),
+        Just("principal.kind != \"individual\"".to_owned()),
+        Just("true".to_owned()),
         Just("resource.gpu_count * 9223372036854775807 > 1".to_owned()),
         Just("principal.kind == \"organization\"".to_owned()),
         Just("(context.anonymous_ip || context.jurisdictions.contains(\"KP\"))".to_owned()),
@@ -41,15 +66,22 @@ fn policy(i: usize) -> impl Strategy<Value = String> {
     (
         any::<bool>(),
         prop::sample::select(vec![
-            "action",
-            "action == Action::\"provision\"",
-            "action in [Action::\"open_account\", Action::\"maintain_account\"]",
+            "principal, action",
+            "principal, action == Action::\"provision\"",
+            "principal, action in [Action::\"open_account\", Action::\"maintain_account\"]",
+            "principal is Customer, action",
+            "principal == Customer::\"c\", action",
+        ]),
+        prop::sample::select(vec![
+            "resource",
+            "resource == Resource::\"vm\"",
+            "resource is Resource",
         ]),
         prop::collection::vec(leaf(), 0..4),
         prop::option::of(leaf()),
         0u8..3,
     )
-        .prop_map(move |(forbid, scope, when, unless, annotation)| {
+        .prop_map(move |(forbid, scope, resource, when, unless, annotation)| {
             let effect = if forbid { "forbid" } else { "permit" };
             let note = match (forbid, annotation) {
                 (true, 1) => "@condition(\"kyc\") ",
@@ -57,9 +89,8 @@ fn policy(i: usize) -> impl Strategy<Value = String> {
                 (false, 1) => "@obligation(\"monitor\") ",
                 _ => "",
             };
-            let mut text = format!(
-                "@id(\"p{i}\") @measure(\"M{i}\") {note}{effect}(principal, {scope}, resource)"
-            );
+            let mut text =
+                format!("@id(\"p{i}\") @measure(\"M{i}\") {note}{effect}({scope}, {resource})");
             if !when.is_empty() {
                 text.push_str(&format!(" when {{ {} }}", when.join(" && ")));
             }
@@ -88,27 +119,58 @@ fn request() -> impl Strategy<Value = serde_json::Value> {
         prop::option::of(code.clone()),
         prop::option::of(code),
         0u32..600,
-        any::<bool>(),
+        prop::sample::select(vec!["Ivan Petrov", "Ivan Petrovv", "Ann Lee"]),
         any::<bool>(),
         prop::collection::vec(prop::sample::select(vec!["kyc", "attest"]), 0..2),
+        (
+            prop::option::of((
+                prop::sample::select(vec!["vm", "gpu_cluster"]),
+                prop::option::of(Just("us-east-1")),
+            )),
+            prop::option::of(prop::sample::select(vec!["IR", "FR"])),
+            prop::option::of(prop::sample::select(vec!["IR", "FR"])),
+        ),
     )
-        .prop_map(|(action, nats, owner, address, gpus, designated, org, satisfied)| {
-            let mut r = json!({
-                "action": action,
-                "customer": {"id": "c", "name": if designated { "Ivan Petrov" } else { "Ann Lee" },
-                             "kind": if org { "organization" } else { "individual" },
-                             "nationalities": nats},
-                "resource": {"kind": "vm", "gpu_count": gpus},
-                "satisfied_conditions": satisfied,
-            });
-            if let Some(o) = owner {
-                r["customer"]["beneficial_owners"] = json!([{"name": "O", "country": o}]);
-            }
-            if let Some(a) = address {
-                r["customer"]["address"] = json!({"country": a});
-            }
-            r
-        })
+        .prop_map(
+            |(
+                action,
+                nats,
+                owner,
+                address,
+                gpus,
+                designated,
+                org,
+                satisfied,
+                (resource, payment, reseller),
+            )| {
+                let mut r = json!({
+                    "action": action,
+                    "customer": {"id": "c", "name": designated,
+                                 "kind": if org { "organization" } else { "individual" },
+                                 "nationalities": nats},
+                    "satisfied_conditions": satisfied,
+                });
+                if let Some((kind, region)) = resource {
+                    r["resource"] = json!({"kind": kind, "gpu_count": gpus});
+                    if let Some(region) = region {
+                        r["resource"]["region"] = json!(region);
+                    }
+                }
+                if let Some(p) = payment {
+                    r["customer"]["payment"] = json!({"country": p});
+                }
+                if let Some(c) = reseller {
+                    r["reseller"] = json!({"country": c});
+                }
+                if let Some(o) = owner {
+                    r["customer"]["beneficial_owners"] = json!([{"name": "O", "country": o}]);
+                }
+                if let Some(a) = address {
+                    r["customer"]["address"] = json!({"country": a});
+                }
+                r
+            },
+        )
 }
 
 proptest! {
