@@ -30,7 +30,7 @@ const HASH_MEMBER: &[u8] = b",\"hash\":\"";
 const SUFFIX_LEN: usize = HASH_MEMBER.len() + 64 + 2;
 
 pub fn to_hex(hash: &Hash) -> String {
-    hex::encode(hash)
+    super::hex_string(hash)
 }
 
 pub fn from_hex(text: &str) -> Option<Hash> {
@@ -53,7 +53,7 @@ pub fn seal(prev: &Hash, record: &[u8]) -> Result<(Vec<u8>, Hash), NotAnObject> 
         .ok_or(NotAnObject)?;
     let mut line = Vec::with_capacity(record.len() + 160);
     line.extend_from_slice(b"{\"prev\":\"");
-    line.extend_from_slice(to_hex(prev).as_bytes());
+    super::push_hex(&mut line, prev);
     line.push(b'"');
     if !inner.iter().all(u8::is_ascii_whitespace) {
         line.push(b',');
@@ -63,7 +63,7 @@ pub fn seal(prev: &Hash, record: &[u8]) -> Result<(Vec<u8>, Hash), NotAnObject> 
     let hash: Hash = Sha256::digest(&line).into();
     line.pop();
     line.extend_from_slice(HASH_MEMBER);
-    line.extend_from_slice(to_hex(&hash).as_bytes());
+    super::push_hex(&mut line, &hash);
     line.extend_from_slice(b"\"}\n");
     Ok((line, hash))
 }

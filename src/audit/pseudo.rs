@@ -5,10 +5,16 @@
 //! emails trimmed and lower-cased, identifiers reduced to letters and digits…)
 //! and hashed with a domain-separation prefix per kind, so the same text as a
 //! name and as an email gives unrelated hashes. The output is 64 hex digits.
+//!
+//! Customer ids and names come back on every request of a customer, so what
+//! they hash to is kept per thread (see [`Pseudonymiser::hash`]).
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::fmt;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use hmac::{Hmac, KeyInit, Mac};
 use serde::Serialize;
@@ -222,14 +228,41 @@ pub struct Pseudonymiser {
     key: Option<Key>,
     /// The key's fingerprint, computed once (every record carries it).
     key_id: Option<String>,
+    /// Distinct for every `new` (clones share the key, hence the id): a thread's
+    /// cache holds the hashes of one pseudonymiser only.
+    cache_id: u64,
     pub modes: FieldModes,
+}
+
+static NEXT_CACHE_ID: AtomicU64 = AtomicU64::new(1);
+
+/// Most values a thread keeps hashes for, per kind; emptied when full.
+const CACHE_CAPACITY: usize = 2048;
+
+type Map = HashMap<Box<str>, String, foldhash::fast::RandomState>;
+
+/// The hashes of customer ids and names this thread computed with one pseudonymiser.
+#[derive(Default)]
+struct Cache {
+    owner: u64,
+    ids: Map,
+    names: Map,
+}
+
+thread_local! {
+    static CACHE: RefCell<Cache> = RefCell::default();
 }
 
 impl Pseudonymiser {
     /// `key` is needed when any group is hashed; without one, hashed groups are dropped.
     pub fn new(key: Option<Key>, modes: FieldModes) -> Self {
         let key_id = key.as_ref().map(Key::id);
-        Self { key, key_id, modes }
+        Self {
+            key,
+            key_id,
+            cache_id: NEXT_CACHE_ID.fetch_add(1, Ordering::Relaxed),
+            modes,
+        }
     }
 
     pub fn key_id(&self) -> Option<&str> {
@@ -237,13 +270,47 @@ impl Pseudonymiser {
     }
 
     /// The keyed hash of `value` as a field of `kind` (64 hex digits).
+    ///
+    /// Customer ids and names are looked up in this thread's cache first: the
+    /// hash depends only on the key, the kind and the value, and a thread's
+    /// cache is emptied when it is used with another pseudonymiser.
     pub fn hash(&self, kind: FieldKind<'_>, value: &str) -> Option<String> {
-        let mut mac = self.key.as_ref()?.mac();
+        let key = self.key.as_ref()?;
+        if !matches!(kind, FieldKind::CustomerId | FieldKind::Name) {
+            return Some(Self::compute(key, kind, value));
+        }
+        let hit = CACHE.with_borrow_mut(|cache| {
+            if cache.owner != self.cache_id {
+                cache.owner = self.cache_id;
+                cache.ids.clear();
+                cache.names.clear();
+            }
+            let map = if kind == FieldKind::CustomerId {
+                &mut cache.ids
+            } else {
+                &mut cache.names
+            };
+            if let Some(hash) = map.get(value) {
+                return hash.clone();
+            }
+            if map.len() >= CACHE_CAPACITY {
+                map.clear();
+            }
+            let hash = Self::compute(key, kind, value);
+            map.insert(value.into(), hash.clone());
+            hash
+        });
+        Some(hit)
+    }
+
+    /// [`hash`](Self::hash) without the cache.
+    fn compute(key: &Key, kind: FieldKind<'_>, value: &str) -> String {
+        let mut mac = key.mac();
         mac.update(b"portcullis.records.v1.");
         mac.update(kind.domain().as_bytes());
         mac.update(b"\0");
         mac.update(kind.normalise(value).as_bytes());
-        Some(hex::encode(mac.finalize().into_bytes()))
+        super::hex_string(&mac.finalize().into_bytes())
     }
 
     /// The stored form of `value` under `mode`: hashed, as is, or nothing.
@@ -272,6 +339,45 @@ mod tests {
         assert_eq!(p(1).hash(FieldKind::CustomerId, "cust-1").unwrap(), a);
         assert_ne!(p(2).hash(FieldKind::CustomerId, "cust-1").unwrap(), a);
         assert_ne!(p(1).hash(FieldKind::CustomerId, "cust-2").unwrap(), a);
+    }
+
+    #[test]
+    fn cached_hashes_are_the_computed_ones_and_never_another_keys() {
+        let (one, two) = (p(1), p(2));
+        let key = |b: u8| Key::from_bytes(&[b; 32]).unwrap();
+        for round in 0..3 {
+            for (kind, value) in [
+                (FieldKind::CustomerId, "cust-1"),
+                (FieldKind::Name, "Ann Lee"),
+            ] {
+                let a = one.hash(kind, value).unwrap();
+                let b = two.hash(kind, value).unwrap();
+                assert_eq!(
+                    a,
+                    Pseudonymiser::compute(&key(1), kind, value),
+                    "round {round}"
+                );
+                assert_eq!(
+                    b,
+                    Pseudonymiser::compute(&key(2), kind, value),
+                    "round {round}"
+                );
+                assert_ne!(a, b);
+            }
+        }
+        // Past the capacity the cache is emptied, and answers stay right.
+        for i in 0..CACHE_CAPACITY + 10 {
+            let v = format!("cust-{i}");
+            assert_eq!(
+                one.hash(FieldKind::CustomerId, &v).unwrap(),
+                Pseudonymiser::compute(&key(1), FieldKind::CustomerId, &v)
+            );
+        }
+        // A name and an id with the same text are cached apart.
+        assert_ne!(
+            one.hash(FieldKind::Name, "x1").unwrap(),
+            one.hash(FieldKind::CustomerId, "x1").unwrap()
+        );
     }
 
     #[test]
