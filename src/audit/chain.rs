@@ -47,25 +47,34 @@ pub struct NotAnObject;
 /// Chains `record` (a serialised JSON object without `prev` and `hash`) after
 /// `prev`: returns the full line, newline included, and its hash.
 pub fn seal(prev: &Hash, record: &[u8]) -> Result<(Vec<u8>, Hash), NotAnObject> {
+    let mut line = Vec::with_capacity(record.len() + 160);
+    let hash = seal_into(prev, record, &mut line)?;
+    Ok((line, hash))
+}
+
+/// [`seal`], appending the line to `out` (the writer builds a group in one
+/// buffer). On error nothing is appended.
+pub fn seal_into(prev: &Hash, record: &[u8], out: &mut Vec<u8>) -> Result<Hash, NotAnObject> {
     let inner = record
         .strip_prefix(b"{")
         .and_then(|r| r.strip_suffix(b"}"))
         .ok_or(NotAnObject)?;
-    let mut line = Vec::with_capacity(record.len() + 160);
-    line.extend_from_slice(b"{\"prev\":\"");
-    super::push_hex(&mut line, prev);
-    line.push(b'"');
+    let start = out.len();
+    out.reserve(record.len() + 160);
+    out.extend_from_slice(b"{\"prev\":\"");
+    super::push_hex(out, prev);
+    out.push(b'"');
     if !inner.iter().all(u8::is_ascii_whitespace) {
-        line.push(b',');
-        line.extend_from_slice(inner);
+        out.push(b',');
+        out.extend_from_slice(inner);
     }
-    line.push(b'}');
-    let hash: Hash = Sha256::digest(&line).into();
-    line.pop();
-    line.extend_from_slice(HASH_MEMBER);
-    super::push_hex(&mut line, &hash);
-    line.extend_from_slice(b"\"}\n");
-    Ok((line, hash))
+    out.push(b'}');
+    let hash: Hash = Sha256::digest(out.get(start..).unwrap_or_default()).into();
+    out.pop();
+    out.extend_from_slice(HASH_MEMBER);
+    super::push_hex(out, &hash);
+    out.extend_from_slice(b"\"}\n");
+    Ok(hash)
 }
 
 /// Why a line is not a valid record.

@@ -420,15 +420,11 @@ impl Writer {
         let mut buf = Vec::with_capacity(lines.iter().map(|l| l.len() + 150).sum::<usize>() + 300);
         let mut records = 0;
         if let Some(r) = recovery.as_ref().filter(|_| start == 0) {
-            let (line, h) = chain::seal(&hash, r).map_err(io_other)?;
-            buf.extend_from_slice(&line);
-            hash = h;
+            hash = chain::seal_into(&hash, r, &mut buf).map_err(io_other)?;
             records += 1;
         }
         for l in lines {
-            let (line, h) = chain::seal(&hash, l).map_err(io_other)?;
-            buf.extend_from_slice(&line);
-            hash = h;
+            hash = chain::seal_into(&hash, l, &mut buf).map_err(io_other)?;
             records += 1;
         }
         let sync = force_sync || self.cfg.sync == SyncMode::Always;
