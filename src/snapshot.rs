@@ -73,7 +73,10 @@ pub struct Snapshot {
     pub loaded_at: SystemTime,
     pub sources: Sources,
     pub policies: LoadedPolicies,
-    pub designations: ScreeningIndex,
+    /// Shared with the previous snapshot when the designation files are unchanged.
+    pub designations: Arc<ScreeningIndex>,
+    /// Content hash of the designation files alone (what `designations` was built from).
+    designations_digest: blake3::Hash,
     pub geo: GeoSet,
     pub(crate) names: CedarNames,
     /// How many policy test cases passed when the snapshot was built.
@@ -90,7 +93,9 @@ impl Snapshot {
     }
 
     /// [`Snapshot::build`], reusing the geo databases of `previous` whose
-    /// content has not changed (opening one verifies the whole file).
+    /// content has not changed (opening one verifies the whole file), and its
+    /// screening index if the designation files are the same: a policy edit
+    /// neither re-reads a large list nor holds two indexes at once.
     pub fn rebuild(sources: Sources, previous: Option<&Snapshot>) -> Result<Self, BuildError> {
         let snapshot = Self::load_reusing(sources, previous)?;
         let cases = crate::cases::load(&snapshot.sources.policies)?;
@@ -140,9 +145,17 @@ impl Snapshot {
         let policies = policies::load_sources(&policy_files, &schema).map_err(|mut d| {
             diagnostics.append(&mut d);
         });
-        let designations = designation::load_sources(&designation_files).map_err(|mut d| {
-            diagnostics.append(&mut d);
-        });
+        let designations_digest = digest(&designation_files);
+        let reused = previous
+            .filter(|p| p.designations_digest == designations_digest)
+            .map(|p| p.designations.clone());
+        let designations = if reused.is_some() {
+            Ok(Vec::new())
+        } else {
+            designation::load_sources(&designation_files).map_err(|mut d| {
+                diagnostics.append(&mut d);
+            })
+        };
         let mut geo = Vec::with_capacity(sources.geo.len());
         for path in &sources.geo {
             match open_geo(path, previous) {
@@ -171,7 +184,8 @@ impl Snapshot {
             loaded_at: SystemTime::now(),
             sources,
             policies,
-            designations: ScreeningIndex::build(designations),
+            designations: reused.unwrap_or_else(|| Arc::new(ScreeningIndex::build(designations))),
+            designations_digest,
             geo,
             names,
             schema,
@@ -237,6 +251,18 @@ fn read_all(
         out.push((file, text));
     }
     Ok(out)
+}
+
+/// A content hash of files as [`read_all`] returned them (names and contents).
+fn digest(files: &[(PathBuf, String)]) -> blake3::Hash {
+    let mut hasher = blake3::Hasher::new();
+    for (path, text) in files {
+        hasher.update(path.as_os_str().as_encoded_bytes());
+        hasher.update(b"\0");
+        hasher.update(&(text.len() as u64).to_le_bytes());
+        hasher.update(text.as_bytes());
+    }
+    hasher.finalize()
 }
 
 /// Opens a geo database, or reuses the one `previous` has open if the file's

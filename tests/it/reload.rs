@@ -285,3 +285,46 @@ fn a_geo_database_replaced_by_rename_is_reloaded() {
     );
     assert_eq!(d["facts"]["ip_countries"], json!(["BT"]));
 }
+
+/// A rebuild keeps the screening index when the designation files are the same
+/// (a policy edit neither re-reads the list nor holds two indexes), and builds a
+/// new one, which screens the new list, as soon as they differ.
+#[test]
+fn a_rebuild_shares_the_screening_index_only_while_designations_are_unchanged() {
+    use portcullis::snapshot::Snapshot;
+    let list = "{\"id\":\"SMP-1\",\"names\":[\"Ivan Petrov\"]}\n";
+    let dir = policy_dir(&[
+        ("base.cedar", BASELINE),
+        ("person.cedar", PERSON_POLICY),
+        ("designations/list.jsonl", list),
+    ]);
+    let first = crate::support::snapshot(dir.path(), &[]);
+    let same = Snapshot::rebuild(first.sources.clone(), Some(&first)).unwrap();
+    assert!(Arc::ptr_eq(&first.designations, &same.designations));
+
+    std::fs::write(dir.path().join("kp.cedar"), KP_POLICY).unwrap();
+    let policy_edit = Snapshot::rebuild(same.sources.clone(), Some(&same)).unwrap();
+    assert!(Arc::ptr_eq(&first.designations, &policy_edit.designations));
+    assert_ne!(policy_edit.revision, same.revision);
+
+    std::fs::write(
+        dir.path().join("designations/list.jsonl"),
+        format!("{list}{{\"id\":\"SMP-2\",\"names\":[\"Olga Smirnova\"]}}\n"),
+    )
+    .unwrap();
+    let list_edit = Snapshot::rebuild(policy_edit.sources.clone(), Some(&policy_edit)).unwrap();
+    assert!(!Arc::ptr_eq(&first.designations, &list_edit.designations));
+    assert_eq!(list_edit.designations.len(), 2);
+    let req =
+        portcullis::request::parse_decide(person("Olga Smirnova").to_string().as_bytes()).unwrap();
+    assert_eq!(
+        portcullis::engine::decide(&list_edit, &req).decision,
+        portcullis::decision::Outcome::Deny,
+        "the new list screens"
+    );
+    assert_eq!(
+        portcullis::engine::decide(&policy_edit, &req).decision,
+        portcullis::decision::Outcome::Allow,
+        "the previous snapshot keeps its list"
+    );
+}
