@@ -9,7 +9,7 @@ use portcullis::request::parse_decide;
 use proptest::prelude::*;
 use serde_json::json;
 
-use crate::support::{policy_dir, snapshot};
+use crate::support::{maxmind, policy_dir, snapshot};
 
 const CODES: [&str; 6] = ["KP", "IR", "RU", "CN", "FR", "US"];
 
@@ -55,6 +55,11 @@ fn leaf() -> impl Strategy<Value = String> {
         )
             .prop_map(|(attr, op, v)| format!("resource.{attr} {op} \"{v}\"")),
         Just("principal.kind != \"individual\"".to_owned()),
+        Just("principal.kind == \"\"".to_owned()),
+        Just("resource.gpu_count > -1".to_owned()),
+        Just("256 <= resource.gpu_count".to_owned()),
+        Just("resource.gpu_count == context.screening_score".to_owned()),
+        Just("principal.country == principal.payment_country".to_owned()),
         Just("true".to_owned()),
         Just("resource.gpu_count * 9223372036854775807 > 1".to_owned()),
         Just("principal.kind == \"organization\"".to_owned()),
@@ -118,9 +123,9 @@ fn request() -> impl Strategy<Value = serde_json::Value> {
         prop::collection::vec(code.clone(), 0..2),
         prop::option::of(code.clone()),
         prop::option::of(code),
-        0u32..600,
+        prop::option::of(prop::sample::select(vec![0u32, 1, 8, 255, 256, 257, 599])),
         prop::sample::select(vec!["Ivan Petrov", "Ivan Petrovv", "Ann Lee"]),
-        any::<bool>(),
+        prop::option::of(any::<bool>()),
         prop::collection::vec(prop::sample::select(vec!["kyc", "attest"]), 0..2),
         (
             prop::option::of((
@@ -129,6 +134,13 @@ fn request() -> impl Strategy<Value = serde_json::Value> {
             )),
             prop::option::of(prop::sample::select(vec!["IR", "FR"])),
             prop::option::of(prop::sample::select(vec!["IR", "FR"])),
+            prop::sample::select(vec!["c", "d"]),
+            // In the test databases: US (216.160.83.56), GB and anonymous
+            // (81.2.69.1), nowhere (10.1.2.3).
+            prop::collection::vec(
+                prop::sample::select(vec!["216.160.83.56", "81.2.69.1", "10.1.2.3"]),
+                0..3,
+            ),
         ),
     )
         .prop_map(
@@ -141,17 +153,22 @@ fn request() -> impl Strategy<Value = serde_json::Value> {
                 designated,
                 org,
                 satisfied,
-                (resource, payment, reseller),
+                (resource, payment, reseller, id, ips),
             )| {
                 let mut r = json!({
                     "action": action,
-                    "customer": {"id": "c", "name": designated,
-                                 "kind": if org { "organization" } else { "individual" },
-                                 "nationalities": nats},
+                    "customer": {"id": id, "name": designated, "nationalities": nats},
                     "satisfied_conditions": satisfied,
+                    "source_ips": ips,
                 });
+                if let Some(org) = org {
+                    r["customer"]["kind"] = json!(if org { "organization" } else { "individual" });
+                }
                 if let Some((kind, region)) = resource {
-                    r["resource"] = json!({"kind": kind, "gpu_count": gpus});
+                    r["resource"] = json!({"kind": kind});
+                    if let Some(gpus) = gpus {
+                        r["resource"]["gpu_count"] = json!(gpus);
+                    }
                     if let Some(region) = region {
                         r["resource"]["region"] = json!(region);
                     }
@@ -182,7 +199,10 @@ proptest! {
             ("p.cedar", policies.as_str()),
             ("designations/d.jsonl", "{\"id\":\"SMP-1\",\"names\":[\"Ivan Petrov\"]}"),
         ]);
-        let snap = snapshot(dir.path(), &[]);
+        let snap = snapshot(dir.path(), &[
+            maxmind("test-data/GeoIP2-Country-Test.mmdb"),
+            maxmind("test-data/GeoIP2-Anonymous-IP-Test.mmdb"),
+        ]);
         for body in requests {
             let req = parse_decide(body.to_string().as_bytes()).unwrap();
             let sliced = decide_with(&snap, &req, Slicing::Guards);
