@@ -432,6 +432,11 @@ fn check(args: CheckArgs) -> u8 {
                 s.test_cases,
                 s.revision
             );
+            println!(
+                "{} of {} policies are decided by their guards alone; Cedar evaluates the others",
+                s.policies.decided_by_guards(),
+                s.policies.len()
+            );
             exit::OK
         }
         Err(e) => {

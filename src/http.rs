@@ -297,6 +297,8 @@ struct Status {
     #[serde(serialize_with = "rfc3339")]
     loaded_at: std::time::SystemTime,
     policies: usize,
+    /// Policies decided by their guards alone, without Cedar (see `slicing`).
+    policies_decided_by_guards: usize,
     designations: usize,
     test_cases: usize,
     geo_databases: Vec<crate::snapshot::GeoInfo>,
@@ -312,6 +314,7 @@ async fn status(State(state): State<Arc<AppState>>) -> Json<Status> {
         policy_revision: s.revision.clone(),
         loaded_at: s.loaded_at,
         policies: s.policies.len(),
+        policies_decided_by_guards: s.policies.decided_by_guards(),
         designations: s.designations.len(),
         test_cases: s.test_cases,
         geo_databases: s.geo_info(),

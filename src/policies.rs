@@ -84,6 +84,11 @@ impl LoadedPolicies {
         self.compiled.len()
     }
 
+    /// How many policies are decided by their guards alone (never evaluated by Cedar).
+    pub fn decided_by_guards(&self) -> usize {
+        self.compiled.iter().filter(|p| p.decided_by_guards).count()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.compiled.is_empty()
     }

@@ -301,6 +301,7 @@ async fn operations_endpoints() {
     let (_, st) = call(&r, "GET", "/v1/status", "").await;
     assert_eq!(st["policy_revision"], ready["policy_revision"]);
     assert_eq!(st["policies"], 6);
+    assert_eq!(st["policies_decided_by_guards"], 6);
     assert_eq!(st["designations"], 2);
     assert!(st["loaded_at"].as_str().unwrap().starts_with("20"));
     assert_eq!(st["last_reload_error"], Value::Null);

@@ -286,6 +286,10 @@ fn check_and_schema_commands() {
         stdout.starts_with("ok: 6 policies, 2 designations"),
         "{stdout}"
     );
+    assert!(
+        stdout.contains("6 of 6 policies are decided by their guards alone"),
+        "{stdout}"
+    );
 
     let dir = policy_dir(&[(
         "p.cedar",
