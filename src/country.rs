@@ -48,6 +48,11 @@ impl Country {
         }
     }
 
+    /// Whether `text` is exactly this code (upper case, as Cedar compares strings).
+    pub fn is(&self, text: &str) -> bool {
+        text.as_bytes() == self.0
+    }
+
     /// The code as an upper-case string slice.
     pub fn as_str(&self) -> &str {
         // Both bytes are ASCII letters by construction.
@@ -80,6 +85,15 @@ mod tests {
     #[test]
     fn list_is_sorted_and_unique() {
         assert!(ASSIGNED.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    #[test]
+    fn is_compares_exactly_as_cedar_compares_strings() {
+        let ru = Country::parse("RU").unwrap();
+        assert!(ru.is("RU"));
+        for other in ["ru", "Ru", "RUS", "R", "", "UR"] {
+            assert!(!ru.is(other), "{other}");
+        }
     }
 
     #[test]

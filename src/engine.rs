@@ -8,6 +8,7 @@
 //! evaluated; when every applicable policy is of that kind, no Cedar input is
 //! built at all.
 
+use std::cell::OnceCell;
 use std::sync::LazyLock;
 
 use cedar_policy_core::ast::{Literal, SlotEnv, ValueKind};
@@ -17,7 +18,6 @@ use cedar_policy_core::extensions::Extensions;
 use crate::cedar_input::{self, CedarInputError};
 use crate::decision::{Decision, Evaluation, Verdict, resolve};
 use crate::enrich::{Facts, enrich};
-use crate::policies::CompiledPolicy;
 use crate::request::DecideRequest;
 use crate::slicing::GuardFacts;
 use crate::snapshot::Snapshot;
@@ -64,8 +64,9 @@ pub fn decide_with(snapshot: &Snapshot, req: &DecideRequest, slicing: Slicing) -
     }
 }
 
-/// Evaluates the policies that can apply. Cedar input is built only if one of
-/// them is not decided by its guards (with `Slicing::Full`, always).
+/// Evaluates the policies that can apply, in one pass. Cedar input is built
+/// only if one of them is not decided by its guards (with `Slicing::Full`,
+/// always).
 fn evaluate(
     snapshot: &Snapshot,
     req: &DecideRequest,
@@ -87,38 +88,30 @@ fn evaluate(
         scalars: cedar_input::scalars(req),
     };
     let sliced = slicing == Slicing::Guards;
-    let applies = |p: &CompiledPolicy| !sliced || p.guards.iter().all(|g| g.holds(&guard_facts));
-    let needs_cedar = !sliced
-        || policies
-            .for_action(req.action)
-            .any(|p| !p.decided_by_guards && applies(p));
-    let (request, entities) = if needs_cedar {
-        let (request, entities) =
-            cedar_input::build(&snapshot.names, req, facts, policies.reads_source_ips)?;
-        (Some(request), Some(entities))
-    } else {
-        (None, None)
-    };
-    let evaluator = request
-        .zip(entities.as_ref())
-        .map(|(request, entities)| Evaluator::new(request, entities, Extensions::all_available()));
-
+    // Cedar input is built when the first policy that needs Cedar is met.
+    let entities = OnceCell::new();
+    let mut evaluator = None;
     let mut evaluation = Evaluation::default();
     for policy in policies.for_action(req.action) {
-        if !applies(policy) {
+        if sliced && !policy.guards.iter().all(|g| g.holds(&guard_facts)) {
             continue;
         }
         if sliced && policy.decided_by_guards {
             evaluation.satisfied.push(&policy.meta);
             continue;
         }
-        let Some(evaluator) = &evaluator else {
-            // Not reached: `needs_cedar` saw this policy. Fail closed if it were.
-            evaluation.errors.push((
-                &policy.meta,
-                format!("policy `{}` was not evaluated", policy.meta.id),
-            ));
-            continue;
+        let evaluator = match &mut evaluator {
+            Some(evaluator) => evaluator,
+            None => {
+                let (request, built) =
+                    cedar_input::build(&snapshot.names, req, facts, policies.reads_source_ips)?;
+                let entities = entities.get_or_init(|| built);
+                evaluator.insert(Evaluator::new(
+                    request,
+                    entities,
+                    Extensions::all_available(),
+                ))
+            }
         };
         match evaluator.interpret(&policy.condition, &NO_SLOTS) {
             Ok(v) if matches!(v.value_kind(), ValueKind::Lit(Literal::Bool(true))) => {

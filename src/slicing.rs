@@ -119,7 +119,7 @@ pub struct GuardFacts<'a> {
 
 impl GuardFacts<'_> {
     fn contains(&self, set: SetFact, value: &str) -> bool {
-        let countries = |cs: &[Country]| cs.iter().any(|c| c.as_str() == value);
+        let countries = |cs: &[Country]| cs.iter().any(|c| c.is(value));
         let strings = |ss: &[String]| ss.iter().any(|s| s == value);
         match set {
             SetFact::Jurisdictions => countries(self.jurisdictions),
