@@ -9,6 +9,18 @@
 //! satisfied *and* nothing after it is evaluated (no error can arise): skipping
 //! the policy gives exactly the answer of evaluating it. Only the leading run of
 //! guards is used; a guard after a test that might err is not.
+//!
+//! Comparisons of a long attribute with a literal (`resource.gpu_count >= 256`,
+//! `context.screening_score > 80`) and of a string attribute with a literal
+//! (`principal.country == "IR"`, `resource.kind != "vm"`) are guards too: under
+//! strict validation they cannot err either.
+//!
+//! A policy whose guards are its *whole* condition (principal and resource
+//! unconstrained or only `is` their one type, no `unless`, at most one `when`,
+//! every operand of it a guard; the action scope is the action slice) is
+//! [decided by its guards](decided_by_guards): it is satisfied exactly when they
+//! hold, and Cedar need not evaluate it. A request whose applicable policies are
+//! all of this kind builds no Cedar input at all.
 
 use serde_json::Value;
 
@@ -190,17 +202,25 @@ pub fn guards(policy: &Value) -> Vec<Guard> {
 }
 
 /// Whether a policy is satisfied exactly when its guards hold (for a request
-/// its action scope admits): principal and resource unconstrained, no `unless`,
-/// and no condition or one `when` every operand of which is a guard.
+/// its action scope admits): principal and resource unconstrained (or only
+/// constrained to their one type: `principal is Customer`), no `unless`, and no
+/// condition or one `when` every operand of which is a guard.
 pub fn decided_by_guards(policy: &Value) -> bool {
-    let unconstrained = |scope: &str| {
-        policy
-            .get(scope)
-            .and_then(|s| s.get("op"))
-            .and_then(Value::as_str)
-            == Some("All")
+    let unconstrained = |scope: &str, only_type: &str| {
+        let Some(scope) = policy.get(scope) else {
+            return false;
+        };
+        match scope.get("op").and_then(Value::as_str) {
+            Some("All") => true,
+            // Every request's principal is a `Customer` and resource a `Resource`.
+            Some("is") => {
+                scope.get("entity_type").and_then(Value::as_str) == Some(only_type)
+                    && scope.get("in").is_none()
+            }
+            _ => false,
+        }
     };
-    if !unconstrained("principal") || !unconstrained("resource") {
+    if !unconstrained("principal", "Customer") || !unconstrained("resource", "Resource") {
         return false;
     }
     match policy.get("conditions").and_then(Value::as_array) {
@@ -400,7 +420,14 @@ mod tests {
             r#"permit(principal == Customer::"c", action, resource);"#
         ));
         assert!(!decided(
-            r#"permit(principal, action, resource is Resource);"#
+            r#"permit(principal is Customer in Customer::"c", action, resource);"#
+        ));
+        assert!(!decided(
+            r#"permit(principal, action, resource == Resource::"vm");"#
+        ));
+        // Every principal is a Customer and every resource a Resource.
+        assert!(decided(
+            r#"permit(principal is Customer, action, resource is Resource) when { context.anonymous_ip };"#
         ));
     }
 
