@@ -95,7 +95,8 @@ impl Snapshot {
     /// [`Snapshot::build`], reusing the geo databases of `previous` whose
     /// content has not changed (opening one verifies the whole file), and its
     /// screening index if the designation files are the same: a policy edit
-    /// neither re-reads a large list nor holds two indexes at once.
+    /// reads and hashes the list but neither parses nor indexes it again, and
+    /// never holds two indexes at once.
     pub fn rebuild(sources: Sources, previous: Option<&Snapshot>) -> Result<Self, BuildError> {
         let snapshot = Self::load_reusing(sources, previous)?;
         let cases = crate::cases::load(&snapshot.sources.policies)?;
