@@ -35,7 +35,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use portcullis::cedar_input::{self, CedarNames};
 use portcullis::decision::Outcome;
 use portcullis::engine::{Slicing, decide, decide_with};
-use portcullis::enrich::{EnrichSettings, enrich};
+use portcullis::enrich::enrich;
 use portcullis::import::{Options, ofac};
 use portcullis::request::{DecideRequest, parse_decide};
 use portcullis::snapshot::{DESIGNATIONS_DIR, Snapshot, Sources};
@@ -73,12 +73,8 @@ fn default_geo() -> PathBuf {
 }
 
 fn snapshot(policies: &Path) -> Snapshot {
-    Snapshot::build(Sources {
-        policies: policies.to_owned(),
-        geo: vec![default_geo()],
-        settings: EnrichSettings::default(),
-    })
-    .unwrap_or_else(|e| panic!("snapshot of {}: {:#?}", policies.display(), e.diagnostics))
+    Snapshot::build(Sources::new(policies.to_owned(), vec![default_geo()]))
+        .unwrap_or_else(|e| panic!("snapshot of {}: {:#?}", policies.display(), e.diagnostics))
 }
 
 /// Real ISO codes the generated jurisdiction measures cycle over; none of them

@@ -16,7 +16,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
 use portcullis::cedar_input::{self, CedarNames};
-use portcullis::enrich::{EnrichSettings, enrich};
+use portcullis::enrich::enrich;
 use portcullis::snapshot::{Snapshot, Sources};
 
 const REQUEST: &str = r#"{"request_id":"req-1","action":"provision","customer":{"id":"cust-123","kind":"organization","name":"Example Trading LLC","address":{"country":"AE"},"beneficial_owners":[{"name":"Ivan Petrov","nationalities":["RU"]}]},"source_ips":["8.8.8.8"],"resource":{"kind":"gpu_cluster","region":"us-east-1","gpu_count":512}}"#;
@@ -56,11 +56,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let addr = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "127.0.0.1:8792".into());
-    let snapshot = Snapshot::build(Sources {
-        policies: PathBuf::from("policies"),
-        geo: vec![PathBuf::from("geo-data/geo-whois-asn-country.mmdb")],
-        settings: EnrichSettings::default(),
-    })
+    let snapshot = Snapshot::build(Sources::new(
+        PathBuf::from("policies"),
+        vec![PathBuf::from("geo-data/geo-whois-asn-country.mmdb")],
+    ))
     .map_err(|e| format!("cannot load policies/ and geo-data/: {:?}", e.diagnostics))?;
     let req = portcullis::request::parse_decide(REQUEST.as_bytes())?;
     let facts = enrich(

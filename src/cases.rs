@@ -11,7 +11,7 @@
 //! `reasons` (policy ids), `conditions` and `obligations` (their ids) are
 //! optional; when given they must match exactly, in any order.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::Deserialize;
 
@@ -51,38 +51,19 @@ pub struct LocatedCase {
     pub case: Case,
 }
 
-/// Reads every case under `policy_dir/tests/` (none if the directory is absent).
-pub fn load(policy_dir: &Path) -> Result<Vec<LocatedCase>, Vec<Diagnostic>> {
-    let dir = policy_dir.join(TESTS_DIR);
-    if !dir.is_dir() {
-        return Ok(Vec::new());
-    }
-    let files = crate::snapshot::list_files(&dir, "json").map_err(|e| {
-        vec![Diagnostic::file(
-            &dir,
-            format!("cannot read directory: {e}"),
-        )]
-    })?;
+/// Parses test case files given as `(file, text)` pairs (read by the snapshot
+/// builder, in the same pass as the policies they test).
+pub fn load_sources(sources: &[(PathBuf, String)]) -> Result<Vec<LocatedCase>, Vec<Diagnostic>> {
     let mut cases = Vec::new();
     let mut diags = Vec::new();
-    for file in files {
-        let text = match std::fs::read_to_string(&file) {
-            Ok(text) => text,
-            Err(e) => {
-                diags.push(Diagnostic::file(
-                    &file,
-                    format!("cannot read test cases: {e}"),
-                ));
-                continue;
-            }
-        };
-        match parse(&text) {
+    for (file, text) in sources {
+        match parse(text) {
             Ok(found) => cases.extend(found.into_iter().map(|case| LocatedCase {
                 file: file.clone(),
                 case,
             })),
             Err((line, column, message)) => {
-                diags.push(Diagnostic::new(&file, line, column, message));
+                diags.push(Diagnostic::new(file, line, column, message));
             }
         }
     }

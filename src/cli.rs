@@ -304,8 +304,26 @@ struct ServeArgs {
     admin_token: Option<String>,
     #[command(flatten)]
     enrich: EnrichArgs,
+    /// Serve a policy directory with no policy at all (every request is then
+    /// denied). Without it, such a directory is refused at start and at reload.
+    #[arg(long)]
+    allow_empty: bool,
+    /// Refuse a reload that removes more than this share of the designations in
+    /// force (`10%`; `100%` turns the guard off). A refused reload is shown in
+    /// `/v1/status` until `POST /v1/admin/reload?force=true` accepts it.
+    #[arg(long, default_value = "10%", value_parser = parse_percent)]
+    max_list_shrink: f64,
     #[command(flatten)]
     records: RecordsArgs,
+}
+
+/// `10%`, `10` or `2.5%`: a share from 0 to 100 percent.
+fn parse_percent(s: &str) -> Result<f64, String> {
+    let number = s.trim().trim_end_matches('%').trim();
+    match number.parse::<f64>() {
+        Ok(p) if (0.0..=100.0).contains(&p) => Ok(p),
+        _ => Err(format!("`{s}`: expected a percentage from 0% to 100%")),
+    }
 }
 
 #[derive(Debug, Args)]
@@ -325,10 +343,30 @@ struct CheckArgs {
     geo: Vec<PathBuf>,
     #[command(flatten)]
     enrich: EnrichArgs,
+    /// Accept a policy directory with no policy at all (every request is then denied).
+    #[arg(long)]
+    allow_empty: bool,
 }
 
-/// Parses the command line and runs it.
+/// Parses the command line and runs it, on a thread whose stack is the one
+/// every decision gets (`policies::limits::DECISION_STACK`), so that `check`
+/// and `test` evaluate exactly as `serve` does.
 pub fn main() -> ExitCode {
+    let spawned = std::thread::Builder::new()
+        .name("main".into())
+        .stack_size(crate::policies::limits::DECISION_STACK)
+        .spawn(run_cli);
+    match spawned.map(std::thread::JoinHandle::join) {
+        Ok(Ok(code)) => code,
+        Ok(Err(_)) => ExitCode::from(exit::ERROR),
+        Err(e) => {
+            eprintln!("error: cannot start the main thread: {e}");
+            ExitCode::from(exit::ERROR)
+        }
+    }
+}
+
+fn run_cli() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.log_format);
     let code = match cli.command {
@@ -417,6 +455,8 @@ impl CheckArgs {
             settings: EnrichSettings {
                 screening_threshold: self.enrich.screening_threshold,
             },
+            allow_empty: self.allow_empty,
+            settle: Duration::ZERO,
         }
     }
 }
@@ -454,15 +494,9 @@ fn test(args: CheckArgs) -> u8 {
             return exit::INVALID;
         }
     };
-    let cases = match crate::cases::load(&snapshot.sources.policies) {
-        Ok(cases) => cases,
-        Err(diagnostics) => {
-            report(&BuildError { diagnostics });
-            return exit::INVALID;
-        }
-    };
+    let cases = &snapshot.cases;
     let mut failed = 0;
-    for c in &cases {
+    for c in cases {
         match crate::cases::run_one(&snapshot, &c.case) {
             Ok(_) => println!("ok    {}", c.case.name),
             Err(problems) => {
@@ -677,14 +711,28 @@ fn snippet(d: &Diagnostic) -> Option<String> {
 /// Every `*.mmdb` in `./geo-data`, the default when no `--geo` is given.
 fn default_geo() -> anyhow::Result<Vec<PathBuf>> {
     let dir = Path::new("geo-data");
-    let files = crate::snapshot::list_files(dir, "mmdb")
-        .with_context(|| format!("no geo database given and cannot read `{}`", dir.display()))?;
+    let files = crate::snapshot::list_files(dir, "mmdb").map_err(|d| {
+        anyhow::anyhow!(
+            "no geo database given and cannot read `{}`: {d}",
+            dir.display()
+        )
+    })?;
     anyhow::ensure!(
         !files.is_empty(),
         "no geo database given and none in `{}`: pass --geo FILE",
         dir.display()
     );
     Ok(files)
+}
+
+/// The runtime `serve` decides on: every worker and blocking thread has the
+/// stack that policies within the limits are proven to evaluate on.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_stack_size(crate::policies::limits::DECISION_STACK)
+        .build()
+        .context("cannot start the async runtime")
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<u8> {
@@ -699,6 +747,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<u8> {
         settings: EnrichSettings {
             screening_threshold: args.enrich.screening_threshold,
         },
+        allow_empty: args.allow_empty,
+        settle: args.watch_debounce,
     };
     let snapshot = match Snapshot::build(sources) {
         Ok(s) => s,
@@ -741,15 +791,13 @@ fn serve(args: ServeArgs) -> anyhow::Result<u8> {
             None
         }
     };
-    let mut state = AppState::new(snapshot, metrics, limits, args.admin_token);
+    let mut state = AppState::new(snapshot, metrics, limits, args.admin_token)
+        .with_max_list_shrink(args.max_list_shrink / 100.0);
     if let Some(recorder) = recorder {
         state = state.with_recorder(recorder);
     }
     let state = Arc::new(state);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let runtime = runtime()?;
     let watch = (!args.no_watch).then_some(args.watch_debounce);
     runtime.block_on(run(state, args.listen, args.drain_timeout, watch))?;
     Ok(exit::OK)
@@ -826,9 +874,10 @@ impl Signals {
                 _ = self.terminate.recv() => return,
                 _ = self.interrupt.recv() => return,
                 _ = self.hangup.recv() => {
-                    let state = state.clone();
-                    tokio::spawn(async move {
-                        let _ = state.reload("sighup").await;
+                    // Never forced: a shrinking list needs the admin endpoint.
+                    state.request_reload(crate::reload::ReloadRequest {
+                        trigger: "sighup",
+                        force: false,
                     });
                 }
             }

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use ipnetwork::IpNetwork;
 use serde::{Deserialize, Serialize};
+use sha2::Digest as _;
 
 use crate::country::Country;
 use crate::diagnostic::Diagnostic;
@@ -115,14 +116,47 @@ pub fn load_sources(sources: &[(PathBuf, String)]) -> Result<Vec<Designated>, Ve
     }
 }
 
-/// Parses one JSON Lines text; blank lines are skipped.
+/// The last line of a designations file that `designations import` writes:
+/// how many records precede it and the SHA-256 (hex) of every byte before it.
+/// A file cut short or still being written lacks it or does not match it; the
+/// loader checks it when present (hand-written files need none).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Trailer {
+    pub count: usize,
+    pub sha256: String,
+}
+
+impl Trailer {
+    /// The trailer for `text`, the records' lines.
+    pub fn of(text: &str) -> Self {
+        Self {
+            count: text.lines().filter(|l| !l.trim().is_empty()).count(),
+            sha256: hex::encode(sha2::Sha256::digest(text.as_bytes())),
+        }
+    }
+
+    /// Whether a line is meant as a trailer (it has `count` and no `id`).
+    fn is_trailer(line: &str) -> bool {
+        line.contains("\"count\"") && !line.contains("\"id\"")
+    }
+}
+
+/// Parses one JSON Lines text; blank lines are skipped. A final trailer line
+/// (see [`Trailer`]) is checked against what precedes it.
 pub fn parse_file(
     file: &Path,
     text: &str,
     out: &mut Vec<Designated>,
     errors: &mut Vec<Diagnostic>,
 ) {
-    for (index, line) in text.lines().enumerate() {
+    let mut offset = 0;
+    let mut trailer: Option<(usize, usize, Trailer)> = None;
+    let mut records = 0;
+    for (index, raw) in text.split_inclusive('\n').enumerate() {
+        let start = offset;
+        offset += raw.len();
+        let line = raw.trim_end_matches(['\n', '\r']);
         if line.trim().is_empty() {
             continue;
         }
@@ -130,9 +164,53 @@ pub fn parse_file(
             file: file.to_owned(),
             line: index + 1,
         };
+        if let Some((at, _, _)) = &trailer {
+            errors.push(Diagnostic::new(
+                file,
+                *at,
+                0,
+                "the trailer (`{\"count\": …, \"sha256\": …}`) must be the last line",
+            ));
+            trailer = None;
+        }
+        if Trailer::is_trailer(line) {
+            match serde_json::from_str::<Trailer>(line) {
+                Ok(t) => trailer = Some((origin.line, start, t)),
+                Err(e) => errors.push(Diagnostic::new(
+                    file,
+                    origin.line,
+                    0,
+                    format!("invalid trailer: {e}"),
+                )),
+            }
+            continue;
+        }
+        records += 1;
         match parse_line(line, origin.clone()) {
             Ok(d) => out.push(d),
             Err(message) => errors.push(Diagnostic::new(file, origin.line, 0, message)),
+        }
+    }
+    if let Some((line, start, t)) = trailer {
+        let body = text.get(..start).unwrap_or_default();
+        let actual = Trailer::of(body);
+        if t.count != records {
+            errors.push(Diagnostic::new(
+                file,
+                line,
+                0,
+                format!(
+                    "the trailer says {} designations, the file holds {records}: the file is incomplete or was edited",
+                    t.count
+                ),
+            ));
+        } else if !t.sha256.eq_ignore_ascii_case(&actual.sha256) {
+            errors.push(Diagnostic::new(
+                file,
+                line,
+                0,
+                "the trailer's sha256 does not match the lines before it: the file is incomplete or was edited",
+            ));
         }
     }
 }
@@ -223,5 +301,47 @@ mod tests {
         assert_eq!(text.len(), 2, "{text:?}");
         assert!(text[0].starts_with("d.jsonl:2: "), "{}", text[0]);
         assert!(text[1].starts_with("d.jsonl:3: "), "{}", text[1]);
+    }
+
+    #[test]
+    fn a_trailer_is_checked_against_the_lines_before_it() {
+        let body = "{\"id\":\"a\",\"names\":[\"x\"]}\n{\"id\":\"b\",\"names\":[\"y\"]}\n";
+        let trailer = serde_json::to_string(&Trailer::of(body)).unwrap();
+        let whole = format!("{body}{trailer}\n");
+        let (out, errors) = parse(&whole);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(out.len(), 2);
+
+        // Cut after the first line, trailer kept: the count no longer matches.
+        let cut = format!("{}\n{trailer}\n", body.lines().next().unwrap());
+        let (_, errors) = parse(&cut);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0]
+                .to_string()
+                .starts_with("d.jsonl:2: the trailer says 2 designations, the file holds 1"),
+            "{}",
+            errors[0]
+        );
+
+        // Same count, one record edited: the hash no longer matches.
+        let edited = whole.replacen("\"x\"", "\"z\"", 1);
+        let (_, errors) = parse(&edited);
+        assert!(
+            errors[0].message.contains("sha256 does not match"),
+            "{errors:?}"
+        );
+
+        // A trailer that is not last is an error; so is a malformed one.
+        let (_, errors) = parse(&format!("{trailer}\n{body}"));
+        assert!(
+            errors[0].message.contains("must be the last line"),
+            "{errors:?}"
+        );
+        let (_, errors) = parse(&format!("{body}{{\"count\": \"two\"}}\n"));
+        assert!(
+            errors[0].message.starts_with("invalid trailer"),
+            "{errors:?}"
+        );
     }
 }

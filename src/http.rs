@@ -304,6 +304,8 @@ struct Status {
     geo_databases: Vec<crate::snapshot::GeoInfo>,
     policy_dir: std::path::PathBuf,
     last_reload_error: Option<Arc<crate::reload::ReloadFailure>>,
+    /// The last build, whatever its result and whoever asked for it.
+    last_reload: Option<Arc<crate::reload::ReloadOutcome>>,
     records: Option<crate::audit::RecordsStatus>,
     version: &'static str,
 }
@@ -320,30 +322,88 @@ async fn status(State(state): State<Arc<AppState>>) -> Json<Status> {
         geo_databases: s.geo_info(),
         policy_dir: s.sources.policies.clone(),
         last_reload_error: state.last_failure(),
+        last_reload: state.last_reload(),
         records: state.recorder.as_ref().map(crate::audit::Recorder::status),
         version: env!("CARGO_PKG_VERSION"),
     })
 }
 
+/// `POST /v1/admin/reload[?force=true]`: asks for a reload and waits for it
+/// for up to half the request time limit: 200 with the new revision, 422 with
+/// the errors (the snapshot in force is unchanged), or, for a long build, 202
+/// with the reload's id (its outcome then shows in `/v1/status`). Requests
+/// that arrive during a build share the next one.
 async fn admin_reload(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
+    uri: axum::http::Uri,
 ) -> Result<Response, ApiError> {
     authorize_admin(&state, &headers)?;
-    match state.reload("admin").await {
-        Ok(s) => {
-            Ok(Json(json!({"reloaded": true, "policy_revision": &*s.revision})).into_response())
-        }
-        Err(failure) => Ok((
-            StatusCode::UNPROCESSABLE_ENTITY,
+    let force = force_param(uri.query())?;
+    let id = state.request_reload(crate::reload::ReloadRequest {
+        trigger: "admin",
+        force,
+    });
+    let wait = state.limits.request_timeout / 2;
+    let Ok(outcome) = tokio::time::timeout(wait, state.wait_reload(id)).await else {
+        return Ok((
+            StatusCode::ACCEPTED,
             Json(json!({
-                "reloaded": false,
+                "accepted": true,
+                "reload_id": id,
                 "policy_revision": &*state.snapshot().revision,
-                "errors": &failure.errors,
+                "message": "the reload is still building; its outcome will show in /v1/status (last_reload)",
             })),
         )
-            .into_response()),
+            .into_response());
+    };
+    let status = if outcome.succeeded() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    Ok((
+        status,
+        Json(json!({
+            "reloaded": outcome.succeeded(),
+            "result": outcome.result,
+            "reload_id": outcome.id,
+            "policy_revision": &*outcome.policy_revision,
+            "errors": &outcome.errors,
+        })),
+    )
+        .into_response())
+}
+
+/// The `force` query parameter of the admin reload.
+fn force_param(query: Option<&str>) -> Result<bool, ApiError> {
+    let mut force = false;
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, "true"));
+        if key != "force" {
+            let mut e = ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "unknown_field",
+                format!("unknown query parameter `{key}`: expected `force`"),
+            );
+            e.field = Some(key.to_owned());
+            return Err(e);
+        }
+        force = match value {
+            "true" | "1" => true,
+            "false" | "0" => false,
+            other => {
+                let mut e = ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_value",
+                    format!("`force={other}`: expected `true` or `false`"),
+                );
+                e.field = Some("force".into());
+                return Err(e);
+            }
+        };
     }
+    Ok(force)
 }
 
 /// Checks `Authorization: Bearer <token>` in constant time.

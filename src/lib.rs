@@ -16,6 +16,7 @@ pub mod designation; // designated persons: file format and loader
 pub mod diagnostic; // located problems in input files
 pub mod engine; // decide(snapshot, request) -> decision
 pub mod enrich; // request -> facts (countries, anonymizers, screening)
+pub mod files; // reading input files: symbolic links followed, only once stable
 pub mod geo; // MMDB geolocation
 pub mod http; // axum router, handlers, errors
 pub mod import; // OFAC and UN lists to the designations format

@@ -21,6 +21,7 @@ pub struct Metrics {
     decision_seconds: Histogram,
     rejected: IntCounterVec,
     reloads: IntCounterVec,
+    reload_requests: IntCounterVec,
     reload_seconds: Histogram,
     revision: IntGaugeVec,
     loaded_at: IntGauge,
@@ -117,6 +118,13 @@ impl Metrics {
             Opts::new("reloads_total", "Snapshot reloads, by result"),
             &["result"],
         )?;
+        let reload_requests = IntCounterVec::new(
+            Opts::new(
+                "reload_requests_total",
+                "Reloads asked for, by trigger; requests that arrive while a build runs share the next build",
+            ),
+            &["trigger"],
+        )?;
         let reload_seconds = Histogram::with_opts(
             HistogramOpts::new(
                 "reload_duration_seconds",
@@ -147,12 +155,13 @@ impl Metrics {
         registry.register(Box::new(rejected.clone()))?;
         registry.register(Box::new(reloads.clone()))?;
         registry.register(Box::new(reload_seconds.clone()))?;
+        registry.register(Box::new(reload_requests.clone()))?;
         registry.register(Box::new(revision.clone()))?;
         registry.register(Box::new(loaded_at.clone()))?;
         registry.register(Box::new(policies.clone()))?;
         registry.register(Box::new(designations.clone()))?;
         let records = RecordsMetrics::new(&registry)?;
-        for result in ["success", "failure"] {
+        for result in ["success", "failure", "refused"] {
             reloads.with_label_values(&[result]);
         }
         Ok(Self {
@@ -161,6 +170,7 @@ impl Metrics {
             decision_seconds,
             rejected,
             reloads,
+            reload_requests,
             reload_seconds,
             revision,
             loaded_at,
@@ -184,10 +194,16 @@ impl Metrics {
         self.rejected.with_label_values(&[code]).inc();
     }
 
-    pub fn record_reload(&self, ok: bool, seconds: f64) {
-        let result = if ok { "success" } else { "failure" };
+    /// One finished build: `result` is `success`, `failure` (invalid inputs)
+    /// or `refused` (valid, but it would shrink the designations beyond the guard).
+    pub fn record_reload(&self, result: &str, seconds: f64) {
         self.reloads.with_label_values(&[result]).inc();
         self.reload_seconds.observe(seconds);
+    }
+
+    /// One reload asked for (by a file change, a signal or the admin endpoint).
+    pub fn record_reload_request(&self, trigger: &str) {
+        self.reload_requests.with_label_values(&[trigger]).inc();
     }
 
     /// Points the snapshot gauges at a newly published snapshot.

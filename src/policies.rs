@@ -20,6 +20,8 @@ use cedar_policy_core::ast;
 use crate::diagnostic::Diagnostic;
 use crate::request::Action;
 
+pub mod limits;
+
 /// What the annotations of one policy say.
 #[derive(Debug, Clone)]
 pub struct PolicyMeta {
@@ -109,6 +111,20 @@ pub fn load_sources(
 
     for (file, text) in sources {
         texts.insert(file, text);
+        // Brackets and size first: Cedar's parser recurses per level.
+        let statements = limits::scan(text);
+        let over: Vec<Diagnostic> = statements
+            .iter()
+            .filter_map(limits::check_text)
+            .map(|(offset, message)| {
+                let (line, column) = line_col(text, offset);
+                Diagnostic::new(file, line, column, message).with_help(limits::NESTING_HELP)
+            })
+            .collect();
+        if !over.is_empty() {
+            diags.extend(over);
+            continue;
+        }
         let parsed = match PolicySet::from_str(text) {
             Ok(set) => set,
             Err(errors) => {
@@ -129,7 +145,7 @@ pub fn load_sources(
             });
             continue;
         }
-        let starts = statement_starts(text);
+        let starts: Vec<usize> = statements.iter().map(|s| s.start).collect();
         // Cedar names the policies of a parsed text policy0, policy1, … in order.
         let mut ordered: Vec<&Policy> = parsed.policies().collect();
         ordered.sort_by_key(|p| {
@@ -148,6 +164,18 @@ pub fn load_sources(
                 message,
                 help: help.map(str::to_owned),
             };
+            let core: &ast::Policy = policy.as_ref();
+            if let Some(condition) = core.non_scope_constraints() {
+                let (levels, deepest) = limits::depth(condition);
+                if levels > limits::MAX_NESTING {
+                    let (line, column) = deepest.map_or((line, column), |o| line_col(text, o));
+                    diags.push(
+                        Diagnostic::new(file, line, column, limits::too_deep(levels))
+                            .with_help(limits::NESTING_HELP),
+                    );
+                    continue;
+                }
+            }
             match annotations(policy) {
                 Err(message) => diags.push(at(message, None)),
                 Ok(annotated) => {
@@ -315,51 +343,6 @@ pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
-/// Byte offsets where each top-level statement (policy) of a Cedar text starts,
-/// skipping whitespace, comments and string contents.
-fn statement_starts(text: &str) -> Vec<usize> {
-    let mut starts = Vec::new();
-    let mut depth = 0usize;
-    let mut in_statement = false;
-    let mut chars = text.char_indices().peekable();
-    while let Some((i, c)) = chars.next() {
-        match c {
-            '/' if chars.peek().map(|&(_, n)| n) == Some('/') => {
-                for (_, n) in chars.by_ref() {
-                    if n == '\n' {
-                        break;
-                    }
-                }
-                continue;
-            }
-            c if c.is_whitespace() => continue,
-            _ => {}
-        }
-        if !in_statement {
-            starts.push(i);
-            in_statement = true;
-        }
-        match c {
-            '"' => {
-                let mut escaped = false;
-                for (_, n) in chars.by_ref() {
-                    match (escaped, n) {
-                        (true, _) => escaped = false,
-                        (false, '\\') => escaped = true,
-                        (false, '"') => break,
-                        _ => {}
-                    }
-                }
-            }
-            '(' | '[' | '{' => depth += 1,
-            ')' | ']' | '}' => depth = depth.saturating_sub(1),
-            ';' if depth == 0 => in_statement = false,
-            _ => {}
-        }
-    }
-    starts
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -379,7 +362,7 @@ mod tests {
     #[test]
     fn statement_starts_skip_comments_and_strings() {
         let text = "// c; \n@id(\"a;b\")\npermit(principal, action, resource);\n  forbid(principal, action, resource) when { \"}\" == \";\" };";
-        let starts = statement_starts(text);
+        let starts: Vec<usize> = limits::scan(text).iter().map(|s| s.start).collect();
         assert_eq!(starts.len(), 2);
         assert_eq!(line_col(text, starts[0]), (2, 1));
         assert_eq!(line_col(text, starts[1]), (4, 3));

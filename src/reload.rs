@@ -50,18 +50,74 @@ impl Default for Limits {
     }
 }
 
+/// What a reload request asks for.
+#[derive(Debug, Clone, Copy)]
+pub struct ReloadRequest {
+    /// `watch`, `sighup`, `admin`.
+    pub trigger: &'static str,
+    /// Accept a list that shrinks beyond `--max-list-shrink` (admin only).
+    pub force: bool,
+}
+
+/// What became of one build, whoever asked for it and whether they waited.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReloadOutcome {
+    /// Requests are numbered from 1; a build answers every request up to its id.
+    pub id: u64,
+    /// Every trigger the build answers (`watch`, `sighup+admin`, …).
+    pub trigger: String,
+    pub forced: bool,
+    /// `success`, `failure` (invalid inputs) or `refused` (the designations
+    /// would shrink beyond `--max-list-shrink`).
+    pub result: &'static str,
+    #[serde(serialize_with = "rfc3339")]
+    pub finished_at: SystemTime,
+    pub took_ms: u64,
+    /// The revision in force once the build was done with.
+    pub policy_revision: Arc<str>,
+    pub previous_revision: Arc<str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<Diagnostic>,
+}
+
+impl ReloadOutcome {
+    pub fn succeeded(&self) -> bool {
+        self.result == "success"
+    }
+}
+
+/// Reload requests not yet built. At most one build runs; requests that arrive
+/// meanwhile are merged into the one pending build.
+#[derive(Debug, Default)]
+struct Pending {
+    /// Id of the newest request.
+    requested: u64,
+    /// Triggers and force of the requests not yet taken by a build.
+    triggers: Vec<&'static str>,
+    force: bool,
+    /// A task is building (or about to).
+    building: bool,
+}
+
 /// Shared state of a running service.
 pub struct AppState {
     snapshot: ArcSwap<Snapshot>,
     last_failure: ArcSwapOption<ReloadFailure>,
-    reload_lock: tokio::sync::Mutex<()>,
+    pending: std::sync::Mutex<Pending>,
+    outcomes: tokio::sync::watch::Sender<Option<Arc<ReloadOutcome>>>,
     pub metrics: Metrics,
     pub limits: Limits,
     /// Bearer token for admin endpoints; `None` disables them.
     pub admin_token: Option<String>,
     /// Decision records; `None` when recording is off.
     pub recorder: Option<crate::audit::Recorder>,
+    /// A reload may remove at most this share (0.0–1.0) of the designations
+    /// in force unless forced.
+    pub max_list_shrink: f64,
 }
+
+/// The default `--max-list-shrink`: a tenth of the designations in force.
+pub const DEFAULT_MAX_LIST_SHRINK: f64 = 0.10;
 
 impl AppState {
     pub fn new(
@@ -74,17 +130,25 @@ impl AppState {
         Self {
             snapshot: ArcSwap::from_pointee(snapshot),
             last_failure: ArcSwapOption::empty(),
-            reload_lock: tokio::sync::Mutex::new(()),
+            pending: std::sync::Mutex::new(Pending::default()),
+            outcomes: tokio::sync::watch::Sender::new(None),
             metrics,
             limits,
             admin_token: admin_token.filter(|t| !t.is_empty()),
             recorder: None,
+            max_list_shrink: DEFAULT_MAX_LIST_SHRINK,
         }
     }
 
     /// Records every decision through `recorder`.
     pub fn with_recorder(mut self, recorder: crate::audit::Recorder) -> Self {
         self.recorder = Some(recorder);
+        self
+    }
+
+    /// Sets the list shrink guard (a share from 0.0 to 1.0; 1.0 turns it off).
+    pub fn with_max_list_shrink(mut self, share: f64) -> Self {
+        self.max_list_shrink = share.clamp(0.0, 1.0);
         self
     }
 
@@ -97,46 +161,194 @@ impl AppState {
         self.last_failure.load_full()
     }
 
-    /// Rebuilds the snapshot from the same sources and publishes it if valid.
-    pub async fn reload(&self, trigger: &str) -> Result<Arc<Snapshot>, Arc<ReloadFailure>> {
-        let _serialized = self.reload_lock.lock().await;
-        let started = std::time::Instant::now();
-        let current = self.snapshot.load_full();
-        let built =
-            build_in_background(move || Snapshot::rebuild(current.sources.clone(), Some(&current)))
-                .await;
-        match built {
-            Ok(snapshot) => {
-                let previous = self.snapshot.load().revision.clone();
-                self.metrics.set_snapshot(&snapshot);
-                let took = started.elapsed();
-                self.metrics.record_reload(true, took.as_secs_f64());
-                let snapshot = Arc::new(snapshot);
-                self.snapshot.store(snapshot.clone());
-                self.last_failure.store(None);
-                if previous == snapshot.revision {
-                    tracing::debug!(trigger, revision = %snapshot.revision, ?took, "snapshot reloaded, revision unchanged");
-                } else {
-                    tracing::info!(trigger, %previous, revision = %snapshot.revision, ?took, "snapshot reloaded");
-                }
-                Ok(snapshot)
+    /// The last build's outcome, if any build has finished.
+    pub fn last_reload(&self) -> Option<Arc<ReloadOutcome>> {
+        self.outcomes.borrow().clone()
+    }
+
+    /// Asks for a reload and returns its id at once. If no build is running,
+    /// one starts; if one is, the request joins the single pending build that
+    /// follows it. Every build's outcome is logged, counted and kept for
+    /// `/v1/status`, whether or not anyone waits for it.
+    pub fn request_reload(self: &Arc<Self>, request: ReloadRequest) -> u64 {
+        self.metrics.record_reload_request(request.trigger);
+        let (id, start) = {
+            let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+            pending.requested += 1;
+            if !pending.triggers.contains(&request.trigger) {
+                pending.triggers.push(request.trigger);
             }
-            Err(e) => {
-                self.metrics
-                    .record_reload(false, started.elapsed().as_secs_f64());
-                for d in &e.diagnostics {
-                    tracing::error!(trigger, diagnostic = %d, "reload failed; previous snapshot keeps serving");
-                }
-                let failure = Arc::new(ReloadFailure {
-                    at: SystemTime::now(),
-                    trigger: trigger.to_owned(),
-                    errors: e.diagnostics,
-                });
-                self.last_failure.store(Some(failure.clone()));
-                Err(failure)
+            pending.force |= request.force;
+            let start = !pending.building;
+            pending.building = true;
+            (pending.requested, start)
+        };
+        if start {
+            let state = self.clone();
+            tokio::spawn(async move { state.build_pending().await });
+        }
+        id
+    }
+
+    /// Waits for the build that answers request `id`.
+    pub async fn wait_reload(&self, id: u64) -> Arc<ReloadOutcome> {
+        let mut outcomes = self.outcomes.subscribe();
+        loop {
+            if let Some(done) = outcomes.borrow_and_update().as_ref().filter(|o| o.id >= id) {
+                return done.clone();
+            }
+            if outcomes.changed().await.is_err() {
+                // The sender lives in `self`: it cannot be gone while we hold it.
+                return self.wait_reload_fallback(id);
             }
         }
     }
+
+    fn wait_reload_fallback(&self, id: u64) -> Arc<ReloadOutcome> {
+        let current = self.snapshot.load().revision.clone();
+        Arc::new(ReloadOutcome {
+            id,
+            trigger: String::new(),
+            forced: false,
+            result: "failure",
+            finished_at: SystemTime::now(),
+            took_ms: 0,
+            policy_revision: current.clone(),
+            previous_revision: current,
+            errors: vec![Diagnostic::file(Path::new(""), "the reload was abandoned")],
+        })
+    }
+
+    /// Asks for a reload and waits for its outcome.
+    pub async fn reload(self: &Arc<Self>, request: ReloadRequest) -> Arc<ReloadOutcome> {
+        let id = self.request_reload(request);
+        self.wait_reload(id).await
+    }
+
+    /// Builds until no request is pending.
+    async fn build_pending(self: Arc<Self>) {
+        loop {
+            let (id, triggers, force) = {
+                let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+                let done = self.outcomes.borrow().as_ref().map_or(0, |o| o.id);
+                if pending.requested <= done {
+                    pending.building = false;
+                    return;
+                }
+                let triggers = std::mem::take(&mut pending.triggers).join("+");
+                let force = std::mem::take(&mut pending.force);
+                (pending.requested, triggers, force)
+            };
+            let outcome = self.build_once(id, triggers, force).await;
+            self.outcomes.send_replace(Some(Arc::new(outcome)));
+        }
+    }
+
+    /// One build: rebuild from the same sources, check the list shrink guard,
+    /// publish or keep the snapshot in force.
+    async fn build_once(&self, id: u64, trigger: String, force: bool) -> ReloadOutcome {
+        let started = std::time::Instant::now();
+        let current = self.snapshot.load_full();
+        let previous = current.revision.clone();
+        let built = {
+            let current = current.clone();
+            build_in_background(move || Snapshot::rebuild(current.sources.clone(), Some(&current)))
+                .await
+        };
+        let built = built.and_then(|snapshot| {
+            match shrink_guard(&current, &snapshot, self.max_list_shrink) {
+                Some(refusal) if !force => Err((REFUSED, refusal)),
+                _ => Ok(snapshot),
+            }
+        });
+        let took = started.elapsed();
+        let mut outcome = ReloadOutcome {
+            id,
+            trigger,
+            forced: force,
+            result: "success",
+            finished_at: SystemTime::now(),
+            took_ms: u64::try_from(took.as_millis()).unwrap_or(u64::MAX),
+            policy_revision: previous.clone(),
+            previous_revision: previous.clone(),
+            errors: Vec::new(),
+        };
+        let trigger = outcome.trigger.as_str();
+        match built {
+            Ok(snapshot) => {
+                self.metrics.set_snapshot(&snapshot);
+                self.metrics.record_reload("success", took.as_secs_f64());
+                let snapshot = Arc::new(snapshot);
+                self.snapshot.store(snapshot.clone());
+                self.last_failure.store(None);
+                outcome.policy_revision = snapshot.revision.clone();
+                if previous == snapshot.revision {
+                    tracing::info!(id, trigger, revision = %snapshot.revision, ?took, "snapshot reloaded, revision unchanged");
+                } else {
+                    tracing::info!(id, trigger, %previous, revision = %snapshot.revision, ?took, "snapshot reloaded");
+                }
+            }
+            Err((result, diagnostics)) => {
+                self.metrics.record_reload(result, took.as_secs_f64());
+                for d in &diagnostics {
+                    tracing::error!(id, trigger, result, diagnostic = %d, "reload not published; previous snapshot keeps serving");
+                }
+                self.last_failure.store(Some(Arc::new(ReloadFailure {
+                    at: outcome.finished_at,
+                    trigger: outcome.trigger.clone(),
+                    errors: diagnostics.clone(),
+                })));
+                outcome.result = result;
+                outcome.errors = diagnostics;
+            }
+        }
+        outcome
+    }
+}
+
+const REFUSED: &str = "refused";
+
+/// `Some(diagnostic)` if `next` drops more than `max_share` of the designations
+/// `current` has in force (by id).
+fn shrink_guard(current: &Snapshot, next: &Snapshot, max_share: f64) -> Option<Vec<Diagnostic>> {
+    if Arc::ptr_eq(&current.designations, &next.designations) || max_share >= 1.0 {
+        return None;
+    }
+    let in_force = current.designations.len();
+    if in_force == 0 {
+        return None;
+    }
+    let kept: std::collections::HashSet<&str> = next
+        .designations
+        .entries()
+        .iter()
+        .map(|d| d.record.id.as_str())
+        .collect();
+    let removed = current
+        .designations
+        .entries()
+        .iter()
+        .filter(|d| !kept.contains(d.record.id.as_str()))
+        .count();
+    #[allow(clippy::cast_precision_loss)] // counts far below 2^52
+    let share = removed as f64 / in_force as f64;
+    (share > max_share).then(|| {
+        let dir = current
+            .sources
+            .policies
+            .join(crate::snapshot::DESIGNATIONS_DIR);
+        vec![Diagnostic::file(
+            &dir,
+            format!(
+                "refused: this reload would remove {removed} of the {in_force} designations in force ({:.1} %), more than --max-list-shrink ({:.1} %)",
+                share * 100.0,
+                max_share * 100.0
+            ),
+        )
+        .with_help(
+            "if the shorter list is intended, accept it with `POST /v1/admin/reload?force=true`",
+        )]
+    })
 }
 
 /// Runs a snapshot build on its own thread at the lowest scheduling priority, so
@@ -144,7 +356,7 @@ impl AppState {
 /// itself down.
 async fn build_in_background(
     build: impl FnOnce() -> Result<Snapshot, BuildError> + Send + 'static,
-) -> Result<Snapshot, BuildError> {
+) -> Result<Snapshot, (&'static str, Vec<Diagnostic>)> {
     let (tx, rx) = tokio::sync::oneshot::channel();
     let spawned = std::thread::Builder::new()
         .name("snapshot-build".into())
@@ -156,15 +368,10 @@ async fn build_in_background(
             }
             let _ = tx.send(build());
         });
-    let failed = |message: String| {
-        Err(BuildError::from(vec![Diagnostic::file(
-            Path::new(""),
-            message,
-        )]))
-    };
+    let failed = |message: String| Err(("failure", vec![Diagnostic::file(Path::new(""), message)]));
     match spawned {
         Ok(_) => match rx.await {
-            Ok(result) => result,
+            Ok(result) => result.map_err(|e| ("failure", e.diagnostics)),
             Err(_) => failed("snapshot build thread panicked".into()),
         },
         Err(e) => failed(format!("cannot start the snapshot build thread: {e}")),
@@ -174,8 +381,11 @@ async fn build_in_background(
 /// Watches the policy directory (recursively) and the directory of each geo
 /// database, and reloads once changes have settled for `debounce`. Editors that
 /// save by rename, files created, deleted or written in several chunks all end in
-/// a reload after the last write; a reload that sees a half-written file fails and
-/// the next change reloads again. Reading files (as a reload does) is not a change.
+/// a reload after the last write; reading waits for files to be stable (see
+/// `files`). Reading files (as a reload does) is not a change. A ConfigMap-style
+/// directory, whose files are links into `..data`, reloads when `..data` is
+/// swapped: that is a change inside the policy directory, or, for a geo
+/// database given by such a link, a `..`-entry beside it.
 /// Keep the returned watcher alive.
 pub fn watch(
     state: Arc<AppState>,
@@ -184,6 +394,9 @@ pub fn watch(
     let sources = state.snapshot().sources.clone();
     let policy_dir =
         std::fs::canonicalize(&sources.policies).unwrap_or_else(|_| sources.policies.clone());
+    let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_owned());
+    // Each geo file as given (its directory may hold `..data`) and as resolved.
+    let geo_given: Vec<PathBuf> = sources.geo.iter().map(|g| absolute(g)).collect();
     let geo_files: Vec<PathBuf> = sources
         .geo
         .iter()
@@ -191,8 +404,20 @@ pub fn watch(
         .collect();
     let relevant = {
         let policy_dir = policy_dir.clone();
+        let policy_given = absolute(&sources.policies);
         let geo_files = geo_files.clone();
-        move |p: &Path| p.starts_with(&policy_dir) || geo_files.iter().any(|g| g == p)
+        let geo_given = geo_given.clone();
+        move |p: &Path| {
+            let swapped_beside = |g: &PathBuf| {
+                p.parent() == g.parent()
+                    && p.file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with(".."))
+            };
+            p.starts_with(&policy_dir)
+                || p.starts_with(&policy_given)
+                || geo_files.iter().any(|g| g == p)
+                || geo_given.iter().any(|g| g == p || swapped_beside(g))
+        }
     };
 
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
@@ -208,6 +433,7 @@ pub fn watch(
     watcher.watch(&policy_dir, RecursiveMode::Recursive)?;
     let mut geo_dirs: Vec<PathBuf> = geo_files
         .iter()
+        .chain(&geo_given)
         .filter_map(|g| g.parent().map(Path::to_owned))
         .filter(|d| !d.starts_with(&policy_dir))
         .collect();
@@ -227,7 +453,10 @@ pub fn watch(
                     Err(_elapsed) => break,
                 }
             }
-            let _ = state.reload("watch").await;
+            state.request_reload(ReloadRequest {
+                trigger: "watch",
+                force: false,
+            });
         }
     });
     Ok(watcher)

@@ -7,14 +7,16 @@
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use cedar_policy::Schema;
 
+use crate::cases::LocatedCase;
 use crate::cedar_input::{self, CedarNames};
 use crate::designation;
 use crate::diagnostic::Diagnostic;
 use crate::enrich::EnrichSettings;
+use crate::files;
 use crate::geo::{FileIdentity, GeoDb, GeoSet};
 use crate::policies::{self, LoadedPolicies};
 use crate::screening::ScreeningIndex;
@@ -27,7 +29,35 @@ pub struct Sources {
     /// Geo databases, consulted in order.
     pub geo: Vec<PathBuf>,
     pub settings: EnrichSettings,
+    /// Serve a policy directory with no policy at all (every request is then
+    /// denied: no permit applies). Off by default: an empty directory is far
+    /// more often a mistake (a missing volume, a failed checkout) than intended.
+    pub allow_empty: bool,
+    /// A file is read only once it has not been modified for this long (and is
+    /// unchanged across the read), so a file being written is never read half
+    /// done. Zero for one-off commands; the watch debounce when serving.
+    pub settle: Duration,
 }
+
+impl Sources {
+    /// The policy directory and geo databases, with default settings.
+    pub fn new(policies: impl Into<PathBuf>, geo: Vec<PathBuf>) -> Self {
+        Self {
+            policies: policies.into(),
+            geo,
+            settings: EnrichSettings::default(),
+            allow_empty: false,
+            settle: Duration::ZERO,
+        }
+    }
+}
+
+/// The stack a snapshot is built on. Cedar parses a policy by recursion, one
+/// level per operator of a chain, before its nesting can be measured; the size
+/// limit (`policies::limits`) bounds that: the deepest policy it allows (64 KiB
+/// of `+1`, 32,000 levels) parses on 8 MiB. This is eight times that (address
+/// space reserved, touched only as deep as a build goes).
+pub const BUILD_STACK: usize = 64 * 1024 * 1024;
 
 /// The subdirectory of the policy directory holding designations.
 pub const DESIGNATIONS_DIR: &str = "designations";
@@ -81,6 +111,9 @@ pub struct Snapshot {
     pub(crate) names: CedarNames,
     /// How many policy test cases passed when the snapshot was built.
     pub test_cases: usize,
+    /// The policy test cases (`tests/*.json`), read in the same pass as the
+    /// files they test.
+    pub cases: Vec<LocatedCase>,
     pub schema: Schema,
 }
 
@@ -98,25 +131,26 @@ impl Snapshot {
     /// reads and hashes the list but neither parses nor indexes it again, and
     /// never holds two indexes at once.
     pub fn rebuild(sources: Sources, previous: Option<&Snapshot>) -> Result<Self, BuildError> {
-        let snapshot = Self::load_reusing(sources, previous)?;
-        let cases = crate::cases::load(&snapshot.sources.policies)?;
-        let failures = crate::cases::run(&snapshot, &cases);
-        if !failures.is_empty() {
-            return Err(failures
-                .iter()
-                .map(|f| f.diagnostic())
-                .collect::<Vec<_>>()
-                .into());
-        }
-        Ok(Self {
-            test_cases: cases.len(),
-            ..snapshot
+        on_build_stack(|| {
+            let snapshot = Self::load_reusing(sources, previous)?;
+            let failures = crate::cases::run(&snapshot, &snapshot.cases);
+            if !failures.is_empty() {
+                return Err(failures
+                    .iter()
+                    .map(|f| f.diagnostic())
+                    .collect::<Vec<_>>()
+                    .into());
+            }
+            Ok(Self {
+                test_cases: snapshot.cases.len(),
+                ..snapshot
+            })
         })
     }
 
     /// Reads, validates and hashes every input, without running test cases.
     pub fn load(sources: Sources) -> Result<Self, BuildError> {
-        Self::load_reusing(sources, None)
+        on_build_stack(|| Self::load_reusing(sources, None))
     }
 
     fn load_reusing(sources: Sources, previous: Option<&Snapshot>) -> Result<Self, BuildError> {
@@ -125,23 +159,30 @@ impl Snapshot {
         let mut hasher = blake3::Hasher::new();
         let mut diagnostics = Vec::new();
 
-        let policy_files = read_all(&sources.policies, "cedar", &mut hasher)?;
-        if policy_files.is_empty() {
-            return Err(vec![Diagnostic::file(
+        let settle = sources.settle;
+        let policy_files = read_all(&sources.policies, "cedar", settle, Some(&mut hasher))?;
+        if policy_files.is_empty() && !sources.allow_empty {
+            return Err(vec![empty_policy_dir(
                 &sources.policies,
-                "no `*.cedar` policy files: every request would be denied",
+                "no `*.cedar` policy files",
             )]
             .into());
         }
-        let designation_dir = sources.policies.join(DESIGNATIONS_DIR);
-        let designation_files = match read_all(&designation_dir, "jsonl", &mut hasher) {
-            Ok(files) => files,
-            Err(e) if !designation_dir.exists() => {
-                drop(e);
-                Vec::new()
-            }
-            Err(e) => return Err(e),
-        };
+        let designation_files = read_optional_dir(
+            &sources.policies.join(DESIGNATIONS_DIR),
+            "jsonl",
+            settle,
+            Some(&mut hasher),
+        )?;
+        let case_files = read_optional_dir(
+            &sources.policies.join(crate::cases::TESTS_DIR),
+            "json",
+            settle,
+            None,
+        )?;
+        let cases = crate::cases::load_sources(&case_files).map_err(|mut d| {
+            diagnostics.append(&mut d);
+        });
 
         let policies = policies::load_sources(&policy_files, &schema).map_err(|mut d| {
             diagnostics.append(&mut d);
@@ -175,9 +216,18 @@ impl Snapshot {
         } else {
             Err(())
         };
-        let (Ok(policies), Ok(designations), Ok(geo)) = (policies, designations, geo) else {
+        let (Ok(policies), Ok(designations), Ok(geo), Ok(cases)) =
+            (policies, designations, geo, cases)
+        else {
             return Err(diagnostics.into());
         };
+        if policies.is_empty() && !sources.allow_empty {
+            return Err(vec![empty_policy_dir(
+                &sources.policies,
+                "the policy files hold no policy",
+            )]
+            .into());
+        }
         hasher.update(&[sources.settings.screening_threshold]);
         let revision = hasher.finalize().to_hex();
         Ok(Self {
@@ -191,6 +241,7 @@ impl Snapshot {
             names,
             schema,
             test_cases: 0,
+            cases,
         })
     }
 
@@ -212,46 +263,81 @@ fn one(path: &Path, e: impl std::fmt::Display) -> BuildError {
     vec![Diagnostic::file(path, e.to_string())].into()
 }
 
-/// Lists `dir/*.<ext>` (regular files, not hidden), sorted by name.
-pub fn list_files(dir: &Path, ext: &str) -> io::Result<Vec<PathBuf>> {
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let path = entry.path();
-        let hidden = entry.file_name().to_string_lossy().starts_with('.');
-        if !hidden && path.extension().is_some_and(|e| e == ext) && entry.file_type()?.is_file() {
-            files.push(path);
-        }
-    }
-    files.sort();
-    Ok(files)
+fn empty_policy_dir(dir: &Path, what: &str) -> Diagnostic {
+    Diagnostic::file(dir, format!("{what}: every request would be denied"))
+        .with_help("serving no policy at all needs `--allow-empty`")
 }
 
-/// Reads every `dir/*.<ext>` and feeds name and content to the revision hash.
+/// Runs `f` on a thread with [`BUILD_STACK`] (reserved address space, touched
+/// only as deep as the build goes).
+pub fn on_build_stack<T: Send>(
+    f: impl FnOnce() -> Result<T, BuildError> + Send,
+) -> Result<T, BuildError> {
+    std::thread::scope(|scope| {
+        let spawned = std::thread::Builder::new()
+            .name("snapshot-build".into())
+            .stack_size(BUILD_STACK)
+            .spawn_scoped(scope, f);
+        match spawned {
+            Ok(handle) => handle.join().unwrap_or_else(|_| {
+                Err(one(
+                    Path::new(""),
+                    "the snapshot build failed unexpectedly (panic); see the log",
+                ))
+            }),
+            Err(e) => Err(one(
+                Path::new(""),
+                format_args!("cannot start the snapshot build thread: {e}"),
+            )),
+        }
+    })
+}
+
+/// Lists `dir/*.<ext>` (not hidden, symbolic links followed), sorted by name.
+pub fn list_files(dir: &Path, ext: &str) -> Result<Vec<PathBuf>, Diagnostic> {
+    files::list(dir, ext).map_err(|e| Diagnostic::file(&e.path, e.error.to_string()))
+}
+
+/// Reads every `dir/*.<ext>` once stable (see `files`) and feeds name and
+/// content to the revision hash, if one is given.
 fn read_all(
     dir: &Path,
     ext: &str,
-    hasher: &mut blake3::Hasher,
+    settle: Duration,
+    mut hasher: Option<&mut blake3::Hasher>,
 ) -> Result<Vec<(PathBuf, String)>, BuildError> {
-    let files =
-        list_files(dir, ext).map_err(|e| one(dir, format_args!("cannot read directory: {e}")))?;
+    let files = list_files(dir, ext).map_err(|d| BuildError::from(vec![d]))?;
     let mut out = Vec::with_capacity(files.len());
     for file in files {
-        let text = std::fs::read_to_string(&file)
-            .map_err(|e| one(&file, format_args!("cannot read file: {e}")))?;
-        let name = file
-            .file_name()
-            .map(|n| n.to_string_lossy())
-            .unwrap_or_default();
-        hasher.update(ext.as_bytes());
-        hasher.update(b"\0");
-        hasher.update(name.as_bytes());
-        hasher.update(b"\0");
-        hasher.update(&(text.len() as u64).to_le_bytes());
-        hasher.update(text.as_bytes());
+        let text = files::read_stable_text(&file, settle).map_err(|e| one(&e.path, &e.error))?;
+        if let Some(hasher) = hasher.as_deref_mut() {
+            let name = file
+                .file_name()
+                .map(|n| n.to_string_lossy())
+                .unwrap_or_default();
+            hasher.update(ext.as_bytes());
+            hasher.update(b"\0");
+            hasher.update(name.as_bytes());
+            hasher.update(b"\0");
+            hasher.update(&(text.len() as u64).to_le_bytes());
+            hasher.update(text.as_bytes());
+        }
         out.push((file, text));
     }
     Ok(out)
+}
+
+/// [`read_all`] of a subdirectory that may be absent (then: no files).
+fn read_optional_dir(
+    dir: &Path,
+    ext: &str,
+    settle: Duration,
+    hasher: Option<&mut blake3::Hasher>,
+) -> Result<Vec<(PathBuf, String)>, BuildError> {
+    match std::fs::symlink_metadata(dir) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
+        _ => read_all(dir, ext, settle, hasher),
+    }
 }
 
 /// A content hash of files as [`read_all`] returned them (names and contents).

@@ -128,19 +128,13 @@ pub fn write_dir(dir: &Path, policy_count: usize, designation_count: usize) -> i
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::enrich::EnrichSettings;
     use crate::snapshot::{Snapshot, Sources};
 
     #[test]
     fn generated_directories_are_valid() {
         let dir = tempfile::tempdir().unwrap();
         write_dir(dir.path(), 120, 300).unwrap();
-        let s = Snapshot::build(Sources {
-            policies: dir.path().to_owned(),
-            geo: Vec::new(),
-            settings: EnrichSettings::default(),
-        })
-        .unwrap();
+        let s = Snapshot::build(Sources::new(dir.path().to_owned(), Vec::new())).unwrap();
         assert_eq!(s.policies.len(), 120);
         assert_eq!(s.designations.len(), 300);
     }

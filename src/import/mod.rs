@@ -431,8 +431,10 @@ pub fn month_number(word: &str) -> Option<u8> {
         .and_then(|i| u8::try_from(i + 1).ok())
 }
 
-/// Checks that ids are unique, serializes one record a line, and checks the
-/// text with the designation loader, so that what is returned always loads.
+/// Checks that ids are unique, serializes one record a line, ends with the
+/// trailer (count and SHA-256 of the lines before it, see
+/// `designation::Trailer`), and checks the text with the designation loader,
+/// so that what is returned always loads.
 pub fn to_jsonl(records: &[Designation]) -> Result<String, ImportError> {
     let mut seen = HashSet::new();
     let mut text = String::new();
@@ -447,6 +449,13 @@ pub fn to_jsonl(records: &[Designation]) -> Result<String, ImportError> {
         text.push_str(&line);
         text.push('\n');
     }
+    let trailer = crate::designation::Trailer::of(&text);
+    let trailer = serde_json::to_string(&trailer).map_err(|source| ImportError::Serialize {
+        id: "trailer".into(),
+        source,
+    })?;
+    text.push_str(&trailer);
+    text.push('\n');
     let sources = [(PathBuf::from("imported.jsonl"), text)];
     if let Err(problems) = crate::designation::load_sources(&sources) {
         let first: Vec<String> = problems.iter().take(5).map(|d| d.to_string()).collect();
@@ -586,7 +595,8 @@ mod tests {
         };
         let out = dir.path().join("d.jsonl");
         write_jsonl(&out, std::slice::from_ref(&record)).unwrap();
-        assert_eq!(std::fs::read_to_string(&out).unwrap().lines().count(), 1);
+        // The record and the trailer.
+        assert_eq!(std::fs::read_to_string(&out).unwrap().lines().count(), 2);
 
         let missing = dir.path().join("absent/d.jsonl");
         assert!(matches!(

@@ -255,7 +255,10 @@ fn both_lists_load_with_no_errors_and_round_trip() {
     let (mut records, _) = import_ofac(&options);
     records.extend(import_un(&options).0);
     let text = to_jsonl(&records).unwrap();
-    assert_eq!(text.lines().count(), 8976 + 1003);
+    // One line per record, then the trailer (count and hash of what precedes it).
+    assert_eq!(text.lines().count(), 8976 + 1003 + 1);
+    let trailer: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert_eq!(trailer["count"], 8976 + 1003);
 
     let loaded = load_sources(&[(PathBuf::from("imported.jsonl"), text.clone())])
         .unwrap_or_else(|e| panic!("{} errors, first: {}", e.len(), e[0]));
@@ -304,8 +307,17 @@ fn cli_writes_a_file_that_check_accepts() {
     assert!(stderr.contains("UN: 1003 records"), "{stderr}");
     assert!(stderr.contains("skipped country names"), "{stderr}");
     let text = std::fs::read_to_string(&out).unwrap();
-    assert_eq!(text.lines().count(), 9979);
-    assert!(text.lines().all(|l| l.contains("\"measure\":\"SM-X\"")));
+    assert_eq!(text.lines().count(), 9979 + 1);
+    let (trailer, lines) = text
+        .trim_end()
+        .rsplit_once('\n')
+        .map(|(l, t)| (t, l))
+        .unwrap();
+    assert!(
+        trailer.starts_with("{\"count\":9979,\"sha256\":"),
+        "{trailer}"
+    );
+    assert!(lines.lines().all(|l| l.contains("\"measure\":\"SM-X\"")));
     let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("designations"))
         .unwrap()
         .map(|e| e.unwrap().file_name())

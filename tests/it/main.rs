@@ -14,6 +14,8 @@ mod api;
 mod binary;
 mod geo;
 mod import;
+mod layouts;
+mod limits;
 mod records;
 mod reload;
 mod screening_quality;

@@ -119,6 +119,8 @@ fn file_changes_reload_while_requests_flow() {
             geo.to_str().unwrap(),
             "--watch-debounce",
             "100ms",
+            "--admin-token",
+            "t",
         ],
         root(),
         &[],
@@ -192,8 +194,23 @@ fn file_changes_reload_while_requests_flow() {
     });
     revisions.push(revision(&base));
 
-    // A designations file deleted.
+    // A designations file deleted: every designation in force would go, so the
+    // list shrink guard refuses it until the admin endpoint forces it.
     std::fs::remove_file(p.join("designations/list.jsonl")).unwrap();
+    let refused = eventually("the shrinking list is refused", || {
+        let st = get(&base, "/v1/status").1;
+        (st["last_reload"]["result"] == "refused").then_some(st)
+    });
+    assert!(
+        refused["last_reload_error"]["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("would remove 2 of the 2 designations"),
+        "{refused}"
+    );
+    assert_eq!(decision(&base, &person("Petrov Ivan"))["decision"], "deny");
+    let (status, body) = post(&base, "/v1/admin/reload?force=true", &json!({}), Some("t"));
+    assert_eq!(status, 200, "{body}");
     eventually("the deleted designation no longer matches", || {
         (decision(&base, &person("Petrov Ivan"))["decision"] == "allow").then_some(())
     });
@@ -327,4 +344,246 @@ fn a_rebuild_shares_the_screening_index_only_while_designations_are_unchanged() 
         portcullis::decision::Outcome::Allow,
         "the previous snapshot keeps its list"
     );
+}
+
+/// `n` designations, one a line, named `Designated Person <i> Exampleton`.
+fn list_of(n: usize) -> String {
+    (0..n)
+        .map(|i| {
+            format!("{{\"id\":\"SMP-{i}\",\"names\":[\"Designated Person {i} Exampleton\"]}}\n")
+        })
+        .collect()
+}
+
+fn metric(state: &portcullis::reload::AppState, prefix: &str) -> f64 {
+    let text = state.metrics.render().unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(prefix))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+const WATCH: portcullis::reload::ReloadRequest = portcullis::reload::ReloadRequest {
+    trigger: "watch",
+    force: false,
+};
+
+#[tokio::test]
+async fn a_list_that_shrinks_beyond_the_guard_is_refused_until_forced() {
+    let dir = policy_dir(&[
+        ("base.cedar", BASELINE),
+        ("person.cedar", PERSON_POLICY),
+        ("designations/list.jsonl", &list_of(20)),
+    ]);
+    let state = crate::support::state_with(
+        crate::support::snapshot(dir.path(), &[]),
+        portcullis::reload::Limits::default(),
+        Some("t"),
+    );
+    let list = dir.path().join("designations/list.jsonl");
+
+    // One of twenty (5 %) is within the default guard of 10 %.
+    std::fs::write(&list, list_of(19)).unwrap();
+    let outcome = state.reload(WATCH).await;
+    assert_eq!(outcome.result, "success", "{:?}", outcome.errors);
+    assert_eq!(state.snapshot().designations.len(), 19);
+
+    // Fifteen of nineteen left: refused, the list in force stays, status says why.
+    std::fs::write(&list, list_of(15)).unwrap();
+    let before = state.snapshot().revision.clone();
+    let outcome = state.reload(WATCH).await;
+    assert_eq!(outcome.result, "refused");
+    assert_eq!(state.snapshot().designations.len(), 19);
+    assert_eq!(state.snapshot().revision, before);
+    let message = &state.last_failure().unwrap().errors[0].message;
+    assert!(
+        message.contains("would remove 4 of the 19 designations in force (21.1 %)"),
+        "{message}"
+    );
+    assert_eq!(
+        metric(&state, "portcullis_reloads_total{result=\"refused\"}"),
+        1.0
+    );
+    // A signal or another file change does not force it.
+    let outcome = state
+        .reload(portcullis::reload::ReloadRequest {
+            trigger: "sighup",
+            force: false,
+        })
+        .await;
+    assert_eq!(outcome.result, "refused");
+
+    // The admin endpoint forces it; without `force` it is refused too.
+    let router = portcullis::http::router(state.clone());
+    let (status, body) =
+        crate::support::call_raw(&router, "POST", "/v1/admin/reload", "", Some("t")).await;
+    assert_eq!(status, 422, "{}", String::from_utf8_lossy(&body));
+    let (status, body) = crate::support::call_raw(
+        &router,
+        "POST",
+        "/v1/admin/reload?force=true",
+        "",
+        Some("t"),
+    )
+    .await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(state.snapshot().designations.len(), 15);
+    let (_, st) = crate::support::call(&router, "GET", "/v1/status", "").await;
+    assert!(st["last_reload_error"].is_null(), "{st}");
+    assert_eq!(st["last_reload"]["forced"], true, "{st}");
+    let (status, body) = crate::support::call_raw(
+        &router,
+        "POST",
+        "/v1/admin/reload?force=maybe",
+        "",
+        Some("t"),
+    )
+    .await;
+    assert_eq!(status, 400);
+    let body: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(body["error"]["field"], "force", "{body}");
+}
+
+#[tokio::test]
+async fn reload_requests_made_during_a_build_share_one_build() {
+    let dir = policy_dir(&[("base.cedar", BASELINE)]);
+    let state = crate::support::state(crate::support::snapshot(dir.path(), &[]));
+    // This test runs on a single-threaded runtime: no build starts until it
+    // waits, so all these requests are pending together.
+    let ids: Vec<u64> = (0..1000)
+        .map(|_| {
+            state.request_reload(portcullis::reload::ReloadRequest {
+                trigger: "sighup",
+                force: false,
+            })
+        })
+        .collect();
+    assert_eq!(ids.first(), Some(&1));
+    assert_eq!(ids.last(), Some(&1000));
+    let outcome = state.wait_reload(1000).await;
+    assert_eq!(outcome.id, 1000);
+    assert_eq!(outcome.result, "success");
+    assert_eq!(outcome.trigger, "sighup");
+    assert_eq!(
+        state.wait_reload(1).await.id,
+        1000,
+        "earlier ids are answered by it"
+    );
+    assert_eq!(
+        metric(&state, "portcullis_reloads_total{result=\"success\"}"),
+        1.0
+    );
+    assert_eq!(
+        metric(
+            &state,
+            "portcullis_reload_requests_total{trigger=\"sighup\"}"
+        ),
+        1000.0
+    );
+}
+
+#[tokio::test]
+async fn an_admin_reload_longer_than_its_wait_answers_202_and_its_outcome_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    // Large enough that a build takes far longer than the wait below.
+    portcullis::synth::write_dir(dir.path(), 200, 20_000).unwrap();
+    let limits = portcullis::reload::Limits {
+        request_timeout: Duration::from_millis(10),
+        ..portcullis::reload::Limits::default()
+    };
+    let state =
+        crate::support::state_with(crate::support::snapshot(dir.path(), &[]), limits, Some("t"));
+    std::fs::write(dir.path().join("extra.cedar"), KP_POLICY).unwrap();
+    let router = portcullis::http::router(state.clone());
+    let (status, body) =
+        crate::support::call_raw(&router, "POST", "/v1/admin/reload", "", Some("t")).await;
+    assert_eq!(status, 202, "{}", String::from_utf8_lossy(&body));
+    let body: Value = serde_json::from_slice(&body).unwrap();
+    let id = body["reload_id"].as_u64().unwrap();
+    let outcome = state.wait_reload(id).await;
+    assert_eq!(outcome.result, "success");
+    assert_eq!(outcome.trigger, "admin");
+    let (_, st) = crate::support::call(&router, "GET", "/v1/status", "").await;
+    assert_eq!(st["last_reload"]["id"], id);
+    assert_eq!(st["last_reload"]["result"], "success");
+    assert_eq!(st["policies"], 201);
+}
+
+/// The hostile test's case: a designations file rewritten in place, in chunks
+/// with pauses longer than the watch debounce. No partial list may serve.
+#[test]
+fn a_list_rewritten_in_place_never_serves_half_written() {
+    let full = list_of(1000);
+    let dir = policy_dir(&[
+        ("base.cedar", BASELINE),
+        ("person.cedar", PERSON_POLICY),
+        ("designations/lists.jsonl", &full),
+    ]);
+    let list = dir.path().join("designations/lists.jsonl");
+    let server = start(
+        &[
+            "--policies",
+            dir.path().to_str().unwrap(),
+            "--geo",
+            root()
+                .join("geo-data/geo-whois-asn-country.mmdb")
+                .to_str()
+                .unwrap(),
+            "--watch-debounce",
+            "100ms",
+        ],
+        root(),
+        &[],
+    );
+    let base = server.base.clone();
+    let first = revision(&base);
+    let stop = Arc::new(AtomicBool::new(false));
+    let allowed = Arc::new(Mutex::new(Vec::new()));
+    let prober = {
+        let (base, stop, allowed) = (base.clone(), stop.clone(), allowed.clone());
+        std::thread::spawn(move || {
+            let mut sent = 0;
+            while !stop.load(Ordering::Relaxed) {
+                // The last designations are the ones a partial file lacks.
+                for i in [999, 990, 900] {
+                    let d = decision(&base, &person(&format!("Designated Person {i} Exampleton")));
+                    sent += 1;
+                    if d["decision"] != "deny" {
+                        allowed.lock().unwrap().push(d);
+                    }
+                }
+            }
+            sent
+        })
+    };
+    let bytes = full.as_bytes();
+    for _ in 0..3 {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(&list)
+            .unwrap();
+        for chunk in bytes.chunks(bytes.len() / 4 + 1) {
+            f.write_all(chunk).unwrap();
+            f.flush().unwrap();
+            // Longer than the debounce: a reload runs on each partial state.
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+    // The rewritten file is the original: that revision comes back.
+    eventually("the full list is in force again", || {
+        (revision(&base) == first).then_some(())
+    });
+    stop.store(true, Ordering::Relaxed);
+    let sent = prober.join().unwrap();
+    let allowed = allowed.lock().unwrap();
+    assert!(sent > 0);
+    assert!(
+        allowed.is_empty(),
+        "{} of {sent} answers allowed a designated person: {}",
+        allowed.len(),
+        allowed[0]
+    );
+    let (_, st) = get(&base, "/v1/status");
+    assert_eq!(st["designations"], 1000, "{st}");
 }

@@ -8,7 +8,6 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
-use portcullis::enrich::EnrichSettings;
 use portcullis::metrics::Metrics;
 use portcullis::reload::{AppState, Limits};
 use portcullis::snapshot::{Snapshot, Sources};
@@ -46,12 +45,8 @@ pub fn policy_dir(files: &[(&str, &str)]) -> tempfile::TempDir {
 pub const BASELINE: &str = "@id(\"baseline\")\npermit(principal, action, resource);\n";
 
 pub fn snapshot(policies: &Path, geo: &[PathBuf]) -> Snapshot {
-    Snapshot::build(Sources {
-        policies: policies.to_owned(),
-        geo: geo.to_vec(),
-        settings: EnrichSettings::default(),
-    })
-    .unwrap_or_else(|e| panic!("snapshot: {:#?}", e.diagnostics))
+    Snapshot::build(Sources::new(policies.to_owned(), geo.to_vec()))
+        .unwrap_or_else(|e| panic!("snapshot: {:#?}", e.diagnostics))
 }
 
 pub fn state(snapshot: Snapshot) -> Arc<AppState> {
