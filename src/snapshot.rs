@@ -282,19 +282,16 @@ fn open_geo(path: &Path, previous: Option<&Snapshot>) -> Result<Arc<GeoDb>, Diag
     if let Some(db) = known.filter(|db| db.identity == Some(identity)) {
         return Ok(db.clone());
     }
-    let hash = hash_file(path).map_err(read_err)?;
+    // Read once: the bytes hashed are the bytes served (a file written in place
+    // meanwhile is seen by the next reload).
+    let bytes = std::fs::read(path).map_err(read_err)?;
+    let hash = blake3::hash(&bytes);
     if let Some(db) = known.filter(|db| db.content_hash == Some(hash)) {
         return Ok(db.clone());
     }
-    let mut db = GeoDb::open(path).map_err(|e| Diagnostic::file(path, e.to_string()))?;
+    let mut db =
+        GeoDb::from_bytes(path, bytes).map_err(|e| Diagnostic::file(path, e.to_string()))?;
     db.content_hash = Some(hash);
     db.identity = Some(identity);
     Ok(Arc::new(db))
-}
-
-fn hash_file(path: &Path) -> io::Result<blake3::Hash> {
-    let mut file = std::fs::File::open(path)?;
-    let mut hasher = blake3::Hasher::new();
-    io::copy(&mut file, &mut hasher)?;
-    Ok(hasher.finalize())
 }
