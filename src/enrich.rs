@@ -5,14 +5,18 @@ use std::net::IpAddr;
 use serde::Serialize;
 
 use crate::country::Country;
-use crate::geo::{Anonymizer, GeoSet};
+use crate::geo::{self, Anonymizer, GeoSet};
 use crate::request::DecideRequest;
 use crate::screening::{Screening, ScreeningIndex};
 
-/// What one source IP resolved to.
+/// What one source IP, or the IPv4 address it carries, resolved to.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct IpFact {
     pub ip: IpAddr,
+    /// The IPv6 transition address (6to4, NAT64, Teredo) this IPv4 address was
+    /// taken from; `None` for a source IP as given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub embedded_in: Option<IpAddr>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub country: Option<Country>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -85,15 +89,28 @@ pub fn enrich(
 
     let mut errors = Vec::new();
     let mut ips = Vec::with_capacity(req.source_ips.len());
-    for ip in &req.source_ips {
-        match geo.lookup(ip.0) {
+    // A transition address and the public IPv4 address it carries are both
+    // looked up, and what either says counts (more facts, never fewer).
+    let embedded = |ip: IpAddr| {
+        geo::embedded_ipv4(ip)
+            .map(IpAddr::V4)
+            .filter(|v4| geo::is_public(*v4))
+            .map(|v4| (v4, Some(ip)))
+    };
+    let addresses = req
+        .source_ips
+        .iter()
+        .flat_map(|ip| std::iter::once((ip.0, None)).chain(embedded(ip.0)));
+    for (ip, embedded_in) in addresses {
+        match geo.lookup(ip) {
             Ok(found) => ips.push(IpFact {
-                ip: ip.0,
+                ip,
+                embedded_in,
                 country: found.country,
                 asn: found.asn,
                 anonymizer: found.anonymizer,
             }),
-            Err(e) => errors.push(format!("geo lookup of `{}` failed: {e}", ip.0)),
+            Err(e) => errors.push(format!("geo lookup of `{ip}` failed: {e}")),
         }
     }
     let mut ip_countries: Vec<Country> = ips.iter().filter_map(|f| f.country).collect();

@@ -6,13 +6,17 @@
 //! `registered_country.iso_code`), the flat `country_code` layout, Anonymous-IP
 //! (and IP-Risk) anonymizer flags, and ASN. A database is fully verified when it
 //! is opened, so a corrupt file is refused before it can serve.
+//!
+//! Databases are read into memory, never memory-mapped: a file written in place
+//! while it is served cannot change (or fault) the database in use; the change
+//! is an ordinary reload, validated like any other.
 
 use std::fmt;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use maxminddb::{MaxMindDbError, Mmap, Reader, WithinOptions};
+use maxminddb::{MaxMindDbError, Reader, WithinOptions};
 use serde::{Deserialize, Serialize};
 
 use crate::country::Country;
@@ -20,17 +24,22 @@ use crate::country::Country;
 /// Why a geo database could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum GeoError {
-    #[error("cannot open geo database `{path}`: {source}")]
+    // The cause is part of each message and deliberately not a `source`, so
+    // that a chained report (`{:#}`) does not print it twice.
+    #[error("cannot read geo database `{path}`: {cause}")]
+    Read {
+        path: PathBuf,
+        cause: std::io::Error,
+    },
+    #[error("cannot open geo database `{path}`: {cause}")]
     Open {
         path: PathBuf,
-        #[source]
-        source: MaxMindDbError,
+        cause: MaxMindDbError,
     },
-    #[error("geo database `{path}` is corrupt: {source}")]
+    #[error("geo database `{path}` is corrupt: {cause}")]
     Corrupt {
         path: PathBuf,
-        #[source]
-        source: MaxMindDbError,
+        cause: MaxMindDbError,
     },
     #[error(
         "geo database `{path}` (type `{database_type}`) has no recognised layout: \
@@ -167,7 +176,7 @@ pub struct IpFacts {
 /// One opened, verified database.
 pub struct GeoDb {
     path: PathBuf,
-    reader: Reader<Mmap>,
+    reader: Reader<Vec<u8>>,
     layout: Layout,
     /// Content hash of the file when it was opened, if the caller computed one.
     pub content_hash: Option<blake3::Hash>,
@@ -218,19 +227,30 @@ impl fmt::Debug for GeoDb {
 const LAYOUT_SAMPLE: usize = 256;
 
 impl GeoDb {
-    /// Opens, verifies and classifies a database.
+    /// Reads a database file into memory, then verifies and classifies it
+    /// ([`GeoDb::from_bytes`]).
     pub fn open(path: &Path) -> Result<Self, GeoError> {
-        let reader = map(path).map_err(|source| GeoError::Open {
+        let bytes = std::fs::read(path).map_err(|cause| GeoError::Read {
             path: path.to_owned(),
-            source,
+            cause,
         })?;
-        verify(&reader).map_err(|source| GeoError::Corrupt {
+        Self::from_bytes(path, bytes)
+    }
+
+    /// Verifies and classifies the content of a database file read by the
+    /// caller; `path` names it in errors and in `/v1/status`.
+    pub fn from_bytes(path: &Path, bytes: Vec<u8>) -> Result<Self, GeoError> {
+        let reader = Reader::from_source(bytes).map_err(|cause| GeoError::Open {
             path: path.to_owned(),
-            source,
+            cause,
         })?;
-        let layout = detect_layout(&reader).map_err(|source| GeoError::Corrupt {
+        verify(&reader).map_err(|cause| GeoError::Corrupt {
             path: path.to_owned(),
-            source,
+            cause,
+        })?;
+        let layout = detect_layout(&reader).map_err(|cause| GeoError::Corrupt {
+            path: path.to_owned(),
+            cause,
         })?;
         if layout == Layout::default() {
             return Err(GeoError::UnknownLayout {
@@ -283,24 +303,12 @@ impl GeoDb {
     }
 }
 
-/// Memory-maps a database file.
-///
-/// Databases must be replaced by writing a new file and renaming it over the old
-/// one (as `geoipupdate` does); the mapping keeps the old inode alive, so a
-/// snapshot in use never sees its file change.
-#[allow(unsafe_code)]
-fn map(path: &Path) -> Result<Reader<Mmap>, MaxMindDbError> {
-    // SAFETY: the file is opened read-only and is replaced only by rename (see
-    // above), never modified in place while mapped.
-    unsafe { Reader::open_mmap(path) }
-}
-
 /// Walks the whole search tree and decodes every distinct record, so that a
 /// corrupt tree or data section is found at load time, not by a request.
 ///
 /// `Reader::verify` is stricter about metadata than real databases are (the
 /// free country databases have an empty `description`), so the walk is ours.
-fn verify(reader: &Reader<Mmap>) -> Result<(), MaxMindDbError> {
+fn verify(reader: &Reader<Vec<u8>>) -> Result<(), MaxMindDbError> {
     let meta = reader.metadata();
     if meta.binary_format_major_version != 2 {
         return Err(MaxMindDbError::invalid_database(format!(
@@ -332,7 +340,7 @@ fn verify(reader: &Reader<Mmap>) -> Result<(), MaxMindDbError> {
 }
 
 /// The layout is what the metadata names, widened by what sampled records carry.
-fn detect_layout(reader: &Reader<Mmap>) -> Result<Layout, MaxMindDbError> {
+fn detect_layout(reader: &Reader<Vec<u8>>) -> Result<Layout, MaxMindDbError> {
     let ty = reader.metadata().database_type.to_ascii_lowercase();
     let mut layout = Layout {
         country: ty.contains("country") || ty.contains("city") || ty.contains("enterprise"),
@@ -385,6 +393,30 @@ pub fn is_public(ip: IpAddr) -> bool {
     }
 }
 
+/// The IPv4 address an IPv6 transition address carries, which is where the
+/// traffic really comes from:
+/// - 6to4, `2002::/16`: the IPv4 address is bits 16..48;
+/// - NAT64 well-known prefix, `64:ff9b::/96`: the last 32 bits;
+/// - Teredo, `2001::/32` (`2001:0000::`): the client's IPv4 address is the last
+///   32 bits, inverted.
+///
+/// The local-use NAT64 prefix `64:ff9b:1::/48` (RFC 8215) is not read: where
+/// the IPv4 address sits in it depends on the prefix length its network chose
+/// (RFC 6052), which an address does not tell.
+pub fn embedded_ipv4(ip: IpAddr) -> Option<Ipv4Addr> {
+    let IpAddr::V6(v6) = ip else {
+        return None;
+    };
+    let bits = u128::from(v6);
+    let low = |shift: u32| Ipv4Addr::from(((bits >> shift) & 0xffff_ffff) as u32);
+    match v6.segments() {
+        [0x2002, ..] => Some(low(80)),
+        [0x0064, 0xff9b, 0, 0, 0, 0, _, _] => Some(low(0)),
+        [0x2001, 0x0000, ..] => Some(Ipv4Addr::from(!u32::from(low(0)))),
+        _ => None,
+    }
+}
+
 /// The databases in force, consulted in order: the first country found wins,
 /// anonymizer flags are combined from all of them.
 /// Databases are shared between snapshots: a reload reuses an unchanged one.
@@ -420,5 +452,43 @@ impl GeoSet {
             db.lookup_into(ip, &mut facts)?;
         }
         Ok(facts)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v4(text: &str) -> Option<Ipv4Addr> {
+        embedded_ipv4(text.parse().unwrap())
+    }
+
+    #[test]
+    fn transition_addresses_give_the_ipv4_address_they_carry() {
+        let kp = Some(Ipv4Addr::new(175, 45, 176, 1));
+        assert_eq!(v4("2002:af2d:b001::1"), kp, "6to4");
+        assert_eq!(v4("2002:af2d:b001:ffff:1:2:3:4"), kp, "6to4, any interface");
+        assert_eq!(v4("64:ff9b::175.45.176.1"), kp, "NAT64 well-known prefix");
+        assert_eq!(v4("64:ff9b::af2d:b001"), kp, "NAT64, hex form");
+        // Teredo: server 65.54.227.120, client 175.45.176.1 (inverted).
+        assert_eq!(v4("2001:0:4136:e378:8000:63bf:50d2:4ffe"), kp, "Teredo");
+    }
+
+    #[test]
+    fn other_addresses_carry_none() {
+        for ip in [
+            "175.45.176.1",
+            "2003:af2d:b001::1",
+            "2001:db8::af2d:b001",
+            "2001:1::af2d:b001",
+            "64:ff9b:1::af2d:b001",
+            "64:ff9b:0:0:1::af2d:b001",
+            "65:ff9b::af2d:b001",
+            "::ffff:175.45.176.1",
+            "::1",
+            "fe80::1",
+        ] {
+            assert_eq!(v4(ip), None, "{ip}");
+        }
     }
 }

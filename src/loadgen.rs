@@ -47,17 +47,17 @@ pub struct Plan {
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    #[error("cannot connect to `{address}`: {source}")]
+    // The cause is in the message and deliberately not a `source`: the command
+    // line prints errors chained (`{:#}`), which would repeat it.
+    #[error("cannot connect to `{address}`: {cause}")]
     Connect {
         address: String,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
-    #[error("HTTP handshake with `{address}` failed: {source}")]
+    #[error("HTTP handshake with `{address}` failed: {cause}")]
     Handshake {
         address: String,
-        #[source]
-        source: hyper::Error,
+        cause: hyper::Error,
     },
     #[error("the corpus is empty")]
     EmptyCorpus,
@@ -242,16 +242,16 @@ type Sender = http1::SendRequest<Full<Bytes>>;
 async fn connect(address: &str) -> Result<Sender, LoadError> {
     let stream = TcpStream::connect(address)
         .await
-        .map_err(|source| LoadError::Connect {
+        .map_err(|cause| LoadError::Connect {
             address: address.to_owned(),
-            source,
+            cause,
         })?;
     let _ = stream.set_nodelay(true);
     let (sender, conn) = http1::handshake(TokioIo::new(stream))
         .await
-        .map_err(|source| LoadError::Handshake {
+        .map_err(|cause| LoadError::Handshake {
             address: address.to_owned(),
-            source,
+            cause,
         })?;
     tokio::spawn(conn);
     Ok(sender)

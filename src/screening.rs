@@ -326,6 +326,10 @@ impl ScreeningIndex {
         }
         for ip in &req.source_ips {
             self.screen_ip(ip.0, &mut out);
+            // The IPv4 address a 6to4, NAT64 or Teredo address carries.
+            if let Some(v4) = crate::geo::embedded_ipv4(ip.0) {
+                self.screen_ip(v4.into(), &mut out);
+            }
         }
         out.matches.sort_by(|a, b| {
             b.score

@@ -200,7 +200,7 @@ impl Snapshot {
         };
         let mut geo = Vec::with_capacity(sources.geo.len());
         for path in &sources.geo {
-            match open_geo(path, previous) {
+            match open_geo(path, previous, settle) {
                 Ok(db) => {
                     if let Some(h) = &db.content_hash {
                         hasher.update(b"mmdb\0");
@@ -356,7 +356,11 @@ fn digest(files: &[(PathBuf, String)]) -> blake3::Hash {
 /// content is the same.
 /// A file that is the same inode, size and modification time is taken to be
 /// unchanged, and is not read again.
-fn open_geo(path: &Path, previous: Option<&Snapshot>) -> Result<Arc<GeoDb>, Diagnostic> {
+fn open_geo(
+    path: &Path,
+    previous: Option<&Snapshot>,
+    settle: Duration,
+) -> Result<Arc<GeoDb>, Diagnostic> {
     let read_err = |e: io::Error| Diagnostic::file(path, format!("cannot read geo database: {e}"));
     let identity = FileIdentity::of(path).map_err(read_err)?;
     let known = previous.and_then(|p| {
@@ -368,19 +372,17 @@ fn open_geo(path: &Path, previous: Option<&Snapshot>) -> Result<Arc<GeoDb>, Diag
     if let Some(db) = known.filter(|db| db.identity == Some(identity)) {
         return Ok(db.clone());
     }
-    let hash = hash_file(path).map_err(read_err)?;
+    // Read once, when stable: the bytes hashed are the bytes served (a file
+    // written in place meanwhile is seen by the next reload).
+    let bytes = files::read_stable(path, settle)
+        .map_err(|e| Diagnostic::file(path, format!("cannot read geo database: {}", e.error)))?;
+    let hash = blake3::hash(&bytes);
     if let Some(db) = known.filter(|db| db.content_hash == Some(hash)) {
         return Ok(db.clone());
     }
-    let mut db = GeoDb::open(path).map_err(|e| Diagnostic::file(path, e.to_string()))?;
+    let mut db =
+        GeoDb::from_bytes(path, bytes).map_err(|e| Diagnostic::file(path, e.to_string()))?;
     db.content_hash = Some(hash);
     db.identity = Some(identity);
     Ok(Arc::new(db))
-}
-
-fn hash_file(path: &Path) -> io::Result<blake3::Hash> {
-    let mut file = std::fs::File::open(path)?;
-    let mut hasher = blake3::Hasher::new();
-    io::copy(&mut file, &mut hasher)?;
-    Ok(hasher.finalize())
 }

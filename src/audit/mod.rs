@@ -17,7 +17,7 @@ pub mod verify; // `records verify`
 pub mod writer; // the writer thread: groups, sync, rotation, recovery, retention
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -86,6 +86,9 @@ pub struct RecordsStatus {
     pub dir: PathBuf,
     pub sync: SyncMode,
     pub healthy: bool,
+    /// Why records cannot be written, while they cannot.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     pub current_file: String,
     /// The hash of the last record written: anchor it elsewhere to detect a
     /// truncated tail.
@@ -124,9 +127,9 @@ impl Recorder {
             None if config.modes.any_hashed() => {
                 let path = default_key_path(&dir);
                 if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(parent).map_err(|source| KeyError::Create {
+                    std::fs::create_dir_all(parent).map_err(|cause| KeyError::Create {
                         path: path.clone(),
-                        source,
+                        cause,
                     })?;
                 }
                 let (key, created) = Key::load_or_create(&path)?;
@@ -140,11 +143,7 @@ impl Recorder {
             None => None,
         };
         let pseudo = Pseudonymiser::new(key, config.modes);
-        let shared = Arc::new(writer::Shared {
-            healthy: AtomicBool::new(false),
-            last_hash: Mutex::new(String::new()),
-            current_file: Mutex::new(String::new()),
-        });
+        let shared = Arc::new(writer::Shared::new());
         let sync = config.writer.sync;
         let records_metrics = metrics.records.clone();
         let w = writer::Writer::open(config.writer, records_metrics.clone(), shared.clone())?;
@@ -162,8 +161,17 @@ impl Recorder {
     }
 
     /// Whether records can be written; decisions are refused while not.
+    /// False for good once the writer thread has ended, however it ended.
     pub fn healthy(&self) -> bool {
-        self.shared.healthy.load(Ordering::Relaxed)
+        self.shared.healthy.load(Ordering::SeqCst) && !self.shared.stopped.load(Ordering::SeqCst)
+    }
+
+    /// Makes the writer thread panic when it next drains its queue, before
+    /// writing what was queued with the request. For tests of what a writer
+    /// failure does: no command or endpoint leads here.
+    #[doc(hidden)]
+    pub async fn inject_writer_panic(&self) {
+        let _ = self.tx.send(writer::Msg::Panic).await;
     }
 
     pub fn pseudonymiser(&self) -> &Pseudonymiser {
@@ -227,6 +235,7 @@ impl Recorder {
             tracing::error!(?timeout, "records writer did not finish in time");
         }
         self.shared.healthy.store(false, Ordering::SeqCst);
+        self.shared.stopped.store(true, Ordering::SeqCst);
     }
 
     pub fn status(&self) -> RecordsStatus {
@@ -235,6 +244,7 @@ impl Recorder {
             dir: self.dir.clone(),
             sync: self.sync,
             healthy: self.healthy(),
+            reason: self.shared.reason(),
             current_file: read(&self.shared.current_file),
             last_hash: read(&self.shared.last_hash),
             pseudonymisation: self.pseudo.modes,

@@ -133,45 +133,82 @@ impl fmt::Debug for Key {
 }
 
 /// Why a key could not be had.
+///
+/// The operating system's error is part of each message and deliberately not a
+/// `source`: a chained report (`{:#}`) would print it twice.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
-    #[error("cannot read the records key file `{path}`: {source}")]
+    #[error("cannot read the records key file `{path}`: {cause}")]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
+    #[error(
+        "permissions {mode:04o} for the records key file `{path}` are too open; the key file must be readable by its owner only (chmod 600)"
+    )]
+    TooOpen { path: PathBuf, mode: u32 },
     #[error("the records key file `{path}` must hold at least {MIN_KEY_BYTES} bytes as hex digits")]
     Invalid { path: PathBuf },
-    #[error("cannot create the records key file `{path}`: {source}")]
+    #[error(
+        "the records key file `{path}` holds a key of zero bytes only; write a random key (at least {MIN_KEY_BYTES} bytes as hex digits)"
+    )]
+    Zero { path: PathBuf },
+    #[error("cannot create the records key file `{path}`: {cause}")]
     Create {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("cannot draw a random records key: {0}")]
     Random(getrandom::Error),
 }
 
 impl Key {
+    /// A key of at least [`MIN_KEY_BYTES`] bytes, not all of them zero.
     pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
-        if bytes.len() < MIN_KEY_BYTES {
+        if bytes.len() < MIN_KEY_BYTES || bytes.iter().all(|b| *b == 0) {
             return None;
         }
         let mac = <HmacSha256 as KeyInit>::new_from_slice(bytes).ok()?;
         Some(Self { mac })
     }
 
-    /// Reads a key file: hex digits (whitespace around them ignored).
+    /// Reads a key file: hex digits (whitespace around them ignored). The file
+    /// must be readable by its owner only (as ssh requires of private keys),
+    /// and the key must not be all zeros.
     pub fn load(path: &Path) -> Result<Self, KeyError> {
-        let text = std::fs::read_to_string(path).map_err(|source| KeyError::Read {
+        let read = |cause| KeyError::Read {
             path: path.to_owned(),
-            source,
-        })?;
-        hex::decode(text.trim())
-            .ok()
-            .and_then(|b| Self::from_bytes(&b))
-            .ok_or_else(|| KeyError::Invalid {
+            cause,
+        };
+        let mut file = std::fs::File::open(path).map_err(read)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let meta = file.metadata().map_err(read)?;
+            let mode = meta.permissions().mode() & 0o7777;
+            // A directory is refused by the read below, with the system's words.
+            if meta.is_file() && mode & 0o077 != 0 {
+                return Err(KeyError::TooOpen {
+                    path: path.to_owned(),
+                    mode,
+                });
+            }
+        }
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut file, &mut text).map_err(read)?;
+        let invalid = || KeyError::Invalid {
+            path: path.to_owned(),
+        };
+        let bytes = hex::decode(text.trim()).map_err(|_| invalid())?;
+        if bytes.len() < MIN_KEY_BYTES {
+            return Err(invalid());
+        }
+        if bytes.iter().all(|b| *b == 0) {
+            return Err(KeyError::Zero {
                 path: path.to_owned(),
-            })
+            });
+        }
+        Self::from_bytes(&bytes).ok_or_else(invalid)
     }
 
     /// Reads `path` if it exists, or writes a new random key there (mode 0600,
@@ -185,9 +222,9 @@ impl Key {
         let key = Self::from_bytes(&bytes).ok_or_else(|| KeyError::Invalid {
             path: path.to_owned(),
         })?;
-        let create = |source| KeyError::Create {
+        let create = |cause| KeyError::Create {
             path: path.to_owned(),
-            source,
+            cause,
         };
         let mut options = std::fs::OpenOptions::new();
         options.write(true).create_new(true);
@@ -447,9 +484,49 @@ mod tests {
         assert!(matches!(Key::load(&path), Err(KeyError::Invalid { .. })));
         std::fs::write(&path, "abcd").unwrap();
         assert!(matches!(Key::load(&path), Err(KeyError::Invalid { .. })));
+        std::fs::write(&path, "00".repeat(32)).unwrap();
+        let err = Key::load(&path).unwrap_err();
+        assert!(matches!(err, KeyError::Zero { .. }), "{err:?}");
+        assert!(err.to_string().contains("zero bytes only"), "{err}");
+        assert!(Key::from_bytes(&[0; 64]).is_none());
         assert!(matches!(
             Key::load(&dir.path().join("missing")),
             Err(KeyError::Read { .. })
         ));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn key_files_open_to_group_or_others_are_refused_as_ssh_does() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k");
+        std::fs::write(&path, "ab".repeat(32)).unwrap();
+        for mode in [0o644, 0o640, 0o604, 0o660, 0o601] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            let err = Key::load(&path).unwrap_err();
+            assert!(matches!(err, KeyError::TooOpen { .. }), "{mode:o}: {err:?}");
+            assert_eq!(
+                err.to_string(),
+                format!(
+                    "permissions {mode:04o} for the records key file `{}` are too open; the key file must be readable by its owner only (chmod 600)",
+                    path.display()
+                )
+            );
+            assert!(Key::load_or_create(&path).is_err(), "{mode:o}");
+        }
+        for mode in [0o600, 0o400] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            assert!(Key::load(&path).is_ok(), "{mode:o}");
+        }
+    }
+
+    #[test]
+    fn a_read_error_names_the_os_error_once_even_chained() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = Key::load(dir.path()).unwrap_err();
+        assert!(matches!(err, KeyError::Read { .. }), "{err:?}");
+        let chained = format!("{:#}", anyhow::Error::new(err));
+        assert_eq!(chained.matches("os error").count(), 1, "{chained}");
     }
 }

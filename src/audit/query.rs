@@ -26,10 +26,10 @@ pub struct Filter {
 
 #[derive(Debug, thiserror::Error)]
 pub enum QueryError {
-    #[error("cannot read `{path}`: {source}")]
+    #[error("cannot read `{path}`: {cause}")]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("cannot write the output: {0}")]
     Write(std::io::Error),
@@ -90,7 +90,7 @@ impl Filter {
 pub fn query(dir: &Path, filter: &Filter, out: &mut impl Write) -> Result<Stats, QueryError> {
     let read = |path: &Path| {
         let path = path.to_owned();
-        move |source| QueryError::Read { path, source }
+        move |cause| QueryError::Read { path, cause }
     };
     let files = chain::list(dir).map_err(read(dir))?;
     let mut stats = Stats::default();

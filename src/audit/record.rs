@@ -82,12 +82,15 @@ fn ips_with_flags<S: serde::Serializer>(ips: &&[IpFact], s: S) -> Result<S::Ok, 
     #[derive(Serialize)]
     struct Explicit<'a> {
         ip: std::net::IpAddr,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        embedded_in: Option<std::net::IpAddr>,
         country: Option<Country>,
         asn: Option<u32>,
         anonymizer: &'a crate::geo::Anonymizer,
     }
     s.collect_seq(ips.iter().map(|f| Explicit {
         ip: f.ip,
+        embedded_in: f.embedded_in,
         country: f.country,
         asn: f.asn,
         anonymizer: &f.anonymizer,

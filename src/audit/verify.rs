@@ -8,9 +8,17 @@
 //! whose write failed) are reported as notes. A partial line at the very end of
 //! the last file is a *torn final record*: the writer stopped mid-write and has
 //! not restarted since; it is reported apart from every other problem.
+//!
+//! A `retention` record must be believable: what it says it deleted (up to
+//! `deleted_newest`) is older than its retention period at its own time, that
+//! time is not before the record preceding it (nor in the future), the files
+//! it names started no later than `deleted_newest`, and the record the chain
+//! starts from continues right after the last of them. Retention records
+//! written before `deleted_newest` existed are reported as unverifiable notes.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 use serde::Deserialize;
 
@@ -73,10 +81,10 @@ impl Report {
 
 /// Why a directory could not be verified at all.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot read `{path}`: {source}")]
+#[error("cannot read `{path}`: {cause}")]
 pub struct VerifyError {
     pub path: PathBuf,
-    pub source: std::io::Error,
+    pub cause: std::io::Error,
 }
 
 #[derive(Deserialize)]
@@ -90,11 +98,132 @@ struct Acknowledged {
     by: String,
 }
 
+/// How far a record may be dated after the clock of the verifying machine,
+/// and a file's start after its newest record (names are stamped to the second).
+const CLOCK_SLACK: Duration = Duration::from_secs(3600);
+
+/// What a retention record accounts for.
+struct Retention {
+    anchor: Hash,
+    /// The newest deleted record, if the record states it.
+    deleted_newest: Option<SystemTime>,
+    /// Sequence numbers of the files it names.
+    deleted_seqs: Vec<u64>,
+    at: String,
+}
+
+/// Checks a retention record against its own time and the record before it;
+/// returns what it accounts for and the problems found.
+fn check_retention(
+    rec: &chain::Opened,
+    preceding: Option<SystemTime>,
+    now: SystemTime,
+    at: String,
+    notes: &mut Vec<String>,
+) -> (Option<Retention>, Vec<String>) {
+    let mut problems = Vec::new();
+    let Some(anchor) = rec.str_field("anchor").and_then(chain::from_hex) else {
+        problems.push("retention record without a valid `anchor` hash".to_owned());
+        return (None, problems);
+    };
+    let time = rec.str_field("time").and_then(chain::parse_time);
+    let days = rec
+        .body
+        .get("retain_days")
+        .and_then(serde_json::Value::as_u64);
+    let names: Vec<String> = rec
+        .body
+        .get("deleted")
+        .cloned()
+        .and_then(|v| serde_json::from_value(v).ok())
+        .unwrap_or_default();
+    let mut deleted_seqs = Vec::with_capacity(names.len());
+    let mut starts = Vec::with_capacity(names.len());
+    for n in &names {
+        match FileName::parse(n) {
+            Some(f) => {
+                deleted_seqs.push(f.seq);
+                starts.extend(f.started().map(|s| (n, s)));
+            }
+            None => problems.push(format!(
+                "retention record names `{n}`, which is not a record file name"
+            )),
+        }
+    }
+    let Some(time) = time else {
+        problems.push("retention record without a valid `time`".to_owned());
+        return (None, problems);
+    };
+    if let Some(p) = preceding.filter(|p| time < *p) {
+        problems.push(format!(
+            "retention record dated {} is earlier than the record before it ({})",
+            chain::record_time(time),
+            chain::record_time(p)
+        ));
+    }
+    if now
+        .checked_add(CLOCK_SLACK)
+        .is_some_and(|latest| time > latest)
+    {
+        problems.push(format!(
+            "retention record is dated {}, in the future",
+            chain::record_time(time)
+        ));
+    }
+    let newest = match rec.str_field("deleted_newest") {
+        None => {
+            notes.push(format!(
+                "{at}: retention record without `deleted_newest` (written by an older version): that what it deleted was past retention cannot be verified"
+            ));
+            None
+        }
+        Some(text) => match (chain::parse_time(text), days) {
+            (Some(newest), Some(days)) => {
+                let period = days
+                    .checked_mul(86_400)
+                    .map(Duration::from_secs)
+                    .and_then(|d| newest.checked_add(d));
+                if period.is_none_or(|expired_at| expired_at > time) {
+                    problems.push(format!(
+                        "retention record claims to have deleted records as recent as {text}, which at its time ({}) were within its retention period of {days} day(s)",
+                        chain::record_time(time)
+                    ));
+                }
+                for (name, started) in &starts {
+                    if newest
+                        .checked_add(CLOCK_SLACK)
+                        .is_some_and(|latest| *started > latest)
+                    {
+                        problems.push(format!(
+                            "retention record names `{name}`, started after the newest record it says it deleted ({text})"
+                        ));
+                    }
+                }
+                Some(newest)
+            }
+            _ => {
+                problems.push(
+                    "retention record with an unreadable `deleted_newest` or `retain_days`"
+                        .to_owned(),
+                );
+                None
+            }
+        },
+    };
+    let retention = Retention {
+        anchor,
+        deleted_newest: newest,
+        deleted_seqs,
+        at,
+    };
+    (Some(retention), problems)
+}
+
 /// Verifies every record file in `dir`.
 pub fn verify_dir(dir: &Path) -> Result<Report, VerifyError> {
     let err = |path: &Path| {
         let path = path.to_owned();
-        move |source| VerifyError { path, source }
+        move |cause| VerifyError { path, cause }
     };
     let files = chain::list(dir).map_err(err(dir))?;
     let mut report = Report {
@@ -152,7 +281,12 @@ pub fn verify_dir(dir: &Path) -> Result<Report, VerifyError> {
     // Pass 2: the chain.
     let mut expected: Option<(Hash, String)> = None; // hash, where it came from
     let mut first_prev: Option<(Hash, String)> = None;
-    let mut anchors: Vec<Hash> = Vec::new();
+    let mut retentions: Vec<Retention> = Vec::new();
+    // The time of the record before the current one, and of the first record.
+    let mut preceding_time: Option<SystemTime> = None;
+    let mut first_time: Option<SystemTime> = None;
+    let mut first_seq: Option<u64> = None;
+    let now = SystemTime::now();
     let mut prev_seq: Option<u64> = None;
     let mut started = false;
     let mut problems: Vec<Problem> = Vec::new();
@@ -166,16 +300,21 @@ pub fn verify_dir(dir: &Path) -> Result<Report, VerifyError> {
                 message,
             });
         };
-        if let Some(p) = prev_seq.filter(|p| f.seq != p + 1) {
-            problem(
+        match prev_seq.map(|p| (p, p.checked_add(1))) {
+            Some((_, Some(next))) if f.seq != next => problem(
                 0,
                 ProblemKind::Broken,
                 format!(
-                    "record file(s) with sequence number {}..{} are missing before this one",
-                    p + 1,
+                    "record file(s) with sequence number {next}..{} are missing before this one",
                     f.seq.saturating_sub(1)
                 ),
-            );
+            ),
+            Some((p, None)) => problem(
+                0,
+                ProblemKind::Broken,
+                format!("a record file follows the one with the last sequence number ({p})"),
+            ),
+            _ => {}
         }
         prev_seq = Some(f.seq);
         let path = dir.join(&f.name);
@@ -277,29 +416,60 @@ pub fn verify_dir(dir: &Path) -> Result<Report, VerifyError> {
                 }
                 None => {}
             }
-            if rec.kind() == "retention" {
-                if let Some(a) = rec.str_field("anchor").and_then(chain::from_hex) {
-                    anchors.push(a);
-                }
+            let time = rec.str_field("time").and_then(chain::parse_time);
+            if first_in_dir {
+                first_time = time;
+                first_seq = Some(f.seq);
             }
+            if rec.kind() == "retention" {
+                let at = format!("{}:{line_no}", f.name);
+                let (retention, found) =
+                    check_retention(&rec, preceding_time, now, at, &mut report.notes);
+                for message in found {
+                    problem(line_no, ProblemKind::Broken, message);
+                }
+                retentions.extend(retention);
+            }
+            preceding_time = time.or(preceding_time);
             expected = Some((rec.hash, format!("{}:{line_no}", f.name)));
         }
     }
     report.problems.extend(problems);
     if let Some((prev, at)) = first_prev {
-        if prev == GENESIS {
-        } else if anchors.contains(&prev) {
-            report
-                .notes
-                .push(format!("{at}: older records were deleted by retention (a retention record accounts for them)"));
-        } else {
-            let (file, line) = at.rsplit_once(':').unwrap_or((&at, "1"));
+        let (file, line) = at.rsplit_once(':').unwrap_or((&at, "1"));
+        let mut broken = |message: String| {
             report.problems.push(Problem {
                 file: file.to_owned(),
                 line: line.parse().unwrap_or(1),
                 kind: ProblemKind::Broken,
-                message: "the chain does not start at the genesis hash and no retention record accounts for it: earlier record files are missing".into(),
+                message,
             });
+        };
+        if prev == GENESIS {
+        } else if let Some(r) = retentions.iter().find(|r| r.anchor == prev) {
+            // The deleted files are the ones right before the first kept one,
+            // and nothing kept is older than what was deleted.
+            let last_deleted = first_seq.and_then(|s| s.checked_sub(1));
+            if last_deleted.is_none_or(|s| !r.deleted_seqs.contains(&s)) {
+                broken(format!(
+                    "the retention record at {} does not name the record file right before this one, which is missing",
+                    r.at
+                ));
+            }
+            if let (Some(newest), Some(first)) = (r.deleted_newest, first_time) {
+                if first.checked_add(CLOCK_SLACK).is_some_and(|f| f < newest) {
+                    broken(format!(
+                        "the retention record at {} says it deleted records up to {}, later than this record, the first kept",
+                        r.at,
+                        chain::record_time(newest)
+                    ));
+                }
+            }
+            report
+                .notes
+                .push(format!("{at}: older records were deleted by retention (the retention record at {} accounts for them)", r.at));
+        } else {
+            broken("the chain does not start at the genesis hash and no retention record accounts for it: earlier record files are missing".into());
         }
     }
     report.last_hash = expected.map(|(h, _)| chain::to_hex(&h));

@@ -73,6 +73,9 @@ pub(super) enum Msg {
     },
     /// Write what is queued, sync, acknowledge and stop.
     Close(oneshot::Sender<()>),
+    /// Panic in the writer thread before writing what is drained with it
+    /// (tests of what a writer failure does; see `Recorder::inject_writer_panic`).
+    Panic,
 }
 
 /// State the writer shares with the service.
@@ -81,29 +84,64 @@ pub(super) struct Shared {
     pub healthy: AtomicBool,
     pub last_hash: Mutex<String>,
     pub current_file: Mutex<String>,
+    /// Why records cannot be written, while they cannot; set for good when the
+    /// writer thread has stopped.
+    pub reason: Mutex<Option<String>>,
+    /// The writer thread has ended (it stopped or failed): records are never
+    /// writable again in this process.
+    pub stopped: AtomicBool,
+}
+
+impl Shared {
+    pub fn new() -> Self {
+        Self {
+            healthy: AtomicBool::new(false),
+            last_hash: Mutex::new(String::new()),
+            current_file: Mutex::new(String::new()),
+            reason: Mutex::new(None),
+            stopped: AtomicBool::new(false),
+        }
+    }
+
+    pub fn reason(&self) -> Option<String> {
+        self.reason.lock().ok().and_then(|r| r.clone())
+    }
+
+    fn set_reason(&self, reason: Option<String>) {
+        if let Ok(mut r) = self.reason.lock() {
+            *r = reason;
+        }
+    }
+
+    /// Marks records unwritable for the rest of the process.
+    fn stop(&self, reason: String) {
+        self.stopped.store(true, Ordering::SeqCst);
+        self.healthy.store(false, Ordering::SeqCst);
+        self.set_reason(Some(reason));
+    }
 }
 
 /// Why the writer could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum WriterError {
-    #[error("cannot create the records directory `{path}`: {source}")]
+    #[error("cannot create the records directory `{path}`: {cause}")]
     CreateDir {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
-    #[error("cannot read `{path}`: {source}")]
+    #[error("cannot read `{path}`: {cause}")]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error(
         "cannot continue the record chain: line {line} of `{path}` is not a record; run `portcullis records verify` and move damaged files aside"
     )]
     Unreadable { path: PathBuf, line: usize },
-    #[error("cannot write records in `{path}`: {source}")]
+    #[error("cannot write records in `{path}`: {cause}")]
     Write {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("cannot start the records writer: {0}")]
     Thread(std::io::Error),
@@ -166,21 +204,21 @@ impl Writer {
         std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o750);
         builder
             .create(dir)
-            .map_err(|source| WriterError::CreateDir {
+            .map_err(|cause| WriterError::CreateDir {
                 path: dir.clone(),
-                source,
+                cause,
             })?;
-        let files = chain::list(dir).map_err(|source| WriterError::Read {
+        let files = chain::list(dir).map_err(|cause| WriterError::Read {
             path: dir.clone(),
-            source,
+            cause,
         })?;
         let mut last_hash = GENESIS;
         let mut recovery = Vec::new();
         for f in files.iter().rev() {
             let path = dir.join(&f.name);
-            let bytes = std::fs::read(&path).map_err(|source| WriterError::Read {
+            let bytes = std::fs::read(&path).map_err(|cause| WriterError::Read {
                 path: path.clone(),
-                source,
+                cause,
             })?;
             let complete = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
             if complete < bytes.len() {
@@ -219,9 +257,9 @@ impl Writer {
         };
         writer
             .write(&[], true)
-            .map_err(|source| WriterError::Write {
+            .map_err(|cause| WriterError::Write {
                 path: writer.cfg.dir.clone(),
-                source,
+                cause,
             })?;
         writer.publish();
         writer.set_healthy(true);
@@ -237,9 +275,31 @@ impl Writer {
             .enable_time()
             .build()
             .map_err(WriterError::Thread)?;
+        let shared = self.shared.clone();
+        let healthy = self.metrics.healthy.clone();
         std::thread::Builder::new()
             .name("records-writer".into())
-            .spawn(move || runtime.block_on(self.run(rx)))
+            .spawn(move || {
+                // Whatever ends the writer (a close, or a panic anywhere in it),
+                // records are unwritable from then on: the health flag says so,
+                // and queued senders see their acknowledgement dropped.
+                let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    runtime.block_on(self.run(rx));
+                }));
+                healthy.set(0);
+                match outcome {
+                    Ok(()) => shared.stop("the records writer has stopped".into()),
+                    Err(payload) => {
+                        let what = payload
+                            .downcast_ref::<&str>()
+                            .map(|s| (*s).to_owned())
+                            .or_else(|| payload.downcast_ref::<String>().cloned())
+                            .unwrap_or_else(|| "unknown cause".into());
+                        tracing::error!(panic = %what, "the records writer failed: refusing decisions (503) until the service is restarted");
+                        shared.stop(format!("the records writer failed: {what}"));
+                    }
+                }
+            })
             .map_err(WriterError::Thread)
     }
 
@@ -282,6 +342,9 @@ impl Writer {
                 }
             }
             busy = group.messages >= MAX_GROUP;
+            if group.panic {
+                inject_panic();
+            }
             if disconnected {
                 retained = self.process(group);
                 break;
@@ -371,6 +434,7 @@ impl Writer {
     fn set_healthy(&mut self, healthy: bool) {
         if healthy {
             self.last_failure = None;
+            self.shared.set_reason(None);
         }
         let was = self.shared.healthy.swap(healthy, Ordering::SeqCst);
         self.metrics.healthy.set(i64::from(healthy));
@@ -388,6 +452,8 @@ impl Writer {
             tracing::debug!(error = %e, "records still cannot be written");
         }
         self.set_healthy(false);
+        self.shared
+            .set_reason(Some(format!("records cannot be written: {e}")));
         self.recovery_reason = format!("write error: {e}");
     }
 
@@ -519,7 +585,15 @@ impl Writer {
         let now = chain::stamp(SystemTime::now());
         let (stamp, seq) = match &self.last_name {
             // Never sort before the previous file, even if the clock went back.
-            Some(last) => (now.max(last.stamp.clone()), last.seq + 1),
+            Some(last) => {
+                let seq = last.seq.checked_add(1).ok_or_else(|| {
+                    io_other(format!(
+                        "the records file sequence number cannot advance past `{}`: move the record files aside (after `portcullis records verify`) to start a new chain",
+                        last.name
+                    ))
+                })?;
+                (now.max(last.stamp.clone()), seq)
+            }
             None => (now, 1),
         };
         let name = FileName::new(&stamp, seq);
@@ -559,9 +633,10 @@ impl Writer {
     }
 
     /// Deletes the oldest whole files whose newest record is past retention.
-    /// A `retention` record naming them and the hash the oldest kept record
-    /// continues from is written (and synced) first, so `verify` can tell
-    /// retention from a missing file.
+    /// A `retention` record naming them, the time of the newest record among
+    /// them (`deleted_newest`) and the hash the oldest kept record continues
+    /// from is written (and synced) first, so `verify` can tell retention from
+    /// a missing file, and retention from a deletion of recent records.
     fn retention(&mut self) {
         let Some(days) = self.cfg.retain_days else {
             return;
@@ -585,23 +660,24 @@ impl Writer {
         let files = chain::list(&dir)?;
         let current = self.file.as_ref().map(|s| s.name.name.clone());
         let mut expired = Vec::new();
+        // The newest record (or, for an empty file, start) of what is deleted.
+        let mut newest = None;
         for f in &files {
-            if Some(&f.name) == current.as_ref() || f.started().is_none_or(|s| s >= horizon) {
+            let Some(started) = f.started() else { break };
+            if Some(&f.name) == current.as_ref() || started >= horizon {
                 break;
             }
-            match newest_time(&dir.join(&f.name))? {
-                Some(t) if t < horizon => expired.push(f.name.clone()),
-                None if f.started().is_some_and(|s| s < horizon)
-                    && is_empty(&dir.join(&f.name))? =>
-                {
-                    expired.push(f.name.clone());
-                }
+            let last = match newest_time(&dir.join(&f.name))? {
+                Some(t) if t < horizon => t,
+                None if is_empty(&dir.join(&f.name))? => started,
                 _ => break,
-            }
+            };
+            expired.push(f.name.clone());
+            newest = newest.max(Some(last));
         }
-        if expired.is_empty() {
+        let Some(newest) = newest else {
             return Ok(0);
-        }
+        };
         let mut anchor = None;
         for f in files.iter().skip(expired.len()) {
             if let Some(prev) = first_prev(&dir.join(&f.name))? {
@@ -615,6 +691,7 @@ impl Writer {
             "time": chain::record_time(SystemTime::now()),
             "retain_days": days,
             "deleted": expired,
+            "deleted_newest": chain::record_time(newest),
             "anchor": chain::to_hex(&anchor),
         }))
         .map_err(io_other)?;
@@ -672,6 +749,8 @@ struct Group {
     retry: Vec<bool>,
     acks: Vec<oneshot::Sender<bool>>,
     messages: usize,
+    /// A `Msg::Panic` was drained.
+    panic: bool,
 }
 
 impl Group {
@@ -682,6 +761,7 @@ impl Group {
             retry,
             acks: Vec::new(),
             messages: 0,
+            panic: false,
         }
     }
 
@@ -713,6 +793,16 @@ impl Group {
                 None
             }
             Msg::Close(done) => Some(done),
+            Msg::Panic => {
+                self.panic = true;
+                None
+            }
         }
     }
+}
+
+/// The failure `Msg::Panic` asks for.
+#[allow(clippy::panic)]
+fn inject_panic() {
+    panic!("injected records writer panic");
 }

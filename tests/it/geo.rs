@@ -600,7 +600,7 @@ fn missing_file_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("no-such-database.mmdb");
     let err = GeoDb::open(&missing).unwrap_err();
-    assert!(matches!(err, GeoError::Open { .. }), "{err:?}");
+    assert!(matches!(err, GeoError::Read { .. }), "{err:?}");
     assert!(
         err.to_string().contains(&missing.display().to_string()),
         "{err}"
@@ -622,4 +622,77 @@ fn probes_cover_ipv4_forms() {
     let net = IpNetwork::from_str("2001:218::/32").unwrap();
     let first = IpAddr::V6(Ipv6Addr::new(0x2001, 0x218, 0, 0, 0, 0, 0, 0));
     assert_eq!(probes(net), [first]);
+}
+
+/// 6to4, NAT64 and Teredo forms of a KP address are geolocated through the
+/// IPv4 address they carry, and the shipped KP measure denies them as it
+/// denies the IPv4 address itself.
+#[tokio::test]
+async fn ipv4_inside_ipv6_transition_forms_is_geolocated_and_denied() {
+    use serde_json::json;
+    let router = crate::support::shared_router();
+    for ip in [
+        "175.45.176.1",
+        "2002:af2d:b001::1",
+        "64:ff9b::175.45.176.1",
+        "2001:0:4136:e378:8000:63bf:50d2:4ffe",
+    ] {
+        let body = json!({"action": "open_account", "customer": {"id": "c", "name": "N", "nationalities": ["US"]},
+            "source_ips": [ip]});
+        let (status, d) = crate::support::decide(&router, &body).await;
+        assert_eq!(status, 200, "{ip}: {d}");
+        let countries = d["facts"]["ip_countries"].as_array().unwrap();
+        assert!(countries.contains(&json!("KP")), "{ip}: {d}");
+        assert_eq!(d["decision"], "deny", "{ip}: {d}");
+        assert!(
+            d["reasons"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r["policy"].as_str().is_some_and(|p| p.contains("kp"))),
+            "{ip}: {d}"
+        );
+    }
+    // A transition address whose embedded IPv4 address is not public is not
+    // looked up through it.
+    let body = json!({"action": "open_account", "customer": {"id": "c", "name": "N"},
+        "source_ips": ["2002:c0a8:0101::1", "64:ff9b::10.0.0.1"]});
+    let (status, d) = crate::support::decide(&router, &body).await;
+    assert_eq!(status, 200, "{d}");
+    let ips = d["facts"]["ips"].as_array().unwrap();
+    assert_eq!(ips.len(), 2, "{d}");
+    assert!(ips.iter().all(|f| f.get("embedded_in").is_none()), "{d}");
+
+    let body = json!({"action": "open_account", "customer": {"id": "c", "name": "N"},
+        "source_ips": ["2002:af2d:b001::1"]});
+    let (_, d) = crate::support::decide(&router, &body).await;
+    assert!(
+        d["facts"]["ips"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["ip"] == "175.45.176.1" && f["embedded_in"] == "2002:af2d:b001::1"),
+        "{d}"
+    );
+}
+
+#[test]
+fn an_embedded_ipv4_designation_cidr_is_screened() {
+    let dir = crate::support::policy_dir(&[
+        ("base.cedar", crate::support::BASELINE),
+        (
+            "designations/list.jsonl",
+            "{\"id\":\"SMP-NET\",\"names\":[\"Some Net\"],\"cidrs\":[\"175.45.176.0/24\"]}\n",
+        ),
+    ]);
+    let snap = crate::support::snapshot(dir.path(), &[]);
+    for ip in ["2002:af2d:b001::1", "64:ff9b::175.45.176.1"] {
+        let req = portcullis::request::parse_decide(
+            format!(r#"{{"action":"open_account","customer":{{"id":"c","name":"N"}},"source_ips":["{ip}"]}}"#)
+                .as_bytes(),
+        )
+        .unwrap();
+        let d = portcullis::engine::decide(&snap, &req);
+        assert_eq!(d.facts.screening_matches, ["SMP-NET"], "{ip}");
+    }
 }

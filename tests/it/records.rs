@@ -612,6 +612,18 @@ async fn retention_deletes_whole_expired_files_and_verify_accounts_for_them() {
         .unwrap();
     assert_eq!(retention["deleted"], json!([f1.name, f2.name]));
     assert_eq!(retention["anchor"], chain::to_hex(&h2));
+    assert_eq!(retention["retain_days"], 30);
+    assert_eq!(retention["deleted_newest"], "2020-01-02T10:00:00.000Z");
+    assert!(
+        !report
+            .notes
+            .iter()
+            .any(|n| n.contains("cannot be verified")),
+        "{:?}",
+        report.notes
+    );
+    let (code, out, _) = run(&["records", "verify", dir.to_str().unwrap()], root());
+    assert_eq!(code, 0, "{out}");
 
     // The same deletion by hand, with no retention record, is reported.
     let tmp = tempfile::tempdir().unwrap();
@@ -958,4 +970,374 @@ fn cut_tail(path: &std::path::Path, bytes: u64) {
         .unwrap()
         .set_len(len - bytes)
         .unwrap();
+}
+
+/// A recording over a records directory the test has filled first.
+fn recording_in(tmp: tempfile::TempDir, configure: impl FnOnce(&mut RecordsConfig)) -> Recording {
+    let dir = tmp.path().join("records");
+    let mut c = config(&dir);
+    configure(&mut c);
+    let metrics = Metrics::new().unwrap();
+    let recorder = Recorder::start(c, &metrics).unwrap();
+    let snap = snapshot(&shipped_policies(), &[default_geo()]);
+    let state =
+        Arc::new(AppState::new(snap, metrics, Limits::default(), None).with_recorder(recorder));
+    Recording {
+        router: portcullis::http::router(state.clone()),
+        state,
+        dir,
+        _tmp: tmp,
+    }
+}
+
+/// Readiness, status and decisions all say records are unavailable.
+async fn assert_records_unavailable(r: &Recording, reason: &str) {
+    let (status, body) = call(&r.router, "GET", "/readyz", "").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    let (_, st) = call(&r.router, "GET", "/v1/status", "").await;
+    assert_eq!(st["records"]["healthy"], false, "{st}");
+    assert!(
+        st["records"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains(reason)),
+        "{st}"
+    );
+    for n in 0..3 {
+        let (status, d) = decide(&r.router, &person(1000 + n)).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{d}");
+        assert_eq!(d["error"]["code"], "records_unavailable");
+    }
+    let (_, metrics) = crate::support::call_raw(&r.router, "GET", "/metrics", "", None).await;
+    let metrics = String::from_utf8(metrics).unwrap();
+    assert!(
+        metrics.contains("portcullis_records_healthy 0"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_sequence_number_that_cannot_advance_refuses_records_without_a_panic() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("records");
+    std::fs::create_dir(&dir).unwrap();
+    let last = FileName::new("20200101T000000Z", u64::MAX - 1);
+    std::fs::write(dir.join(&last.name), "").unwrap();
+    // Every group goes to a new file: the second needs sequence number u64::MAX + 1.
+    let r = recording_in(tmp, |c| {
+        c.writer.sync = SyncMode::Always;
+        c.writer.max_file_bytes = 1;
+    });
+    let (status, d) = decide(&r.router, &person(1)).await;
+    assert_eq!(status, StatusCode::OK, "{d}");
+    let (status, d) = decide(&r.router, &person(2)).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{d}");
+    assert_records_unavailable(&r, "sequence number cannot advance").await;
+    r.close().await;
+    let recorded: Vec<Value> = decisions(&r.dir);
+    assert_eq!(recorded.len(), 1);
+    assert_eq!(recorded[0]["request_id"], "req-1");
+
+    // A directory whose last file already has the last sequence number is refused at start.
+    let metrics = Metrics::new().unwrap();
+    let err = Recorder::start(config(&r.dir), &metrics).unwrap_err();
+    assert!(
+        err.to_string().contains("sequence number cannot advance"),
+        "{err}"
+    );
+}
+
+/// Decisions sent from several tasks until each has been refused a few times.
+async fn decide_until_refused(router: &Router, tasks: usize) -> (Vec<String>, usize) {
+    let mut handles = Vec::new();
+    for t in 0..tasks {
+        let router = router.clone();
+        handles.push(tokio::spawn(async move {
+            let (mut answered, mut refused) = (Vec::new(), 0);
+            let mut n = t * 100_000;
+            while refused < 5 {
+                n += 1;
+                let (status, d) = decide(&router, &person(n)).await;
+                match status {
+                    StatusCode::OK => answered.push(d["decision_id"].as_str().unwrap().to_owned()),
+                    StatusCode::SERVICE_UNAVAILABLE => {
+                        assert_eq!(d["error"]["code"], "records_unavailable", "{d}");
+                        refused += 1;
+                    }
+                    other => panic!("{other}: {d}"),
+                }
+                tokio::task::yield_now().await;
+            }
+            (answered, refused)
+        }));
+    }
+    let mut answered = Vec::new();
+    let mut refused = 0;
+    for h in handles {
+        let (a, r) = h.await.unwrap();
+        answered.extend(a);
+        refused += r;
+    }
+    (answered, refused)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_writer_panic_flips_readiness_and_no_decision_is_answered_without_its_record() {
+    let r = recording(|c| c.writer.sync = SyncMode::Always);
+    for n in 0..5 {
+        let (status, d) = decide(&r.router, &person(n)).await;
+        assert_eq!(status, StatusCode::OK, "{d}");
+    }
+    // Decisions flow from several tasks while the writer dies under them.
+    let flowing = {
+        let router = r.router.clone();
+        tokio::spawn(async move { decide_until_refused(&router, 4).await })
+    };
+    r.recorder().inject_writer_panic().await;
+    let (answered, refused) = flowing.await.unwrap();
+    assert!(refused >= 20);
+    assert_records_unavailable(&r, "injected records writer panic").await;
+    r.close().await;
+
+    let recorded: HashSet<String> = decisions(&r.dir)
+        .iter()
+        .map(|d| d["decision_id"].as_str().unwrap().to_owned())
+        .collect();
+    let unrecorded: Vec<&String> = answered
+        .iter()
+        .filter(|id| !recorded.contains(*id))
+        .collect();
+    assert!(
+        unrecorded.is_empty(),
+        "{} decision(s) answered 200 without a record: {unrecorded:?}",
+        unrecorded.len()
+    );
+    assert!(verify_dir(&r.dir).unwrap().is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_sync_interval_a_writer_panic_also_refuses_every_later_decision() {
+    let r = recording(|c| c.writer.sync = SyncMode::Interval);
+    let (status, d) = decide(&r.router, &person(1)).await;
+    assert_eq!(status, StatusCode::OK, "{d}");
+    r.recorder().inject_writer_panic().await;
+    poll("readiness flips", async || {
+        let (status, _) = call(&r.router, "GET", "/readyz", "").await;
+        (status == StatusCode::SERVICE_UNAVAILABLE).then_some(())
+    })
+    .await;
+    assert_records_unavailable(&r, "injected records writer panic").await;
+    r.close().await;
+}
+
+fn serve_with_key(key: &Path) -> (i32, String) {
+    let records = key.with_file_name("records");
+    let (code, _, stderr) = run(
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--records",
+            records.to_str().unwrap(),
+            "--records-key-file",
+            key.to_str().unwrap(),
+        ],
+        root(),
+    );
+    assert!(!stderr.contains("listening"), "{stderr}");
+    (code, stderr)
+}
+
+#[cfg(unix)]
+#[test]
+fn key_files_open_to_others_all_zero_or_unreadable_stop_start_up_with_one_clear_message() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let key = tmp.path().join("k");
+    std::fs::write(&key, "ab".repeat(32)).unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let (code, stderr) = serve_with_key(&key);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "permissions 0644 for the records key file `{}` are too open; the key file must be readable by its owner only (chmod 600)",
+            key.display()
+        )),
+        "{stderr}"
+    );
+
+    std::fs::write(&key, "00".repeat(32)).unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let (code, stderr) = serve_with_key(&key);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("zero bytes only"), "{stderr}");
+
+    // A directory where the key file should be: the system's reason, once.
+    let (code, stderr) = serve_with_key(tmp.path());
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("cannot read the records key file"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.matches("os error").count(), 1, "{stderr}");
+}
+
+/// Appends a sealed record to a file; returns its hash.
+fn append_record(path: &Path, prev: chain::Hash, record: &Value) -> chain::Hash {
+    let (line, hash) = chain::seal(&prev, record.to_string().as_bytes()).unwrap();
+    let mut text = std::fs::read(path).unwrap();
+    text.extend(line);
+    std::fs::write(path, text).unwrap();
+    hash
+}
+
+/// Three files (2020, yesterday, now); the test deletes some of them and
+/// forges a retention record accounting for the deletion.
+struct Forgery {
+    tmp: tempfile::TempDir,
+    names: [FileName; 3],
+    hashes: [chain::Hash; 3],
+}
+
+impl Forgery {
+    fn new() -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let now = std::time::SystemTime::now();
+        let yesterday = now - Duration::from_secs(86_400);
+        let names = [
+            FileName::new("20200101T000000Z", 1),
+            FileName::new(&chain::stamp(yesterday), 2),
+            FileName::new(&chain::stamp(now), 3),
+        ];
+        let h1 = old_file(tmp.path(), &names[0], GENESIS, "2020-01-01T10:00:00.000Z");
+        let h2 = old_file(tmp.path(), &names[1], h1, &chain::record_time(yesterday));
+        let h3 = old_file(tmp.path(), &names[2], h2, &chain::record_time(now));
+        Self {
+            tmp,
+            names,
+            hashes: [h1, h2, h3],
+        }
+    }
+
+    /// Deletes the first `n` files and appends `retention` (with the anchor the
+    /// kept chain starts from) to the last file; returns the verify report.
+    fn forge(&self, n: usize, mut retention: Value) -> portcullis::audit::verify::Report {
+        for f in &self.names[..n] {
+            std::fs::remove_file(self.tmp.path().join(&f.name)).unwrap();
+        }
+        retention["kind"] = json!("retention");
+        retention["anchor"] = json!(chain::to_hex(&self.hashes[n - 1]));
+        append_record(
+            &self.tmp.path().join(&self.names[2].name),
+            self.hashes[2],
+            &retention,
+        );
+        verify_dir(self.tmp.path()).unwrap()
+    }
+}
+
+fn broken_with(report: &portcullis::audit::verify::Report, needle: &str) {
+    assert!(!report.is_ok(), "accepted; notes {:?}", report.notes);
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| p.kind == ProblemKind::Broken && p.message.contains(needle)),
+        "no problem with `{needle}` in {:?}",
+        report.problems
+    );
+}
+
+#[test]
+fn verify_refuses_a_forged_retention_record_that_deleted_recent_files() {
+    let now = std::time::SystemTime::now();
+    let yesterday = chain::record_time(now - Duration::from_secs(86_400));
+    // After every record a `Forgery` writes.
+    let at_now = || chain::record_time(std::time::SystemTime::now());
+    let names = |f: &Forgery, n: usize| -> Vec<String> {
+        f.names[..n].iter().map(|f| f.name.clone()).collect()
+    };
+
+    // Honest about what it deleted: yesterday's records, within 1095 days.
+    let f = Forgery::new();
+    let report = f.forge(
+        2,
+        json!({"time": at_now(), "retain_days": 1095,
+        "deleted": names(&f, 2), "deleted_newest": yesterday}),
+    );
+    broken_with(&report, "within its retention period");
+    let (code, out, _) = run(
+        &["records", "verify", f.tmp.path().to_str().unwrap()],
+        root(),
+    );
+    assert_eq!(code, 5, "{out}");
+    assert!(out.contains("within its retention period"), "{out}");
+
+    // Lying about the newest deleted record: the file names say otherwise.
+    let f = Forgery::new();
+    let report = f.forge(
+        2,
+        json!({"time": at_now(), "retain_days": 1095,
+        "deleted": names(&f, 2), "deleted_newest": "2020-01-01T10:00:00.000Z"}),
+    );
+    broken_with(
+        &report,
+        "started after the newest record it says it deleted",
+    );
+
+    // Naming only the old file: the recent one right before the kept chain is unaccounted for.
+    let f = Forgery::new();
+    let report = f.forge(
+        2,
+        json!({"time": at_now(), "retain_days": 30,
+        "deleted": names(&f, 1), "deleted_newest": "2020-01-01T10:00:00.000Z"}),
+    );
+    broken_with(
+        &report,
+        "does not name the record file right before this one",
+    );
+
+    // Dated in the future, so that yesterday is past its retention period.
+    let f = Forgery::new();
+    let future = chain::record_time(now + Duration::from_secs(5 * 365 * 86_400));
+    let report = f.forge(
+        2,
+        json!({"time": future, "retain_days": 1095,
+        "deleted": names(&f, 2), "deleted_newest": yesterday}),
+    );
+    broken_with(&report, "in the future");
+
+    // Dated before the record preceding it.
+    let f = Forgery::new();
+    let report = f.forge(
+        1,
+        json!({"time": "2021-01-01T00:00:00.000Z", "retain_days": 30,
+        "deleted": names(&f, 1), "deleted_newest": "2020-01-01T10:00:00.000Z"}),
+    );
+    broken_with(&report, "earlier than the record before it");
+
+    // The same deletion stated truthfully is accepted.
+    let f = Forgery::new();
+    let report = f.forge(
+        1,
+        json!({"time": at_now(), "retain_days": 30,
+        "deleted": names(&f, 1), "deleted_newest": "2020-01-01T10:00:00.000Z"}),
+    );
+    assert!(report.is_ok(), "{:?}", report.problems);
+
+    // A retention record without `deleted_newest` (an older writer) is a note, not silently fine.
+    let f = Forgery::new();
+    let report = f.forge(
+        1,
+        json!({"time": at_now(), "retain_days": 30,
+        "deleted": names(&f, 1)}),
+    );
+    assert!(report.is_ok(), "{:?}", report.problems);
+    assert!(
+        report
+            .notes
+            .iter()
+            .any(|n| n.contains("cannot be verified")),
+        "{:?}",
+        report.notes
+    );
 }

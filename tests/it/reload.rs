@@ -587,3 +587,96 @@ fn a_list_rewritten_in_place_never_serves_half_written() {
     let (_, st) = get(&base, "/v1/status");
     assert_eq!(st["designations"], 1000, "{st}");
 }
+
+/// A database written in place (not renamed) while it is served: the process
+/// stays up (a memory map would fault), the valid content is an ordinary
+/// reload, garbage is refused and the last good database keeps serving.
+#[test]
+fn a_geo_database_overwritten_in_place_is_reloaded_or_refused_never_fatal() {
+    let dir = policy_dir(&[("base.cedar", BASELINE)]);
+    let geo_dir = tempfile::tempdir().unwrap();
+    let geo = geo_dir.path().join("country.mmdb");
+    std::fs::copy(root().join("geo-data/geo-whois-asn-country.mmdb"), &geo).unwrap();
+    let mut server = start(
+        &[
+            "--policies",
+            dir.path().to_str().unwrap(),
+            "--geo",
+            geo.to_str().unwrap(),
+            "--watch-debounce",
+            "100ms",
+        ],
+        root(),
+        &[],
+    );
+    let base = server.base.clone();
+    let first = revision(&base);
+
+    // Lookups all along, so that the database in use is read while it is written.
+    let stop = Arc::new(AtomicBool::new(false));
+    let traffic = {
+        let (base, stop) = (base.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let body = json!({"action": "open_account", "customer": {"id": "c", "name": "N"},
+                "source_ips": ["67.43.156.1", "175.45.176.1", "2a02:cf40::1", "81.2.69.142"]});
+            let (mut sent, mut failed) = (0, Vec::new());
+            while !stop.load(Ordering::Relaxed) {
+                let (status, d) = post(&base, "/v1/decide", &body, None);
+                sent += 1;
+                if status != 200 || d["errors"] != json!([]) {
+                    failed.push(format!("{status}: {d}"));
+                }
+            }
+            (sent, failed)
+        })
+    };
+    let overwrite = |bytes: &[u8]| {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(&geo)
+            .unwrap();
+        f.write_all(bytes).unwrap();
+        f.sync_all().unwrap();
+    };
+
+    overwrite(&std::fs::read(maxmind("test-data/GeoIP2-Country-Test.mmdb")).unwrap());
+    let st = eventually("the overwritten database is in force", || {
+        let st = get(&base, "/v1/status").1;
+        (st["geo_databases"][0]["database_type"] == "GeoIP2-Country"
+            && st["last_reload_error"].is_null())
+        .then_some(st)
+    });
+    assert_ne!(st["policy_revision"], first.as_str());
+    let lookup = json!({"action": "open_account", "customer": {"id": "c", "name": "N"}, "source_ips": ["67.43.156.1"]});
+    assert_eq!(
+        decision(&base, &lookup)["facts"]["ip_countries"],
+        json!(["BT"])
+    );
+
+    overwrite(b"not an mmdb, written over the served file");
+    let st = eventually("the garbage is refused", || {
+        let st = get(&base, "/v1/status").1;
+        (!st["last_reload_error"].is_null()).then_some(st)
+    });
+    assert_eq!(st["geo_databases"][0]["database_type"], "GeoIP2-Country");
+    assert_eq!(
+        decision(&base, &lookup)["facts"]["ip_countries"],
+        json!(["BT"])
+    );
+
+    stop.store(true, Ordering::Relaxed);
+    let (sent, failed) = traffic.join().unwrap();
+    assert!(sent > 0);
+    assert!(
+        failed.is_empty(),
+        "{} of {sent} failed: {:?}",
+        failed.len(),
+        &failed[..failed.len().min(3)]
+    );
+    assert!(
+        server.child.try_wait().unwrap().is_none(),
+        "the server exited"
+    );
+    assert_eq!(get(&base, "/readyz").0, 200);
+}
