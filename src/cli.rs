@@ -293,6 +293,21 @@ struct ServeArgs {
     /// On shutdown, how long in-flight requests may take to finish.
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     drain_timeout: Duration,
+    /// How long a request head may take to arrive (from the connection, or from
+    /// its first byte on a kept-alive connection); then the connection is closed.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration,
+          env = "PORTCULLIS_HEADER_READ_TIMEOUT")]
+    header_read_timeout: Duration,
+    /// How long a kept-alive connection may wait for its next request.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration,
+          env = "PORTCULLIS_IDLE_TIMEOUT")]
+    idle_timeout: Duration,
+    /// Most connections open at once, kept below the open files limit less a
+    /// reserve. At the limit, a new connection closes the oldest one that has
+    /// no request in progress.
+    #[arg(long, default_value_t = 10_000, env = "PORTCULLIS_MAX_CONNECTIONS",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    max_connections: u64,
     /// Do not reload on file changes (SIGHUP and the admin endpoint still reload).
     #[arg(long)]
     no_watch: bool,
@@ -765,6 +780,28 @@ fn serve(args: ServeArgs) -> anyhow::Result<u8> {
         geo = snapshot.geo.databases().len(),
         "snapshot loaded"
     );
+    let nofile = crate::server::raise_nofile_limit();
+    let requested = usize::try_from(args.max_connections).unwrap_or(usize::MAX);
+    let (max_connections, lowered) = crate::server::connection_cap(requested, nofile);
+    if lowered {
+        tracing::warn!(
+            requested,
+            max_connections,
+            open_files_limit = nofile,
+            "--max-connections lowered to stay below the open files limit"
+        );
+    }
+    let server = crate::server::Settings {
+        header_read_timeout: args.header_read_timeout,
+        idle_timeout: args.idle_timeout,
+        max_connections,
+        // Lingering close: enough for a client that writes a body of several
+        // times the limit before it reads the 413.
+        linger_bytes: u64::try_from(args.max_body)
+            .unwrap_or(u64::MAX)
+            .saturating_mul(8),
+        ..crate::server::Settings::default()
+    };
     let limits = Limits {
         max_body: args.max_body,
         max_batch: args.max_batch,
@@ -799,13 +836,14 @@ fn serve(args: ServeArgs) -> anyhow::Result<u8> {
     let state = Arc::new(state);
     let runtime = runtime()?;
     let watch = (!args.no_watch).then_some(args.watch_debounce);
-    runtime.block_on(run(state, args.listen, args.drain_timeout, watch))?;
+    runtime.block_on(run(state, args.listen, server, args.drain_timeout, watch))?;
     Ok(exit::OK)
 }
 
 async fn run(
     state: Arc<AppState>,
     listen: SocketAddr,
+    settings: crate::server::Settings,
     drain: Duration,
     watch: Option<Duration>,
 ) -> anyhow::Result<()> {
@@ -824,22 +862,31 @@ async fn run(
         .with_context(|| format!("cannot listen on {listen}"))?;
     let local = listener.local_addr().context("no local address")?;
 
-    let (tx, mut rx) = tokio::sync::watch::channel(false);
-    let server = axum::serve(listener, crate::http::router(state.clone())).with_graceful_shutdown(
-        async move {
-            let _ = rx.wait_for(|stop| *stop).await;
-        },
+    tracing::info!(
+        max_connections = settings.max_connections,
+        header_read_timeout = ?settings.header_read_timeout,
+        idle_timeout = ?settings.idle_timeout,
+        "connection limits"
     );
-    let server = tokio::spawn(async move { server.await });
+    let (tx, mut rx) = tokio::sync::watch::channel(false);
+    let server = crate::server::Server::new(settings);
+    let closer = server.closer();
+    let server =
+        tokio::spawn(
+            server.serve(listener, crate::http::router(state.clone()), async move {
+                let _ = rx.wait_for(|stop| *stop).await;
+            }),
+        );
     tracing::info!(address = %local, "listening");
     signals.run(state.clone()).await;
     tracing::info!(drain = ?drain, "shutting down: draining in-flight requests");
     let _ = tx.send(true);
     match tokio::time::timeout(drain, server).await {
-        Ok(joined) => joined
-            .context("server task failed")?
-            .context("server failed")?,
-        Err(_) => tracing::warn!("drain timeout reached; closing remaining connections"),
+        Ok(joined) => joined.context("server task failed")?,
+        Err(_) => {
+            let open = closer.close_all();
+            tracing::warn!(open, "drain timeout reached; closing remaining connections");
+        }
     }
     if let Some(recorder) = &state.recorder {
         recorder.close(drain).await;

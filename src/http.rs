@@ -3,8 +3,6 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -13,6 +11,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::body::{BodyError, RequestBody};
 use crate::deadline::DeadlineLayer;
 use crate::decision::Decision;
 use crate::engine::decide;
@@ -31,6 +30,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limits.max_body))
         .layer(DeadlineLayer::new(limits.request_timeout, timed_out))
         .with_state(state)
@@ -86,16 +86,17 @@ impl From<RequestError> for ApiError {
     }
 }
 
-impl From<BytesRejection> for ApiError {
-    fn from(r: BytesRejection) -> Self {
-        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            Self::new(
+impl From<BodyError> for ApiError {
+    fn from(e: BodyError) -> Self {
+        match e {
+            BodyError::TooLarge { .. } => Self::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload_too_large",
-                "request body is over the size limit",
-            )
-        } else {
-            Self::new(r.status(), "bad_body", r.body_text())
+                e.to_string(),
+            ),
+            BodyError::Unreadable(_) => {
+                Self::new(StatusCode::BAD_REQUEST, "bad_body", e.to_string())
+            }
         }
     }
 }
@@ -120,7 +121,7 @@ fn timed_out() -> Response {
 
 async fn decide_one(
     State(state): State<Arc<AppState>>,
-    body: Result<Bytes, BytesRejection>,
+    body: Result<RequestBody, BodyError>,
 ) -> Result<Answer<Decision>, ApiError> {
     let body = body.map_err(|e| reject(&state, e.into()))?;
     let request: DecideRequest = decode(&body).map_err(|e| reject(&state, e.into()))?;
@@ -190,7 +191,7 @@ const INLINE_BATCH: usize = 16;
 
 async fn decide_batch(
     State(state): State<Arc<AppState>>,
-    body: Result<Bytes, BytesRejection>,
+    body: Result<RequestBody, BodyError>,
 ) -> Result<Json<BatchResponse>, ApiError> {
     let body = body.map_err(|e| reject(&state, e.into()))?;
     let batch: BatchRequest = decode(&body).map_err(|e| reject(&state, e.into()))?;
@@ -434,4 +435,12 @@ fn authorize_admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError
 
 async fn not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this endpoint does not take this method (see the `Allow` header)",
+    )
 }

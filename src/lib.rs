@@ -5,6 +5,7 @@
 //! immutable `snapshot`, and answered allow, deny or conditional.
 
 pub mod audit; // decision records: pseudonymised, hash-chained JSON Lines; verify, query
+pub mod body; // the request body of the decision endpoints: size limit, early 413
 pub mod cases; // policy test cases (policies/tests/*.json)
 pub mod cedar_input; // the built-in schema; builds Cedar input from an enriched request
 pub mod cli; // command line: serve, check, schema
@@ -27,6 +28,7 @@ pub mod policies; // Cedar policy loading and validation
 pub mod reload; // service state and all-or-nothing reloads
 pub mod request; // wire types and validation
 pub mod screening; // designated-person screening index
+pub mod server; // HTTP/1.1 connections: accept loop, time limits, connection cap, lingering close
 pub mod slicing; // guards: skip policies that cannot apply
 pub mod snapshot; // the immutable unit of policies, designations and geo data
 pub mod synth; // synthetic policy directories for benchmarks

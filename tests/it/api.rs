@@ -483,3 +483,47 @@ async fn failing_policy_test_cases_keep_the_old_snapshot() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(body["errors"][0]["line"], 3, "{body}");
 }
+
+#[tokio::test]
+async fn unknown_paths_and_methods_answer_with_the_error_envelope() {
+    use http_body_util::BodyExt as _;
+    use tower::ServiceExt as _;
+    let r = shared_router();
+    let (status, e) = call(&r, "GET", "/v2/nothing", "").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        e,
+        json!({"error": {"code": "not_found", "message": "no such endpoint", "field": null}})
+    );
+    for (method, uri) in [
+        ("GET", "/v1/decide"),
+        ("PUT", "/v1/decide/batch"),
+        ("POST", "/healthz"),
+    ] {
+        let response = r
+            .clone()
+            .oneshot(
+                axum::http::Request::builder()
+                    .method(method)
+                    .uri(uri)
+                    .body(axum::body::Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {uri}"
+        );
+        assert!(response.headers().contains_key("allow"), "{method} {uri}");
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        let e: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            e["error"]["code"], "method_not_allowed",
+            "{method} {uri}: {e}"
+        );
+        assert!(e["error"]["message"].is_string());
+        assert_eq!(e["error"]["field"], Value::Null);
+    }
+}

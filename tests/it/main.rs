@@ -12,6 +12,7 @@ mod support;
 
 mod api;
 mod binary;
+mod connections;
 mod geo;
 mod import;
 mod layouts;
