@@ -12,6 +12,7 @@ mod support;
 
 mod api;
 mod binary;
+mod fuzz;
 mod geo;
 mod import;
 mod records;
