@@ -13,6 +13,7 @@ mod support;
 mod api;
 mod binary;
 mod connections;
+mod fuzz;
 mod geo;
 mod import;
 mod layouts;
