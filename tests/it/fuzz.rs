@@ -1604,11 +1604,10 @@ fn build_policy_dir(files: &[(String, String)], what: &str) {
     let handle = std::thread::Builder::new()
         .name("policy-fuzz".into())
         .spawn(move || {
-            portcullis::snapshot::Snapshot::build(portcullis::snapshot::Sources {
-                policies: root,
-                geo: Vec::new(),
-                settings: portcullis::enrich::EnrichSettings::default(),
-            })
+            portcullis::snapshot::Snapshot::build(portcullis::snapshot::Sources::new(
+                root,
+                Vec::new(),
+            ))
             .map(drop)
         })
         .unwrap();
