@@ -14,6 +14,7 @@ mod api;
 mod binary;
 mod geo;
 mod import;
+mod limits;
 mod records;
 mod reload;
 mod screening_quality;
