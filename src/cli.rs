@@ -287,9 +287,26 @@ struct ServeArgs {
     /// Most requests in one batch.
     #[arg(long, default_value_t = 1000)]
     max_batch: usize,
-    /// Time limit for one HTTP request (e.g. `10s`, `500ms`).
+    /// Time limit for one HTTP request (e.g. `10s`, `500ms`); a decision not
+    /// made by then stops and is answered 408.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     request_timeout: Duration,
+    /// Most names per party (its name and aliases); beyond them, 400.
+    #[arg(long, default_value_t = Limits::default().max_names,
+          value_parser = positive)]
+    max_names: usize,
+    /// Most parties per request (the customer and its beneficial owners); beyond them, 400.
+    #[arg(long, default_value_t = Limits::default().max_parties,
+          value_parser = positive)]
+    max_parties: usize,
+    /// Most characters in one name or alias; beyond them, 400.
+    #[arg(long, default_value_t = Limits::default().max_name_chars,
+          value_parser = positive)]
+    max_name_length: usize,
+    /// Most screening matches listed in one answer, best first; more are cut
+    /// and the answer says `matches_truncated` (the decision sees them all).
+    #[arg(long, default_value_t = Limits::default().max_matches)]
+    max_matches: usize,
     /// On shutdown, how long in-flight requests may take to finish.
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     drain_timeout: Duration,
@@ -361,6 +378,15 @@ struct CheckArgs {
     /// Accept a policy directory with no policy at all (every request is then denied).
     #[arg(long)]
     allow_empty: bool,
+}
+
+/// A count of at least one (a limit of zero would refuse everything).
+fn positive(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// Parses the command line and runs it, on a thread whose stack is the one
@@ -806,6 +832,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<u8> {
         max_body: args.max_body,
         max_batch: args.max_batch,
         request_timeout: args.request_timeout,
+        max_names: args.max_names,
+        max_parties: args.max_parties,
+        max_name_chars: args.max_name_length,
+        max_matches: args.max_matches,
     };
     if args.admin_token.is_none() {
         tracing::info!("no admin token configured: admin endpoints are disabled");
@@ -837,6 +867,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<u8> {
     let runtime = runtime()?;
     let watch = (!args.no_watch).then_some(args.watch_debounce);
     runtime.block_on(run(state, args.listen, server, args.drain_timeout, watch))?;
+    // Work still running on the blocking pool stops at its own deadline; the
+    // process does not wait for it after the drain.
+    runtime.shutdown_background();
     Ok(exit::OK)
 }
 

@@ -15,9 +15,10 @@ use cedar_policy_core::ast::{Literal, SlotEnv, ValueKind};
 use cedar_policy_core::evaluator::Evaluator;
 use cedar_policy_core::extensions::Extensions;
 
+use crate::budget::{Budget, OverBudget, Timebox, Unbounded};
 use crate::cedar_input::{self, CedarInputError};
 use crate::decision::{Decision, Evaluation, Verdict, resolve};
-use crate::enrich::{Facts, enrich};
+use crate::enrich::{Facts, enrich_within};
 use crate::request::DecideRequest;
 use crate::slicing::GuardFacts;
 use crate::snapshot::Snapshot;
@@ -38,20 +39,41 @@ pub fn decide(snapshot: &Snapshot, req: &DecideRequest) -> Decision {
     decide_with(snapshot, req, Slicing::Guards)
 }
 
+/// [`decide`] within a time budget: the work stops at the first check past
+/// its deadline (screening checks before each name) and gives no decision.
+pub fn decide_within(
+    snapshot: &Snapshot,
+    req: &DecideRequest,
+    budget: &Timebox,
+) -> Result<Decision, OverBudget> {
+    decide_budgeted(snapshot, req, Slicing::Guards, budget)
+}
+
 /// [`decide`], choosing whether guards slice the policy set.
 pub fn decide_with(snapshot: &Snapshot, req: &DecideRequest, slicing: Slicing) -> Decision {
-    let facts = enrich(
+    let Ok(decision) = decide_budgeted(snapshot, req, slicing, &Unbounded);
+    decision
+}
+
+fn decide_budgeted<B: Budget>(
+    snapshot: &Snapshot,
+    req: &DecideRequest,
+    slicing: Slicing,
+    budget: &B,
+) -> Result<Decision, B::Over> {
+    let facts = enrich_within(
         req,
         &snapshot.geo,
         &snapshot.designations,
         snapshot.sources.settings,
-    );
+        budget,
+    )?;
     let verdict = match facts.errors.first() {
         Some(first) => Verdict::fail_closed(first.clone()),
         None => evaluate(snapshot, req, &facts, slicing)
             .unwrap_or_else(|e| Verdict::fail_closed(e.to_string())),
     };
-    Decision {
+    Ok(Decision {
         request_id: req.request_id.clone(),
         decision: verdict.outcome,
         decision_id: ulid::Ulid::generate().to_string(),
@@ -61,7 +83,7 @@ pub fn decide_with(snapshot: &Snapshot, req: &DecideRequest, slicing: Slicing) -
         obligations: verdict.obligations,
         facts,
         errors: verdict.errors,
-    }
+    })
 }
 
 /// Evaluates the policies that can apply, in one pass. Cedar input is built

@@ -4,6 +4,7 @@ use std::net::IpAddr;
 
 use serde::Serialize;
 
+use crate::budget::{Budget, Unbounded};
 use crate::country::Country;
 use crate::geo::{self, Anonymizer, GeoSet};
 use crate::request::DecideRequest;
@@ -74,6 +75,19 @@ pub fn enrich(
     designations: &ScreeningIndex,
     settings: EnrichSettings,
 ) -> Facts {
+    let Ok(facts) = enrich_within(req, geo, designations, settings, &Unbounded);
+    facts
+}
+
+/// [`enrich`] within `budget`: screening checks it before each name and stops
+/// once it is spent.
+pub fn enrich_within<B: Budget>(
+    req: &DecideRequest,
+    geo: &GeoSet,
+    designations: &ScreeningIndex,
+    settings: EnrichSettings,
+    budget: &B,
+) -> Result<Facts, B::Over> {
     let c = &req.customer;
     let mut declared: Vec<Country> = c.nationalities.clone();
     declared.extend(c.address.as_ref().and_then(|a| a.country));
@@ -124,7 +138,7 @@ pub fn enrich(
     jurisdictions.extend_from_slice(&ip_countries);
     sort_dedup(&mut jurisdictions);
 
-    let screening = designations.screen(req, settings.screening_threshold);
+    let screening = designations.screen_within(req, settings.screening_threshold, budget)?;
     let mut screening_matches: Vec<String> = screening
         .matches
         .iter()
@@ -134,7 +148,7 @@ pub fn enrich(
     screening_matches.sort_unstable();
     screening_matches.dedup();
 
-    Facts {
+    Ok(Facts {
         jurisdictions,
         declared_countries: declared,
         ip_countries,
@@ -145,7 +159,7 @@ pub fn enrich(
         screening,
         screening_matches,
         errors,
-    }
+    })
 }
 
 fn sort_dedup(v: &mut Vec<Country>) {

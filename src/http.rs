@@ -12,9 +12,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::body::{BodyError, RequestBody};
+use crate::budget::{Budget as _, CancelOnDrop, OverBudget, Timebox};
 use crate::deadline::DeadlineLayer;
 use crate::decision::Decision;
-use crate::engine::decide;
+use crate::engine::decide_within;
 use crate::reload::{AppState, rfc3339};
 use crate::request::{DecideRequest, RequestError, decode};
 
@@ -110,28 +111,70 @@ impl IntoResponse for ApiError {
     }
 }
 
+impl From<OverBudget> for ApiError {
+    fn from(_: OverBudget) -> Self {
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            "the request was not complete within the time limit (--request-timeout)",
+        )
+    }
+}
+
 fn timed_out() -> Response {
-    ApiError::new(
-        StatusCode::REQUEST_TIMEOUT,
-        "request_timeout",
-        "the request was not complete within the time limit (--request-timeout)",
-    )
-    .into_response()
+    ApiError::from(OverBudget).into_response()
+}
+
+/// Requests (or batches) that screen more names than this are decided on the
+/// blocking pool, so that they never hold an async worker; smaller ones are
+/// decided inline, the fast path.
+const INLINE_NAMES: usize = 64;
+
+/// Runs `work` within `budget`: inline when it is light, else on the blocking
+/// pool. There, once this future is dropped (the request was answered 408 by
+/// the deadline layer, or abandoned), the work stops at its next check.
+async fn within_budget<T: Send + 'static>(
+    heavy: bool,
+    budget: Timebox,
+    work: impl FnOnce(&Timebox) -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    if !heavy {
+        return Ok(work(&budget));
+    }
+    let answered = CancelOnDrop::default();
+    let budget = budget.cancelled_by(answered.flag());
+    let done = tokio::task::spawn_blocking(move || work(&budget))
+        .await
+        .map_err(|e| ApiError::internal("decision task failed", e));
+    drop(answered);
+    done
 }
 
 async fn decide_one(
     State(state): State<Arc<AppState>>,
     body: Result<RequestBody, BodyError>,
 ) -> Result<Answer<Decision>, ApiError> {
+    let budget = Timebox::until(Instant::now() + state.limits.request_timeout);
     let body = body.map_err(|e| reject(&state, e.into()))?;
     let request: DecideRequest = decode(&body).map_err(|e| reject(&state, e.into()))?;
+    request
+        .check_bounds(&state.limits.bounds())
+        .map_err(|e| reject(&state, e.into()))?;
     records_ready(&state)?;
     let snapshot = state.snapshot();
-    let started = Instant::now();
-    let decision = decide(&snapshot, &request);
+    let heavy = request.names_to_screen() > INLINE_NAMES;
+    let (request, decided, took) = within_budget(heavy, budget, move |budget| {
+        let started = Instant::now();
+        let decided = decide_within(&snapshot, &request, budget);
+        (request, decided, started.elapsed())
+    })
+    .await?;
+    let mut decision = decided?;
+    decision.facts.screening.truncate(state.limits.max_matches);
+    // Counted once it is certain to be answered: a stopped decision is not one.
     state
         .metrics
-        .record_decision(decision.decision, started.elapsed().as_secs_f64());
+        .record_decision(decision.decision, took.as_secs_f64());
     if let Some(recorder) = &state.recorder {
         let line = recorder
             .build(&request, &decision)
@@ -176,10 +219,12 @@ fn records_ready(state: &AppState) -> Result<(), ApiError> {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 struct BatchRequest {
     requests: Vec<DecideRequest>,
 }
+
+crate::request::objects_only!(BatchRequest);
 
 #[derive(Serialize)]
 struct BatchResponse {
@@ -189,10 +234,17 @@ struct BatchResponse {
 /// Batches above this size are decided on the blocking pool.
 const INLINE_BATCH: usize = 16;
 
+/// Why a batch gives no decisions.
+enum BatchFailure {
+    OverBudget,
+    Records(crate::audit::Unavailable),
+}
+
 async fn decide_batch(
     State(state): State<Arc<AppState>>,
     body: Result<RequestBody, BodyError>,
 ) -> Result<Json<BatchResponse>, ApiError> {
+    let budget = Timebox::until(Instant::now() + state.limits.request_timeout);
     let body = body.map_err(|e| reject(&state, e.into()))?;
     let batch: BatchRequest = decode(&body).map_err(|e| reject(&state, e.into()))?;
     let max = state.limits.max_batch;
@@ -208,44 +260,63 @@ async fn decide_batch(
         e.field = Some("requests".into());
         return Err(reject(&state, e));
     }
+    let bounds = state.limits.bounds();
+    for (i, r) in batch.requests.iter().enumerate() {
+        r.check_bounds(&bounds).map_err(|mut e| {
+            e.field = Some(match e.field.take() {
+                Some(f) => format!("requests[{i}].{f}"),
+                None => format!("requests[{i}]"),
+            });
+            reject(&state, e.into())
+        })?;
+    }
     records_ready(&state)?;
-    let inline = batch.requests.len() <= INLINE_BATCH;
+    let names: usize = batch
+        .requests
+        .iter()
+        .map(DecideRequest::names_to_screen)
+        .sum();
+    let heavy = batch.requests.len() > INLINE_BATCH || names > INLINE_NAMES;
     let snapshot = state.snapshot();
-    let run = {
-        let state = state.clone();
-        move || -> Result<(Vec<Decision>, Vec<Vec<u8>>), crate::audit::Unavailable> {
-            let decisions = batch
+    let max_matches = state.limits.max_matches;
+    let recorder_state = state.clone();
+    let built = within_budget(heavy, budget, move |budget| {
+        let mut decided = Vec::with_capacity(batch.requests.len());
+        for r in &batch.requests {
+            budget.check().map_err(|_| BatchFailure::OverBudget)?;
+            let started = Instant::now();
+            let mut d =
+                decide_within(&snapshot, r, budget).map_err(|_| BatchFailure::OverBudget)?;
+            d.facts.screening.truncate(max_matches);
+            decided.push((d, started.elapsed()));
+        }
+        let records = match &recorder_state.recorder {
+            Some(recorder) => batch
                 .requests
                 .iter()
-                .map(|r| {
-                    let started = Instant::now();
-                    let d = decide(&snapshot, r);
-                    state
-                        .metrics
-                        .record_decision(d.decision, started.elapsed().as_secs_f64());
-                    d
-                })
-                .collect::<Vec<_>>();
-            let records = match &state.recorder {
-                Some(recorder) => batch
-                    .requests
-                    .iter()
-                    .zip(&decisions)
-                    .map(|(r, d)| recorder.build(r, d))
-                    .collect::<Result<Vec<_>, _>>()?,
-                None => Vec::new(),
-            };
-            Ok((decisions, records))
-        }
-    };
-    let built = if inline {
-        run()
-    } else {
-        tokio::task::spawn_blocking(run)
-            .await
-            .map_err(|e| ApiError::internal("batch task failed", e))?
-    };
-    let (decisions, records) = built.map_err(|e| ApiError::records_unavailable(&e))?;
+                .zip(&decided)
+                .map(|(r, (d, _))| recorder.build(r, d))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(BatchFailure::Records)?,
+            None => Vec::new(),
+        };
+        Ok((decided, records))
+    })
+    .await?;
+    let (decided, records) = built.map_err(|e| match e {
+        BatchFailure::OverBudget => ApiError::from(OverBudget),
+        BatchFailure::Records(e) => ApiError::records_unavailable(&e),
+    })?;
+    // Counted once they are certain to be answered: a stopped batch gives none.
+    let decisions = decided
+        .into_iter()
+        .map(|(d, took)| {
+            state
+                .metrics
+                .record_decision(d.decision, took.as_secs_f64());
+            d
+        })
+        .collect();
     if let Some(recorder) = &state.recorder {
         recorder
             .submit(records)

@@ -6,6 +6,7 @@
 
 pub mod audit; // decision records: pseudonymised, hash-chained JSON Lines; verify, query
 pub mod body; // the request body of the decision endpoints: size limit, early 413
+pub mod budget; // how much work one request may cost: deadlines checked between names
 pub mod cases; // policy test cases (policies/tests/*.json)
 pub mod cedar_input; // the built-in schema; builds Cedar input from an enriched request
 pub mod cli; // command line: serve, check, schema

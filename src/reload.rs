@@ -37,7 +37,27 @@ pub(crate) fn rfc3339<S: serde::Serializer>(t: &SystemTime, s: S) -> Result<S::O
 pub struct Limits {
     pub max_body: usize,
     pub max_batch: usize,
+    /// Time limit of one HTTP request; decisions stop working at it.
     pub request_timeout: std::time::Duration,
+    /// Names per party (its name and aliases), `--max-names`.
+    pub max_names: usize,
+    /// Parties per request (the customer and its beneficial owners), `--max-parties`.
+    pub max_parties: usize,
+    /// Characters in one name or alias, `--max-name-length`.
+    pub max_name_chars: usize,
+    /// Screening matches listed per answer, best first, `--max-matches`.
+    pub max_matches: usize,
+}
+
+impl Limits {
+    /// What each request is checked against.
+    pub fn bounds(&self) -> crate::request::Bounds {
+        crate::request::Bounds {
+            max_names: self.max_names,
+            max_parties: self.max_parties,
+            max_name_chars: self.max_name_chars,
+        }
+    }
 }
 
 impl Default for Limits {
@@ -46,6 +66,10 @@ impl Default for Limits {
             max_body: 1024 * 1024,
             max_batch: 1000,
             request_timeout: std::time::Duration::from_secs(10),
+            max_names: 50,
+            max_parties: 100,
+            max_name_chars: 1000,
+            max_matches: 100,
         }
     }
 }

@@ -3,11 +3,18 @@
 //! Decoding and validation are one step: country codes, IP addresses, dates and
 //! enumerations are checked while the JSON is read, so a [`DecideRequest`] that
 //! exists is valid. Every rejection is a [`RequestError`] naming the field.
+//!
+//! Every structure of the wire format is a JSON object: serde's derived
+//! visitors also take an array (fields by position), which [`objects_only!`]
+//! refuses, so that a shifted element can never move a value into another
+//! field. A key given twice is refused too, naming the field.
+//! [`DecideRequest::check_bounds`] bounds the work a request asks for.
 
 use std::fmt;
+use std::marker::PhantomData;
 use std::net::IpAddr;
 
-use serde::de::{self, Deserializer};
+use serde::de::{self, Deserializer, MapAccess};
 use serde::{Deserialize, Serialize};
 
 use crate::country::Country;
@@ -53,7 +60,7 @@ impl PartyKind {
 
 /// One decision request, validated.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct DecideRequest {
     #[serde(default)]
     pub request_id: Option<String>,
@@ -70,7 +77,7 @@ pub struct DecideRequest {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct Customer {
     pub id: NonEmpty,
     #[serde(default)]
@@ -97,7 +104,7 @@ pub struct Customer {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct Address {
     #[serde(default)]
     pub country: Option<Country>,
@@ -112,7 +119,7 @@ pub struct Address {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct Payment {
     #[serde(default)]
     pub country: Option<Country>,
@@ -121,7 +128,7 @@ pub struct Payment {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct BeneficialOwner {
     pub name: NonEmpty,
     #[serde(default, deserialize_with = "null_as_empty")]
@@ -137,7 +144,7 @@ pub struct BeneficialOwner {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct Identifier {
     pub kind: String,
     pub value: NonEmpty,
@@ -146,7 +153,7 @@ pub struct Identifier {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct Reseller {
     #[serde(default)]
     pub id: Option<String>,
@@ -154,7 +161,7 @@ pub struct Reseller {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct Resource {
     pub kind: NonEmpty,
     #[serde(default)]
@@ -162,6 +169,57 @@ pub struct Resource {
     #[serde(default)]
     pub gpu_count: Option<u32>,
 }
+
+/// A type whose derived field-by-field decoding reads a JSON object's entries.
+pub(crate) trait FromObject<'de>: Sized {
+    fn from_object<A: MapAccess<'de>>(map: A) -> Result<Self, A::Error>;
+}
+
+/// Accepts a JSON object only and hands its entries to [`FromObject`].
+pub(crate) struct ObjectVisitor<T>(pub(crate) PhantomData<T>);
+
+impl<'de, T: FromObject<'de>> de::Visitor<'de> for ObjectVisitor<T> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+        T::from_object(map)
+    }
+}
+
+/// Implements `Deserialize` for structs whose derive is `remote = "Self"`
+/// (an inherent `deserialize`): through `deserialize_map`, so only a JSON
+/// object is accepted, never an array of fields by position.
+macro_rules! objects_only {
+    ($($t:ty),+ $(,)?) => {$(
+        impl<'de> $crate::request::FromObject<'de> for $t {
+            fn from_object<A: serde::de::MapAccess<'de>>(map: A) -> Result<Self, A::Error> {
+                <$t>::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $t {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                d.deserialize_map($crate::request::ObjectVisitor::<$t>(std::marker::PhantomData))
+            }
+        }
+    )+};
+}
+pub(crate) use objects_only;
+
+objects_only!(
+    DecideRequest,
+    Customer,
+    Address,
+    Payment,
+    BeneficialOwner,
+    Identifier,
+    Reseller,
+    Resource
+);
 
 /// A string that is not empty after trimming.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -370,6 +428,9 @@ fn classify(err: serde_path_to_error::Error<serde_json::Error>) -> RequestError 
     if let Some(name) = backticked_after(&message, "missing field ") {
         return RequestError::new("missing_field", message.clone(), Some(join(path, name)));
     }
+    if let Some(name) = backticked_after(&message, "duplicate field ") {
+        return RequestError::new("duplicate_field", message.clone(), Some(join(path, name)));
+    }
     if let Some(name) = backticked_after(&message, "unknown field ") {
         let field = match path {
             Some(p) if p == name || p.ends_with(&format!(".{name}")) => p,
@@ -408,6 +469,108 @@ fn join(path: Option<String>, name: &str) -> String {
         Some(p) => format!("{p}.{name}"),
         None => name.to_owned(),
     }
+}
+
+/// Bounds on the work one request may ask for: every name is screened, so
+/// their number and length are what a request costs. Set by `serve`'s
+/// `--max-names`, `--max-parties` and `--max-name-length` (`reload::Limits`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bounds {
+    /// Names per party: its name and its aliases.
+    pub max_names: usize,
+    /// Parties per request: the customer and its beneficial owners.
+    pub max_parties: usize,
+    /// Characters in one name or alias.
+    pub max_name_chars: usize,
+}
+
+impl DecideRequest {
+    /// Checks the request against `bounds`, in document order; the error names
+    /// the first element beyond a bound (`customer.aliases[49]`).
+    pub fn check_bounds(&self, bounds: &Bounds) -> Result<(), RequestError> {
+        let c = &self.customer;
+        check_party("customer", &c.name, &c.aliases, bounds)?;
+        if let Some(beyond) = bounds.max_parties.checked_sub(1) {
+            if c.beneficial_owners.len() > beyond {
+                return Err(beyond_bound(
+                    format!("customer.beneficial_owners[{beyond}]"),
+                    format!(
+                        "a request names at most {} parties (the customer and its beneficial \
+                         owners), this one {} (--max-parties)",
+                        bounds.max_parties,
+                        c.beneficial_owners.len() + 1
+                    ),
+                ));
+            }
+        }
+        for (i, owner) in c.beneficial_owners.iter().enumerate() {
+            let at = format!("customer.beneficial_owners[{i}]");
+            check_party(&at, &owner.name, &owner.aliases, bounds)?;
+        }
+        Ok(())
+    }
+
+    /// How many names screening compares: every party's name and aliases.
+    pub fn names_to_screen(&self) -> usize {
+        let c = &self.customer;
+        1 + c.aliases.len()
+            + c.beneficial_owners
+                .iter()
+                .map(|o| 1 + o.aliases.len())
+                .sum::<usize>()
+    }
+}
+
+fn check_party(
+    at: &str,
+    name: &NonEmpty,
+    aliases: &[String],
+    bounds: &Bounds,
+) -> Result<(), RequestError> {
+    check_length(|| format!("{at}.name"), name.as_str(), bounds)?;
+    // The name is the first of the party's names.
+    let most_aliases = bounds.max_names.saturating_sub(1);
+    if aliases.len() > most_aliases {
+        return Err(beyond_bound(
+            format!("{at}.aliases[{most_aliases}]"),
+            format!(
+                "a party has at most {} names (its name and aliases), `{at}` has {} (--max-names)",
+                bounds.max_names,
+                aliases.len() + 1
+            ),
+        ));
+    }
+    for (i, alias) in aliases.iter().enumerate() {
+        check_length(|| format!("{at}.aliases[{i}]"), alias, bounds)?;
+    }
+    Ok(())
+}
+
+fn check_length(
+    field: impl FnOnce() -> String,
+    name: &str,
+    bounds: &Bounds,
+) -> Result<(), RequestError> {
+    // A UTF-8 string has at least as many bytes as characters.
+    if name.len() <= bounds.max_name_chars || name.chars().count() <= bounds.max_name_chars {
+        return Ok(());
+    }
+    Err(beyond_bound(
+        field(),
+        format!(
+            "a name has at most {} characters, this one {} (--max-name-length)",
+            bounds.max_name_chars,
+            name.chars().count()
+        ),
+    ))
+}
+
+fn beyond_bound(field: String, message: String) -> RequestError {
+    RequestError::new(
+        "invalid_value",
+        format!("{BAD_VALUE}: {message}"),
+        Some(field),
+    )
 }
 
 #[cfg(test)]
@@ -523,6 +686,139 @@ mod tests {
         assert_eq!(e.code, "malformed_json");
         let e = err(&format!("{MIN} {{}}"));
         assert_eq!(e.code, "malformed_json");
+    }
+
+    #[test]
+    fn only_objects_are_structures() {
+        // Fields by position would let a shifted element land in another field.
+        let e = err(r#"[null,"open_account",["c1",null,"Ann Lee"]]"#);
+        assert_eq!(
+            (e.code, e.field.as_deref()),
+            ("invalid_type", None),
+            "{e:?}"
+        );
+        let e = err(r#"{"action":"open_account","customer":["c1",null,"Ann Lee"]}"#);
+        assert_eq!(
+            (e.code, e.field.as_deref()),
+            ("invalid_type", Some("customer"))
+        );
+        let e =
+            err(r#"{"action":"open_account","customer":{"id":"c","name":"n","address":["RU"]}}"#);
+        assert_eq!(
+            (e.code, e.field.as_deref()),
+            ("invalid_type", Some("customer.address"))
+        );
+        let e = err(
+            r#"{"action":"open_account","customer":{"id":"c","name":"n","beneficial_owners":[{"name":"a"},["b"]]}}"#,
+        );
+        assert_eq!(
+            (e.code, e.field.as_deref()),
+            ("invalid_type", Some("customer.beneficial_owners[1]"))
+        );
+        for (body, field) in [
+            (
+                r#"{"action":"open_account","customer":{"id":"c","name":"n","payment":["RU","card"]}}"#,
+                "customer.payment",
+            ),
+            (
+                r#"{"action":"open_account","customer":{"id":"c","name":"n","identifiers":[["passport","X1"]]}}"#,
+                "customer.identifiers[0]",
+            ),
+            (
+                r#"{"action":"open_account","customer":{"id":"c","name":"n"},"reseller":["r","AE"]}"#,
+                "reseller",
+            ),
+            (
+                r#"{"action":"open_account","customer":{"id":"c","name":"n"},"resource":["gpu"]}"#,
+                "resource",
+            ),
+        ] {
+            let e = err(body);
+            assert_eq!((e.code, e.field.as_deref()), ("invalid_type", Some(field)));
+        }
+        // Objects decode as before, `null` for an optional structure included.
+        let r = parse_decide(
+            br#"{"action":"provision","customer":{"id":"c","name":"n","address":null,"payment":{"country":"ru"}},"reseller":null}"#,
+        )
+        .unwrap();
+        assert!(r.customer.address.is_none() && r.reseller.is_none());
+    }
+
+    #[test]
+    fn a_duplicated_key_is_refused_naming_the_field() {
+        let e = err(
+            r#"{"action":"open_account","action":"provision","customer":{"id":"c","name":"n"}}"#,
+        );
+        assert_eq!(
+            (e.code, e.field.as_deref()),
+            ("duplicate_field", Some("action"))
+        );
+        let e = err(r#"{"action":"open_account","customer":{"id":"c","name":"n","name":"m"}}"#);
+        assert_eq!(
+            (e.code, e.field.as_deref()),
+            ("duplicate_field", Some("customer.name"))
+        );
+        let e = err(
+            r#"{"action":"open_account","customer":{"id":"c","name":"n","address":{"country":"RU","country":"US"}}}"#,
+        );
+        assert_eq!(
+            (e.code, e.field.as_deref()),
+            ("duplicate_field", Some("customer.address.country"))
+        );
+    }
+
+    fn with_parties(names: usize, owners: usize) -> DecideRequest {
+        let aliases: Vec<String> = (1..names).map(|i| format!("Ann Lee {i}")).collect();
+        let owner = serde_json::json!({"name": "Bo Ek", "aliases": aliases});
+        let body = serde_json::json!({
+            "action": "open_account",
+            "customer": {"id": "c", "name": "Ann Lee", "aliases": aliases,
+                         "beneficial_owners": vec![owner; owners]},
+        });
+        parse_decide(body.to_string().as_bytes()).unwrap()
+    }
+
+    const BOUNDS: Bounds = Bounds {
+        max_names: 4,
+        max_parties: 3,
+        max_name_chars: 20,
+    };
+
+    #[test]
+    fn bounds_name_the_first_element_beyond_them() {
+        // At the bounds: four names per party, three parties.
+        let at = with_parties(4, 2);
+        assert_eq!(at.check_bounds(&BOUNDS), Ok(()));
+        assert_eq!(at.names_to_screen(), 12);
+
+        let e = with_parties(5, 0).check_bounds(&BOUNDS).unwrap_err();
+        assert_eq!(
+            (e.code, e.field.as_deref()),
+            ("invalid_value", Some("customer.aliases[3]"))
+        );
+        assert!(e.message.contains("--max-names"), "{}", e.message);
+
+        let e = with_parties(1, 3).check_bounds(&BOUNDS).unwrap_err();
+        assert_eq!(
+            (e.code, e.field.as_deref()),
+            ("invalid_value", Some("customer.beneficial_owners[2]"))
+        );
+        assert!(e.message.contains("--max-parties"), "{}", e.message);
+
+        let mut long = with_parties(2, 2);
+        long.customer.beneficial_owners[1].aliases[0] = "é".repeat(21);
+        let e = long.check_bounds(&BOUNDS).unwrap_err();
+        assert_eq!(
+            (e.code, e.field.as_deref()),
+            (
+                "invalid_value",
+                Some("customer.beneficial_owners[1].aliases[0]")
+            )
+        );
+        assert!(e.message.contains("--max-name-length"), "{}", e.message);
+        // Characters count, not bytes: 20 two-byte characters are within.
+        long.customer.beneficial_owners[1].aliases[0] = "é".repeat(20);
+        assert_eq!(long.check_bounds(&BOUNDS), Ok(()));
     }
 
     #[test]

@@ -8,6 +8,9 @@
 //! token order, middle names, initials, typos, legal forms) and adjusts the
 //! score by date of birth and nationality when both sides give them.
 //! Identifiers, emails, email domains and CIDRs match exactly, at 100.
+//!
+//! The work of a request grows with its names, never faster: a repeated match
+//! is found through a hash map, and a [`Budget`] is checked before each name.
 
 // A fast hasher (seeded per process): lookups run per screened name.
 use foldhash::HashMap;
@@ -18,13 +21,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Serialize;
 
+use crate::budget::{Budget, Unbounded};
 use crate::country::Country;
 use crate::designation::Designated;
 use crate::names::{NameKind, NormalName, compare};
 use crate::request::{DecideRequest, PartialDate};
 
 /// What a match was found on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Basis {
     Name,
@@ -56,6 +60,31 @@ pub struct Match {
 pub struct Screening {
     pub score: u8,
     pub matches: Vec<Match>,
+    /// Set when `matches` was cut to a limit ([`Screening::truncate`]): more
+    /// matched than are listed. The score is the best of all of them.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub matches_truncated: bool,
+}
+
+impl Screening {
+    /// Keeps the `max` best matches (they are sorted best first) and says so if
+    /// any were cut. The score, computed from every match, does not change.
+    pub fn truncate(&mut self, max: usize) {
+        if self.matches.len() > max {
+            self.matches.truncate(max);
+            self.matches_truncated = true;
+        }
+    }
+}
+
+/// Matches found so far, and where each is in the list: finding a repeated
+/// match costs one hash lookup, whatever the number of matches.
+#[derive(Default)]
+struct Found {
+    screening: Screening,
+    /// (designation entry, basis, screened value) → position in `matches`.
+    /// Designation ids are unique, so the entry stands for the id.
+    seen: HashMap<(u32, Basis, Box<str>), usize>,
 }
 
 /// Folds a name to its exact comparison key: transliterated to ASCII,
@@ -242,19 +271,38 @@ impl ScreeningIndex {
     /// Screens every person and identity attribute of a request. Matches of
     /// `threshold` or more count; near misses down to a floor are reported too.
     pub fn screen(&self, req: &DecideRequest, threshold: u8) -> Screening {
-        self.screen_with(req, threshold, true)
+        let Ok(screening) = self.screen_with(req, threshold, true, &Unbounded);
+        screening
+    }
+
+    /// [`Self::screen`] within `budget`, checked before each name, identifier
+    /// and source IP: once it is spent, screening stops with its error.
+    pub fn screen_within<B: Budget>(
+        &self,
+        req: &DecideRequest,
+        threshold: u8,
+        budget: &B,
+    ) -> Result<Screening, B::Over> {
+        self.screen_with(req, threshold, true, budget)
     }
 
     /// [`Self::screen`] without this thread's name cache: what a new customer
     /// costs (benchmarks), and the reference the cache is tested against.
     pub fn screen_uncached(&self, req: &DecideRequest, threshold: u8) -> Screening {
-        self.screen_with(req, threshold, false)
+        let Ok(screening) = self.screen_with(req, threshold, false, &Unbounded);
+        screening
     }
 
-    fn screen_with(&self, req: &DecideRequest, threshold: u8, cached: bool) -> Screening {
-        let mut out = Screening::default();
+    fn screen_with<B: Budget>(
+        &self,
+        req: &DecideRequest,
+        threshold: u8,
+        cached: bool,
+        budget: &B,
+    ) -> Result<Screening, B::Over> {
+        let mut out = Found::default();
         if self.entries.is_empty() {
-            return out;
+            return Ok(out.screening);
         }
         let c = &req.customer;
         let mut customer = Party {
@@ -265,9 +313,11 @@ impl ScreeningIndex {
         customer
             .countries
             .extend(c.address.as_ref().and_then(|a| a.country));
+        budget.check()?;
         self.screen_name(c.name.as_str(), &customer, threshold, cached, &mut out);
         customer.label = "customer.alias";
         for alias in &c.aliases {
+            budget.check()?;
             self.screen_name(alias, &customer, threshold, cached, &mut out);
         }
         for owner in &c.beneficial_owners {
@@ -281,13 +331,16 @@ impl ScreeningIndex {
                     .chain(owner.country)
                     .collect(),
             };
+            budget.check()?;
             self.screen_name(owner.name.as_str(), &party, threshold, cached, &mut out);
             party.label = "beneficial_owner.alias";
             for alias in &owner.aliases {
+                budget.check()?;
                 self.screen_name(alias, &party, threshold, cached, &mut out);
             }
         }
         for id in &c.identifiers {
+            budget.check()?;
             if let Some(hits) = self.identifiers.get(&identifier_key(id.value.as_str())) {
                 for &(i, n) in hits {
                     let name = self
@@ -325,39 +378,34 @@ impl ScreeningIndex {
             }
         }
         for ip in &req.source_ips {
+            budget.check()?;
             self.screen_ip(ip.0, &mut out);
             // The IPv4 address a 6to4, NAT64 or Teredo address carries.
             if let Some(v4) = crate::geo::embedded_ipv4(ip.0) {
                 self.screen_ip(v4.into(), &mut out);
             }
         }
+        let mut out = out.screening;
         out.matches.sort_by(|a, b| {
             b.score
                 .cmp(&a.score)
                 .then_with(|| a.designation.cmp(&b.designation))
         });
         out.score = out.matches.first().map_or(0, |m| m.score);
-        out
+        Ok(out)
     }
 
     fn entry(&self, i: u32) -> Option<&Designated> {
         self.entries.get(usize::try_from(i).ok()?)
     }
 
-    fn screen_name(
-        &self,
-        name: &str,
-        party: &Party,
-        threshold: u8,
-        cached: bool,
-        out: &mut Screening,
-    ) {
+    fn screen_name(&self, name: &str, party: &Party, threshold: u8, cached: bool, out: &mut Found) {
         let hits = if cached {
             self.cached_hits(name)
         } else {
             self.hits(name).into()
         };
-        let report = |out: &mut Screening, hit: Hit, score: u8| {
+        let report = |out: &mut Found, hit: Hit, score: u8| {
             let designated = self.designated_name(hit);
             self.push(
                 out,
@@ -507,7 +555,7 @@ impl ScreeningIndex {
     }
 
     /// An email's domain matches a designated domain or any of its subdomains.
-    fn screen_domain(&self, domain: &str, email: &str, out: &mut Screening) {
+    fn screen_domain(&self, domain: &str, email: &str, out: &mut Found) {
         let mut rest = domain;
         loop {
             for &i in self.domains.get(rest).into_iter().flatten() {
@@ -528,7 +576,7 @@ impl ScreeningIndex {
         }
     }
 
-    fn screen_ip(&self, ip: IpAddr, out: &mut Screening) {
+    fn screen_ip(&self, ip: IpAddr, out: &mut Found) {
         for (net, i) in &self.cidrs {
             if net.contains(ip) {
                 self.push(
@@ -545,11 +593,12 @@ impl ScreeningIndex {
     }
 
     /// Adds a match unless the same designation already matched the same
-    /// screened value on the same basis with at least this score.
+    /// screened value on the same basis; then keeps the better score of the two.
+    /// Constant time: the earlier match is found through `out.seen`.
     #[allow(clippy::too_many_arguments)]
     fn push(
         &self,
-        out: &mut Screening,
+        out: &mut Found,
         i: u32,
         name: String,
         screened: &str,
@@ -557,19 +606,24 @@ impl ScreeningIndex {
         basis: Basis,
         score: u8,
     ) -> bool {
+        use std::collections::hash_map::Entry;
         let Some(d) = self.entry(i) else { return false };
-        if let Some(m) = out
-            .matches
-            .iter_mut()
-            .find(|m| m.designation == d.record.id && m.basis == basis && m.screened == screened)
-        {
-            if m.score < score {
-                m.score = score;
-                m.name = name;
+        let at = out.screening.matches.len();
+        match out.seen.entry((i, basis, screened.into())) {
+            Entry::Occupied(seen) => {
+                if let Some(m) = out.screening.matches.get_mut(*seen.get()) {
+                    if m.score < score {
+                        m.score = score;
+                        m.name = name;
+                    }
+                }
+                return false;
             }
-            return false;
+            Entry::Vacant(slot) => {
+                slot.insert(at);
+            }
         }
-        out.matches.push(Match {
+        out.screening.matches.push(Match {
             designation: d.record.id.clone(),
             name,
             screened: screened.to_owned(),
@@ -807,5 +861,76 @@ mod tests {
             idx.screen(&request(&body, ""), 90).score
         };
         assert!(with_dob("1990-01-01") < with_dob("1970-03-01"));
+    }
+
+    fn with_aliases(name: &str, aliases: &[&str]) -> DecideRequest {
+        let body = serde_json::json!({"id": "c", "name": name, "aliases": aliases});
+        request(&body.to_string(), "")
+    }
+
+    #[test]
+    fn repeated_matches_collapse_to_the_best_one() {
+        let idx = index(LIST);
+        // "Ivan Petrov" matches both names of SMP-1, and is given three times.
+        let s = idx.screen(
+            &with_aliases(
+                "Ivan Petrov",
+                &["Ivan Petrov", "Ivan Petrov", "Zenith Dynamics"],
+            ),
+            90,
+        );
+        let same: Vec<&Match> = s
+            .matches
+            .iter()
+            .filter(|m| m.screened == "Ivan Petrov" && m.designation == "SMP-1")
+            .collect();
+        assert_eq!(same.len(), 1, "{s:?}");
+        assert_eq!(same[0].score, 100);
+        assert_eq!(same[0].party, "customer");
+        // Another screened value is another match.
+        assert!(s.matches.iter().any(|m| m.designation == "SMP-2"), "{s:?}");
+    }
+
+    #[test]
+    fn a_spent_budget_stops_screening() {
+        use crate::budget::{OverBudget, Timebox};
+        use std::time::{Duration, Instant};
+        let idx = index(LIST);
+        let req = with_aliases("Ivan Petrov", &["Zenith Dynamics"]);
+        let spent = Timebox::until(Instant::now());
+        assert_eq!(idx.screen_within(&req, 90, &spent), Err(OverBudget));
+        let ample = Timebox::until(Instant::now() + Duration::from_secs(3600));
+        assert_eq!(
+            idx.screen_within(&req, 90, &ample),
+            Ok(idx.screen(&req, 90))
+        );
+    }
+
+    const MANY: &str = r#"{"id":"SMP-1","kind":"individual","names":["Ivan Sergeyevich Petrov","Ivan Petrov"]}
+{"id":"SMP-2","kind":"individual","names":["Ivan Petrova"]}
+{"id":"SMP-3","kind":"individual","names":["Ivana Petrov"]}
+{"id":"SMP-4","kind":"individual","names":["Iwan Petrow"]}
+{"id":"SMP-5","kind":"organization","names":["Zenith Dynamics LLC"]}"#;
+
+    proptest::proptest! {
+        #[test]
+        fn the_cut_list_is_the_head_of_the_full_one(
+            picks in proptest::collection::vec(0usize..8, 0..12),
+            max in 0usize..30,
+        ) {
+            const NAMES: [&str; 8] = [
+                "Ivan Petrov", "Petrov Ivan", "Iwan Petrow", "Ivan Petrova",
+                "Ivana Petrova", "Zenith Dynamics", "Ivan S Petrov", "Nobody Else",
+            ];
+            let idx = index(MANY);
+            let aliases: Vec<&str> = picks.iter().map(|&i| NAMES[i]).collect();
+            let full = idx.screen(&with_aliases("Ivan Petrov", &aliases), 90);
+            let mut cut = full.clone();
+            cut.truncate(max);
+            let head = &full.matches[..full.matches.len().min(max)];
+            proptest::prop_assert_eq!(&cut.matches[..], head);
+            proptest::prop_assert_eq!(cut.score, full.score);
+            proptest::prop_assert_eq!(cut.matches_truncated, full.matches.len() > max);
+        }
     }
 }

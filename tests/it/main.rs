@@ -12,6 +12,7 @@ mod support;
 
 mod api;
 mod binary;
+mod bounds;
 mod connections;
 mod fuzz;
 mod geo;
