@@ -573,7 +573,12 @@ mod tests {
             ..Designation::default()
         };
         let text = to_jsonl(std::slice::from_ref(&good)).unwrap();
-        assert_eq!(text, "{\"id\":\"X-1\",\"names\":[\"A\"]}\n");
+        let line = "{\"id\":\"X-1\",\"names\":[\"A\"]}\n";
+        let trailer = crate::designation::Trailer::of(line);
+        assert_eq!(
+            text,
+            format!("{line}{{\"count\":1,\"sha256\":\"{}\"}}\n", trailer.sha256)
+        );
         assert!(matches!(
             to_jsonl(&[good.clone(), good.clone()]),
             Err(ImportError::DuplicateId(id)) if id == "X-1"

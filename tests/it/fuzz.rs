@@ -31,6 +31,7 @@ const KNOWN_CODES: &[&str] = &[
     "malformed_json",
     "missing_field",
     "unknown_field",
+    "duplicate_field",
     "invalid_type",
     "invalid_value",
     "invalid_country",
@@ -229,12 +230,16 @@ fn word(rng: &mut Rng) -> Value {
     }
 }
 
+/// A name the contract accepts: any Unicode, but not blank (a name of only
+/// white space is `invalid_value`, as it must be).
 fn name(rng: &mut Rng) -> Value {
     if rng.chance(20) {
-        Value::String(unicode_text(rng, 1, 40))
-    } else {
-        Value::String(rng.pick(NAMES).to_owned())
+        let text = unicode_text(rng, 1, 40);
+        if !text.trim().is_empty() {
+            return Value::String(text);
+        }
     }
+    Value::String(rng.pick(NAMES).to_owned())
 }
 
 fn country(rng: &mut Rng) -> Value {
