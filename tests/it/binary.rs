@@ -84,6 +84,21 @@ pub fn start(args: &[&str], cwd: &Path, env: &[(&str, &str)]) -> Server {
     }
 }
 
+/// Starts `serve` on a policy directory and one geo database, reloading once
+/// file changes have settled for `debounce`; `extra` arguments follow.
+pub fn start_watching(policies: &Path, geo: &Path, debounce: &str, extra: &[&str]) -> Server {
+    let mut args = vec![
+        "--policies",
+        policies.to_str().unwrap(),
+        "--geo",
+        geo.to_str().unwrap(),
+        "--watch-debounce",
+        debounce,
+    ];
+    args.extend_from_slice(extra);
+    start(&args, root(), &[])
+}
+
 /// Waits for a log line containing `needle`; panics at the deadline.
 pub fn wait_log(logs: &Receiver<String>, needle: &str) -> String {
     let end = Instant::now() + DEADLINE;

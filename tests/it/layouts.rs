@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::binary::{get, post, run, start};
+use crate::binary::{get, post, run, start_watching};
 use crate::support::{BASELINE, default_geo, root, shipped_policies};
 
 /// A KP national named as the shipped example's designated person.
@@ -143,18 +143,7 @@ fn a_configmap_volume_is_served_and_reloaded_when_data_is_swapped() {
         &[("example.jsonl", &shipped("designations/example.jsonl"))],
     );
     let geo = default_geo();
-    let server = start(
-        &[
-            "--policies",
-            policies.to_str().unwrap(),
-            "--geo",
-            geo.to_str().unwrap(),
-            "--watch-debounce",
-            "100ms",
-        ],
-        root(),
-        &[],
-    );
+    let server = start_watching(&policies, &geo, "100ms", &[]);
     let (_, status) = get(&server.base, "/v1/status");
     assert_eq!(status["policies"], 6, "{status}");
     assert_eq!(status["designations"], 2, "{status}");

@@ -11,8 +11,8 @@ use portcullis::policies::limits::{DECISION_STACK, MAX_NESTING};
 use portcullis::snapshot::{Snapshot, Sources};
 use serde_json::json;
 
-use crate::binary::{get, post, run, signal, start};
-use crate::support::{BASELINE, policy_dir, root};
+use crate::binary::{get, post, run, signal, start_watching};
+use crate::support::{BASELINE, default_geo, policy_dir, root};
 
 /// The condition of a forbid, `n` units deep, in each shape Cedar recurses on.
 fn shape(kind: &str, n: usize) -> String {
@@ -153,21 +153,7 @@ fn check_test_and_a_watching_server_refuse_a_deep_policy_and_stay_up() {
         assert!(stderr.contains("deep.cedar:3:"), "{command}: {stderr}");
     }
 
-    let mut server = start(
-        &[
-            "--policies",
-            dir.path().to_str().unwrap(),
-            "--geo",
-            root()
-                .join("geo-data/geo-whois-asn-country.mmdb")
-                .to_str()
-                .unwrap(),
-            "--watch-debounce",
-            "50ms",
-        ],
-        root(),
-        &[],
-    );
+    let mut server = start_watching(dir.path(), &default_geo(), "50ms", &[]);
     std::fs::write(dir.path().join("deep.cedar"), &deep).unwrap();
     let end = Instant::now() + Duration::from_secs(20);
     let status = loop {

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::binary::{get, post, start};
-use crate::support::{BASELINE, maxmind, policy_dir, root};
+use crate::binary::{get, post, start_watching};
+use crate::support::{BASELINE, default_geo, maxmind, policy_dir, root};
 
 const DEADLINE: Duration = Duration::from_secs(20);
 
@@ -111,20 +111,7 @@ fn file_changes_reload_while_requests_flow() {
     ]);
     let p = dir.path();
     let geo = root().join("geo-data/geo-whois-asn-country.mmdb");
-    let server = start(
-        &[
-            "--policies",
-            p.to_str().unwrap(),
-            "--geo",
-            geo.to_str().unwrap(),
-            "--watch-debounce",
-            "100ms",
-            "--admin-token",
-            "t",
-        ],
-        root(),
-        &[],
-    );
+    let server = start_watching(p, &geo, "100ms", &["--admin-token", "t"]);
     let base = server.base.clone();
     let mut revisions = vec![revision(&base)];
     let traffic = Traffic::start(&base);
@@ -259,18 +246,7 @@ fn a_geo_database_replaced_by_rename_is_reloaded() {
     let geo_dir = tempfile::tempdir().unwrap();
     let geo = geo_dir.path().join("country.mmdb");
     std::fs::copy(root().join("geo-data/geo-whois-asn-country.mmdb"), &geo).unwrap();
-    let server = start(
-        &[
-            "--policies",
-            dir.path().to_str().unwrap(),
-            "--geo",
-            geo.to_str().unwrap(),
-            "--watch-debounce",
-            "100ms",
-        ],
-        root(),
-        &[],
-    );
+    let server = start_watching(dir.path(), &geo, "100ms", &[]);
     let (_, st) = get(&server.base, "/v1/status");
     assert_eq!(st["geo_databases"][0]["database_type"], "country ipvAll");
 
@@ -520,21 +496,7 @@ fn a_list_rewritten_in_place_never_serves_half_written() {
         ("designations/lists.jsonl", &full),
     ]);
     let list = dir.path().join("designations/lists.jsonl");
-    let server = start(
-        &[
-            "--policies",
-            dir.path().to_str().unwrap(),
-            "--geo",
-            root()
-                .join("geo-data/geo-whois-asn-country.mmdb")
-                .to_str()
-                .unwrap(),
-            "--watch-debounce",
-            "100ms",
-        ],
-        root(),
-        &[],
-    );
+    let server = start_watching(dir.path(), &default_geo(), "100ms", &[]);
     let base = server.base.clone();
     let first = revision(&base);
     let stop = Arc::new(AtomicBool::new(false));
@@ -597,18 +559,7 @@ fn a_geo_database_overwritten_in_place_is_reloaded_or_refused_never_fatal() {
     let geo_dir = tempfile::tempdir().unwrap();
     let geo = geo_dir.path().join("country.mmdb");
     std::fs::copy(root().join("geo-data/geo-whois-asn-country.mmdb"), &geo).unwrap();
-    let mut server = start(
-        &[
-            "--policies",
-            dir.path().to_str().unwrap(),
-            "--geo",
-            geo.to_str().unwrap(),
-            "--watch-debounce",
-            "100ms",
-        ],
-        root(),
-        &[],
-    );
+    let mut server = start_watching(dir.path(), &geo, "100ms", &[]);
     let base = server.base.clone();
     let first = revision(&base);
 
