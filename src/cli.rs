@@ -768,7 +768,7 @@ fn default_geo() -> anyhow::Result<Vec<PathBuf>> {
 
 /// The runtime `serve` decides on: every worker and blocking thread has the
 /// stack that policies within the limits are proven to evaluate on.
-pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_stack_size(crate::policies::limits::DECISION_STACK)

@@ -375,7 +375,7 @@ struct Status {
     test_cases: usize,
     geo_databases: Vec<crate::snapshot::GeoInfo>,
     policy_dir: std::path::PathBuf,
-    last_reload_error: Option<Arc<crate::reload::ReloadFailure>>,
+    last_reload_error: Option<crate::reload::ReloadFailure>,
     /// The last build, whatever its result and whoever asked for it.
     last_reload: Option<Arc<crate::reload::ReloadOutcome>>,
     records: Option<crate::audit::RecordsStatus>,

@@ -12,7 +12,7 @@ use std::time::SystemTime;
 
 use notify::{RecommendedWatcher, RecursiveMode, Watcher};
 
-use arc_swap::{ArcSwap, ArcSwapOption};
+use arc_swap::ArcSwap;
 use serde::Serialize;
 
 use crate::diagnostic::Diagnostic;
@@ -126,7 +126,6 @@ struct Pending {
 /// Shared state of a running service.
 pub struct AppState {
     snapshot: ArcSwap<Snapshot>,
-    last_failure: ArcSwapOption<ReloadFailure>,
     pending: std::sync::Mutex<Pending>,
     outcomes: tokio::sync::watch::Sender<Option<Arc<ReloadOutcome>>>,
     pub metrics: Metrics,
@@ -153,7 +152,6 @@ impl AppState {
         metrics.set_snapshot(&snapshot);
         Self {
             snapshot: ArcSwap::from_pointee(snapshot),
-            last_failure: ArcSwapOption::empty(),
             pending: std::sync::Mutex::new(Pending::default()),
             outcomes: tokio::sync::watch::Sender::new(None),
             metrics,
@@ -181,8 +179,16 @@ impl AppState {
         self.snapshot.load_full()
     }
 
-    pub fn last_failure(&self) -> Option<Arc<ReloadFailure>> {
-        self.last_failure.load_full()
+    /// The last build's errors while it did not go live (kept until a later
+    /// build succeeds): the last outcome, when it is not a success.
+    pub fn last_failure(&self) -> Option<ReloadFailure> {
+        self.last_reload()
+            .filter(|o| !o.succeeded())
+            .map(|o| ReloadFailure {
+                at: o.finished_at,
+                trigger: o.trigger.clone(),
+                errors: o.errors.clone(),
+            })
     }
 
     /// The last build's outcome, if any build has finished.
@@ -217,30 +223,14 @@ impl AppState {
     /// Waits for the build that answers request `id`.
     pub async fn wait_reload(&self, id: u64) -> Arc<ReloadOutcome> {
         let mut outcomes = self.outcomes.subscribe();
-        loop {
-            if let Some(done) = outcomes.borrow_and_update().as_ref().filter(|o| o.id >= id) {
-                return done.clone();
-            }
-            if outcomes.changed().await.is_err() {
-                // The sender lives in `self`: it cannot be gone while we hold it.
-                return self.wait_reload_fallback(id);
-            }
+        let done = outcomes
+            .wait_for(|o| o.as_ref().is_some_and(|o| o.id >= id))
+            .await;
+        if let Some(outcome) = done.ok().and_then(|o| o.clone()) {
+            return outcome;
         }
-    }
-
-    fn wait_reload_fallback(&self, id: u64) -> Arc<ReloadOutcome> {
-        let current = self.snapshot.load().revision.clone();
-        Arc::new(ReloadOutcome {
-            id,
-            trigger: String::new(),
-            forced: false,
-            result: "failure",
-            finished_at: SystemTime::now(),
-            took_ms: 0,
-            policy_revision: current.clone(),
-            previous_revision: current,
-            errors: vec![Diagnostic::file(Path::new(""), "the reload was abandoned")],
-        })
+        // Unreachable: the sender lives in `self`, and the predicate held.
+        std::future::pending().await
     }
 
     /// Asks for a reload and waits for its outcome.
@@ -304,7 +294,6 @@ impl AppState {
                 self.metrics.record_reload("success", took.as_secs_f64());
                 let snapshot = Arc::new(snapshot);
                 self.snapshot.store(snapshot.clone());
-                self.last_failure.store(None);
                 outcome.policy_revision = snapshot.revision.clone();
                 if previous == snapshot.revision {
                     tracing::info!(id, trigger, revision = %snapshot.revision, ?took, "snapshot reloaded, revision unchanged");
@@ -317,11 +306,6 @@ impl AppState {
                 for d in &diagnostics {
                     tracing::error!(id, trigger, result, diagnostic = %d, "reload not published; previous snapshot keeps serving");
                 }
-                self.last_failure.store(Some(Arc::new(ReloadFailure {
-                    at: outcome.finished_at,
-                    trigger: outcome.trigger.clone(),
-                    errors: diagnostics.clone(),
-                })));
                 outcome.result = result;
                 outcome.errors = diagnostics;
             }
@@ -375,30 +359,20 @@ fn shrink_guard(current: &Snapshot, next: &Snapshot, max_share: f64) -> Option<V
     })
 }
 
-/// Runs a snapshot build on its own thread at the lowest scheduling priority, so
-/// that on a loaded machine decisions get the CPU first and a reload only slows
-/// itself down.
+/// Runs a snapshot build off the async workers (the build itself runs on its
+/// own thread, see `snapshot::on_build_stack`).
 async fn build_in_background(
     build: impl FnOnce() -> Result<Snapshot, BuildError> + Send + 'static,
 ) -> Result<Snapshot, (&'static str, Vec<Diagnostic>)> {
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let spawned = std::thread::Builder::new()
-        .name("snapshot-build".into())
-        .spawn(move || {
-            if let Err(e) =
-                thread_priority::set_current_thread_priority(thread_priority::ThreadPriority::Min)
-            {
-                tracing::debug!(error = ?e, "cannot lower the snapshot build thread's priority");
-            }
-            let _ = tx.send(build());
-        });
-    let failed = |message: String| Err(("failure", vec![Diagnostic::file(Path::new(""), message)]));
-    match spawned {
-        Ok(_) => match rx.await {
-            Ok(result) => result.map_err(|e| ("failure", e.diagnostics)),
-            Err(_) => failed("snapshot build thread panicked".into()),
-        },
-        Err(e) => failed(format!("cannot start the snapshot build thread: {e}")),
+    match tokio::task::spawn_blocking(build).await {
+        Ok(result) => result.map_err(|e| ("failure", e.diagnostics)),
+        Err(e) => Err((
+            "failure",
+            vec![Diagnostic::file(
+                Path::new(""),
+                format!("the snapshot build failed: {e}"),
+            )],
+        )),
     }
 }
 

@@ -269,7 +269,8 @@ fn empty_policy_dir(dir: &Path, what: &str) -> Diagnostic {
 }
 
 /// Runs `f` on a thread with [`BUILD_STACK`] (reserved address space, touched
-/// only as deep as the build goes).
+/// only as deep as the build goes), at the lowest scheduling priority: on a
+/// loaded machine decisions get the CPU first and a build only slows itself.
 pub fn on_build_stack<T: Send>(
     f: impl FnOnce() -> Result<T, BuildError> + Send,
 ) -> Result<T, BuildError> {
@@ -277,7 +278,13 @@ pub fn on_build_stack<T: Send>(
         let spawned = std::thread::Builder::new()
             .name("snapshot-build".into())
             .stack_size(BUILD_STACK)
-            .spawn_scoped(scope, f);
+            .spawn_scoped(scope, || {
+                let lowest = thread_priority::ThreadPriority::Min;
+                if let Err(e) = thread_priority::set_current_thread_priority(lowest) {
+                    tracing::debug!(error = ?e, "cannot lower the snapshot build thread's priority");
+                }
+                f()
+            });
         match spawned {
             Ok(handle) => handle.join().unwrap_or_else(|_| {
                 Err(one(
