@@ -32,13 +32,13 @@ use std::time::Duration;
 
 use cedar_policy::Authorizer;
 use criterion::{Criterion, criterion_group, criterion_main};
-use portcullis::cedar_input::{self, CedarNames};
-use portcullis::decision::Outcome;
-use portcullis::engine::{Slicing, decide, decide_with};
-use portcullis::enrich::enrich;
-use portcullis::import::{Options, ofac};
-use portcullis::request::{DecideRequest, parse_decide};
-use portcullis::snapshot::{DESIGNATIONS_DIR, Snapshot, Sources};
+use portcullis_core::cedar_input::{self, CedarNames};
+use portcullis_core::decision::Outcome;
+use portcullis_core::engine::{Slicing, decide, decide_with};
+use portcullis_core::enrich::enrich;
+use portcullis_core::request::{DecideRequest, parse_decide};
+use portcullis_core::snapshot::{DESIGNATIONS_DIR, Snapshot, Sources};
+use portcullis_import::{Options, ofac};
 
 /// A representative request: an organization with nationality, address and
 /// payment country, one beneficial owner, one IPv4 and one IPv6 source address
@@ -370,7 +370,7 @@ fn sdn_jsonl() -> tempfile::TempDir {
     .unwrap();
     let records: Vec<_> = list.into_iter().map(|d| d.record).collect();
     assert!(records.len() >= 8_976);
-    portcullis::import::write_jsonl(&dir.path().join("sdn-2021.jsonl"), &records).unwrap();
+    portcullis_import::write_jsonl(&dir.path().join("sdn-2021.jsonl"), &records).unwrap();
     dir
 }
 

@@ -14,10 +14,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use portcullis::designation::{Designated, parse_file};
-use portcullis::import::{Options, ofac};
-use portcullis::request::parse_decide;
-use portcullis::screening::ScreeningIndex;
+use portcullis_core::designation::{Designated, parse_file};
+use portcullis_core::request::parse_decide;
+use portcullis_core::screening::ScreeningIndex;
+use portcullis_import::{Options, ofac};
 
 fn sdn() -> Vec<Designated> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/screening");

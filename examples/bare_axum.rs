@@ -12,7 +12,7 @@ use axum::http::StatusCode;
 use axum::routing::post;
 
 async fn decide(body: Bytes) -> (StatusCode, &'static str) {
-    match portcullis::request::parse_decide(&body) {
+    match portcullis_core::request::parse_decide(&body) {
         Ok(_) => (
             StatusCode::OK,
             r#"{"decision":"allow","reasons":[],"conditions":[],"obligations":[],"errors":[]}"#,

@@ -15,9 +15,9 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
-use portcullis::cedar_input::{self, CedarNames};
-use portcullis::enrich::enrich;
-use portcullis::snapshot::{Snapshot, Sources};
+use portcullis_core::cedar_input::{self, CedarNames};
+use portcullis_core::enrich::enrich;
+use portcullis_core::snapshot::{Snapshot, Sources};
 
 const REQUEST: &str = r#"{"request_id":"req-1","action":"provision","customer":{"id":"cust-123","kind":"organization","name":"Example Trading LLC","address":{"country":"AE"},"beneficial_owners":[{"name":"Ivan Petrov","nationalities":["RU"]}]},"source_ips":["8.8.8.8"],"resource":{"kind":"gpu_cluster","region":"us-east-1","gpu_count":512}}"#;
 
@@ -29,7 +29,7 @@ struct Floor {
 }
 
 async fn decide(State(floor): State<Arc<Floor>>, body: Bytes) -> (StatusCode, &'static str) {
-    match portcullis::request::parse_decide(&body) {
+    match portcullis_core::request::parse_decide(&body) {
         Ok(_) => {
             let answer =
                 floor
@@ -61,7 +61,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         vec![PathBuf::from("geo-data/geo-whois-asn-country.mmdb")],
     ))
     .map_err(|e| format!("cannot load policies/ and geo-data/: {:?}", e.diagnostics))?;
-    let req = portcullis::request::parse_decide(REQUEST.as_bytes())?;
+    let req = portcullis_core::request::parse_decide(REQUEST.as_bytes())?;
     let facts = enrich(
         &req,
         &snapshot.geo,

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::io;
 use std::path::Path;
 
-use crate::snapshot::DESIGNATIONS_DIR;
+use portcullis_core::snapshot::DESIGNATIONS_DIR;
 
 /// Real ISO codes the generated measures cycle over.
 const CODES: [&str; 48] = [
@@ -128,7 +128,7 @@ pub fn write_dir(dir: &Path, policy_count: usize, designation_count: usize) -> i
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::snapshot::{Snapshot, Sources};
+    use portcullis_core::snapshot::{Snapshot, Sources};
 
     #[test]
     fn generated_directories_are_valid() {

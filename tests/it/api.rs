@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 
 use axum::http::StatusCode;
-use portcullis::reload::Limits;
+use portcullis::server::state::Limits;
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
@@ -200,7 +200,7 @@ async fn body_over_the_limit_is_413_with_the_error_body() {
         max_body: 2048,
         ..Limits::default()
     };
-    let r = portcullis::http::router(state_with(
+    let r = portcullis::server::http::router(state_with(
         snapshot(&shipped_policies(), &[default_geo()]),
         limits,
         None,
@@ -332,7 +332,7 @@ async fn operations_endpoints() {
 async fn admin_reload_requires_the_token_and_is_all_or_nothing() {
     let dir = policy_dir(&[("base.cedar", BASELINE)]);
     let token = "s3cret-token";
-    let r = portcullis::http::router(state_with(
+    let r = portcullis::server::http::router(state_with(
         snapshot(dir.path(), &[]),
         Limits::default(),
         Some(token),
@@ -408,7 +408,7 @@ proptest! {
     /// No byte string panics the decoder; every rejection has a code.
     #[test]
     fn decoder_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
-        if let Err(e) = portcullis::request::parse_decide(&bytes) {
+        if let Err(e) = portcullis_core::request::parse_decide(&bytes) {
             prop_assert!(!e.code.is_empty());
         }
     }
@@ -441,7 +441,7 @@ async fn failing_policy_test_cases_keep_the_old_snapshot() {
     ]);
     let snap = snapshot(dir.path(), &[]);
     assert_eq!(snap.test_cases, 1);
-    let r = portcullis::http::router(state_with(snap, Limits::default(), Some("t")));
+    let r = portcullis::server::http::router(state_with(snap, Limits::default(), Some("t")));
     let (_, before) = call(&r, "GET", "/v1/status", "").await;
     assert_eq!(before["test_cases"], 1);
 

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use portcullis::reload::Limits;
+use portcullis::server::state::Limits;
 use serde_json::{Value, json};
 
 use crate::support::{BASELINE, call, default_geo, policy_dir, snapshot, state_with};
@@ -39,7 +39,7 @@ fn router(limits: Limits) -> (axum::Router, tempfile::TempDir) {
     ]);
     let snap = snapshot(dir.path(), &[default_geo()]);
     (
-        portcullis::http::router(state_with(snap, limits, None)),
+        portcullis::server::http::router(state_with(snap, limits, None)),
         dir,
     )
 }

@@ -1609,7 +1609,7 @@ fn build_policy_dir(files: &[(String, String)], what: &str) {
     let handle = std::thread::Builder::new()
         .name("policy-fuzz".into())
         .spawn(move || {
-            portcullis::snapshot::Snapshot::build(portcullis::snapshot::Sources::new(
+            portcullis_core::snapshot::Snapshot::build(portcullis_core::snapshot::Sources::new(
                 root,
                 Vec::new(),
             ))

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use ipnetwork::IpNetwork;
-use portcullis::geo::{Anonymizer, GeoDb, GeoError, GeoSet, IpFacts, Layout};
-use portcullis::request::canonical_ip;
+use portcullis_core::geo::{Anonymizer, GeoDb, GeoError, GeoSet, IpFacts, Layout};
+use portcullis_core::request::canonical_ip;
 use serde_json::Value;
 
 use crate::support::{default_geo, maxmind};
@@ -687,12 +687,12 @@ fn an_embedded_ipv4_designation_cidr_is_screened() {
     ]);
     let snap = crate::support::snapshot(dir.path(), &[]);
     for ip in ["2002:af2d:b001::1", "64:ff9b::175.45.176.1"] {
-        let req = portcullis::request::parse_decide(
+        let req = portcullis_core::request::parse_decide(
             format!(r#"{{"action":"open_account","customer":{{"id":"c","name":"N"}},"source_ips":["{ip}"]}}"#)
                 .as_bytes(),
         )
         .unwrap();
-        let d = portcullis::engine::decide(&snap, &req);
+        let d = portcullis_core::engine::decide(&snap, &req);
         assert_eq!(d.facts.screening_matches, ["SMP-NET"], "{ip}");
     }
 }

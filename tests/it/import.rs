@@ -6,8 +6,8 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use portcullis::designation::{Designation, load_sources};
-use portcullis::import::{Options, Stats, ofac, to_jsonl, un};
+use portcullis_core::designation::{Designation, load_sources};
+use portcullis_import::{Options, Stats, ofac, to_jsonl, un};
 
 use crate::support::root;
 

@@ -89,7 +89,7 @@ fn symlinked_policy_and_designation_files_are_loaded() {
     );
 
     let snapshot = crate::support::snapshot(p, &[default_geo()]);
-    let router = portcullis::http::router(crate::support::state(snapshot));
+    let router = portcullis::server::http::router(crate::support::state(snapshot));
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (status, d) = rt.block_on(crate::support::decide(&router, &designated_kp_national()));
     assert_eq!(status, 200);
@@ -202,7 +202,7 @@ async fn a_reload_to_an_empty_directory_keeps_the_last_good_snapshot() {
     let before = state.snapshot().revision.clone();
     std::fs::write(dir.path().join("base.cedar"), "// emptied by mistake\n").unwrap();
     let outcome = state
-        .reload(portcullis::reload::ReloadRequest {
+        .reload(portcullis::server::reload::ReloadRequest {
             trigger: "admin",
             force: true,
         })

@@ -6,9 +6,9 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use portcullis::decision::Outcome;
-use portcullis::policies::limits::{DECISION_STACK, MAX_NESTING};
-use portcullis::snapshot::{Snapshot, Sources};
+use portcullis_core::decision::Outcome;
+use portcullis_core::policies::limits::{DECISION_STACK, MAX_NESTING};
+use portcullis_core::snapshot::{Snapshot, Sources};
 use serde_json::json;
 
 use crate::binary::{get, post, run, signal, start_watching};
@@ -37,7 +37,7 @@ fn forbid(condition: &str) -> String {
 
 /// Builds a snapshot the way every command does, from a thread with a small
 /// (2 MiB) stack: the build must not depend on its caller's stack.
-fn build(dir: &Path) -> Result<Snapshot, portcullis::snapshot::BuildError> {
+fn build(dir: &Path) -> Result<Snapshot, portcullis_core::snapshot::BuildError> {
     let sources = Sources::new(dir.to_owned(), Vec::new());
     std::thread::Builder::new()
         .stack_size(2 * 1024 * 1024)
@@ -47,8 +47,8 @@ fn build(dir: &Path) -> Result<Snapshot, portcullis::snapshot::BuildError> {
         .unwrap()
 }
 
-fn decide_on(stack: usize, snapshot: &Snapshot) -> portcullis::decision::Decision {
-    let req = portcullis::request::parse_decide(
+fn decide_on(stack: usize, snapshot: &Snapshot) -> portcullis_core::decision::Decision {
+    let req = portcullis_core::request::parse_decide(
         json!({"action": "provision",
                "customer": {"id": "c", "name": "Ann Lee", "nationalities": ["FR"]},
                "resource": {"kind": "gpu_cluster", "gpu_count": 8}})
@@ -59,7 +59,7 @@ fn decide_on(stack: usize, snapshot: &Snapshot) -> portcullis::decision::Decisio
     std::thread::scope(|s| {
         std::thread::Builder::new()
             .stack_size(stack)
-            .spawn_scoped(s, || portcullis::engine::decide(snapshot, &req))
+            .spawn_scoped(s, || portcullis_core::engine::decide(snapshot, &req))
             .unwrap()
             .join()
             .unwrap()
@@ -103,7 +103,7 @@ fn the_deepest_policy_accepted_evaluates_alike_on_the_decision_stack() {
         let on_decision_stack = decide_on(DECISION_STACK, &snapshot);
         assert_eq!(on_decision_stack.errors, [], "{kind} at {n}");
         assert_eq!(on_decision_stack.decision, expected, "{kind} at {n}");
-        let on_build_stack = decide_on(portcullis::snapshot::BUILD_STACK, &snapshot);
+        let on_build_stack = decide_on(portcullis_core::snapshot::BUILD_STACK, &snapshot);
         assert_eq!(
             on_build_stack.decision, on_decision_stack.decision,
             "{kind}"

@@ -9,12 +9,12 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::http::StatusCode;
-use portcullis::audit::chain::{self, FileName, GENESIS};
-use portcullis::audit::pseudo::FieldKind;
-use portcullis::audit::verify::{ProblemKind, verify_dir};
-use portcullis::audit::{FieldMode, Recorder, RecordsConfig, SyncMode};
-use portcullis::metrics::Metrics;
-use portcullis::reload::{AppState, Limits};
+use portcullis::server::metrics::Metrics;
+use portcullis::server::state::{AppState, Limits};
+use portcullis_audit::chain::{self, FileName, GENESIS};
+use portcullis_audit::pseudo::FieldKind;
+use portcullis_audit::verify::{ProblemKind, verify_dir};
+use portcullis_audit::{FieldMode, Recorder, RecordsConfig, SyncMode};
 use serde_json::{Value, json};
 
 use crate::binary::{get, post, run, signal, start, wait_exit};
@@ -94,12 +94,12 @@ fn recording(configure: impl FnOnce(&mut RecordsConfig)) -> Recording {
     let mut c = config(&dir);
     configure(&mut c);
     let metrics = Metrics::new().unwrap();
-    let recorder = Recorder::start(c, &metrics).unwrap();
+    let recorder = Recorder::start(c, std::sync::Arc::new(metrics.records.clone())).unwrap();
     let snap = snapshot(&shipped_policies(), &[default_geo()]);
     let state =
         Arc::new(AppState::new(snap, metrics, Limits::default(), None).with_recorder(recorder));
     Recording {
-        router: portcullis::http::router(state.clone()),
+        router: portcullis::server::http::router(state.clone()),
         state,
         dir,
         _tmp: tmp,
@@ -486,7 +486,8 @@ async fn a_torn_tail_is_sealed_by_a_recovery_record_at_the_next_start() {
     assert!(verify_dir(&r.dir).unwrap().only_torn());
 
     let metrics = Metrics::new().unwrap();
-    let again = Recorder::start(config(&r.dir), &metrics).unwrap();
+    let again =
+        Recorder::start(config(&r.dir), std::sync::Arc::new(metrics.records.clone())).unwrap();
     again.close(Duration::from_secs(10)).await;
     let report = verify_dir(&r.dir).unwrap();
     assert!(report.is_ok(), "{:?}", report.problems);
@@ -591,7 +592,7 @@ async fn retention_deletes_whole_expired_files_and_verify_accounts_for_them() {
     let metrics = Metrics::new().unwrap();
     let mut c = config(&dir);
     c.writer.retain_days = Some(30);
-    let recorder = Recorder::start(c, &metrics).unwrap();
+    let recorder = Recorder::start(c, std::sync::Arc::new(metrics.records.clone())).unwrap();
     recorder.close(Duration::from_secs(10)).await;
     let names: Vec<String> = chain::list(&dir)
         .unwrap()
@@ -978,12 +979,12 @@ fn recording_in(tmp: tempfile::TempDir, configure: impl FnOnce(&mut RecordsConfi
     let mut c = config(&dir);
     configure(&mut c);
     let metrics = Metrics::new().unwrap();
-    let recorder = Recorder::start(c, &metrics).unwrap();
+    let recorder = Recorder::start(c, std::sync::Arc::new(metrics.records.clone())).unwrap();
     let snap = snapshot(&shipped_policies(), &[default_geo()]);
     let state =
         Arc::new(AppState::new(snap, metrics, Limits::default(), None).with_recorder(recorder));
     Recording {
-        router: portcullis::http::router(state.clone()),
+        router: portcullis::server::http::router(state.clone()),
         state,
         dir,
         _tmp: tmp,
@@ -1039,7 +1040,8 @@ async fn a_file_sequence_number_that_cannot_advance_refuses_records_without_a_pa
 
     // A directory whose last file already has the last sequence number is refused at start.
     let metrics = Metrics::new().unwrap();
-    let err = Recorder::start(config(&r.dir), &metrics).unwrap_err();
+    let err =
+        Recorder::start(config(&r.dir), std::sync::Arc::new(metrics.records.clone())).unwrap_err();
     assert!(
         err.to_string().contains("sequence number cannot advance"),
         "{err}"
@@ -1220,7 +1222,7 @@ impl Forgery {
 
     /// Deletes the first `n` files and appends `retention` (with the anchor the
     /// kept chain starts from) to the last file; returns the verify report.
-    fn forge(&self, n: usize, mut retention: Value) -> portcullis::audit::verify::Report {
+    fn forge(&self, n: usize, mut retention: Value) -> portcullis_audit::verify::Report {
         for f in &self.names[..n] {
             std::fs::remove_file(self.tmp.path().join(&f.name)).unwrap();
         }
@@ -1235,7 +1237,7 @@ impl Forgery {
     }
 }
 
-fn broken_with(report: &portcullis::audit::verify::Report, needle: &str) {
+fn broken_with(report: &portcullis_audit::verify::Report, needle: &str) {
     assert!(!report.is_ok(), "accepted; notes {:?}", report.notes);
     assert!(
         report

@@ -284,7 +284,7 @@ fn a_geo_database_replaced_by_rename_is_reloaded() {
 /// new one, which screens the new list, as soon as they differ.
 #[test]
 fn a_rebuild_shares_the_screening_index_only_while_designations_are_unchanged() {
-    use portcullis::snapshot::Snapshot;
+    use portcullis_core::snapshot::Snapshot;
     let list = "{\"id\":\"SMP-1\",\"names\":[\"Ivan Petrov\"]}\n";
     let dir = policy_dir(&[
         ("base.cedar", BASELINE),
@@ -309,15 +309,16 @@ fn a_rebuild_shares_the_screening_index_only_while_designations_are_unchanged() 
     assert!(!Arc::ptr_eq(&first.designations, &list_edit.designations));
     assert_eq!(list_edit.designations.len(), 2);
     let req =
-        portcullis::request::parse_decide(person("Olga Smirnova").to_string().as_bytes()).unwrap();
+        portcullis_core::request::parse_decide(person("Olga Smirnova").to_string().as_bytes())
+            .unwrap();
     assert_eq!(
-        portcullis::engine::decide(&list_edit, &req).decision,
-        portcullis::decision::Outcome::Deny,
+        portcullis_core::engine::decide(&list_edit, &req).decision,
+        portcullis_core::decision::Outcome::Deny,
         "the new list screens"
     );
     assert_eq!(
-        portcullis::engine::decide(&policy_edit, &req).decision,
-        portcullis::decision::Outcome::Allow,
+        portcullis_core::engine::decide(&policy_edit, &req).decision,
+        portcullis_core::decision::Outcome::Allow,
         "the previous snapshot keeps its list"
     );
 }
@@ -331,7 +332,7 @@ fn list_of(n: usize) -> String {
         .collect()
 }
 
-fn metric(state: &portcullis::reload::AppState, prefix: &str) -> f64 {
+fn metric(state: &portcullis::server::state::AppState, prefix: &str) -> f64 {
     let text = state.metrics.render().unwrap();
     text.lines()
         .find_map(|l| l.strip_prefix(prefix))
@@ -339,10 +340,11 @@ fn metric(state: &portcullis::reload::AppState, prefix: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
-const WATCH: portcullis::reload::ReloadRequest = portcullis::reload::ReloadRequest {
-    trigger: "watch",
-    force: false,
-};
+const WATCH: portcullis::server::reload::ReloadRequest =
+    portcullis::server::reload::ReloadRequest {
+        trigger: "watch",
+        force: false,
+    };
 
 #[tokio::test]
 async fn a_list_that_shrinks_beyond_the_guard_is_refused_until_forced() {
@@ -353,7 +355,7 @@ async fn a_list_that_shrinks_beyond_the_guard_is_refused_until_forced() {
     ]);
     let state = crate::support::state_with(
         crate::support::snapshot(dir.path(), &[]),
-        portcullis::reload::Limits::default(),
+        portcullis::server::state::Limits::default(),
         Some("t"),
     );
     let list = dir.path().join("designations/list.jsonl");
@@ -382,7 +384,7 @@ async fn a_list_that_shrinks_beyond_the_guard_is_refused_until_forced() {
     );
     // A signal or another file change does not force it.
     let outcome = state
-        .reload(portcullis::reload::ReloadRequest {
+        .reload(portcullis::server::reload::ReloadRequest {
             trigger: "sighup",
             force: false,
         })
@@ -390,7 +392,7 @@ async fn a_list_that_shrinks_beyond_the_guard_is_refused_until_forced() {
     assert_eq!(outcome.result, "refused");
 
     // The admin endpoint forces it; without `force` it is refused too.
-    let router = portcullis::http::router(state.clone());
+    let router = portcullis::server::http::router(state.clone());
     let (status, body) =
         crate::support::call_raw(&router, "POST", "/v1/admin/reload", "", Some("t")).await;
     assert_eq!(status, 422, "{}", String::from_utf8_lossy(&body));
@@ -428,7 +430,7 @@ async fn reload_requests_made_during_a_build_share_one_build() {
     // waits, so all these requests are pending together.
     let ids: Vec<u64> = (0..1000)
         .map(|_| {
-            state.request_reload(portcullis::reload::ReloadRequest {
+            state.request_reload(portcullis::server::reload::ReloadRequest {
                 trigger: "sighup",
                 force: false,
             })
@@ -463,14 +465,14 @@ async fn an_admin_reload_longer_than_its_wait_answers_202_and_its_outcome_is_kep
     let dir = tempfile::tempdir().unwrap();
     // Large enough that a build takes far longer than the wait below.
     portcullis::synth::write_dir(dir.path(), 200, 20_000).unwrap();
-    let limits = portcullis::reload::Limits {
+    let limits = portcullis::server::state::Limits {
         request_timeout: Duration::from_millis(10),
-        ..portcullis::reload::Limits::default()
+        ..portcullis::server::state::Limits::default()
     };
     let state =
         crate::support::state_with(crate::support::snapshot(dir.path(), &[]), limits, Some("t"));
     std::fs::write(dir.path().join("extra.cedar"), KP_POLICY).unwrap();
-    let router = portcullis::http::router(state.clone());
+    let router = portcullis::server::http::router(state.clone());
     let (status, body) =
         crate::support::call_raw(&router, "POST", "/v1/admin/reload", "", Some("t")).await;
     assert_eq!(status, 202, "{}", String::from_utf8_lossy(&body));

@@ -1,7 +1,7 @@
 //! Screening quality on labelled name pairs: precision, recall and F1 at the
 //! default threshold, with floors that fail the suite if matching regresses.
 
-use portcullis::names::{NameKind, score};
+use portcullis_core::names::{NameKind, score};
 
 use crate::support::root;
 
@@ -77,7 +77,7 @@ fn confusion(pairs: &[Pair], threshold: u8) -> Confusion {
 fn name_bench_quality_at_the_default_threshold() {
     let pairs = bench_pairs();
     assert_eq!(pairs.len(), 826);
-    let threshold = portcullis::enrich::EnrichSettings::default().screening_threshold;
+    let threshold = portcullis_core::enrich::EnrichSettings::default().screening_threshold;
     let c = confusion(&pairs, threshold);
     eprintln!(
         "name_bench at {threshold}: TP {} FP {} TN {} FN {}; P {:.3} R {:.3} F1 {:.3}",
@@ -134,7 +134,7 @@ fn cross_script_pairs_match() {
     let text =
         std::fs::read_to_string(root().join("tests/fixtures/labeled/cross_script_pairs.csv"))
             .unwrap();
-    let threshold = portcullis::enrich::EnrichSettings::default().screening_threshold;
+    let threshold = portcullis_core::enrich::EnrichSettings::default().screening_threshold;
     let (mut hits, mut total) = (0, 0);
     for line in text
         .lines()
@@ -164,8 +164,8 @@ const CROSS_SCRIPT_FLOOR: usize = 14;
 /// the family name swapped for another person's must not.
 #[test]
 fn sdn_variants_match_and_near_misses_do_not() {
-    use portcullis::import::{Options, ofac};
-    use portcullis::screening::ScreeningIndex;
+    use portcullis_core::screening::ScreeningIndex;
+    use portcullis_import::{Options, ofac};
 
     let entries = ofac::import_dir(
         &root().join("tests/fixtures/screening"),
@@ -185,13 +185,13 @@ fn sdn_variants_match_and_near_misses_do_not() {
         .filter(|t| t.len() >= 2 && t.iter().all(|w| w.len() >= 3))
         .collect();
     let index = ScreeningIndex::build(entries);
-    let threshold = portcullis::enrich::EnrichSettings::default().screening_threshold;
+    let threshold = portcullis_core::enrich::EnrichSettings::default().screening_threshold;
     let screen = |name: &str| {
         let body =
             serde_json::json!({"action": "open_account", "customer": {"id": "c", "name": name}});
         index
             .screen(
-                &portcullis::request::parse_decide(body.to_string().as_bytes()).unwrap(),
+                &portcullis_core::request::parse_decide(body.to_string().as_bytes()).unwrap(),
                 threshold,
             )
             .score
@@ -239,7 +239,7 @@ fn sdn_variants_match_and_near_misses_do_not() {
             if std::env::var_os("PORTCULLIS_SWEEP").is_some() && flagged < 40 {
                 let body = serde_json::json!({"action": "open_account", "customer": {"id": "c", "name": innocent.join(" ")}});
                 let s = index.screen(
-                    &portcullis::request::parse_decide(body.to_string().as_bytes()).unwrap(),
+                    &portcullis_core::request::parse_decide(body.to_string().as_bytes()).unwrap(),
                     threshold,
                 );
                 eprintln!(

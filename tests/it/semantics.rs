@@ -9,7 +9,7 @@ fn router_for(
     geo: &[std::path::PathBuf],
 ) -> (tempfile::TempDir, axum::Router) {
     let dir = policy_dir(files);
-    let router = portcullis::http::router(state(snapshot(dir.path(), geo)));
+    let router = portcullis::server::http::router(state(snapshot(dir.path(), geo)));
     (dir, router)
 }
 
@@ -338,9 +338,9 @@ async fn principal_defaults_are_empty_strings() {
 mod properties {
     use std::sync::OnceLock;
 
-    use portcullis::engine::decide;
-    use portcullis::request::{DecideRequest, parse_decide};
-    use portcullis::snapshot::Snapshot;
+    use portcullis_core::engine::decide;
+    use portcullis_core::request::{DecideRequest, parse_decide};
+    use portcullis_core::snapshot::Snapshot;
     use proptest::prelude::*;
     use serde_json::json;
 
@@ -402,7 +402,7 @@ forbid(principal, action, resource) when { context.jurisdictions.contains("DE") 
             let (without, with) = snapshots();
             let before = decide(without, &req).decision;
             let after = decide(with, &req).decision;
-            use portcullis::decision::Outcome::*;
+            use portcullis_core::decision::Outcome::*;
             let rank = |o| match o { Allow => 0, Conditional => 1, Deny => 2 };
             prop_assert!(rank(after) >= rank(before), "{before:?} -> {after:?}");
         }
@@ -413,19 +413,19 @@ forbid(principal, action, resource) when { context.jurisdictions.contains("DE") 
         fn satisfying_the_listed_conditions_allows(req in request()) {
             let (without, _) = snapshots();
             let d = decide(without, &req);
-            if d.decision == portcullis::decision::Outcome::Conditional {
+            if d.decision == portcullis_core::decision::Outcome::Conditional {
                 let mut again = req.clone();
                 again.satisfied_conditions.extend(d.conditions.iter().map(|c| c.id.to_string()));
-                prop_assert_eq!(decide(without, &again).decision, portcullis::decision::Outcome::Allow);
+                prop_assert_eq!(decide(without, &again).decision, portcullis_core::decision::Outcome::Allow);
             }
         }
     }
 }
 
 mod screening_properties {
-    use portcullis::designation::parse_file;
-    use portcullis::request::parse_decide;
-    use portcullis::screening::ScreeningIndex;
+    use portcullis_core::designation::parse_file;
+    use portcullis_core::request::parse_decide;
+    use portcullis_core::screening::ScreeningIndex;
     use proptest::prelude::*;
     use serde_json::json;
 

@@ -4,8 +4,8 @@
 //! requests. Policies made only of guards are decided without Cedar when sliced,
 //! so this also checks that deciding by guards is what Cedar decides.
 
-use portcullis::engine::{Slicing, decide_with};
-use portcullis::request::parse_decide;
+use portcullis_core::engine::{Slicing, decide_with};
+use portcullis_core::request::parse_decide;
 use proptest::prelude::*;
 use serde_json::json;
 

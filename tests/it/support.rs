@@ -8,9 +8,9 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
-use portcullis::metrics::Metrics;
-use portcullis::reload::{AppState, Limits};
-use portcullis::snapshot::{Snapshot, Sources};
+use portcullis::server::metrics::Metrics;
+use portcullis::server::state::{AppState, Limits};
+use portcullis_core::snapshot::{Snapshot, Sources};
 use serde_json::Value;
 use tower::ServiceExt;
 
@@ -64,7 +64,7 @@ pub fn state_with(snapshot: Snapshot, limits: Limits, token: Option<&str>) -> Ar
 
 /// A fresh router (own metrics) over the shipped policies and the default geo database.
 pub fn shipped_router() -> Router {
-    portcullis::http::router(state(shipped_snapshot()))
+    portcullis::server::http::router(state(shipped_snapshot()))
 }
 
 /// One router over the shipped defaults, shared by tests that only read.

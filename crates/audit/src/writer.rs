@@ -1,0 +1,804 @@
+//! The records writer: one dedicated thread owns the record files. Decisions
+//! reach it through a bounded queue; it chains, writes and syncs them in groups
+//! (one `write` and at most one `fsync` for everything drained at once).
+//!
+//! - `always`: every group is fsynced before its senders are acknowledged, so an
+//!   answered decision is on disk.
+//! - `interval`: senders are not waited for; queued records are written every
+//!   10 ms (so queueing one never wakes the writer) and fsynced every 100 ms.
+//!
+//! A failed write or sync marks the writer unhealthy (decisions are refused) and
+//! is retried every 250 ms. The failed group is cut off the file (`set_len`) and
+//! the writer moves to a new file whose first record is a *recovery* record
+//! naming how many bytes of the old file are valid; the chain continues from the
+//! last valid record. The same recovery record seals a torn tail found at
+//! start-up (a crash in the middle of a write): every start begins a new file.
+
+use std::fs::File;
+use std::io::{BufRead as _, Write as _};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+use serde_json::json;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+use super::chain::{self, FileName, GENESIS, Hash};
+use crate::Observer;
+
+/// When the writer fsyncs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncMode {
+    /// Before the decision is answered (group commit).
+    Always,
+    /// Every 100 ms.
+    Interval,
+}
+
+/// How often `interval` syncs.
+pub const SYNC_INTERVAL: Duration = Duration::from_millis(100);
+/// How often a failed write is retried.
+pub const RETRY_INTERVAL: Duration = Duration::from_millis(250);
+/// How often retention runs after start-up.
+pub const RETENTION_INTERVAL: Duration = Duration::from_secs(86_400);
+/// Most queued messages written as one group.
+const MAX_GROUP: usize = 1024;
+/// With `interval`, how long records gather in the queue before a write.
+const GATHER: Duration = Duration::from_millis(10);
+
+/// Where and how records are written.
+#[derive(Debug, Clone)]
+pub struct WriterConfig {
+    pub dir: PathBuf,
+    pub sync: SyncMode,
+    /// A file is closed once it holds this many bytes (checked between groups).
+    pub max_file_bytes: u64,
+    /// A file is closed once it is this old (checked when writing).
+    pub rotate_every: Duration,
+    /// Whole files whose newest record is older than this many days are deleted.
+    pub retain_days: Option<u32>,
+}
+
+/// What handlers send.
+pub(super) enum Msg {
+    /// Record objects (JSON, without `prev` / `hash`); the ack says whether they
+    /// are written (and synced, with `always`).
+    Records {
+        lines: Vec<Vec<u8>>,
+        ack: Option<oneshot::Sender<bool>>,
+    },
+    /// Write what is queued, sync, acknowledge and stop.
+    Close(oneshot::Sender<()>),
+    /// Panic in the writer thread before writing what is drained with it
+    /// (tests of what a writer failure does; see `Recorder::inject_writer_panic`).
+    Panic,
+}
+
+/// State the writer shares with the service.
+#[derive(Debug)]
+pub(super) struct Shared {
+    pub healthy: AtomicBool,
+    pub last_hash: Mutex<String>,
+    pub current_file: Mutex<String>,
+    /// Why records cannot be written, while they cannot; set for good when the
+    /// writer thread has stopped.
+    pub reason: Mutex<Option<String>>,
+    /// The writer thread has ended (it stopped or failed): records are never
+    /// writable again in this process.
+    pub stopped: AtomicBool,
+}
+
+impl Shared {
+    pub fn new() -> Self {
+        Self {
+            healthy: AtomicBool::new(false),
+            last_hash: Mutex::new(String::new()),
+            current_file: Mutex::new(String::new()),
+            reason: Mutex::new(None),
+            stopped: AtomicBool::new(false),
+        }
+    }
+
+    pub fn reason(&self) -> Option<String> {
+        self.reason.lock().ok().and_then(|r| r.clone())
+    }
+
+    fn set_reason(&self, reason: Option<String>) {
+        if let Ok(mut r) = self.reason.lock() {
+            *r = reason;
+        }
+    }
+
+    /// Marks records unwritable for the rest of the process.
+    fn stop(&self, reason: String) {
+        self.stopped.store(true, Ordering::SeqCst);
+        self.healthy.store(false, Ordering::SeqCst);
+        self.set_reason(Some(reason));
+    }
+}
+
+/// Why the writer could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum WriterError {
+    #[error("cannot create the records directory `{path}`: {cause}")]
+    CreateDir {
+        path: PathBuf,
+        cause: std::io::Error,
+    },
+    #[error("cannot read `{path}`: {cause}")]
+    Read {
+        path: PathBuf,
+        cause: std::io::Error,
+    },
+    #[error(
+        "cannot continue the record chain: line {line} of `{path}` is not a record; run `portcullis records verify` and move damaged files aside"
+    )]
+    Unreadable { path: PathBuf, line: usize },
+    #[error("cannot write records in `{path}`: {cause}")]
+    Write {
+        path: PathBuf,
+        cause: std::io::Error,
+    },
+    #[error("cannot start the records writer: {0}")]
+    Thread(std::io::Error),
+}
+
+struct Segment {
+    name: FileName,
+    file: File,
+    len: u64,
+    records: u64,
+    opened: Instant,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct Discarded {
+    file: String,
+    valid_bytes: u64,
+}
+
+pub(super) struct Writer {
+    cfg: WriterConfig,
+    file: Option<Segment>,
+    last_name: Option<FileName>,
+    last_hash: Hash,
+    /// Files whose tail is to be declared discarded by the next new file.
+    recovery: Vec<Discarded>,
+    recovery_reason: String,
+    dirty: bool,
+    last_sync: Instant,
+    last_failure: Option<Instant>,
+    observer: Arc<dyn Observer>,
+    shared: Arc<Shared>,
+}
+
+fn io_other(e: impl std::fmt::Display) -> std::io::Error {
+    std::io::Error::other(e.to_string())
+}
+
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    File::open(dir)?.sync_all()?;
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
+}
+
+impl Writer {
+    /// Opens the directory, continues the chain from its last complete record,
+    /// seals a torn tail with a recovery record, opens a new file and applies
+    /// retention. Everything here is checked before the service listens.
+    pub(super) fn open(
+        cfg: WriterConfig,
+        observer: Arc<dyn Observer>,
+        shared: Arc<Shared>,
+    ) -> Result<Self, WriterError> {
+        let dir = &cfg.dir;
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o750);
+        builder
+            .create(dir)
+            .map_err(|cause| WriterError::CreateDir {
+                path: dir.clone(),
+                cause,
+            })?;
+        let files = chain::list(dir).map_err(|cause| WriterError::Read {
+            path: dir.clone(),
+            cause,
+        })?;
+        let mut last_hash = GENESIS;
+        let mut recovery = Vec::new();
+        for f in files.iter().rev() {
+            let path = dir.join(&f.name);
+            let bytes = std::fs::read(&path).map_err(|cause| WriterError::Read {
+                path: path.clone(),
+                cause,
+            })?;
+            let complete = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+            if complete < bytes.len() {
+                recovery.push(Discarded {
+                    file: f.name.clone(),
+                    valid_bytes: complete as u64,
+                });
+            }
+            let Some(body) = bytes
+                .get(..complete.saturating_sub(1))
+                .filter(|b| !b.is_empty())
+            else {
+                continue;
+            };
+            let last = body.rsplit(|b| *b == b'\n').next().unwrap_or_default();
+            let line = bytecount_lines(body);
+            last_hash = chain::stated_hash(last).ok_or(WriterError::Unreadable { path, line })?;
+            break;
+        }
+        recovery.reverse();
+        if let Some(d) = recovery.last() {
+            tracing::warn!(file = %d.file, valid_bytes = d.valid_bytes, "records: torn final record found (the service stopped mid-write); it is discarded and acknowledged by a recovery record");
+        }
+        let mut writer = Self {
+            last_name: files.last().cloned(),
+            cfg,
+            file: None,
+            last_hash,
+            recovery,
+            recovery_reason: "torn final record found at start-up".into(),
+            dirty: false,
+            last_sync: Instant::now(),
+            last_failure: None,
+            observer,
+            shared,
+        };
+        writer
+            .write(&[], true)
+            .map_err(|cause| WriterError::Write {
+                path: writer.cfg.dir.clone(),
+                cause,
+            })?;
+        writer.publish();
+        writer.set_healthy(true);
+        writer.retention();
+        Ok(writer)
+    }
+
+    pub(super) fn spawn(
+        self,
+        rx: mpsc::Receiver<Msg>,
+    ) -> Result<std::thread::JoinHandle<()>, WriterError> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .map_err(WriterError::Thread)?;
+        let shared = self.shared.clone();
+        let observer = self.observer.clone();
+        std::thread::Builder::new()
+            .name("records-writer".into())
+            .spawn(move || {
+                // Whatever ends the writer (a close, or a panic anywhere in it),
+                // records are unwritable from then on: the health flag says so,
+                // and queued senders see their acknowledgement dropped.
+                let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    runtime.block_on(self.run(rx));
+                }));
+                observer.healthy(false);
+                match outcome {
+                    Ok(()) => shared.stop("the records writer has stopped".into()),
+                    Err(payload) => {
+                        let what = payload
+                            .downcast_ref::<&str>()
+                            .map(|s| (*s).to_owned())
+                            .or_else(|| payload.downcast_ref::<String>().cloned())
+                            .unwrap_or_else(|| "unknown cause".into());
+                        tracing::error!(panic = %what, "the records writer failed: refusing decisions (503) until the service is restarted");
+                        shared.stop(format!("the records writer failed: {what}"));
+                    }
+                }
+            })
+            .map_err(WriterError::Thread)
+    }
+
+    async fn run(mut self, mut rx: mpsc::Receiver<Msg>) {
+        let mut next_retention = Instant::now() + RETENTION_INTERVAL;
+        let mut retained: Vec<Vec<u8>> = Vec::new();
+        let mut busy = false;
+        loop {
+            let mut deadline = next_retention;
+            if self.dirty {
+                deadline = deadline.min(self.last_sync + SYNC_INTERVAL);
+            }
+            if let Some(failed) = self.last_failure {
+                deadline = deadline.min(failed + RETRY_INTERVAL);
+            }
+            let mut group = Group::new(std::mem::take(&mut retained));
+            let mut close = None;
+            let mut disconnected = false;
+            match self.cfg.sync {
+                // Nobody waits for the write: gather on a tick, so that queueing a
+                // record never has to wake this thread.
+                SyncMode::Interval if !busy => {
+                    tokio::time::sleep_until(deadline.min(Instant::now() + GATHER)).await;
+                }
+                SyncMode::Interval => {}
+                SyncMode::Always => match tokio::time::timeout_at(deadline, rx.recv()).await {
+                    Ok(Some(m)) => close = group.push(m),
+                    Ok(None) => disconnected = true,
+                    Err(_elapsed) => {}
+                },
+            }
+            while close.is_none() && group.messages < MAX_GROUP {
+                match rx.try_recv() {
+                    Ok(m) => close = group.push(m),
+                    Err(mpsc::error::TryRecvError::Empty) => break,
+                    Err(mpsc::error::TryRecvError::Disconnected) => {
+                        disconnected = true;
+                        break;
+                    }
+                }
+            }
+            busy = group.messages >= MAX_GROUP;
+            if group.panic {
+                inject_panic();
+            }
+            if disconnected {
+                retained = self.process(group);
+                break;
+            }
+            if let Some(done) = close {
+                rx.close();
+                while let Ok(m) = rx.try_recv() {
+                    if let Some(other) = group.push(m) {
+                        let _ = other.send(());
+                    }
+                }
+                retained = self.process(group);
+                self.finish(&retained);
+                let _ = done.send(());
+                return;
+            }
+            let retry_due = self
+                .last_failure
+                .is_some_and(|f| f.elapsed() >= RETRY_INTERVAL);
+            if self.last_failure.is_some() && !retry_due {
+                // Between retries: nothing is attempted; waiting senders are refused.
+                retained = group.refuse();
+            } else if !group.is_empty() {
+                retained = self.process(group);
+            } else if retry_due {
+                // Nothing to write: probe (recovery record if any, then fsync).
+                match self.write(&[], true) {
+                    Ok(()) => self.set_healthy(true),
+                    Err(e) => self.failed(&e),
+                }
+            }
+            if self.dirty && self.last_sync.elapsed() >= SYNC_INTERVAL {
+                if let Err(e) = self.sync() {
+                    self.failed(&e);
+                }
+            }
+            if Instant::now() >= next_retention {
+                self.retention();
+                next_retention = Instant::now() + RETENTION_INTERVAL;
+            }
+        }
+        self.finish(&retained);
+    }
+
+    /// Writes a group; returns the lines to retry (those nobody waits for).
+    fn process(&mut self, group: Group) -> Vec<Vec<u8>> {
+        if group.is_empty() {
+            return Vec::new();
+        }
+        let lines: Vec<&[u8]> = group.lines.iter().map(Vec::as_slice).collect();
+        match self.write(&lines, false) {
+            Ok(()) => {
+                self.set_healthy(true);
+                self.observer.written(lines.len() as u64);
+                for ack in group.acks {
+                    let _ = ack.send(true);
+                }
+                Vec::new()
+            }
+            Err(e) => {
+                self.failed(&e);
+                group.refuse()
+            }
+        }
+    }
+
+    /// Last writes before stopping; records that still cannot be written are
+    /// reported (they were answered under `interval`).
+    fn finish(&mut self, retained: &[Vec<u8>]) {
+        if !retained.is_empty() {
+            let lines: Vec<&[u8]> = retained.iter().map(Vec::as_slice).collect();
+            match self.write(&lines, true) {
+                Ok(()) => self.observer.written(lines.len() as u64),
+                Err(e) => {
+                    tracing::error!(error = %e, lost = retained.len(), "records: stopping with records that could not be written")
+                }
+            }
+        }
+        match self.sync() {
+            Ok(()) => {
+                tracing::info!(last_hash = %chain::to_hex(&self.last_hash), file = ?self.file.as_ref().map(|s| &s.name.name), "records flushed and synced")
+            }
+            Err(e) => tracing::error!(error = %e, "records: final sync failed"),
+        }
+    }
+
+    fn set_healthy(&mut self, healthy: bool) {
+        if healthy {
+            self.last_failure = None;
+            self.shared.set_reason(None);
+        }
+        let was = self.shared.healthy.swap(healthy, Ordering::SeqCst);
+        self.observer.healthy(healthy);
+        if healthy && !was {
+            tracing::info!("records are writable again: decisions resume");
+        }
+    }
+
+    fn failed(&mut self, e: &std::io::Error) {
+        self.observer.write_error();
+        self.last_failure = Some(Instant::now());
+        if self.shared.healthy.load(Ordering::SeqCst) {
+            tracing::error!(error = %e, dir = %self.cfg.dir.display(), "records cannot be written: refusing decisions (503) until they can");
+        } else {
+            tracing::debug!(error = %e, "records still cannot be written");
+        }
+        self.set_healthy(false);
+        self.shared
+            .set_reason(Some(format!("records cannot be written: {e}")));
+        self.recovery_reason = format!("write error: {e}");
+    }
+
+    fn publish(&self) {
+        if let Ok(mut h) = self.shared.last_hash.lock() {
+            *h = chain::to_hex(&self.last_hash);
+        }
+        if let (Some(seg), Ok(mut f)) = (&self.file, self.shared.current_file.lock()) {
+            f.clone_from(&seg.name.name);
+        }
+    }
+
+    /// Chains and writes `lines` to the current file (rotating first if due),
+    /// preceded by a recovery record at the head of a new file if one is owed.
+    /// Syncs with `always` or `force_sync`. On failure nothing of the group stays
+    /// valid and the next write goes to a new file.
+    fn write(&mut self, lines: &[&[u8]], force_sync: bool) -> std::io::Result<()> {
+        self.rotate_if_due()?;
+        if self.file.is_none() {
+            self.open_new()?;
+        }
+        let recovery = (!self.recovery.is_empty())
+            .then(|| self.recovery_record())
+            .transpose()?;
+        let Some(seg) = self.file.as_mut() else {
+            return Err(io_other("no records file is open"));
+        };
+        let start = seg.len;
+        let mut hash = self.last_hash;
+        let mut buf = Vec::with_capacity(lines.iter().map(|l| l.len() + 150).sum::<usize>() + 300);
+        let mut records = 0;
+        if let Some(r) = recovery.as_ref().filter(|_| start == 0) {
+            hash = chain::seal_into(&hash, r, &mut buf).map_err(io_other)?;
+            records += 1;
+        }
+        for l in lines {
+            hash = chain::seal_into(&hash, l, &mut buf).map_err(io_other)?;
+            records += 1;
+        }
+        let sync = force_sync || self.cfg.sync == SyncMode::Always;
+        let timer = std::time::Instant::now();
+        let result = seg.file.write_all(&buf).and_then(|()| {
+            if sync {
+                seg.file.sync_data()?;
+                self.observer.fsync(timer.elapsed());
+            }
+            Ok(())
+        });
+        match result {
+            Ok(()) => {
+                seg.len += buf.len() as u64;
+                seg.records += records;
+                self.last_hash = hash;
+                if start == 0 {
+                    self.recovery.clear();
+                }
+                if sync {
+                    self.dirty = false;
+                    self.last_sync = Instant::now();
+                } else if !buf.is_empty() {
+                    self.dirty = true;
+                }
+                self.publish();
+                Ok(())
+            }
+            Err(e) => {
+                self.discard(start);
+                Err(e)
+            }
+        }
+    }
+
+    fn recovery_record(&self) -> std::io::Result<Vec<u8>> {
+        serde_json::to_vec(&json!({
+            "kind": "recovery",
+            "time": chain::record_time(SystemTime::now()),
+            "reason": self.recovery_reason,
+            "discarded": self.recovery,
+        }))
+        .map_err(io_other)
+    }
+
+    /// Cuts a failed group off the current file and leaves it: the next write
+    /// opens a new file that declares the valid length of this one. An empty
+    /// file that could be cut back to empty is kept for the retry.
+    fn discard(&mut self, valid: u64) {
+        let Some(seg) = self.file.take() else { return };
+        let cut = seg.file.set_len(valid).is_ok();
+        if cut && valid == 0 {
+            self.file = Some(Segment {
+                len: 0,
+                records: 0,
+                ..seg
+            });
+            return;
+        }
+        self.recovery.push(Discarded {
+            file: seg.name.name.clone(),
+            valid_bytes: valid,
+        });
+    }
+
+    fn rotate_if_due(&mut self) -> std::io::Result<()> {
+        let due = self.file.as_ref().is_some_and(|s| {
+            s.len > 0
+                && (s.len >= self.cfg.max_file_bytes || s.opened.elapsed() >= self.cfg.rotate_every)
+        });
+        if !due {
+            return Ok(());
+        }
+        let Some(seg) = self.file.take() else {
+            return Ok(());
+        };
+        if let Err(e) = seg.file.sync_data() {
+            self.recovery.push(Discarded {
+                file: seg.name.name.clone(),
+                valid_bytes: seg.len,
+            });
+            return Err(e);
+        }
+        self.dirty = false;
+        tracing::info!(file = %seg.name.name, records = seg.records, bytes = seg.len, last_hash = %chain::to_hex(&self.last_hash), "records file closed");
+        Ok(())
+    }
+
+    fn open_new(&mut self) -> std::io::Result<()> {
+        let now = chain::stamp(SystemTime::now());
+        let (stamp, seq) = match &self.last_name {
+            // Never sort before the previous file, even if the clock went back.
+            Some(last) => {
+                let seq = last.seq.checked_add(1).ok_or_else(|| {
+                    io_other(format!(
+                        "the records file sequence number cannot advance past `{}`: move the record files aside (after `portcullis records verify`) to start a new chain",
+                        last.name
+                    ))
+                })?;
+                (now.max(last.stamp.clone()), seq)
+            }
+            None => (now, 1),
+        };
+        let name = FileName::new(&stamp, seq);
+        let mut options = std::fs::OpenOptions::new();
+        options.append(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o640);
+        let file = options.open(self.cfg.dir.join(&name.name))?;
+        self.last_name = Some(name.clone());
+        sync_dir(&self.cfg.dir)?;
+        self.file = Some(Segment {
+            name,
+            file,
+            len: 0,
+            records: 0,
+            opened: Instant::now(),
+        });
+        self.publish();
+        Ok(())
+    }
+
+    fn sync(&mut self) -> std::io::Result<()> {
+        if let Some(seg) = self.file.as_mut() {
+            let timer = std::time::Instant::now();
+            if let Err(e) = seg.file.sync_data() {
+                let len = seg.len;
+                self.discard(len);
+                return Err(e);
+            }
+            self.observer.fsync(timer.elapsed());
+        }
+        self.dirty = false;
+        self.last_sync = Instant::now();
+        Ok(())
+    }
+
+    /// Deletes the oldest whole files whose newest record is past retention.
+    /// A `retention` record naming them, the time of the newest record among
+    /// them (`deleted_newest`) and the hash the oldest kept record continues
+    /// from is written (and synced) first, so `verify` can tell retention from
+    /// a missing file, and retention from a deletion of recent records.
+    fn retention(&mut self) {
+        let Some(days) = self.cfg.retain_days else {
+            return;
+        };
+        match self.expire(days) {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                files = n,
+                retain_days = days,
+                "records: expired files deleted"
+            ),
+            Err(e) => tracing::error!(error = %e, "records: retention failed; nothing deleted"),
+        }
+    }
+
+    fn expire(&mut self, days: u32) -> std::io::Result<usize> {
+        let Some(horizon) = SystemTime::now().checked_sub(chain::days(days)) else {
+            return Ok(0);
+        };
+        let dir = self.cfg.dir.clone();
+        let files = chain::list(&dir)?;
+        let current = self.file.as_ref().map(|s| s.name.name.clone());
+        let mut expired = Vec::new();
+        // The newest record (or, for an empty file, start) of what is deleted.
+        let mut newest = None;
+        for f in &files {
+            let Some(started) = f.started() else { break };
+            if Some(&f.name) == current.as_ref() || started >= horizon {
+                break;
+            }
+            let last = match newest_time(&dir.join(&f.name))? {
+                Some(t) if t < horizon => t,
+                None if is_empty(&dir.join(&f.name))? => started,
+                _ => break,
+            };
+            expired.push(f.name.clone());
+            newest = newest.max(Some(last));
+        }
+        let Some(newest) = newest else {
+            return Ok(0);
+        };
+        let mut anchor = None;
+        for f in files.iter().skip(expired.len()) {
+            if let Some(prev) = first_prev(&dir.join(&f.name))? {
+                anchor = Some(prev);
+                break;
+            }
+        }
+        let anchor = anchor.unwrap_or(self.last_hash);
+        let record = serde_json::to_vec(&json!({
+            "kind": "retention",
+            "time": chain::record_time(SystemTime::now()),
+            "retain_days": days,
+            "deleted": expired,
+            "deleted_newest": chain::record_time(newest),
+            "anchor": chain::to_hex(&anchor),
+        }))
+        .map_err(io_other)?;
+        self.write(&[&record], true)?;
+        for name in &expired {
+            std::fs::remove_file(dir.join(name))?;
+        }
+        sync_dir(&dir)?;
+        Ok(expired.len())
+    }
+}
+
+fn bytecount_lines(body: &[u8]) -> usize {
+    body.iter().filter(|b| **b == b'\n').count() + 1
+}
+
+fn is_empty(path: &Path) -> std::io::Result<bool> {
+    Ok(std::fs::metadata(path)?.len() == 0)
+}
+
+/// The `time` of the last complete record of a file; `None` if it has none or
+/// it cannot be read (then the file is kept).
+fn newest_time(path: &Path) -> std::io::Result<Option<SystemTime>> {
+    let bytes = std::fs::read(path)?;
+    let complete = bytes.iter().rposition(|b| *b == b'\n').unwrap_or(0);
+    let Some(last) = bytes
+        .get(..complete)
+        .and_then(|b| b.rsplit(|c| *c == b'\n').next())
+        .filter(|l| !l.is_empty())
+    else {
+        return Ok(None);
+    };
+    Ok(chain::open(last)
+        .ok()
+        .and_then(|o| o.str_field("time").and_then(chain::parse_time)))
+}
+
+/// The `prev` of the first record of a file, if it has one.
+fn first_prev(path: &Path) -> std::io::Result<Option<Hash>> {
+    let mut reader = std::io::BufReader::new(File::open(path)?);
+    let mut line = Vec::new();
+    reader.read_until(b'\n', &mut line)?;
+    match line.strip_suffix(b"\n") {
+        None => Ok(None),
+        Some(l) => chain::open(l)
+            .map(|o| Some(o.prev))
+            .map_err(|e| io_other(format!("`{}` line 1: {e}", path.display()))),
+    }
+}
+
+/// Messages drained at once.
+struct Group {
+    lines: Vec<Vec<u8>>,
+    /// Whether each line is retried after a failure (nobody waits for it).
+    retry: Vec<bool>,
+    acks: Vec<oneshot::Sender<bool>>,
+    messages: usize,
+    /// A `Msg::Panic` was drained.
+    panic: bool,
+}
+
+impl Group {
+    fn new(retained: Vec<Vec<u8>>) -> Self {
+        let retry = vec![true; retained.len()];
+        Self {
+            lines: retained,
+            retry,
+            acks: Vec::new(),
+            messages: 0,
+            panic: false,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.lines.is_empty() && self.acks.is_empty()
+    }
+
+    /// Answers every waiting sender `false`; returns the lines to retry.
+    fn refuse(self) -> Vec<Vec<u8>> {
+        for ack in self.acks {
+            let _ = ack.send(false);
+        }
+        self.lines
+            .into_iter()
+            .zip(self.retry)
+            .filter_map(|(l, retry)| retry.then_some(l))
+            .collect()
+    }
+
+    /// Adds a message; returns the close acknowledgement if it is a close.
+    fn push(&mut self, m: Msg) -> Option<oneshot::Sender<()>> {
+        match m {
+            Msg::Records { lines, ack } => {
+                self.messages += 1;
+                self.retry
+                    .extend(std::iter::repeat_n(ack.is_none(), lines.len()));
+                self.lines.extend(lines);
+                self.acks.extend(ack);
+                None
+            }
+            Msg::Close(done) => Some(done),
+            Msg::Panic => {
+                self.panic = true;
+                None
+            }
+        }
+    }
+}
+
+/// The failure `Msg::Panic` asks for.
+#[allow(clippy::panic)]
+fn inject_panic() {
+    panic!("injected records writer panic");
+}

@@ -1,0 +1,217 @@
+//! The decision: the one place that turns Cedar's answer into allow / deny /
+//! conditional, with reasons, conditions and obligations.
+//!
+//! The engine evaluates each policy that can apply and reports which were
+//! satisfied and which erred. From those, with the effect and annotations of
+//! each policy:
+//! - a satisfied `forbid` without `@condition` denies;
+//! - a `forbid` that erred denies too, unless its `@condition` is satisfied
+//!   (fail closed: Cedar alone would skip it and let a permit win);
+//! - no satisfied `permit` denies with the reason `no_permit`;
+//! - a satisfied `forbid` whose `@condition` is not in `satisfied_conditions`
+//!   makes the decision conditional;
+//! - otherwise allow, with the `@obligation` of every satisfied permit.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use cedar_policy::Effect;
+use serde::{Deserialize, Serialize};
+
+use crate::enrich::Facts;
+
+/// What the annotations of one policy say.
+#[derive(Debug, Clone)]
+pub struct PolicyMeta {
+    pub id: Arc<str>,
+    pub effect: Effect,
+    pub measure: Option<Arc<str>>,
+    pub message: Option<Arc<str>>,
+    /// `@condition`: a forbid that makes the decision conditional instead of deny.
+    pub condition: Option<Arc<str>>,
+    /// `@obligation`: a duty attached to an allow this permit determines.
+    pub obligation: Option<Arc<str>>,
+    pub file: PathBuf,
+    pub line: usize,
+}
+
+/// Reserved: the reason reported when no permit applies.
+pub const NO_PERMIT: &str = "no_permit";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Allow,
+    Deny,
+    Conditional,
+}
+
+impl Outcome {
+    pub const ALL: [Outcome; 3] = [Self::Allow, Self::Deny, Self::Conditional];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Allow => "allow",
+            Self::Deny => "deny",
+            Self::Conditional => "conditional",
+        }
+    }
+}
+
+/// A policy that decided, with its measure and message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Reason {
+    pub policy: Arc<str>,
+    pub measure: Option<Arc<str>>,
+    pub message: Option<Arc<str>>,
+}
+
+/// A condition (from `@condition`) or obligation (from `@obligation`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Requirement {
+    pub id: Arc<str>,
+    pub policy: Arc<str>,
+    pub measure: Option<Arc<str>>,
+    pub message: Option<Arc<str>>,
+}
+
+/// An error met while deciding; any error in a forbid fails closed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DecisionError {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy: Option<Arc<str>>,
+    pub message: String,
+}
+
+/// The answer to one request (the body of `POST /v1/decide`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Decision {
+    pub request_id: Option<String>,
+    pub decision: Outcome,
+    pub decision_id: String,
+    pub policy_revision: Arc<str>,
+    pub reasons: Vec<Reason>,
+    pub conditions: Vec<Requirement>,
+    pub obligations: Vec<Requirement>,
+    pub facts: Facts,
+    pub errors: Vec<DecisionError>,
+}
+
+/// The outcome part of a decision, before ids and facts are attached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    pub outcome: Outcome,
+    pub reasons: Vec<Reason>,
+    pub conditions: Vec<Requirement>,
+    pub obligations: Vec<Requirement>,
+    pub errors: Vec<DecisionError>,
+}
+
+impl Verdict {
+    /// A deny that no policy decided: something failed before or during evaluation.
+    pub fn fail_closed(message: String) -> Self {
+        Self {
+            outcome: Outcome::Deny,
+            reasons: vec![Reason {
+                policy: Arc::from("evaluation_error"),
+                measure: None,
+                message: Some(Arc::from(
+                    "the request could not be fully evaluated; denied (fail closed)",
+                )),
+            }],
+            conditions: Vec::new(),
+            obligations: Vec::new(),
+            errors: vec![DecisionError {
+                policy: None,
+                message,
+            }],
+        }
+    }
+}
+
+fn reason(m: &PolicyMeta) -> Reason {
+    Reason {
+        policy: m.id.clone(),
+        measure: m.measure.clone(),
+        message: m.message.clone(),
+    }
+}
+
+fn requirement(id: &Arc<str>, m: &PolicyMeta) -> Requirement {
+    Requirement {
+        id: id.clone(),
+        policy: m.id.clone(),
+        measure: m.measure.clone(),
+        message: m.message.clone(),
+    }
+}
+
+/// What evaluating the policies gave: the satisfied ones and the erring ones.
+#[derive(Debug, Default)]
+pub struct Evaluation<'a> {
+    pub satisfied: Vec<&'a PolicyMeta>,
+    pub errors: Vec<(&'a PolicyMeta, String)>,
+}
+
+/// Applies the decision semantics.
+pub fn resolve(evaluation: Evaluation<'_>, satisfied_conditions: &[String]) -> Verdict {
+    let lifted = |m: &PolicyMeta| {
+        m.condition
+            .as_deref()
+            .is_some_and(|c| satisfied_conditions.iter().any(|s| s == c))
+    };
+    let mut hard = Vec::new();
+    let mut liftable = Vec::new();
+    let mut permits = Vec::new();
+    let mut errors = Vec::with_capacity(evaluation.errors.len());
+
+    for m in evaluation.satisfied {
+        match (m.effect, &m.condition) {
+            (Effect::Permit, _) => permits.push(m),
+            (Effect::Forbid, None) => hard.push(m),
+            (Effect::Forbid, Some(_)) if lifted(m) => {}
+            (Effect::Forbid, Some(_)) => liftable.push(m),
+        }
+    }
+    for (m, message) in evaluation.errors {
+        if m.effect == Effect::Forbid && !lifted(m) {
+            hard.push(m);
+        }
+        errors.push(DecisionError {
+            policy: Some(m.id.clone()),
+            message,
+        });
+    }
+
+    let mut verdict = Verdict {
+        outcome: Outcome::Allow,
+        reasons: Vec::new(),
+        conditions: Vec::new(),
+        obligations: Vec::new(),
+        errors,
+    };
+    if !hard.is_empty() {
+        verdict.outcome = Outcome::Deny;
+        verdict.reasons = hard.into_iter().map(reason).collect();
+    } else if permits.is_empty() {
+        verdict.outcome = Outcome::Deny;
+        verdict.reasons = vec![Reason {
+            policy: Arc::from(NO_PERMIT),
+            measure: None,
+            message: Some(Arc::from("no permit policy applies (default deny)")),
+        }];
+    } else if !liftable.is_empty() {
+        verdict.outcome = Outcome::Conditional;
+        verdict.reasons = liftable.iter().map(|m| reason(m)).collect();
+        verdict.conditions = liftable
+            .iter()
+            .filter_map(|m| m.condition.as_ref().map(|c| requirement(c, m)))
+            .collect();
+    } else {
+        verdict.obligations = permits
+            .iter()
+            .filter_map(|m| m.obligation.as_ref().map(|o| requirement(o, m)))
+            .collect();
+    }
+    verdict
+}

@@ -1,0 +1,438 @@
+//! Loading the Cedar policy set: files, `@id`s, annotations, strict validation.
+//!
+//! Every problem is reported as a [`Diagnostic`] with file, line and column.
+//! Each validated policy is compiled once: its Cedar condition (scope and body
+//! as one expression) is built at load, and the set is sliced by action, so a
+//! request evaluates only the policies whose scope admits its action.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::Arc;
+
+use cedar_policy::{
+    ActionConstraint, Effect, EntityUid, Policy, PolicyId, PolicySet, Schema, ValidationMode,
+    Validator,
+};
+
+use cedar_policy_core::ast;
+
+use crate::decision::{NO_PERMIT, PolicyMeta};
+use crate::diagnostic::Diagnostic;
+use crate::request::Action;
+
+pub mod limits;
+
+/// One policy, ready to evaluate.
+#[derive(Debug)]
+pub struct CompiledPolicy {
+    pub meta: PolicyMeta,
+    /// Scope and conditions as one expression, built once instead of per request.
+    pub condition: ast::Expr,
+    /// Necessary conditions checked on the facts before evaluating (see `slicing`).
+    pub guards: Vec<crate::slicing::Guard>,
+    /// The guards are the whole condition: when they hold (and the action scope
+    /// admits the request) the policy is satisfied, without evaluating it.
+    pub decided_by_guards: bool,
+}
+
+/// A validated policy set, ready to evaluate.
+#[derive(Debug)]
+pub struct LoadedPolicies {
+    /// The policies as written (validated against the schema).
+    pub source: PolicySet,
+    compiled: Vec<CompiledPolicy>,
+    /// Indices into `compiled` of the policies whose action scope admits each
+    /// action. A policy outside its scope is never satisfied and never errs, so a
+    /// slice gives exactly the answer of the whole set.
+    by_action: [Vec<usize>; 3],
+    /// Whether any policy reads `source_ips`; if none does, the (costly) set of
+    /// `ipaddr` values need not be built per request.
+    pub reads_source_ips: bool,
+}
+
+impl LoadedPolicies {
+    /// The policies that can apply to `action`.
+    pub fn for_action(&self, action: Action) -> impl Iterator<Item = &CompiledPolicy> {
+        let [open, maintain, provision] = &self.by_action;
+        let slice = match action {
+            Action::OpenAccount => open,
+            Action::MaintainAccount => maintain,
+            Action::Provision => provision,
+        };
+        slice.iter().filter_map(|&i| self.compiled.get(i))
+    }
+
+    /// Every policy, in load order.
+    pub fn all(&self) -> impl Iterator<Item = &CompiledPolicy> {
+        self.compiled.iter()
+    }
+
+    pub fn len(&self) -> usize {
+        self.compiled.len()
+    }
+
+    /// How many policies are decided by their guards alone (never evaluated by Cedar).
+    pub fn decided_by_guards(&self) -> usize {
+        self.compiled.iter().filter(|p| p.decided_by_guards).count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.compiled.is_empty()
+    }
+}
+
+/// Parses, names and validates policies given as `(file, text)` pairs.
+pub fn load_sources(
+    sources: &[(PathBuf, String)],
+    schema: &Schema,
+) -> Result<LoadedPolicies, Vec<Diagnostic>> {
+    let mut diags = Vec::new();
+    let mut source = PolicySet::new();
+    let mut meta: HashMap<PolicyId, PolicyMeta> = HashMap::new();
+    let mut texts: HashMap<&Path, &str> = HashMap::new();
+
+    for (file, text) in sources {
+        texts.insert(file, text);
+        // Brackets and size first: Cedar's parser recurses per level.
+        let statements = limits::scan(text);
+        let over: Vec<Diagnostic> = statements
+            .iter()
+            .filter_map(limits::check_text)
+            .map(|(offset, message)| {
+                let (line, column) = line_col(text, offset);
+                Diagnostic::new(file, line, column, message).with_help(limits::NESTING_HELP)
+            })
+            .collect();
+        if !over.is_empty() {
+            diags.extend(over);
+            continue;
+        }
+        let parsed = match PolicySet::from_str(text) {
+            Ok(set) => set,
+            Err(errors) => {
+                for e in errors.iter() {
+                    diags.push(diagnostic(file, text, e));
+                }
+                continue;
+            }
+        };
+        if parsed.templates().next().is_some() {
+            let (line, column) = (1, 1);
+            diags.push(Diagnostic {
+                file: file.clone(),
+                line,
+                column,
+                message: "policy templates (`?principal`, `?resource`) are not supported".into(),
+                help: Some("write static policies".into()),
+            });
+            continue;
+        }
+        let starts: Vec<usize> = statements.iter().map(|s| s.start).collect();
+        // Cedar names the policies of a parsed text policy0, policy1, … in order.
+        let mut ordered: Vec<&Policy> = parsed.policies().collect();
+        ordered.sort_by_key(|p| {
+            AsRef::<str>::as_ref(p.id())
+                .strip_prefix("policy")
+                .and_then(|n| n.parse::<usize>().ok())
+                .unwrap_or(usize::MAX)
+        });
+        for (index, policy) in ordered.into_iter().enumerate() {
+            let offset = starts.get(index).copied().unwrap_or(0);
+            let (line, column) = line_col(text, offset);
+            let at = |message: String, help: Option<&str>| Diagnostic {
+                file: file.clone(),
+                line,
+                column,
+                message,
+                help: help.map(str::to_owned),
+            };
+            let core: &ast::Policy = policy.as_ref();
+            if let Some(condition) = core.non_scope_constraints() {
+                let (levels, deepest) = limits::depth(condition);
+                if levels > limits::MAX_NESTING {
+                    let (line, column) = deepest.map_or((line, column), |o| line_col(text, o));
+                    diags.push(
+                        Diagnostic::new(file, line, column, limits::too_deep(levels))
+                            .with_help(limits::NESTING_HELP),
+                    );
+                    continue;
+                }
+            }
+            match annotations(policy) {
+                Err(message) => diags.push(at(message, None)),
+                Ok(annotated) => {
+                    let id = PolicyId::new(annotated.id.as_ref());
+                    if let Some(first) = meta.get(&id) {
+                        diags.push(at(
+                            format!(
+                                "duplicate policy id `{}` (first defined at {}:{})",
+                                annotated.id,
+                                first.file.display(),
+                                first.line
+                            ),
+                            Some("`@id` must be unique across all policy files"),
+                        ));
+                        continue;
+                    }
+                    if let Err(e) = source.add(policy.new_id(id.clone())) {
+                        diags.push(at(e.to_string(), None));
+                        continue;
+                    }
+                    meta.insert(
+                        id,
+                        PolicyMeta {
+                            file: file.clone(),
+                            line,
+                            ..annotated
+                        },
+                    );
+                }
+            }
+        }
+    }
+    if !diags.is_empty() {
+        return Err(diags);
+    }
+
+    let validation = Validator::new(schema.clone()).validate(&source, ValidationMode::Strict);
+    for e in validation.validation_errors() {
+        let m = meta.get(e.policy_id());
+        let file = m.map(|m| m.file.clone()).unwrap_or_default();
+        let text = texts.get(file.as_path()).copied().unwrap_or_default();
+        let mut d = diagnostic(&file, text, e);
+        if d.line == 0 {
+            d.line = m.map_or(0, |m| m.line);
+        }
+        diags.push(d);
+    }
+    if !diags.is_empty() {
+        return Err(diags);
+    }
+
+    // Load order: by file, then by line.
+    let mut ordered: Vec<&Policy> = source.policies().collect();
+    ordered.sort_by_key(|p| meta.get(p.id()).map(|m| (m.file.clone(), m.line)));
+    let reads_source_ips = ordered.iter().any(|p| {
+        p.to_json()
+            .map_or(true, |json| json.to_string().contains("source_ips"))
+    });
+    let by_action = Action::ALL.map(|action| {
+        (0..ordered.len())
+            .filter(|&i| ordered.get(i).is_some_and(|p| admits(p, action)))
+            .collect()
+    });
+    let compiled = ordered
+        .iter()
+        .filter_map(|p| {
+            let core: &ast::Policy = (*p).as_ref();
+            let json = p.to_json().ok();
+            meta.get(p.id()).map(|m| CompiledPolicy {
+                meta: m.clone(),
+                condition: core.condition(),
+                guards: json
+                    .as_ref()
+                    .map(crate::slicing::guards)
+                    .unwrap_or_default(),
+                decided_by_guards: json.as_ref().is_some_and(crate::slicing::decided_by_guards),
+            })
+        })
+        .collect();
+    Ok(LoadedPolicies {
+        source,
+        compiled,
+        by_action,
+        reads_source_ips,
+    })
+}
+
+/// Whether the action scope of `policy` admits `action`.
+fn admits(policy: &Policy, action: Action) -> bool {
+    let is = |uid: &EntityUid| {
+        uid.type_name().to_string() == "Action" && uid.id().unescaped() == action.as_str()
+    };
+    match policy.action_constraint() {
+        ActionConstraint::Any => true,
+        ActionConstraint::Eq(uid) => is(&uid),
+        ActionConstraint::In(uids) => uids.iter().any(is),
+    }
+}
+
+/// Reads and checks the Portcullis annotations of one policy.
+fn annotations(policy: &Policy) -> Result<PolicyMeta, String> {
+    let text = |key: &str| -> Result<Option<Arc<str>>, String> {
+        match policy.annotation(key) {
+            None => Ok(None),
+            Some(v) if v.trim().is_empty() => Err(format!("`@{key}` must not be empty")),
+            Some(v) => Ok(Some(Arc::from(v))),
+        }
+    };
+    let id = text("id")?.ok_or_else(|| {
+        "policy has no `@id(\"...\")` annotation; every policy needs a unique id".to_owned()
+    })?;
+    if id.as_ref() == NO_PERMIT {
+        return Err(format!("`@id(\"{NO_PERMIT}\")` is reserved"));
+    }
+    let effect = policy.effect();
+    let condition = text("condition")?;
+    let obligation = text("obligation")?;
+    if condition.is_some() && effect != Effect::Forbid {
+        return Err(format!(
+            "policy `{id}`: `@condition` is only meaningful on a `forbid`"
+        ));
+    }
+    if obligation.is_some() && effect != Effect::Permit {
+        return Err(format!(
+            "policy `{id}`: `@obligation` is only meaningful on a `permit`"
+        ));
+    }
+    Ok(PolicyMeta {
+        measure: text("measure")?,
+        message: text("message")?,
+        id,
+        effect,
+        condition,
+        obligation,
+        file: PathBuf::new(),
+        line: 0,
+    })
+}
+
+fn diagnostic(file: &Path, text: &str, d: &dyn miette::Diagnostic) -> Diagnostic {
+    let offset = d
+        .labels()
+        .and_then(|mut labels| labels.next())
+        .map(|l| l.offset());
+    let (line, column) = offset.map_or((0, 0), |o| line_col(text, o));
+    Diagnostic {
+        file: file.to_owned(),
+        line,
+        column,
+        message: d.to_string(),
+        help: d.help().map(|h| h.to_string()),
+    }
+}
+
+/// 1-based line and column of a byte offset.
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = text.get(..offset.min(text.len())).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let column = before
+        .rsplit_once('\n')
+        .map_or(before, |(_, tail)| tail)
+        .chars()
+        .count()
+        + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn schema() -> Schema {
+        crate::cedar_input::schema().unwrap()
+    }
+
+    fn load(files: &[(&str, &str)]) -> Result<LoadedPolicies, Vec<Diagnostic>> {
+        let sources: Vec<(PathBuf, String)> = files
+            .iter()
+            .map(|(f, t)| (PathBuf::from(f), (*t).to_owned()))
+            .collect();
+        load_sources(&sources, &schema())
+    }
+
+    #[test]
+    fn statement_starts_skip_comments_and_strings() {
+        let text = "// c; \n@id(\"a;b\")\npermit(principal, action, resource);\n  forbid(principal, action, resource) when { \"}\" == \";\" };";
+        let starts: Vec<usize> = limits::scan(text).iter().map(|s| s.start).collect();
+        assert_eq!(starts.len(), 2);
+        assert_eq!(line_col(text, starts[0]), (2, 1));
+        assert_eq!(line_col(text, starts[1]), (4, 3));
+    }
+
+    #[test]
+    fn ids_come_from_annotations() {
+        let set = load(&[(
+            "a.cedar",
+            "@id(\"base\") permit(principal, action, resource);\n@id(\"f\") @condition(\"kyc\") forbid(principal, action, resource);",
+        )])
+        .unwrap();
+        let ids: Vec<&str> = set.all().map(|p| &*p.meta.id).collect();
+        assert_eq!(ids, ["base", "f"]);
+        let f = &set.all().nth(1).unwrap().meta;
+        assert_eq!(f.condition.as_deref(), Some("kyc"));
+        assert_eq!(f.effect, Effect::Forbid);
+        assert_eq!(f.line, 2);
+    }
+
+    #[test]
+    fn missing_and_duplicate_ids_name_file_and_line() {
+        let errs = load(&[
+            ("a.cedar", "@id(\"x\") permit(principal, action, resource);"),
+            ("b.cedar", "\n\n@id(\"x\") permit(principal, action, resource);\npermit(principal, action, resource);"),
+        ])
+        .unwrap_err();
+        let text: Vec<String> = errs.iter().map(ToString::to_string).collect();
+        assert!(
+            text[0].starts_with("b.cedar:3:1: duplicate policy id `x`"),
+            "{text:?}"
+        );
+        assert!(
+            text[1].starts_with("b.cedar:4:1: policy has no `@id"),
+            "{text:?}"
+        );
+    }
+
+    #[test]
+    fn parse_and_validation_errors_are_located() {
+        let errs = load(&[(
+            "p.cedar",
+            "@id(\"x\")\npermit(principal, action, resource)\n  when { context.nope == 1 };",
+        )])
+        .unwrap_err();
+        assert_eq!((errs[0].line, errs[0].column), (3, 10), "{errs:?}");
+        let errs = load(&[(
+            "q.cedar",
+            "@id(\"x\")\npermit(principal, action, resource) when { 1 + };",
+        )])
+        .unwrap_err();
+        assert_eq!(errs[0].line, 2, "{errs:?}");
+    }
+
+    #[test]
+    fn misplaced_annotations_are_rejected() {
+        let errs = load(&[(
+            "a.cedar",
+            "@id(\"x\") @condition(\"c\") permit(principal, action, resource);",
+        )])
+        .unwrap_err();
+        assert!(errs[0].message.contains("only meaningful on a `forbid`"));
+    }
+
+    #[test]
+    fn slices_by_action_scope() {
+        let set = load(&[(
+            "a.cedar",
+            r#"@id("all") permit(principal, action, resource);
+@id("p") permit(principal, action == Action::"provision", resource);
+@id("po") forbid(principal, action in [Action::"provision", Action::"open_account"], resource);"#,
+        )])
+        .unwrap();
+        let ids = |a| {
+            set.for_action(a)
+                .map(|p| p.meta.id.to_string())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(ids(Action::Provision), ["all", "p", "po"]);
+        assert_eq!(ids(Action::OpenAccount), ["all", "po"]);
+        assert_eq!(ids(Action::MaintainAccount), ["all"]);
+        assert!(!set.reads_source_ips);
+        let set = load(&[(
+            "a.cedar",
+            r#"@id("ip") permit(principal, action, resource) when { context.source_ips.contains(ip("1.2.3.4")) };"#,
+        )])
+        .unwrap();
+        assert!(set.reads_source_ips);
+    }
+}

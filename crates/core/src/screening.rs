@@ -1,0 +1,907 @@
+//! Screening of a request's people against designated persons.
+//!
+//! The [`ScreeningIndex`] is built once per snapshot. Names are matched in two
+//! steps: *retrieval* looks up the phonetic keys of the screened name's rarest
+//! tokens (and of the whole name) in posting lists built at load, so a name
+//! costs about the same against 100 or 20,000 designations; *scoring* compares
+//! the screened name with each candidate (`names::compare`: transliteration,
+//! token order, middle names, initials, typos, legal forms) and adjusts the
+//! score by date of birth and nationality when both sides give them.
+//! Identifiers, emails, email domains and CIDRs match exactly, at 100.
+//!
+//! The work of a request grows with its names, never faster: a repeated match
+//! is found through a hash map, and a [`Budget`] is checked before each name.
+
+// A fast hasher (seeded per process): lookups run per screened name.
+use foldhash::HashMap;
+use std::cell::RefCell;
+use std::net::IpAddr;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::Serialize;
+
+use crate::budget::{Budget, Unbounded};
+use crate::country::Country;
+use crate::designation::Designated;
+use crate::keys::{domain_key, email_key, identifier_key};
+use crate::names::{NameKind, NormalName, compare};
+use crate::request::{DecideRequest, PartialDate};
+
+/// What a match was found on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Basis {
+    Name,
+    Identifier,
+    Email,
+    EmailDomain,
+    Cidr,
+}
+
+/// One designated person matched by the request.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Match {
+    /// The designation id (`SMP-0001`).
+    pub designation: String,
+    /// The designated name (or identifier, email, domain, network) that matched.
+    pub name: String,
+    /// What in the request matched it.
+    pub screened: String,
+    /// `customer`, `customer.alias`, `beneficial_owner`, … .
+    pub party: &'static str,
+    pub basis: Basis,
+    pub score: u8,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub measure: Option<String>,
+}
+
+/// The best score and every match, highest score first.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Screening {
+    pub score: u8,
+    pub matches: Vec<Match>,
+    /// Set when `matches` was cut to a limit ([`Screening::truncate`]): more
+    /// matched than are listed. The score is the best of all of them.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub matches_truncated: bool,
+}
+
+impl Screening {
+    /// Keeps the `max` best matches (they are sorted best first) and says so if
+    /// any were cut. The score, computed from every match, does not change.
+    pub fn truncate(&mut self, max: usize) {
+        if self.matches.len() > max {
+            self.matches.truncate(max);
+            self.matches_truncated = true;
+        }
+    }
+}
+
+/// Matches found so far, and where each is in the list: finding a repeated
+/// match costs one hash lookup, whatever the number of matches.
+#[derive(Default)]
+struct Found {
+    screening: Screening,
+    /// (designation entry, basis, screened value) → position in `matches`.
+    /// Designation ids are unique, so the entry stands for the id.
+    seen: HashMap<(u32, Basis, Box<str>), usize>,
+}
+
+/// One designated name, prepared for comparison.
+#[derive(Debug)]
+struct IndexedName {
+    entry: u32,
+    name: u16,
+    normal: NormalName,
+    kind: NameKind,
+}
+
+/// Matches reported per screened name, best first (near misses included, so the
+/// best score is visible even below the threshold).
+const MAX_REPORTED: usize = 10;
+/// Scores below this are not reported at all.
+const REPORT_FLOOR: u8 = 70;
+/// A posting list longer than this is a token too common to retrieve on its own
+/// (`mohammed`): its names must share a second key with the screened name.
+const SHORT_POSTING: usize = 256;
+/// At most this many candidates are scored for one screened name.
+const MAX_CANDIDATES: usize = 128;
+/// A key shared by at most this many names retrieves on its own.
+const RARE_POSTING: usize = 32;
+
+/// Who is being screened, with what they declared about themselves.
+struct Party {
+    label: &'static str,
+    date_of_birth: Option<PartialDate>,
+    countries: Vec<Country>,
+}
+
+/// What one name retrieves from an index, before the screened party's
+/// qualifiers (date of birth, countries) adjust the scores.
+#[derive(Debug, Clone, Copy)]
+struct Hit {
+    entry: u32,
+    name: u16,
+    /// 100 for an exact (order-insensitive) name; else the name score.
+    base: i32,
+    exact: bool,
+}
+
+/// Names remembered per thread. The same customers are screened again and
+/// again (every review and provisioning call repeats their names), and what a
+/// name retrieves depends only on the name and the index: a repeated name
+/// costs a hash lookup instead of normalisation and candidate scoring. One
+/// cache per thread needs no lock; it is emptied when full and whenever a
+/// thread screens against another index (after a reload).
+const NAME_CACHE_CAPACITY: usize = 4096;
+
+#[derive(Default)]
+struct NameCache {
+    index: u64,
+    hits: HashMap<Box<str>, Rc<[Hit]>>,
+}
+
+thread_local! {
+    static NAME_CACHE: RefCell<NameCache> = RefCell::new(NameCache::default());
+}
+
+/// Tells indexes apart in [`NameCache`]; 0 is never given out.
+static NEXT_INDEX_ID: AtomicU64 = AtomicU64::new(1);
+
+/// Designations indexed for lookup. Indices point into `entries`.
+#[derive(Debug, Default)]
+pub struct ScreeningIndex {
+    /// Unique per built index, for the name cache.
+    id: u64,
+    entries: Vec<Designated>,
+    /// Exact, order-insensitive name keys.
+    names: HashMap<String, Vec<(u32, u16)>>,
+    indexed: Vec<IndexedName>,
+    /// Phonetic key of a token, or of a whole name's letters → `indexed` positions.
+    postings: HashMap<String, Vec<u32>>,
+    identifiers: HashMap<String, Vec<(u32, u16)>>,
+    emails: HashMap<String, Vec<u32>>,
+    domains: HashMap<String, Vec<u32>>,
+    cidrs: Vec<(ipnetwork::IpNetwork, u32)>,
+}
+
+impl ScreeningIndex {
+    pub fn build(entries: Vec<Designated>) -> Self {
+        let mut index = Self {
+            id: NEXT_INDEX_ID.fetch_add(1, Ordering::Relaxed),
+            ..Self::default()
+        };
+        for (i, d) in entries.iter().enumerate() {
+            let i = u32::try_from(i).unwrap_or(u32::MAX);
+            let kind = match d.record.kind.as_deref() {
+                Some("individual") => NameKind::Person,
+                Some("organization") => NameKind::Organization,
+                _ => NameKind::Unknown,
+            };
+            for (n, name) in d.record.names.iter().enumerate() {
+                let n = u16::try_from(n).unwrap_or(u16::MAX);
+                let normal = NormalName::new(name);
+                if !normal.exact.is_empty() {
+                    index
+                        .names
+                        .entry(normal.exact.clone())
+                        .or_default()
+                        .push((i, n));
+                }
+                if normal.is_empty() {
+                    continue;
+                }
+                let at = u32::try_from(index.indexed.len()).unwrap_or(u32::MAX);
+                let mut keys: Vec<String> = normal.keys.clone();
+                keys.push(joined_key(&normal));
+                keys.sort_unstable();
+                keys.dedup();
+                for k in keys {
+                    index.postings.entry(k).or_default().push(at);
+                }
+                index.indexed.push(IndexedName {
+                    entry: i,
+                    name: n,
+                    normal,
+                    kind,
+                });
+            }
+            for (n, id) in d.record.identifiers.iter().enumerate() {
+                let key = identifier_key(&id.value);
+                if !key.is_empty() {
+                    let slot = index.identifiers.entry(key).or_default();
+                    slot.push((i, u16::try_from(n).unwrap_or(u16::MAX)));
+                }
+            }
+            for email in &d.record.emails {
+                index.emails.entry(email_key(email)).or_default().push(i);
+            }
+            for domain in &d.record.domains {
+                index.domains.entry(domain_key(domain)).or_default().push(i);
+            }
+            index.cidrs.extend(d.cidrs.iter().map(|net| (*net, i)));
+        }
+        index.entries = entries;
+        index
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn entries(&self) -> &[Designated] {
+        &self.entries
+    }
+
+    /// Screens every person and identity attribute of a request. Matches of
+    /// `threshold` or more count; near misses down to a floor are reported too.
+    pub fn screen(&self, req: &DecideRequest, threshold: u8) -> Screening {
+        let Ok(screening) = self.screen_with(req, threshold, true, &Unbounded);
+        screening
+    }
+
+    /// [`Self::screen`] within `budget`, checked before each name, identifier
+    /// and source IP: once it is spent, screening stops with its error.
+    pub fn screen_within<B: Budget>(
+        &self,
+        req: &DecideRequest,
+        threshold: u8,
+        budget: &B,
+    ) -> Result<Screening, B::Over> {
+        self.screen_with(req, threshold, true, budget)
+    }
+
+    /// [`Self::screen`] without this thread's name cache: what a new customer
+    /// costs (benchmarks), and the reference the cache is tested against.
+    pub fn screen_uncached(&self, req: &DecideRequest, threshold: u8) -> Screening {
+        let Ok(screening) = self.screen_with(req, threshold, false, &Unbounded);
+        screening
+    }
+
+    fn screen_with<B: Budget>(
+        &self,
+        req: &DecideRequest,
+        threshold: u8,
+        cached: bool,
+        budget: &B,
+    ) -> Result<Screening, B::Over> {
+        let mut out = Found::default();
+        if self.entries.is_empty() {
+            return Ok(out.screening);
+        }
+        let c = &req.customer;
+        let mut customer = Party {
+            label: "customer",
+            date_of_birth: c.date_of_birth,
+            countries: c.nationalities.clone(),
+        };
+        customer
+            .countries
+            .extend(c.address.as_ref().and_then(|a| a.country));
+        budget.check()?;
+        self.screen_name(c.name.as_str(), &customer, threshold, cached, &mut out);
+        customer.label = "customer.alias";
+        for alias in &c.aliases {
+            budget.check()?;
+            self.screen_name(alias, &customer, threshold, cached, &mut out);
+        }
+        for owner in &c.beneficial_owners {
+            let mut party = Party {
+                label: "beneficial_owner",
+                date_of_birth: owner.date_of_birth,
+                countries: owner
+                    .nationalities
+                    .iter()
+                    .copied()
+                    .chain(owner.country)
+                    .collect(),
+            };
+            budget.check()?;
+            self.screen_name(owner.name.as_str(), &party, threshold, cached, &mut out);
+            party.label = "beneficial_owner.alias";
+            for alias in &owner.aliases {
+                budget.check()?;
+                self.screen_name(alias, &party, threshold, cached, &mut out);
+            }
+        }
+        for id in &c.identifiers {
+            budget.check()?;
+            if let Some(hits) = self.identifiers.get(&identifier_key(id.value.as_str())) {
+                for &(i, n) in hits {
+                    let name = self
+                        .entry(i)
+                        .and_then(|d| d.record.identifiers.get(usize::from(n)))
+                        .map(|x| x.value.clone())
+                        .unwrap_or_default();
+                    self.push(
+                        &mut out,
+                        i,
+                        name,
+                        id.value.as_str(),
+                        "customer",
+                        Basis::Identifier,
+                        100,
+                    );
+                }
+            }
+        }
+        if let Some(email) = c.email.as_deref().filter(|e| !e.trim().is_empty()) {
+            let key = email_key(email);
+            for &i in self.emails.get(&key).into_iter().flatten() {
+                self.push(
+                    &mut out,
+                    i,
+                    key.clone(),
+                    email,
+                    "customer",
+                    Basis::Email,
+                    100,
+                );
+            }
+            if let Some((_, domain)) = key.rsplit_once('@') {
+                self.screen_domain(domain, email, &mut out);
+            }
+        }
+        for ip in &req.source_ips {
+            budget.check()?;
+            self.screen_ip(ip.0, &mut out);
+            // The IPv4 address a 6to4, NAT64 or Teredo address carries.
+            if let Some(v4) = crate::geo::embedded_ipv4(ip.0) {
+                self.screen_ip(v4.into(), &mut out);
+            }
+        }
+        let mut out = out.screening;
+        out.matches.sort_by(|a, b| {
+            b.score
+                .cmp(&a.score)
+                .then_with(|| a.designation.cmp(&b.designation))
+        });
+        out.score = out.matches.first().map_or(0, |m| m.score);
+        Ok(out)
+    }
+
+    fn entry(&self, i: u32) -> Option<&Designated> {
+        self.entries.get(usize::try_from(i).ok()?)
+    }
+
+    fn screen_name(&self, name: &str, party: &Party, threshold: u8, cached: bool, out: &mut Found) {
+        let hits = if cached {
+            self.cached_hits(name)
+        } else {
+            self.hits(name).into()
+        };
+        let report = |out: &mut Found, hit: Hit, score: u8| {
+            let designated = self.designated_name(hit);
+            self.push(
+                out,
+                hit.entry,
+                designated,
+                name,
+                party.label,
+                Basis::Name,
+                score,
+            )
+        };
+        let mut found: Vec<(u8, Hit)> = Vec::new();
+        for &hit in hits.iter() {
+            if hit.exact {
+                // Exact (order-insensitive) names: certain, whatever the qualifiers.
+                report(out, hit, 100);
+                continue;
+            }
+            let adjusted = hit.base + self.entry(hit.entry).map_or(0, |d| qualifiers(d, party));
+            let score = u8::try_from(adjusted.clamp(0, 100)).unwrap_or(0);
+            if score >= REPORT_FLOOR {
+                found.push((score, hit));
+            }
+        }
+        found.sort_unstable_by_key(|&(score, _)| std::cmp::Reverse(score));
+        let mut reported = 0;
+        for (score, hit) in found {
+            if reported >= MAX_REPORTED && score < threshold {
+                break;
+            }
+            if report(out, hit, score) {
+                reported += 1;
+            }
+        }
+    }
+
+    fn designated_name(&self, hit: Hit) -> String {
+        self.entry(hit.entry)
+            .and_then(|d| d.record.names.get(usize::from(hit.name)))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// [`Self::hits`] through this thread's [`NameCache`].
+    fn cached_hits(&self, name: &str) -> Rc<[Hit]> {
+        let cached = NAME_CACHE.try_with(|cache| {
+            let mut cache = cache.borrow_mut();
+            if cache.index != self.id {
+                cache.hits.clear();
+                cache.index = self.id;
+            }
+            if let Some(hits) = cache.hits.get(name) {
+                return hits.clone();
+            }
+            let hits: Rc<[Hit]> = self.hits(name).into();
+            if cache.hits.len() >= NAME_CACHE_CAPACITY {
+                cache.hits.clear();
+            }
+            cache.hits.insert(name.into(), hits.clone());
+            hits
+        });
+        // Only while the thread is being torn down is there no cache.
+        cached.unwrap_or_else(|_| self.hits(name).into())
+    }
+
+    /// What `name` retrieves: exact names first, then scored candidates that
+    /// could reach the report floor once qualifiers are added, in retrieval order.
+    fn hits(&self, name: &str) -> Vec<Hit> {
+        let query = NormalName::new(name);
+        let mut hits: Vec<Hit> = self
+            .names
+            .get(&query.exact)
+            .into_iter()
+            .flatten()
+            .map(|&(entry, name)| Hit {
+                entry,
+                name,
+                base: 100,
+                exact: true,
+            })
+            .collect();
+        if query.is_empty() {
+            return hits;
+        }
+        for at in self.candidates(&query) {
+            let Some(cand) = self.indexed.get(at as usize) else {
+                continue;
+            };
+            let base = compare(&query, &cand.normal, cand.kind).score;
+            let base = (base * 100.0).round() as i32;
+            if base >= i32::from(REPORT_FLOOR) - 10 {
+                hits.push(Hit {
+                    entry: cand.entry,
+                    name: cand.name,
+                    base,
+                    exact: false,
+                });
+            }
+        }
+        hits
+    }
+
+    /// Designated names worth scoring against the query: those that share at
+    /// least two phonetic keys with it (a token's, or the whole name's), or one
+    /// key that is rare in the list. Long posting lists (common tokens such as
+    /// `mohammed`) are only probed, never walked, unless nothing rarer exists.
+    /// The best-overlapping [`MAX_CANDIDATES`] are kept.
+    fn candidates(&self, query: &NormalName) -> Vec<u32> {
+        let mut lists: Vec<&Vec<u32>> = query
+            .keys
+            .iter()
+            .filter_map(|k| self.postings.get(k))
+            .collect();
+        if let Some(joined) = self.postings.get(&joined_key(query)) {
+            lists.push(joined);
+        }
+        lists.sort_by_key(|l| l.len());
+        lists.dedup_by(|a, b| std::ptr::eq(*a, *b));
+        let Some(rarest) = lists.first() else {
+            return Vec::new();
+        };
+        let single = query.tokens.len() <= 1;
+        let overlap = |at: &u32| lists.iter().filter(|l| l.binary_search(at).is_ok()).count();
+        let mut pool: Vec<u32> = lists
+            .iter()
+            .filter(|l| l.len() <= SHORT_POSTING)
+            .flat_map(|l| l.iter().copied())
+            .collect();
+        if pool.is_empty() {
+            // Only common keys: the names that share the two rarest of them.
+            match lists.get(1) {
+                Some(second) => pool = intersect(rarest, second),
+                None => pool.extend(rarest.iter().take(SHORT_POSTING).copied()),
+            }
+        }
+        pool.sort_unstable();
+        pool.dedup();
+        let rare = rarest.len() <= RARE_POSTING;
+        let mut ranked: Vec<(usize, u32)> = pool
+            .into_iter()
+            .map(|at| (overlap(&at), at))
+            .filter(|&(o, at)| o >= 2 || single || (rare && rarest.binary_search(&at).is_ok()))
+            .collect();
+        ranked.sort_by_key(|&(o, _)| std::cmp::Reverse(o));
+        ranked.truncate(MAX_CANDIDATES);
+        ranked.into_iter().map(|(_, at)| at).collect()
+    }
+
+    /// An email's domain matches a designated domain or any of its subdomains.
+    fn screen_domain(&self, domain: &str, email: &str, out: &mut Found) {
+        let mut rest = domain;
+        loop {
+            for &i in self.domains.get(rest).into_iter().flatten() {
+                self.push(
+                    out,
+                    i,
+                    rest.to_owned(),
+                    email,
+                    "customer",
+                    Basis::EmailDomain,
+                    100,
+                );
+            }
+            match rest.split_once('.') {
+                Some((_, parent)) if parent.contains('.') => rest = parent,
+                _ => break,
+            }
+        }
+    }
+
+    fn screen_ip(&self, ip: IpAddr, out: &mut Found) {
+        for (net, i) in &self.cidrs {
+            if net.contains(ip) {
+                self.push(
+                    out,
+                    *i,
+                    net.to_string(),
+                    &ip.to_string(),
+                    "source_ip",
+                    Basis::Cidr,
+                    100,
+                );
+            }
+        }
+    }
+
+    /// Adds a match unless the same designation already matched the same
+    /// screened value on the same basis; then keeps the better score of the two.
+    /// Constant time: the earlier match is found through `out.seen`.
+    #[allow(clippy::too_many_arguments)]
+    fn push(
+        &self,
+        out: &mut Found,
+        i: u32,
+        name: String,
+        screened: &str,
+        party: &'static str,
+        basis: Basis,
+        score: u8,
+    ) -> bool {
+        use std::collections::hash_map::Entry;
+        let Some(d) = self.entry(i) else { return false };
+        let at = out.screening.matches.len();
+        match out.seen.entry((i, basis, screened.into())) {
+            Entry::Occupied(seen) => {
+                if let Some(m) = out.screening.matches.get_mut(*seen.get()) {
+                    if m.score < score {
+                        m.score = score;
+                        m.name = name;
+                    }
+                }
+                return false;
+            }
+            Entry::Vacant(slot) => {
+                slot.insert(at);
+            }
+        }
+        out.screening.matches.push(Match {
+            designation: d.record.id.clone(),
+            name,
+            screened: screened.to_owned(),
+            party,
+            basis,
+            score,
+            measure: d.record.measure.clone(),
+        });
+        true
+    }
+}
+
+/// The common elements of two ascending lists, by merging.
+fn intersect(a: &[u32], b: &[u32]) -> Vec<u32> {
+    let (mut i, mut j) = (0, 0);
+    let mut out = Vec::new();
+    while let (Some(x), Some(y)) = (a.get(i), b.get(j)) {
+        match x.cmp(y) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                out.push(*x);
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    out
+}
+
+/// The key of a name's letters run together: catches names whose spacing or
+/// vowels differ (scripts that omit short vowels, `Abd Allah` / `Abdullah`).
+fn joined_key(n: &NormalName) -> String {
+    format!("~{}", n.joined_key)
+}
+
+/// Date of birth and nationality: agreement raises a name's score, a clear
+/// disagreement lowers it; nothing changes when either side is silent.
+fn qualifiers(d: &Designated, party: &Party) -> i32 {
+    let mut delta = 0;
+    if let Some(dob) = party.date_of_birth {
+        if !d.dates_of_birth.is_empty() {
+            let agrees = |x: &PartialDate| {
+                x.year == dob.year
+                    && (x.month.is_none() || dob.month.is_none() || x.month == dob.month)
+                    && (x.day.is_none() || dob.day.is_none() || x.day == dob.day)
+            };
+            let near = |x: &PartialDate| x.year.abs_diff(dob.year) <= 1;
+            if d.dates_of_birth.iter().any(agrees) {
+                delta += 5;
+            } else if !d.dates_of_birth.iter().any(near) {
+                delta -= 15;
+            }
+        }
+    }
+    let theirs: Vec<Country> = d
+        .nationalities
+        .iter()
+        .chain(&d.countries)
+        .copied()
+        .collect();
+    if !party.countries.is_empty() && !theirs.is_empty() {
+        if party.countries.iter().any(|c| theirs.contains(c)) {
+            delta += 3;
+        } else {
+            delta -= 5;
+        }
+    }
+    delta
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::designation::parse_file;
+    use std::path::Path;
+
+    fn index(jsonl: &str) -> ScreeningIndex {
+        let (mut out, mut errors) = (Vec::new(), Vec::new());
+        parse_file(Path::new("t.jsonl"), jsonl, &mut out, &mut errors);
+        assert!(errors.is_empty(), "{errors:?}");
+        ScreeningIndex::build(out)
+    }
+
+    fn request(customer: &str, ips: &str) -> DecideRequest {
+        let body =
+            format!(r#"{{"action":"open_account","customer":{customer},"source_ips":[{ips}]}}"#);
+        crate::request::parse_decide(body.as_bytes()).unwrap()
+    }
+
+    const LIST: &str = r#"{"id":"SMP-1","kind":"individual","date_of_birth":"1970-03-01","names":["Ivan Sergeyevich Petrov","Иван Петров"],"identifiers":[{"kind":"passport","value":"AB 123-456"}],"emails":["ivan@evil.example"],"domains":["bad.example"],"cidrs":["203.0.113.0/24"]}
+{"id":"SMP-2","kind":"organization","names":["Zenith Dynamics LLC"]}"#;
+
+    #[test]
+    fn name_key_folds_case_accents_punctuation_order_and_script() {
+        use crate::keys::name_key;
+        assert_eq!(name_key("Petrov, IVAN"), "ivan petrov");
+        assert_eq!(name_key("Иван Петров"), "ivan petrov");
+        assert_eq!(
+            name_key("José  Núñez-García"),
+            name_key("garcia jose nunez")
+        );
+        // The short cut gives the key screening's normalisation gives.
+        for name in [
+            "Zenith Dynamics LLC",
+            "Bank's Holding Co. 2",
+            "Abd al-Rahman bin Ali",
+            "O'Neil  van der Berg",
+            "李小龍",
+            "",
+        ] {
+            assert_eq!(name_key(name), NormalName::new(name).exact, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_cached_name_is_screened_as_before_and_never_against_an_old_index() {
+        let first = index(LIST);
+        let req = request(
+            r#"{"id":"c","name":"Ivan Petrov","date_of_birth":"1970-03-01"}"#,
+            "",
+        );
+        let fresh = first.screen(&req, 90);
+        assert_eq!(fresh.score, 100);
+        assert_eq!(first.screen_uncached(&req, 90), fresh);
+        // The second time comes from this thread's cache: the same answer, and
+        // the qualifiers of another party are applied afresh.
+        assert_eq!(first.screen(&req, 90), fresh);
+        let other_dob = request(
+            r#"{"id":"c","name":"Ivan Petrov","date_of_birth":"1990-01-01"}"#,
+            "",
+        );
+        assert_eq!(
+            first.screen(&other_dob, 90).matches.len(),
+            fresh.matches.len()
+        );
+        let typo = request(r#"{"id":"c","name":"Ivan Petrof"}"#, "");
+        let typo_score = first.screen(&typo, 90).score;
+        assert!(typo_score >= 90, "{typo_score}");
+        let wrong_dob = request(
+            r#"{"id":"c","name":"Ivan Petrof","date_of_birth":"1990-01-01"}"#,
+            "",
+        );
+        let lowered = first.screen(&wrong_dob, 90).score;
+        assert!(
+            lowered < typo_score,
+            "the date of birth counts on a cached name: {lowered}"
+        );
+        // A reload builds another index: the cache of the old one is not used.
+        let second = index(r#"{"id":"SMP-3","kind":"organization","names":["Other Name Ltd"]}"#);
+        let after = second.screen(&req, 90);
+        assert!(after.matches.is_empty(), "{after:?}");
+        assert_eq!(first.screen(&req, 90), fresh);
+    }
+
+    #[test]
+    fn exact_name_alias_and_script_match() {
+        let idx = index(LIST);
+        let s = idx.screen(&request(r#"{"id":"c","name":"PETROV Ivan"}"#, ""), 90);
+        assert_eq!(s.score, 100);
+        assert_eq!(s.matches[0].designation, "SMP-1");
+        assert_eq!(s.matches[0].name, "Иван Петров");
+        let s = idx.screen(&request(
+            r#"{"id":"c","name":"Someone","beneficial_owners":[{"name":"zenith dynamics, llc"}]}"#,
+            "",
+        ), 90);
+        assert_eq!(s.matches[0].designation, "SMP-2");
+        assert_eq!(s.matches[0].party, "beneficial_owner");
+    }
+
+    #[test]
+    fn identifier_email_domain_and_cidr_match() {
+        let idx = index(LIST);
+        let s = idx.screen(
+            &request(
+                r#"{"id":"c","name":"X","identifiers":[{"kind":"passport","value":"ab123456"}]}"#,
+                "",
+            ),
+            90,
+        );
+        assert_eq!(s.matches[0].basis, Basis::Identifier);
+        let s = idx.screen(
+            &request(r#"{"id":"c","name":"X","email":"Ivan@Evil.Example"}"#, ""),
+            90,
+        );
+        assert_eq!(s.matches[0].basis, Basis::Email);
+        let s = idx.screen(
+            &request(r#"{"id":"c","name":"X","email":"a@mail.bad.example"}"#, ""),
+            90,
+        );
+        assert_eq!(s.matches[0].basis, Basis::EmailDomain);
+        let s = idx.screen(
+            &request(r#"{"id":"c","name":"X"}"#, r#""::ffff:203.0.113.9""#),
+            90,
+        );
+        assert_eq!(s.matches[0].basis, Basis::Cidr);
+    }
+
+    #[test]
+    fn innocent_names_do_not_match() {
+        let idx = index(LIST);
+        let s = idx.screen(
+            &request(
+                r#"{"id":"c","name":"Ivan Petrovich","email":"ivan@good.example"}"#,
+                r#""203.0.114.1""#,
+            ),
+            90,
+        );
+        assert!(s.score < 90, "{s:?}");
+        assert!(
+            s.matches
+                .iter()
+                .all(|m| m.basis == Basis::Name && m.score < 90)
+        );
+    }
+
+    #[test]
+    fn spelling_variants_match_and_qualifiers_adjust() {
+        let idx = index(LIST);
+        for variant in [
+            "Ivan Sergeevich Petrov",
+            "PETROV, Ivan Sergeyevich",
+            "Ivan Petrov",
+            "Ivan S. Petrov",
+            "Iwan Sergejewitsch Petrow",
+            "Zenith Dynamics Limited Liability Company",
+        ] {
+            let body = format!(r#"{{"id":"c","name":"{variant}"}}"#);
+            let s = idx.screen(&request(&body, ""), 90);
+            assert!(s.score >= 90, "{variant}: {s:?}");
+        }
+        // A date of birth far from the designated person's lowers the score.
+        let with_dob = |dob: &str| {
+            let body =
+                format!(r#"{{"id":"c","name":"Ivan Sergeevich Petrov","date_of_birth":"{dob}"}}"#);
+            idx.screen(&request(&body, ""), 90).score
+        };
+        assert!(with_dob("1990-01-01") < with_dob("1970-03-01"));
+    }
+
+    fn with_aliases(name: &str, aliases: &[&str]) -> DecideRequest {
+        let body = serde_json::json!({"id": "c", "name": name, "aliases": aliases});
+        request(&body.to_string(), "")
+    }
+
+    #[test]
+    fn repeated_matches_collapse_to_the_best_one() {
+        let idx = index(LIST);
+        // "Ivan Petrov" matches both names of SMP-1, and is given three times.
+        let s = idx.screen(
+            &with_aliases(
+                "Ivan Petrov",
+                &["Ivan Petrov", "Ivan Petrov", "Zenith Dynamics"],
+            ),
+            90,
+        );
+        let same: Vec<&Match> = s
+            .matches
+            .iter()
+            .filter(|m| m.screened == "Ivan Petrov" && m.designation == "SMP-1")
+            .collect();
+        assert_eq!(same.len(), 1, "{s:?}");
+        assert_eq!(same[0].score, 100);
+        assert_eq!(same[0].party, "customer");
+        // Another screened value is another match.
+        assert!(s.matches.iter().any(|m| m.designation == "SMP-2"), "{s:?}");
+    }
+
+    #[test]
+    fn a_spent_budget_stops_screening() {
+        use crate::budget::{OverBudget, Timebox};
+        use std::time::{Duration, Instant};
+        let idx = index(LIST);
+        let req = with_aliases("Ivan Petrov", &["Zenith Dynamics"]);
+        let spent = Timebox::until(Instant::now());
+        assert_eq!(idx.screen_within(&req, 90, &spent), Err(OverBudget));
+        let ample = Timebox::until(Instant::now() + Duration::from_secs(3600));
+        assert_eq!(
+            idx.screen_within(&req, 90, &ample),
+            Ok(idx.screen(&req, 90))
+        );
+    }
+
+    const MANY: &str = r#"{"id":"SMP-1","kind":"individual","names":["Ivan Sergeyevich Petrov","Ivan Petrov"]}
+{"id":"SMP-2","kind":"individual","names":["Ivan Petrova"]}
+{"id":"SMP-3","kind":"individual","names":["Ivana Petrov"]}
+{"id":"SMP-4","kind":"individual","names":["Iwan Petrow"]}
+{"id":"SMP-5","kind":"organization","names":["Zenith Dynamics LLC"]}"#;
+
+    proptest::proptest! {
+        #[test]
+        fn the_cut_list_is_the_head_of_the_full_one(
+            picks in proptest::collection::vec(0usize..8, 0..12),
+            max in 0usize..30,
+        ) {
+            const NAMES: [&str; 8] = [
+                "Ivan Petrov", "Petrov Ivan", "Iwan Petrow", "Ivan Petrova",
+                "Ivana Petrova", "Zenith Dynamics", "Ivan S Petrov", "Nobody Else",
+            ];
+            let idx = index(MANY);
+            let aliases: Vec<&str> = picks.iter().map(|&i| NAMES[i]).collect();
+            let full = idx.screen(&with_aliases("Ivan Petrov", &aliases), 90);
+            let mut cut = full.clone();
+            cut.truncate(max);
+            let head = &full.matches[..full.matches.len().min(max)];
+            proptest::prop_assert_eq!(&cut.matches[..], head);
+            proptest::prop_assert_eq!(cut.score, full.score);
+            proptest::prop_assert_eq!(cut.matches_truncated, full.matches.len() > max);
+        }
+    }
+}

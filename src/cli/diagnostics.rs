@@ -1,0 +1,171 @@
+//! The one renderer of diagnostics: `check`, `test` and `serve` show problems
+//! in policy, designation and geo files through it. People get miette's
+//! graphical report (the source line, a label under the column, the help);
+//! pipelines get JSON (`--format json`).
+
+use std::io::IsTerminal as _;
+
+use miette::{GraphicalReportHandler, GraphicalTheme, NamedSource, SourceSpan};
+use serde::Serialize;
+
+use portcullis_core::diagnostic::Diagnostic;
+
+/// Width reports are wrapped at: fixed, so that output does not depend on the
+/// terminal it is read in.
+const WIDTH: usize = 100;
+
+/// A [`Diagnostic`] as miette renders it: the file's text as the source and the
+/// line and column as a span, when both are known.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+#[error("{message}")]
+struct Located {
+    message: String,
+    #[source_code]
+    source_code: Option<NamedSource<String>>,
+    #[label("here")]
+    span: Option<SourceSpan>,
+    #[help]
+    help: Option<String>,
+}
+
+impl Located {
+    fn new(d: &Diagnostic) -> Self {
+        let source = located_source(d);
+        let message = match source {
+            Some(_) => d.message.clone(),
+            None => located_message(d),
+        };
+        let (source_code, span) = match source {
+            Some((text, span)) => (
+                Some(NamedSource::new(d.file.display().to_string(), text)),
+                Some(span),
+            ),
+            None => (None, None),
+        };
+        Self {
+            message,
+            source_code,
+            span,
+            help: d.help.clone(),
+        }
+    }
+}
+
+/// `file:line:column: message`, with as much of the position as is known.
+fn located_message(d: &Diagnostic) -> String {
+    let mut at = d.file.display().to_string();
+    if d.line > 0 {
+        at.push_str(&format!(":{}", d.line));
+        if d.column > 0 {
+            at.push_str(&format!(":{}", d.column));
+        }
+    }
+    format!("{at}: {}", d.message)
+}
+
+/// The text of the file a diagnostic points into and the span of its
+/// line and column; `None` for binary files, whole-file problems and
+/// positions that are not in the file (as it is now).
+fn located_source(d: &Diagnostic) -> Option<(String, SourceSpan)> {
+    if d.line == 0 || d.file.extension().is_none_or(|e| e == "mmdb") {
+        return None;
+    }
+    let text = std::fs::read_to_string(&d.file).ok()?;
+    let line_start: usize = text
+        .split_inclusive('\n')
+        .take(d.line - 1)
+        .map(str::len)
+        .sum();
+    let line = text.get(line_start..)?.lines().next()?;
+    let column = d.column.max(1) - 1;
+    let (offset, len) = match line.char_indices().nth(column) {
+        Some((at, c)) => (line_start + at, c.len_utf8()),
+        None => (line_start + line.len(), 0),
+    };
+    Some((text, SourceSpan::new(offset.into(), len)))
+}
+
+/// Renders one diagnostic for people. Colour only on a terminal (and never
+/// with `NO_COLOR` set).
+pub fn render(d: &Diagnostic) -> String {
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let theme = if colour {
+        GraphicalTheme::unicode()
+    } else {
+        GraphicalTheme::unicode_nocolor()
+    };
+    let handler = GraphicalReportHandler::new_themed(theme).with_width(WIDTH);
+    let mut out = String::new();
+    if handler.render_report(&mut out, &Located::new(d)).is_err() {
+        // Rendering into a String does not fail; if it ever did, the plain
+        // form still says everything.
+        out = format!("error: {d}\n");
+    }
+    out
+}
+
+/// Prints every diagnostic to stderr, and how many there were.
+pub fn report(diagnostics: &[Diagnostic]) {
+    for d in diagnostics {
+        eprint!("{}", render(d));
+    }
+    eprintln!("{} problem(s) found", diagnostics.len());
+}
+
+/// A diagnostic in `--format json`: 1-based line and column, 0 when unknown.
+#[derive(Debug, Serialize)]
+pub struct JsonDiagnostic<'a> {
+    pub severity: &'static str,
+    #[serde(flatten)]
+    pub diagnostic: &'a Diagnostic,
+}
+
+/// Every diagnostic, for `--format json`.
+pub fn json(diagnostics: &[Diagnostic]) -> Vec<JsonDiagnostic<'_>> {
+    diagnostics
+        .iter()
+        .map(|diagnostic| JsonDiagnostic {
+            severity: "error",
+            diagnostic,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_located_diagnostic_shows_its_line_and_a_label_at_its_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("p.cedar");
+        std::fs::write(
+            &file,
+            "permit(principal, action, resource)\nwhen { ccontext };\n",
+        )
+        .unwrap();
+        let d =
+            Diagnostic::new(&file, 2, 8, "unknown variable").with_help("did you mean `context`?");
+        let out = render(&d);
+        assert!(out.contains("unknown variable"), "{out}");
+        assert!(out.contains("p.cedar:2:8"), "{out}");
+        assert!(out.contains("when { ccontext };"), "{out}");
+        assert!(out.contains("did you mean `context`?"), "{out}");
+    }
+
+    #[test]
+    fn a_whole_file_problem_names_the_file_without_a_source() {
+        let d = Diagnostic::file(std::path::Path::new("geo-data/x.mmdb"), "not an MMDB file");
+        let out = render(&d);
+        assert!(out.contains("geo-data/x.mmdb: not an MMDB file"), "{out}");
+    }
+
+    #[test]
+    fn a_position_past_the_end_of_the_file_is_shown_without_source() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("p.cedar");
+        std::fs::write(&file, "permit(principal, action, resource);\n").unwrap();
+        let out = render(&Diagnostic::new(&file, 9, 1, "gone"));
+        assert!(out.contains("p.cedar:9:1: gone"), "{out}");
+    }
+}

@@ -1,0 +1,14 @@
+//! Exit codes, distinct per kind of failure (clap itself exits 2 on bad usage).
+
+/// Success.
+pub const OK: u8 = 0;
+/// An operational error: I/O, a port in use, a runtime failure.
+pub const ERROR: u8 = 1;
+/// Policies, designations or geo databases are invalid.
+pub const INVALID: u8 = 3;
+/// Policy test cases failed.
+pub const TESTS_FAILED: u8 = 4;
+/// `records verify`: a record or file was edited, reordered, removed or inserted.
+pub const RECORDS_BROKEN: u8 = 5;
+/// `records verify`: intact but for a torn final record (a crash mid-write).
+pub const RECORDS_TORN: u8 = 6;

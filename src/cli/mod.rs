@@ -1,0 +1,112 @@
+//! The command line: one module per command, each with its arguments and a
+//! `run` that returns the exit code. Defaults come from the types they
+//! configure, so each is defined once. The API and the command line are
+//! described in `docs/api.md`.
+#![allow(clippy::print_stdout)]
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+mod args;
+mod bench;
+mod check;
+mod designations;
+pub mod diagnostics;
+pub mod exit;
+mod records;
+mod schema;
+mod serve;
+mod synth;
+mod test;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "portcullis",
+    version,
+    about = "Special-measures policy decision service"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// Log format.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "PORTCULLIS_LOG_FORMAT")]
+    log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve decisions over HTTP.
+    Serve(serve::ServeArgs),
+    /// Parse and validate a policy directory (policies and designations).
+    Check(args::PolicyDirArgs),
+    /// Run the policy test cases of a policy directory (`tests/*.json`).
+    Test(args::PolicyDirArgs),
+    /// Print the built-in Cedar schema.
+    Schema,
+    /// Open-loop load test of a running service.
+    Bench(bench::BenchArgs),
+    /// Write a synthetic policy directory for benchmarks and capacity tests.
+    Synth(synth::SynthArgs),
+    /// Work with designations files.
+    #[command(subcommand)]
+    Designations(designations::DesignationsCommand),
+    /// Check or search decision records.
+    #[command(subcommand)]
+    Records(records::RecordsCommand),
+}
+
+/// Parses the command line and runs it, on a thread whose stack is the one
+/// every decision gets (`DECISION_STACK`), so that `check` and `test` evaluate
+/// exactly as `serve` does.
+pub fn main() -> ExitCode {
+    let spawned = std::thread::Builder::new()
+        .name("main".into())
+        .stack_size(portcullis_core::policies::limits::DECISION_STACK)
+        .spawn(run);
+    match spawned.map(std::thread::JoinHandle::join) {
+        Ok(Ok(code)) => code,
+        Ok(Err(_)) => ExitCode::from(exit::ERROR),
+        Err(e) => {
+            eprintln!("error: cannot start the main thread: {e}");
+            ExitCode::from(exit::ERROR)
+        }
+    }
+}
+
+fn run() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.log_format);
+    let result = match cli.command {
+        Command::Serve(args) => serve::run(args),
+        Command::Check(args) => check::run(args),
+        Command::Test(args) => test::run(args),
+        Command::Schema => schema::run(),
+        Command::Bench(args) => bench::run(args),
+        Command::Synth(args) => synth::run(args),
+        Command::Designations(command) => designations::run(command),
+        Command::Records(command) => records::run(command),
+    };
+    ExitCode::from(result.unwrap_or_else(|e| {
+        eprintln!("error: {e:#}");
+        exit::ERROR
+    }))
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}

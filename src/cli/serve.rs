@@ -1,0 +1,324 @@
+//! `portcullis serve`: loads the snapshot, starts recording, and serves
+//! decisions over HTTP until SIGTERM or Ctrl-C.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Args, ValueEnum};
+
+use portcullis_audit::{FieldMode, FieldModes, Recorder, RecordsConfig, SyncMode};
+use portcullis_core::snapshot::{Snapshot, Sources};
+
+use super::args::{EnrichArgs, Geo, HumanDuration, Percent, geo_files, human, positive};
+use super::{diagnostics, exit};
+use crate::server::connections::{self, Settings};
+use crate::server::metrics::Metrics;
+use crate::server::run::{self as service, Options};
+use crate::server::state::{AppState, DEFAULT_MAX_LIST_SHRINK, Limits};
+
+/// Wait for file changes to settle this long before a reload.
+const DEFAULT_WATCH_DEBOUNCE: Duration = Duration::from_millis(250);
+/// On shutdown, how long requests in progress may take to finish.
+const DEFAULT_DRAIN: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Policy directory: `*.cedar` and `designations/*.jsonl`.
+    #[arg(long, default_value = "policies", env = "PORTCULLIS_POLICIES")]
+    policies: PathBuf,
+    /// A geo database (MMDB); repeat for several. Default: every `*.mmdb` in `./geo-data`.
+    #[arg(long = "geo", value_name = "FILE")]
+    geo: Vec<PathBuf>,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8700", env = "PORTCULLIS_LISTEN")]
+    listen: SocketAddr,
+    /// Largest accepted request body, in bytes.
+    #[arg(long, default_value_t = Limits::default().max_body)]
+    max_body: usize,
+    /// Most requests in one batch.
+    #[arg(long, default_value_t = Limits::default().max_batch)]
+    max_batch: usize,
+    /// Time limit for one HTTP request (e.g. `10s`, `500ms`); a decision not
+    /// made by then stops and is answered 408.
+    #[arg(long, default_value_t = human(Limits::default().request_timeout))]
+    request_timeout: HumanDuration,
+    /// Most names per party (its name and aliases); beyond them, 400.
+    #[arg(long, default_value_t = Limits::default().max_names, value_parser = positive)]
+    max_names: usize,
+    /// Most parties per request (the customer and its beneficial owners); beyond them, 400.
+    #[arg(long, default_value_t = Limits::default().max_parties, value_parser = positive)]
+    max_parties: usize,
+    /// Most characters in one name or alias; beyond them, 400.
+    #[arg(long, default_value_t = Limits::default().max_name_chars, value_parser = positive)]
+    max_name_length: usize,
+    /// Most screening matches listed in one answer, best first; more are cut
+    /// and the answer says `matches_truncated` (the decision sees them all).
+    #[arg(long, default_value_t = Limits::default().max_matches)]
+    max_matches: usize,
+    /// On shutdown, how long in-flight requests may take to finish.
+    #[arg(long, default_value_t = human(DEFAULT_DRAIN))]
+    drain_timeout: HumanDuration,
+    /// How long a request head may take to arrive (from the connection, or from
+    /// its first byte on a kept-alive connection); then the connection is closed.
+    #[arg(long, default_value_t = human(Settings::default().header_read_timeout),
+          env = "PORTCULLIS_HEADER_READ_TIMEOUT")]
+    header_read_timeout: HumanDuration,
+    /// How long a kept-alive connection may wait for its next request.
+    #[arg(long, default_value_t = human(Settings::default().idle_timeout),
+          env = "PORTCULLIS_IDLE_TIMEOUT")]
+    idle_timeout: HumanDuration,
+    /// Most connections open at once, kept below the open files limit less a
+    /// reserve. At the limit, a new connection closes the oldest one that has
+    /// no request in progress.
+    #[arg(long, default_value_t = Settings::default().max_connections as u64,
+          env = "PORTCULLIS_MAX_CONNECTIONS", value_parser = clap::value_parser!(u64).range(1..))]
+    max_connections: u64,
+    /// Do not reload on file changes (SIGHUP and the admin endpoint still reload).
+    #[arg(long)]
+    no_watch: bool,
+    /// How long file changes must settle before a reload.
+    #[arg(long, default_value_t = human(DEFAULT_WATCH_DEBOUNCE))]
+    watch_debounce: HumanDuration,
+    /// Bearer token for admin endpoints; without it they are disabled.
+    #[arg(long, env = "PORTCULLIS_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+    #[command(flatten)]
+    enrich: EnrichArgs,
+    /// Serve a policy directory with no policy at all (every request is then
+    /// denied). Without it, such a directory is refused at start and at reload.
+    #[arg(long)]
+    allow_empty: bool,
+    /// Refuse a reload that removes more than this share of the designations in
+    /// force (`10%`; `100%` turns the guard off). A refused reload is shown in
+    /// `/v1/status` until `POST /v1/admin/reload?force=true` accepts it.
+    #[arg(long, default_value_t = Percent::from_share(DEFAULT_MAX_LIST_SHRINK))]
+    max_list_shrink: Percent,
+    #[command(flatten)]
+    records: RecordsArgs,
+}
+
+/// `--records DIR` or `--records off`.
+#[derive(Debug, Clone)]
+enum RecordsDir {
+    Off,
+    Dir(PathBuf),
+}
+
+fn parse_records_dir(s: &str) -> Result<RecordsDir, String> {
+    match s {
+        "" => Err("expected a directory or `off`".into()),
+        "off" => Ok(RecordsDir::Off),
+        dir => Ok(RecordsDir::Dir(PathBuf::from(dir))),
+    }
+}
+
+/// `--records-sync`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum SyncArg {
+    /// fsync before a decision is answered.
+    Always,
+    /// fsync every 100 ms.
+    Interval,
+}
+
+impl From<SyncArg> for SyncMode {
+    fn from(s: SyncArg) -> Self {
+        match s {
+            SyncArg::Always => SyncMode::Always,
+            SyncArg::Interval => SyncMode::Interval,
+        }
+    }
+}
+
+/// `--records-identity`, `--records-contact`, `--records-identifiers`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum FieldModeArg {
+    /// A keyed hash (HMAC-SHA-256) of the normalised value.
+    Hash,
+    /// The value as received.
+    Clear,
+    /// Nothing.
+    Drop,
+}
+
+impl From<FieldModeArg> for FieldMode {
+    fn from(m: FieldModeArg) -> Self {
+        match m {
+            FieldModeArg::Hash => FieldMode::Hash,
+            FieldModeArg::Clear => FieldMode::Clear,
+            FieldModeArg::Drop => FieldMode::Drop,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+struct RecordsArgs {
+    /// Directory of decision records (JSON Lines), or `off` to record nothing.
+    #[arg(long = "records", value_name = "DIR|off", default_value = "records",
+          value_parser = parse_records_dir, env = "PORTCULLIS_RECORDS")]
+    dir: RecordsDir,
+    /// Key for pseudonymising identity fields (hex, at least 32 bytes). Default:
+    /// `DIR.key` beside the records directory, created once if missing.
+    #[arg(
+        long = "records-key-file",
+        value_name = "FILE",
+        env = "PORTCULLIS_RECORDS_KEY_FILE"
+    )]
+    key_file: Option<PathBuf>,
+    /// `always`: fsync before a decision is answered; `interval`: fsync every 100 ms.
+    #[arg(long = "records-sync", value_enum, default_value_t = SyncArg::Interval)]
+    sync: SyncArg,
+    /// Start a new file once one holds this many bytes.
+    #[arg(long = "records-max-file-bytes", default_value_t = portcullis_audit::DEFAULT_MAX_FILE_BYTES,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    max_file_bytes: u64,
+    /// Start a new file once one is this old.
+    #[arg(long = "records-rotate-every", default_value_t = human(portcullis_audit::DEFAULT_ROTATE_EVERY))]
+    rotate_every: HumanDuration,
+    /// Delete whole files whose newest record is older than this many days (0 keeps everything).
+    #[arg(long = "records-retain-days", default_value_t = portcullis_audit::DEFAULT_RETAIN_DAYS)]
+    retain_days: u32,
+    /// Requests whose records may wait for the writer before decisions wait too.
+    #[arg(long = "records-queue", default_value_t = portcullis_audit::DEFAULT_QUEUE as u64,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    queue: u64,
+    /// Customer id, names, aliases, owners' names, dates of birth.
+    #[arg(long = "records-identity", value_enum, default_value_t = FieldModeArg::Hash)]
+    identity: FieldModeArg,
+    /// Email, phone and address lines.
+    #[arg(long = "records-contact", value_enum, default_value_t = FieldModeArg::Hash)]
+    contact: FieldModeArg,
+    /// Identifier values (passport, tax id, ...).
+    #[arg(long = "records-identifiers", value_enum, default_value_t = FieldModeArg::Hash)]
+    identifiers: FieldModeArg,
+}
+
+impl RecordsArgs {
+    /// The records configuration; `None` with `--records off`.
+    fn config(self) -> Option<RecordsConfig> {
+        let RecordsDir::Dir(dir) = self.dir else {
+            return None;
+        };
+        let mut c = RecordsConfig::new(dir);
+        c.writer.sync = self.sync.into();
+        c.writer.max_file_bytes = self.max_file_bytes;
+        c.writer.rotate_every = self.rotate_every.into();
+        c.writer.retain_days = (self.retain_days > 0).then_some(self.retain_days);
+        c.key_file = self.key_file;
+        c.queue = usize::try_from(self.queue).unwrap_or(usize::MAX);
+        c.modes = FieldModes {
+            identity: self.identity.into(),
+            contact: self.contact.into(),
+            identifiers: self.identifiers.into(),
+        };
+        Some(c)
+    }
+}
+
+impl ServeArgs {
+    fn limits(&self) -> Limits {
+        Limits {
+            max_body: self.max_body,
+            max_batch: self.max_batch,
+            request_timeout: self.request_timeout.into(),
+            max_names: self.max_names,
+            max_parties: self.max_parties,
+            max_name_chars: self.max_name_length,
+            max_matches: self.max_matches,
+        }
+    }
+
+    /// Connection limits, the cap kept below the open files limit (raised first).
+    fn connections(&self) -> Settings {
+        let nofile = connections::raise_nofile_limit();
+        let requested = usize::try_from(self.max_connections).unwrap_or(usize::MAX);
+        let (max_connections, lowered) = connections::connection_cap(requested, nofile);
+        if lowered {
+            tracing::warn!(
+                requested,
+                max_connections,
+                open_files_limit = nofile,
+                "--max-connections lowered to stay below the open files limit"
+            );
+        }
+        Settings {
+            header_read_timeout: self.header_read_timeout.into(),
+            idle_timeout: self.idle_timeout.into(),
+            max_connections,
+            // Lingering close: enough for a client that writes a body of several
+            // times the limit before it reads the 413.
+            linger_bytes: u64::try_from(self.max_body)
+                .unwrap_or(u64::MAX)
+                .saturating_mul(8),
+            ..Settings::default()
+        }
+    }
+}
+
+/// Starts the records writer, unless `--records off`.
+fn start_recorder(records: RecordsArgs, metrics: &Metrics) -> anyhow::Result<Option<Recorder>> {
+    let Some(config) = records.config() else {
+        tracing::warn!("decision records are off (--records off)");
+        return Ok(None);
+    };
+    let dir = config.writer.dir.clone();
+    let recorder =
+        Recorder::start(config, Arc::new(metrics.records.clone())).with_context(|| {
+            format!(
+                "cannot record decisions in `{}` (`--records off` disables recording)",
+                dir.display()
+            )
+        })?;
+    Ok(Some(recorder))
+}
+
+pub fn run(args: ServeArgs) -> anyhow::Result<u8> {
+    let sources = Sources {
+        policies: args.policies.clone(),
+        geo: geo_files(&args.geo, Geo::Required)?,
+        settings: args.enrich.settings(),
+        allow_empty: args.allow_empty,
+        settle: args.watch_debounce.into(),
+    };
+    let snapshot = match Snapshot::build(sources) {
+        Ok(s) => s,
+        Err(e) => {
+            diagnostics::report(&e.diagnostics);
+            eprintln!("refusing to start: the snapshot is invalid");
+            return Ok(exit::INVALID);
+        }
+    };
+    tracing::info!(
+        revision = %snapshot.revision,
+        policies = snapshot.policies.len(),
+        designations = snapshot.designations.len(),
+        geo = snapshot.geo.databases().len(),
+        "snapshot loaded"
+    );
+    let options = Options {
+        listen: args.listen,
+        connections: args.connections(),
+        drain: args.drain_timeout.into(),
+        watch: (!args.no_watch).then_some(args.watch_debounce.into()),
+    };
+    if args.admin_token.is_none() {
+        tracing::info!("no admin token configured: admin endpoints are disabled");
+    }
+    let limits = args.limits();
+    let metrics = Metrics::new()?;
+    let recorder = start_recorder(args.records, &metrics)?;
+    let mut state = AppState::new(snapshot, metrics, limits, args.admin_token)
+        .with_max_list_shrink(args.max_list_shrink.share());
+    if let Some(recorder) = recorder {
+        state = state.with_recorder(recorder);
+    }
+    let runtime = service::runtime()?;
+    runtime.block_on(service::run(Arc::new(state), options))?;
+    // Work still running on the blocking pool stops at its own deadline; the
+    // process does not wait for it after the drain.
+    runtime.shutdown_background();
+    Ok(exit::OK)
+}

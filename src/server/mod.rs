@@ -1,0 +1,11 @@
+//! The HTTP service around the engine.
+
+pub mod body; // the request body of the decision endpoints: size limit, early 413
+pub mod connections; // HTTP/1.1 connections: accept loop, time limits, connection cap, lingering close
+pub mod deadline; // the request time limit, armed only when a request waits
+pub mod http; // axum router, handlers, errors
+pub mod metrics; // Prometheus metrics
+pub mod reload; // all-or-nothing reloads: coalesced builds, outcomes, the list shrink guard
+pub mod run;
+pub mod state; // the state of a running service: snapshot in force, metrics, limits, records
+pub mod watch; // reloads on file changes (debounced; ConfigMap `..data` swaps) // running the service: runtime, listen, signals (SIGHUP reload), drain

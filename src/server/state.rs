@@ -1,0 +1,119 @@
+//! The state of a running service: the snapshot in force (one `ArcSwap`), the
+//! metrics, the request limits, the admin token and the records handle.
+
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+
+use portcullis_core::snapshot::Snapshot;
+
+use crate::server::metrics::{InForce, Metrics};
+use crate::server::reload::{Pending, ReloadOutcome};
+
+/// What a caller can ask of the service besides decisions.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_body: usize,
+    pub max_batch: usize,
+    /// Time limit of one HTTP request; decisions stop working at it.
+    pub request_timeout: std::time::Duration,
+    /// Names per party (its name and aliases), `--max-names`.
+    pub max_names: usize,
+    /// Parties per request (the customer and its beneficial owners), `--max-parties`.
+    pub max_parties: usize,
+    /// Characters in one name or alias, `--max-name-length`.
+    pub max_name_chars: usize,
+    /// Screening matches listed per answer, best first, `--max-matches`.
+    pub max_matches: usize,
+}
+
+impl Limits {
+    /// What each request is checked against.
+    pub fn bounds(&self) -> portcullis_core::request::Bounds {
+        portcullis_core::request::Bounds {
+            max_names: self.max_names,
+            max_parties: self.max_parties,
+            max_name_chars: self.max_name_chars,
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_body: 1024 * 1024,
+            max_batch: 1000,
+            request_timeout: std::time::Duration::from_secs(10),
+            max_names: 50,
+            max_parties: 100,
+            max_name_chars: 1000,
+            max_matches: 100,
+        }
+    }
+}
+/// Shared state of a running service.
+pub struct AppState {
+    pub(super) snapshot: ArcSwap<Snapshot>,
+    pub(super) pending: std::sync::Mutex<Pending>,
+    pub(super) outcomes: tokio::sync::watch::Sender<Option<Arc<ReloadOutcome>>>,
+    pub metrics: Metrics,
+    pub limits: Limits,
+    /// Bearer token for admin endpoints; `None` disables them.
+    pub admin_token: Option<String>,
+    /// Decision records; `None` when recording is off.
+    pub recorder: Option<portcullis_audit::Recorder>,
+    /// A reload may remove at most this share (0.0–1.0) of the designations
+    /// in force unless forced.
+    pub max_list_shrink: f64,
+}
+
+/// The default `--max-list-shrink`: a tenth of the designations in force.
+pub const DEFAULT_MAX_LIST_SHRINK: f64 = 0.10;
+
+impl AppState {
+    pub fn new(
+        snapshot: Snapshot,
+        metrics: Metrics,
+        limits: Limits,
+        admin_token: Option<String>,
+    ) -> Self {
+        metrics.set_in_force(&in_force(&snapshot));
+        Self {
+            snapshot: ArcSwap::from_pointee(snapshot),
+            pending: std::sync::Mutex::new(Pending::default()),
+            outcomes: tokio::sync::watch::Sender::new(None),
+            metrics,
+            limits,
+            admin_token: admin_token.filter(|t| !t.is_empty()),
+            recorder: None,
+            max_list_shrink: DEFAULT_MAX_LIST_SHRINK,
+        }
+    }
+
+    /// Records every decision through `recorder`.
+    pub fn with_recorder(mut self, recorder: portcullis_audit::Recorder) -> Self {
+        self.recorder = Some(recorder);
+        self
+    }
+
+    /// Sets the list shrink guard (a share from 0.0 to 1.0; 1.0 turns it off).
+    pub fn with_max_list_shrink(mut self, share: f64) -> Self {
+        self.max_list_shrink = share.clamp(0.0, 1.0);
+        self
+    }
+
+    /// The snapshot in force. Load it once per request and use it throughout.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshot.load_full()
+    }
+}
+
+/// What the metrics show of a snapshot.
+pub(super) fn in_force(snapshot: &Snapshot) -> InForce<'_> {
+    InForce {
+        revision: &snapshot.revision,
+        loaded_at: snapshot.loaded_at,
+        policies: snapshot.policies.len(),
+        designations: snapshot.designations.len(),
+    }
+}
