@@ -1,6 +1,5 @@
 //! The HTTP service around the engine.
 
-pub mod body; // the request body of the decision endpoints: size limit, early 413
 pub mod connections; // HTTP/1.1 connections: accept loop, time limits, connection cap, lingering close
 pub mod deadline; // the request time limit, armed only when a request waits
 pub mod http; // axum router, handlers, errors

@@ -1,4 +1,6 @@
-//! The request body of the decision endpoints, at most `--max-body` bytes.
+//! The request body of the decision endpoints, at most `--max-body` bytes, and
+//! [`Decoded`], the extractor that reads it and decodes it: every rejection is
+//! an [`ApiError`], counted, so handlers never map one by hand.
 //!
 //! A declared `Content-Length` over the limit is refused before a byte of the
 //! body is read (a client that waits for `100 Continue` sends none). A body
@@ -14,8 +16,11 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::header;
 use http_body_util::{BodyExt as _, LengthLimitError, Limited};
+use serde::de::DeserializeOwned;
 
+use super::error::ApiError;
 use crate::server::state::AppState;
+use portcullis_core::request::decode;
 
 /// The whole body of a request, within the size limit.
 #[derive(Debug, Clone)]
@@ -68,6 +73,26 @@ fn declared_length(req: &Request) -> Option<u64> {
 
 impl axum::response::IntoResponse for BodyError {
     fn into_response(self) -> axum::response::Response {
-        crate::server::http::ApiError::from(self).into_response()
+        ApiError::from(self).into_response()
+    }
+}
+
+/// A request body decoded as `T` (objects only, unknown fields refused, every
+/// field validated while decoding: see `request`). A body over the limit, one
+/// that cannot be read and one that does not decode are each an [`ApiError`]
+/// naming the problem, counted in `rejected_requests_total`.
+#[derive(Debug)]
+pub struct Decoded<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<Arc<AppState>> for Decoded<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &Arc<AppState>) -> Result<Self, ApiError> {
+        let body = RequestBody::from_request(req, state)
+            .await
+            .map_err(|e| ApiError::from(e).counted(state))?;
+        decode(&body)
+            .map(Self)
+            .map_err(|e| ApiError::from(e).counted(state))
     }
 }

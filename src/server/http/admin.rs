@@ -1,0 +1,117 @@
+//! `POST /v1/admin/reload[?force=true]`, behind a bearer token.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::error::ApiError;
+use crate::server::reload::ReloadRequest;
+use crate::server::state::AppState;
+
+/// `POST /v1/admin/reload[?force=true]`: asks for a reload and waits for it
+/// for up to half the request time limit: 200 with the new revision, 422 with
+/// the errors (the snapshot in force is unchanged), or, for a long build, 202
+/// with the reload's id (its outcome then shows in `/v1/status`). Requests
+/// that arrive during a build share the next one.
+pub(super) async fn reload(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+) -> Result<Response, ApiError> {
+    authorize_admin(&state, &headers)?;
+    let force = force_param(uri.query())?;
+    let id = state.request_reload(ReloadRequest {
+        trigger: "admin",
+        force,
+    });
+    let wait = state.limits.request_timeout / 2;
+    let Ok(outcome) = tokio::time::timeout(wait, state.wait_reload(id)).await else {
+        return Ok((
+            StatusCode::ACCEPTED,
+            Json(json!({
+                "accepted": true,
+                "reload_id": id,
+                "policy_revision": &*state.snapshot().revision,
+                "message": "the reload is still building; its outcome will show in /v1/status (last_reload)",
+            })),
+        )
+            .into_response());
+    };
+    let status = if outcome.succeeded() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    Ok((
+        status,
+        Json(json!({
+            "reloaded": outcome.succeeded(),
+            "result": outcome.result,
+            "reload_id": outcome.id,
+            "policy_revision": &*outcome.policy_revision,
+            "errors": &outcome.errors,
+        })),
+    )
+        .into_response())
+}
+
+/// The `force` query parameter of the admin reload.
+fn force_param(query: Option<&str>) -> Result<bool, ApiError> {
+    let mut force = false;
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, "true"));
+        if key != "force" {
+            let mut e = ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "unknown_field",
+                format!("unknown query parameter `{key}`: expected `force`"),
+            );
+            e.field = Some(key.to_owned());
+            return Err(e);
+        }
+        force = match value {
+            "true" | "1" => true,
+            "false" | "0" => false,
+            other => {
+                let mut e = ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_value",
+                    format!("`force={other}`: expected `true` or `false`"),
+                );
+                e.field = Some("force".into());
+                return Err(e);
+            }
+        };
+    }
+    Ok(force)
+}
+
+/// Checks `Authorization: Bearer <token>` in constant time.
+fn authorize_admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(expected) = state.admin_token.as_deref() else {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "admin_disabled",
+            "admin endpoints are disabled: start the service with --admin-token",
+        ));
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    // blake3::Hash compares in constant time; hashing first hides the length too.
+    if blake3::hash(given.as_bytes()) == blake3::hash(expected.as_bytes()) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "missing or wrong bearer token",
+        ))
+    }
+}

@@ -1,0 +1,236 @@
+//! `POST /v1/decide` and `POST /v1/decide/batch`. Both validate their requests'
+//! sizes, then go through one path ([`decide_and_record`]): decide on one
+//! snapshot within the request's time budget, count, record, answer.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+
+use portcullis_audit::Unavailable;
+use portcullis_core::budget::{Budget as _, CancelOnDrop, OverBudget, Timebox};
+use portcullis_core::decision::Decision;
+use portcullis_core::engine::decide_within;
+use portcullis_core::request::DecideRequest;
+
+use super::error::ApiError;
+use super::extract::Decoded;
+use crate::server::state::AppState;
+
+/// Requests (or batches) that screen more names than this are decided on the
+/// blocking pool, so that they never hold an async worker; smaller ones are
+/// decided inline, the fast path.
+const INLINE_NAMES: usize = 64;
+
+/// Batches above this size are decided on the blocking pool.
+const INLINE_BATCH: usize = 16;
+
+/// `POST /v1/decide`.
+pub(super) async fn one(
+    State(state): State<Arc<AppState>>,
+    Decoded(request): Decoded<DecideRequest>,
+) -> Result<Answer<Decision>, ApiError> {
+    let budget = Timebox::until(Instant::now() + state.limits.request_timeout);
+    request
+        .check_bounds(&state.limits.bounds())
+        .map_err(|e| ApiError::from(e).counted(&state))?;
+    let mut decisions = decide_and_record(&state, vec![request], budget).await?;
+    match decisions.pop() {
+        Some(decision) => Ok(Answer(decision)),
+        None => Err(ApiError::internal(
+            "decision missing",
+            "no decision for one request",
+        )),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(remote = "Self", deny_unknown_fields)]
+pub(super) struct BatchRequest {
+    requests: Vec<DecideRequest>,
+}
+
+portcullis_core::objects_only!(BatchRequest);
+
+#[derive(Serialize)]
+pub(super) struct BatchResponse {
+    decisions: Vec<Decision>,
+}
+
+/// `POST /v1/decide/batch`: all the decisions, or one error for the batch.
+pub(super) async fn batch(
+    State(state): State<Arc<AppState>>,
+    Decoded(batch): Decoded<BatchRequest>,
+) -> Result<Answer<BatchResponse>, ApiError> {
+    let budget = Timebox::until(Instant::now() + state.limits.request_timeout);
+    check_batch(&state, &batch.requests).map_err(|e| e.counted(&state))?;
+    let decisions = decide_and_record(&state, batch.requests, budget).await?;
+    Ok(Answer(BatchResponse { decisions }))
+}
+
+/// The batch's size, then each request's bounds (the field named by index).
+fn check_batch(state: &AppState, requests: &[DecideRequest]) -> Result<(), ApiError> {
+    let max = state.limits.max_batch;
+    if requests.len() > max {
+        let mut e = ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "batch_too_large",
+            format!(
+                "a batch holds at most {max} requests, this one has {}",
+                requests.len()
+            ),
+        );
+        e.field = Some("requests".into());
+        return Err(e);
+    }
+    let bounds = state.limits.bounds();
+    for (i, r) in requests.iter().enumerate() {
+        r.check_bounds(&bounds).map_err(|mut e| {
+            e.field = Some(match e.field.take() {
+                Some(f) => format!("requests[{i}].{f}"),
+                None => format!("requests[{i}]"),
+            });
+            ApiError::from(e)
+        })?;
+    }
+    Ok(())
+}
+
+/// Why requests give no decisions.
+enum Failure {
+    OverBudget,
+    Records(Unavailable),
+}
+
+impl From<Failure> for ApiError {
+    fn from(f: Failure) -> Self {
+        match f {
+            Failure::OverBudget => ApiError::from(OverBudget),
+            Failure::Records(e) => ApiError::records_unavailable(&e),
+        }
+    }
+}
+
+/// What the worker hands back: each decision with its time, and its record.
+struct Decided {
+    decisions: Vec<(Decision, Duration)>,
+    records: Vec<Vec<u8>>,
+}
+
+/// The one path of every decision: refused while records cannot be written;
+/// decided on one snapshot within `budget` (inline when light, else on the
+/// blocking pool), each record built beside its decision; counted once all
+/// are certain to be answered (a stopped request gives none); recorded
+/// (queued, or written and synced with `--records-sync always`) before any
+/// is answered.
+async fn decide_and_record(
+    state: &Arc<AppState>,
+    requests: Vec<DecideRequest>,
+    budget: Timebox,
+) -> Result<Vec<Decision>, ApiError> {
+    records_ready(state)?;
+    let names: usize = requests.iter().map(DecideRequest::names_to_screen).sum();
+    let heavy = requests.len() > INLINE_BATCH || names > INLINE_NAMES;
+    let worker_state = state.clone();
+    let decided = within_budget(heavy, budget, move |budget| {
+        decide_all(&worker_state, &requests, budget)
+    })
+    .await??;
+    let decisions = decided
+        .decisions
+        .into_iter()
+        .map(|(d, took)| {
+            state
+                .metrics
+                .record_decision(d.decision, took.as_secs_f64());
+            d
+        })
+        .collect();
+    if let Some(recorder) = &state.recorder {
+        recorder
+            .submit(decided.records)
+            .await
+            .map_err(|e| ApiError::records_unavailable(&e))?;
+    }
+    Ok(decisions)
+}
+
+/// Decides every request on the snapshot in force and builds its record.
+fn decide_all(
+    state: &AppState,
+    requests: &[DecideRequest],
+    budget: &Timebox,
+) -> Result<Decided, Failure> {
+    let snapshot = state.snapshot();
+    let max_matches = state.limits.max_matches;
+    let mut decisions = Vec::with_capacity(requests.len());
+    for r in requests {
+        budget.check().map_err(|_| Failure::OverBudget)?;
+        let started = Instant::now();
+        let mut d = decide_within(&snapshot, r, budget).map_err(|_| Failure::OverBudget)?;
+        d.facts.screening.truncate(max_matches);
+        decisions.push((d, started.elapsed()));
+    }
+    let records = match &state.recorder {
+        Some(recorder) => requests
+            .iter()
+            .zip(&decisions)
+            .map(|(r, (d, _))| recorder.build(r, d))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(Failure::Records)?,
+        None => Vec::new(),
+    };
+    Ok(Decided { decisions, records })
+}
+
+/// Runs `work` within `budget`: inline when it is light, else on the blocking
+/// pool. There, once this future is dropped (the request was answered 408 by
+/// the deadline layer, or abandoned), the work stops at its next check.
+async fn within_budget<T: Send + 'static>(
+    heavy: bool,
+    budget: Timebox,
+    work: impl FnOnce(&Timebox) -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    if !heavy {
+        return Ok(work(&budget));
+    }
+    let answered = CancelOnDrop::default();
+    let budget = budget.cancelled_by(answered.flag());
+    let done = tokio::task::spawn_blocking(move || work(&budget))
+        .await
+        .map_err(|e| ApiError::internal("decision task failed", e));
+    drop(answered);
+    done
+}
+
+/// Refuses before deciding while records cannot be written.
+fn records_ready(state: &AppState) -> Result<(), ApiError> {
+    match &state.recorder {
+        Some(r) if !r.healthy() => Err(ApiError::records_unavailable(&Unavailable::NotWritable)),
+        _ => Ok(()),
+    }
+}
+
+/// `axum::Json` for answers: one buffer sized for a decision (axum's starts at
+/// 128 bytes and grows several times for one).
+pub(super) struct Answer<T>(T);
+
+impl<T: Serialize> IntoResponse for Answer<T> {
+    fn into_response(self) -> Response {
+        let mut body = Vec::with_capacity(1024);
+        match serde_json::to_writer(&mut body, &self.0) {
+            Ok(()) => (
+                [(
+                    header::CONTENT_TYPE,
+                    header::HeaderValue::from_static("application/json"),
+                )],
+                body,
+            )
+                .into_response(),
+            Err(e) => ApiError::internal("cannot serialise the answer", e).into_response(),
+        }
+    }
+}
