@@ -31,10 +31,9 @@ struct Located {
 impl Located {
     fn new(d: &Diagnostic) -> Self {
         let source = located_source(d);
-        let message = match source {
-            Some(_) => d.message.clone(),
-            None => located_message(d),
-        };
+        // The position leads the message (`file:line:column: message`), as
+        // compilers print it: editors and CI logs link it.
+        let message = located_message(d);
         let (source_code, span) = match source {
             Some((text, span)) => (
                 Some(NamedSource::new(d.file.display().to_string(), text)),
@@ -79,20 +78,41 @@ fn located_source(d: &Diagnostic) -> Option<(String, SourceSpan)> {
     let line = text.get(line_start..)?.lines().next()?;
     let column = d.column.max(1) - 1;
     let (offset, len) = match line.char_indices().nth(column) {
-        Some((at, c)) => (line_start + at, c.len_utf8()),
+        Some((at, _)) => (line_start + at, token_len(line.get(at..).unwrap_or(""))),
         None => (line_start + line.len(), 0),
     };
     Some((text, SourceSpan::new(offset.into(), len)))
 }
 
-/// Renders one diagnostic for people. Colour only on a terminal (and never
-/// with `NO_COLOR` set).
+/// The length in bytes of the token `rest` starts with: a name or path
+/// (`principal.nationality`), a string literal, or one other character.
+fn token_len(rest: &str) -> usize {
+    let mut chars = rest.char_indices();
+    let Some((_, first)) = chars.next() else {
+        return 0;
+    };
+    let end = if first == '"' {
+        rest.get(1..)
+            .and_then(|r| r.find('"'))
+            .map_or(rest.len(), |close| close + 2)
+    } else if first.is_alphanumeric() || first == '_' {
+        chars
+            .find(|(_, c)| !(c.is_alphanumeric() || matches!(c, '_' | '.' | ':')))
+            .map_or(rest.len(), |(at, _)| at)
+    } else {
+        first.len_utf8()
+    };
+    end.min(rest.len())
+}
+
+/// Renders one diagnostic for people: Unicode and colour on a terminal (never
+/// with `NO_COLOR` set), plain ASCII (a `^` under the column) anywhere else.
 pub fn render(d: &Diagnostic) -> String {
     let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let theme = if colour {
         GraphicalTheme::unicode()
     } else {
-        GraphicalTheme::unicode_nocolor()
+        GraphicalTheme::none()
     };
     let handler = GraphicalReportHandler::new_themed(theme).with_width(WIDTH);
     let mut out = String::new();
@@ -151,6 +171,18 @@ mod tests {
         assert!(out.contains("p.cedar:2:8"), "{out}");
         assert!(out.contains("when { ccontext };"), "{out}");
         assert!(out.contains("did you mean `context`?"), "{out}");
+    }
+
+    #[test]
+    fn a_token_is_underlined_whole() {
+        assert_eq!(
+            token_len("principal.nationality == \"RU\""),
+            "principal.nationality".len()
+        );
+        assert_eq!(token_len("\"RU\" };"), 4);
+        assert_eq!(token_len(";\n"), 1);
+        assert_eq!(token_len(""), 0);
+        assert_eq!(token_len("\"open"), 5);
     }
 
     #[test]

@@ -280,7 +280,7 @@ mod tests {
     }
 
     #[test]
-    fn parses_contract_format() {
+    fn parses_the_documented_format() {
         let (out, errors) = parse(
             r#"{"id":"SMP-0001","kind":"individual","names":["Ivan Petrov","Иван Петров"],"date_of_birth":"1970-03-01","nationalities":["ru"],"identifiers":[{"kind":"passport","value":"AB123"}],"emails":["x@y.ru"],"domains":["y.ru"],"cidrs":["203.0.113.0/24"],"measure":"SM-1"}
 
