@@ -27,7 +27,7 @@
 //! `geo`, `designation` → `screening` → `enrich` → `cedar_input` → `decision` →
 //! `slicing` → `policies` → `cases` → `snapshot` → `engine` → `gate`.
 
-#![allow(missing_docs)] // TEMP
+#![warn(missing_docs)]
 
 pub mod budget;
 pub mod cases;
