@@ -39,7 +39,7 @@ impl Country {
 
     /// Accepts any two ASCII letters, upper-cased. Geo databases use a few codes
     /// outside the assigned list (`EU`, `AP`, `XK`); they are facts, not input to validate.
-    pub fn from_geo(input: &str) -> Option<Self> {
+    pub(crate) fn from_geo(input: &str) -> Option<Self> {
         match input.as_bytes() {
             &[a, b] if a.is_ascii_alphabetic() && b.is_ascii_alphabetic() => {
                 Some(Self([a.to_ascii_uppercase(), b.to_ascii_uppercase()]))
@@ -49,7 +49,7 @@ impl Country {
     }
 
     /// Whether `text` is exactly this code (upper case, as Cedar compares strings).
-    pub fn is(&self, text: &str) -> bool {
+    pub(crate) fn is(&self, text: &str) -> bool {
         text.as_bytes() == self.0
     }
 

@@ -28,7 +28,7 @@ pub fn email_key(email: &str) -> String {
 }
 
 /// Folds a domain: trimmed, without a leading `@` or a trailing dot, lower-case.
-pub fn domain_key(domain: &str) -> String {
+pub(crate) fn domain_key(domain: &str) -> String {
     domain
         .trim()
         .trim_start_matches('@')
