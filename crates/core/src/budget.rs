@@ -2,7 +2,7 @@
 //! between the items of a batch, so that a time limit really ends the work.
 //!
 //! A [`Budget`] is checked, never armed: no timer exists per request, a check
-//! reads the clock (and a cancellation flag). [`Unbounded`] is the budget of
+//! reads the clock (and a cancellation flag). `Unbounded` is the budget of
 //! the pure `decide`: its checks compile to nothing and cannot fail.
 
 use std::convert::Infallible;
@@ -26,7 +26,7 @@ pub trait Budget {
 
 /// No limit: the budget of [`crate::engine::decide`], tests and the CLI.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Unbounded;
+pub(crate) struct Unbounded;
 
 impl Budget for Unbounded {
     type Over = Infallible;
@@ -46,6 +46,7 @@ pub struct Timebox {
 }
 
 impl Timebox {
+    /// Work may go on until `deadline`.
     pub fn until(deadline: Instant) -> Self {
         Self {
             deadline,
@@ -59,6 +60,7 @@ impl Timebox {
         self
     }
 
+    /// The instant past which work stops.
     pub fn deadline(&self) -> Instant {
         self.deadline
     }
@@ -87,6 +89,7 @@ impl Budget for Timebox {
 pub struct CancelOnDrop(Arc<AtomicBool>);
 
 impl CancelOnDrop {
+    /// The flag raised on drop, for [`Timebox::cancelled_by`].
     pub fn flag(&self) -> Arc<AtomicBool> {
         self.0.clone()
     }
