@@ -8,15 +8,21 @@ use serde::Serialize;
 /// One problem, with file, 1-based line and column (0 when not known).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Diagnostic {
+    /// The file or directory the problem is in.
     pub file: PathBuf,
+    /// 1-based line; 0 when not known or the whole file is meant.
     pub line: usize,
+    /// 1-based column; 0 when not known.
     pub column: usize,
+    /// What is wrong.
     pub message: String,
+    /// How to fix it, when there is a hint; absent from JSON when `None`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub help: Option<String>,
 }
 
 impl Diagnostic {
+    /// A problem at `line` and `column` of `file` (0 for either when not known).
     pub fn new(file: &Path, line: usize, column: usize, message: impl Into<String>) -> Self {
         Self {
             file: file.to_owned(),
@@ -32,6 +38,7 @@ impl Diagnostic {
         Self::new(file, 0, 0, message)
     }
 
+    /// Adds a hint on how to fix it.
     pub fn with_help(mut self, help: impl Into<String>) -> Self {
         self.help = Some(help.into());
         self

@@ -30,7 +30,9 @@ static NO_SLOTS: LazyLock<SlotEnv> = LazyLock::new(SlotEnv::new);
 /// same answers; `Full` exists to prove it and to measure the difference.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Slicing {
+    /// Skip policies whose guards fail, and do not evaluate those decided by their guards.
     Guards,
+    /// Evaluate every policy of the action with Cedar.
     Full,
 }
 
