@@ -11,7 +11,7 @@
 //!   at most [`MAX_NESTING`] levels in the expression Cedar evaluates. A chain
 //!   `a || b || c` nests one level per operator (Cedar groups it as
 //!   `(a || b) || c`): write long alternatives as a set (`containsAny`, `in`).
-//! - **size**: at most [`MAX_POLICY_BYTES`] of text per policy.
+//! - **size**: at most `MAX_POLICY_BYTES` (64 KiB) of text per policy.
 //!
 //! Text is scanned before Cedar parses it (brackets and size), so that the
 //! parser never meets more than the limits allow; the expression depth is
@@ -25,7 +25,7 @@ use cedar_policy_core::ast::{Expr, ExprKind};
 pub const MAX_NESTING: usize = 128;
 
 /// Most bytes of text in one policy (annotations, scope and conditions).
-pub const MAX_POLICY_BYTES: usize = 64 * 1024;
+pub(crate) const MAX_POLICY_BYTES: usize = 64 * 1024;
 
 /// The stack every thread that decides has (async workers, blocking pool,
 /// the command line): enough to evaluate any policy within the limits.
@@ -33,20 +33,20 @@ pub const DECISION_STACK: usize = 8 * 1024 * 1024;
 
 /// One top-level statement of a policy file, as the scanner found it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Statement {
+pub(crate) struct Statement {
     /// Byte offset of its first character.
     pub start: usize,
     /// Byte offset just past its end (its `;`, or the end of the text).
     pub end: usize,
-    /// Deepest bracket nesting, and the offset of the first bracket that
-    /// went beyond [`MAX_NESTING`], if one did.
+    /// Deepest bracket nesting.
     pub depth: usize,
+    /// Byte offset of the first bracket that went beyond [`MAX_NESTING`], if one did.
     pub too_deep_at: Option<usize>,
 }
 
 /// Splits a Cedar text into its top-level statements, skipping whitespace,
 /// comments and string contents, and measures each one's bracket nesting.
-pub fn scan(text: &str) -> Vec<Statement> {
+pub(crate) fn scan(text: &str) -> Vec<Statement> {
     let mut statements = Vec::new();
     let mut current: Option<Statement> = None;
     let mut depth = 0usize;
@@ -102,7 +102,7 @@ pub fn scan(text: &str) -> Vec<Statement> {
 }
 
 /// What is wrong with one statement's text, with the byte offset to point at.
-pub fn check_text(statement: &Statement) -> Option<(usize, String)> {
+pub(crate) fn check_text(statement: &Statement) -> Option<(usize, String)> {
     if let Some(at) = statement.too_deep_at {
         return Some((
             at,
@@ -126,7 +126,7 @@ pub fn check_text(statement: &Statement) -> Option<(usize, String)> {
 /// The nesting of an expression (a leaf is 1), and the byte offset of its
 /// deepest point when the source location is known. Walks with an explicit
 /// stack, so it is safe on any expression Cedar could build.
-pub fn depth(expr: &Expr) -> (usize, Option<usize>) {
+pub(crate) fn depth(expr: &Expr) -> (usize, Option<usize>) {
     let mut deepest = (0, None);
     let mut stack: Vec<(&Expr, usize)> = vec![(expr, 1)];
     while let Some((e, level)) = stack.pop() {
@@ -169,7 +169,7 @@ pub fn depth(expr: &Expr) -> (usize, Option<usize>) {
 }
 
 /// The diagnostic message for an expression nested beyond the limit.
-pub fn too_deep(levels: usize) -> String {
+pub(crate) fn too_deep(levels: usize) -> String {
     format!(
         "this policy's condition nests {levels} levels deep; the limit is {MAX_NESTING} \
          (each `||`, `&&`, `+` or `-` of a chain counts one level)"
@@ -177,7 +177,7 @@ pub fn too_deep(levels: usize) -> String {
 }
 
 /// Help shown with nesting diagnostics.
-pub const NESTING_HELP: &str = "write long alternatives as a set: \
+pub(crate) const NESTING_HELP: &str = "write long alternatives as a set: \
      `context.jurisdictions.containsAny([\"KP\", \"IR\"])` instead of a chain of `||`";
 
 #[cfg(test)]
