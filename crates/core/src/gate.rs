@@ -47,13 +47,17 @@ impl Snapshot {
 
 /// Why one case failed.
 #[derive(Debug, Clone)]
-pub struct Failure {
+pub(crate) struct Failure {
+    /// The file the case is in.
     pub file: PathBuf,
+    /// The case's `name`.
     pub name: String,
+    /// What differed from `expect`.
     pub problems: Vec<String>,
 }
 
 impl Failure {
+    /// The failure as a diagnostic on the case's file.
     pub fn diagnostic(&self) -> Diagnostic {
         Diagnostic::file(
             &self.file,
@@ -116,7 +120,7 @@ pub fn run_one(snapshot: &Snapshot, case: &Case) -> Result<Decision, Vec<String>
 }
 
 /// Runs every case; returns the failures.
-pub fn run(snapshot: &Snapshot, cases: &[LocatedCase]) -> Vec<Failure> {
+pub(crate) fn run(snapshot: &Snapshot, cases: &[LocatedCase]) -> Vec<Failure> {
     cases
         .iter()
         .filter_map(|c| {
