@@ -20,7 +20,7 @@ const RETRY_PAUSE: Duration = Duration::from_millis(25);
 
 /// Why a directory could not be listed or a file read.
 #[derive(Debug, thiserror::Error)]
-pub enum FileError {
+pub(crate) enum FileError {
     #[error("cannot read directory: {0}")]
     ReadDir(#[source] io::Error),
     #[error("symbolic link to `{}`, which does not exist", target.display())]
@@ -40,7 +40,7 @@ pub enum FileError {
 /// A problem with one file or directory.
 #[derive(Debug, thiserror::Error)]
 #[error("{}: {error}", path.display())]
-pub struct LocatedError {
+pub(crate) struct LocatedError {
     pub path: PathBuf,
     #[source]
     pub error: FileError,
@@ -56,7 +56,7 @@ fn located(path: &Path, error: FileError) -> LocatedError {
 /// Lists `dir/*.<ext>`, not hidden, sorted by name. Symbolic links are followed:
 /// a link to a regular file counts as that file; a dangling link or a link loop
 /// is an error naming the link. Subdirectories are not entered.
-pub fn list(dir: &Path, ext: &str) -> Result<Vec<PathBuf>, LocatedError> {
+pub(crate) fn list(dir: &Path, ext: &str) -> Result<Vec<PathBuf>, LocatedError> {
     let entries = std::fs::read_dir(dir).map_err(|e| located(dir, FileError::ReadDir(e)))?;
     let mut files = Vec::new();
     for entry in entries {
@@ -123,7 +123,7 @@ impl Stamp {
 /// Reads a whole file once it is stable: unchanged (size, modification time,
 /// inode) across the read, and not modified within `settle` before it. A file
 /// still being written is waited for and read again, up to a bound.
-pub fn read_stable(path: &Path, settle: Duration) -> Result<Vec<u8>, LocatedError> {
+pub(crate) fn read_stable(path: &Path, settle: Duration) -> Result<Vec<u8>, LocatedError> {
     let err = |e: io::Error| located(path, FileError::Read(e));
     for _ in 0..MAX_ATTEMPTS {
         let before = Stamp::of(path).map_err(err)?;
@@ -148,7 +148,7 @@ pub fn read_stable(path: &Path, settle: Duration) -> Result<Vec<u8>, LocatedErro
 }
 
 /// [`read_stable`], as UTF-8 text.
-pub fn read_stable_text(path: &Path, settle: Duration) -> Result<String, LocatedError> {
+pub(crate) fn read_stable_text(path: &Path, settle: Duration) -> Result<String, LocatedError> {
     String::from_utf8(read_stable(path, settle)?).map_err(|_| located(path, FileError::NotUtf8))
 }
 
