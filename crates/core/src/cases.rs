@@ -21,24 +21,33 @@ use crate::diagnostic::Diagnostic;
 use crate::request::DecideRequest;
 
 /// The subdirectory of the policy directory holding test cases.
-pub const TESTS_DIR: &str = "tests";
+pub(crate) const TESTS_DIR: &str = "tests";
 
+/// One test case: a request and the decision expected for it.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Case {
+    /// `name`: what the case checks, shown when it fails.
     pub name: String,
+    /// `request`: a decide request, validated as `POST /v1/decide` validates it.
     pub request: DecideRequest,
-    pub expect: Expect,
+    /// `expect`: what the decision must be.
+    pub(crate) expect: Expect,
 }
 
+/// The `expect` object of a case; a list left out is not compared.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Expect {
+pub(crate) struct Expect {
+    /// `decision`: the outcome, required.
     pub decision: Outcome,
+    /// `reasons`: the policy ids of the reasons, in any order.
     #[serde(default)]
     pub reasons: Option<Vec<String>>,
+    /// `conditions`: the condition ids, in any order.
     #[serde(default)]
     pub conditions: Option<Vec<String>>,
+    /// `obligations`: the obligation ids, in any order.
     #[serde(default)]
     pub obligations: Option<Vec<String>>,
 }
@@ -46,13 +55,17 @@ pub struct Expect {
 /// A case and the file it came from.
 #[derive(Debug, Clone)]
 pub struct LocatedCase {
+    /// The `tests/*.json` file holding the case.
     pub file: PathBuf,
+    /// The case.
     pub case: Case,
 }
 
 /// Parses test case files given as `(file, text)` pairs (read by the snapshot
 /// builder, in the same pass as the policies they test).
-pub fn load_sources(sources: &[(PathBuf, String)]) -> Result<Vec<LocatedCase>, Vec<Diagnostic>> {
+pub(crate) fn load_sources(
+    sources: &[(PathBuf, String)],
+) -> Result<Vec<LocatedCase>, Vec<Diagnostic>> {
     let mut cases = Vec::new();
     let mut diags = Vec::new();
     for (file, text) in sources {
