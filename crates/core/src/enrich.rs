@@ -13,16 +13,19 @@ use crate::screening::{Screening, ScreeningIndex};
 /// What one source IP, or the IPv4 address it carries, resolved to.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct IpFact {
+    /// `ip`: the address looked up.
     pub ip: IpAddr,
     /// The IPv6 transition address (6to4, NAT64, Teredo) this IPv4 address was
     /// taken from; `None` for a source IP as given.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub embedded_in: Option<IpAddr>,
+    /// `country`: where the geo databases place it; `None` when none does.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub country: Option<Country>,
+    /// `asn`: its autonomous system number, when an ASN database knows it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub asn: Option<u32>,
-    /// Present in answers only when some flag is set.
+    /// `anonymizer`: its anonymizer flags; present in answers only when some flag is set.
     #[serde(skip_serializing_if = "no_flag")]
     pub anonymizer: Anonymizer,
 }
@@ -38,13 +41,19 @@ pub struct Facts {
     pub jurisdictions: Vec<Country>,
     /// Address, nationalities and payment country, as declared.
     pub declared_countries: Vec<Country>,
+    /// Countries of the source IPs, sorted, without duplicates.
     pub ip_countries: Vec<Country>,
+    /// Some IP country is not among the declared countries.
     pub ip_country_mismatch: bool,
+    /// Some source IP has an anonymizer flag.
     pub anonymous_ip: bool,
     /// Beneficial owners' nationalities and countries.
     #[serde(skip)]
     pub owner_countries: Vec<Country>,
+    /// One entry per address looked up: each source IP and, after a transition
+    /// address, the IPv4 address it carries.
     pub ips: Vec<IpFact>,
+    /// The screening against designated persons: best score and matches.
     pub screening: Screening,
     /// Designation ids matched at or above the screening threshold.
     pub screening_matches: Vec<String>,
@@ -81,7 +90,7 @@ pub fn enrich(
 
 /// [`enrich`] within `budget`: screening checks it before each name and stops
 /// once it is spent.
-pub fn enrich_within<B: Budget>(
+pub(crate) fn enrich_within<B: Budget>(
     req: &DecideRequest,
     geo: &GeoSet,
     designations: &ScreeningIndex,
