@@ -23,32 +23,44 @@ use crate::enrich::Facts;
 /// What the annotations of one policy say.
 #[derive(Debug, Clone)]
 pub struct PolicyMeta {
-    pub id: Arc<str>,
-    pub effect: Effect,
-    pub measure: Option<Arc<str>>,
-    pub message: Option<Arc<str>>,
+    /// `@id`.
+    pub(crate) id: Arc<str>,
+    /// `permit` or `forbid`.
+    pub(crate) effect: Effect,
+    /// `@measure`.
+    pub(crate) measure: Option<Arc<str>>,
+    /// `@message`.
+    pub(crate) message: Option<Arc<str>>,
     /// `@condition`: a forbid that makes the decision conditional instead of deny.
-    pub condition: Option<Arc<str>>,
+    pub(crate) condition: Option<Arc<str>>,
     /// `@obligation`: a duty attached to an allow this permit determines.
-    pub obligation: Option<Arc<str>>,
-    pub file: PathBuf,
-    pub line: usize,
+    pub(crate) obligation: Option<Arc<str>>,
+    /// The policy file it is in.
+    pub(crate) file: PathBuf,
+    /// 1-based line of the policy in its file.
+    pub(crate) line: usize,
 }
 
 /// Reserved: the reason reported when no permit applies.
-pub const NO_PERMIT: &str = "no_permit";
+pub(crate) const NO_PERMIT: &str = "no_permit";
 
+/// The answer: `allow`, `deny` or `conditional` (the `decision` field).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
+    /// Go ahead, with the obligations attached.
     Allow,
+    /// Prohibited, for the reasons given.
     Deny,
+    /// Allowed once every condition is met and named in `satisfied_conditions`.
     Conditional,
 }
 
 impl Outcome {
+    /// Every outcome, in the order above.
     pub const ALL: [Outcome; 3] = [Self::Allow, Self::Deny, Self::Conditional];
 
+    /// The wire name: `allow`, `deny` or `conditional`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Allow => "allow",
@@ -61,45 +73,63 @@ impl Outcome {
 /// A policy that decided, with its measure and message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Reason {
+    /// `policy`: the policy's `@id`; `no_permit` or `evaluation_error` when no policy decided.
     pub policy: Arc<str>,
+    /// `measure`: the policy's `@measure`; `null` when it has none.
     pub measure: Option<Arc<str>>,
+    /// `message`: the policy's `@message`; `null` when it has none.
     pub message: Option<Arc<str>>,
 }
 
 /// A condition (from `@condition`) or obligation (from `@obligation`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Requirement {
+    /// `id`: the `@condition` or `@obligation` id.
     pub id: Arc<str>,
+    /// `policy`: the `@id` of the policy that carries it.
     pub policy: Arc<str>,
+    /// `measure`: that policy's `@measure`; `null` when it has none.
     pub measure: Option<Arc<str>>,
+    /// `message`: that policy's `@message`; `null` when it has none.
     pub message: Option<Arc<str>>,
 }
 
 /// An error met while deciding; any error in a forbid fails closed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DecisionError {
+    /// `policy`: the `@id` of the policy whose evaluation erred; omitted for an error outside any policy.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub policy: Option<Arc<str>>,
+    /// `message`: what went wrong.
     pub message: String,
 }
 
 /// The answer to one request (the body of `POST /v1/decide`).
 #[derive(Debug, Clone, Serialize)]
 pub struct Decision {
+    /// `request_id`: as sent; `null` when the request had none.
     pub request_id: Option<String>,
+    /// `decision`: allow, deny or conditional.
     pub decision: Outcome,
+    /// `decision_id`: unique per decision (a ULID); its decision record carries it.
     pub decision_id: String,
+    /// `policy_revision`: content hash (16 hex digits) of the snapshot's inputs.
     pub policy_revision: Arc<str>,
+    /// `reasons`: the policies that deny or make the request conditional; empty for allow.
     pub reasons: Vec<Reason>,
+    /// `conditions`: what must be met first; only for conditional.
     pub conditions: Vec<Requirement>,
+    /// `obligations`: duties attached to an allow; only for allow.
     pub obligations: Vec<Requirement>,
+    /// `facts`: what was decided on.
     pub facts: Facts,
+    /// `errors`: errors met while evaluating; an erring forbid denies, an erring permit does not apply.
     pub errors: Vec<DecisionError>,
 }
 
 /// The outcome part of a decision, before ids and facts are attached.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Verdict {
+pub(crate) struct Verdict {
     pub outcome: Outcome,
     pub reasons: Vec<Reason>,
     pub conditions: Vec<Requirement>,
@@ -148,13 +178,13 @@ fn requirement(id: &Arc<str>, m: &PolicyMeta) -> Requirement {
 
 /// What evaluating the policies gave: the satisfied ones and the erring ones.
 #[derive(Debug, Default)]
-pub struct Evaluation<'a> {
+pub(crate) struct Evaluation<'a> {
     pub satisfied: Vec<&'a PolicyMeta>,
     pub errors: Vec<(&'a PolicyMeta, String)>,
 }
 
 /// Applies the decision semantics.
-pub fn resolve(evaluation: Evaluation<'_>, satisfied_conditions: &[String]) -> Verdict {
+pub(crate) fn resolve(evaluation: Evaluation<'_>, satisfied_conditions: &[String]) -> Verdict {
     let lifted = |m: &PolicyMeta| {
         m.condition
             .as_deref()
