@@ -26,27 +26,39 @@ use crate::country::Country;
 pub enum GeoError {
     // The cause is part of each message and deliberately not a `source`, so
     // that a chained report (`{:#}`) does not print it twice.
+    /// The file could not be read.
     #[error("cannot read geo database `{path}`: {cause}")]
     Read {
+        /// The database file.
         path: PathBuf,
+        /// The I/O error.
         cause: std::io::Error,
     },
+    /// The content could not be opened as a MaxMind DB.
     #[error("cannot open geo database `{path}`: {cause}")]
     Open {
+        /// The database file.
         path: PathBuf,
+        /// What the reader found wrong.
         cause: MaxMindDbError,
     },
+    /// Its format version is unsupported, or its search tree or a record does not decode.
     #[error("geo database `{path}` is corrupt: {cause}")]
     Corrupt {
+        /// The database file.
         path: PathBuf,
+        /// What the verification found wrong.
         cause: MaxMindDbError,
     },
+    /// Neither its metadata nor its records show a country, anonymizer or ASN layout.
     #[error(
         "geo database `{path}` (type `{database_type}`) has no recognised layout: \
          expected country, anonymous-IP or ASN records"
     )]
     UnknownLayout {
+        /// The database file.
         path: PathBuf,
+        /// The `database_type` its metadata names.
         database_type: String,
     },
 }
@@ -54,8 +66,11 @@ pub enum GeoError {
 /// What a database can tell about an address.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Layout {
+    /// Country codes (GeoIP2/GeoLite2 Country and City, or flat `country_code`).
     pub country: bool,
+    /// Anonymizer flags (Anonymous-IP, IP-Risk).
     pub anonymizer: bool,
+    /// Autonomous system numbers.
     pub asn: bool,
 }
 
@@ -135,11 +150,17 @@ impl Record<'_> {
 /// Anonymizer flags of one address, as the Anonymous-IP layout reports them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Anonymizer {
+    /// `anonymous`: flagged anonymous (`is_anonymous`).
     pub anonymous: bool,
+    /// `vpn`: an anonymizing VPN (`is_anonymous_vpn`).
     pub vpn: bool,
+    /// `public_proxy`: a public proxy (`is_public_proxy`).
     pub public_proxy: bool,
+    /// `tor_exit`: a Tor exit node (`is_tor_exit_node`).
     pub tor_exit: bool,
+    /// `hosting`: a hosting provider (`is_hosting_provider`).
     pub hosting: bool,
+    /// `residential_proxy`: a residential proxy (`is_residential_proxy`).
     pub residential_proxy: bool,
 }
 
@@ -168,8 +189,11 @@ impl Anonymizer {
 /// Everything the loaded databases say about one address.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct IpFacts {
+    /// The first country a database gives; `None` when none does.
     pub country: Option<Country>,
+    /// Anonymizer flags combined from every database.
     pub anonymizer: Anonymizer,
+    /// The first autonomous system number a database gives.
     pub asn: Option<u32>,
 }
 
@@ -179,15 +203,15 @@ pub struct GeoDb {
     reader: Reader<Vec<u8>>,
     layout: Layout,
     /// Content hash of the file when it was opened, if the caller computed one.
-    pub content_hash: Option<blake3::Hash>,
+    pub(crate) content_hash: Option<blake3::Hash>,
     /// The file's identity when it was opened, if the caller took it.
-    pub identity: Option<FileIdentity>,
+    pub(crate) identity: Option<FileIdentity>,
 }
 
 /// Device, inode, size and modification time: a file replaced by rename or
 /// written in place gets a different identity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FileIdentity {
+pub(crate) struct FileIdentity {
     dev: u64,
     ino: u64,
     len: u64,
@@ -195,7 +219,8 @@ pub struct FileIdentity {
 }
 
 impl FileIdentity {
-    pub fn of(path: &Path) -> std::io::Result<Self> {
+    /// The identity of the file at `path` now (links followed).
+    pub(crate) fn of(path: &Path) -> std::io::Result<Self> {
         let meta = std::fs::metadata(path)?;
         #[cfg(unix)]
         let (dev, ino) = {
@@ -267,24 +292,32 @@ impl GeoDb {
         })
     }
 
-    pub fn path(&self) -> &Path {
+    /// The file it was read from.
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
+    /// The `database_type` its metadata names (`GeoLite2-Country`, …).
     pub fn database_type(&self) -> &str {
         &self.reader.metadata().database_type
     }
 
-    pub fn build_epoch(&self) -> u64 {
+    /// When it was built, in seconds since the Unix epoch (from its metadata).
+    pub(crate) fn build_epoch(&self) -> u64 {
         self.reader.metadata().build_epoch
     }
 
+    /// What it can tell about an address, as detected when it was opened.
     pub fn layout(&self) -> Layout {
         self.layout
     }
 
     /// Looks one address up and merges what this database knows into `facts`.
-    pub fn lookup_into(&self, ip: IpAddr, facts: &mut IpFacts) -> Result<(), MaxMindDbError> {
+    pub(crate) fn lookup_into(
+        &self,
+        ip: IpAddr,
+        facts: &mut IpFacts,
+    ) -> Result<(), MaxMindDbError> {
         if ip.is_ipv6() && self.reader.metadata().ip_version == 4 {
             return Ok(());
         }
@@ -363,7 +396,7 @@ fn detect_layout(reader: &Reader<Vec<u8>>) -> Result<Layout, MaxMindDbError> {
 /// link-local, shared (CGNAT), documentation, benchmarking, multicast and other
 /// special-purpose addresses never come from a customer's own network, and some
 /// free databases still assign them a country; they are not looked up.
-pub fn is_public(ip: IpAddr) -> bool {
+pub(crate) fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
             let [a, b, c, _] = v4.octets();
@@ -403,7 +436,7 @@ pub fn is_public(ip: IpAddr) -> bool {
 /// The local-use NAT64 prefix `64:ff9b:1::/48` (RFC 8215) is not read: where
 /// the IPv4 address sits in it depends on the prefix length its network chose
 /// (RFC 6052), which an address does not tell.
-pub fn embedded_ipv4(ip: IpAddr) -> Option<Ipv4Addr> {
+pub(crate) fn embedded_ipv4(ip: IpAddr) -> Option<Ipv4Addr> {
     let IpAddr::V6(v6) = ip else {
         return None;
     };
@@ -426,6 +459,7 @@ pub struct GeoSet {
 }
 
 impl GeoSet {
+    /// Opens and verifies each database ([`GeoDb::open`]); the first that fails is the error.
     pub fn open(paths: &[PathBuf]) -> Result<Self, GeoError> {
         let dbs = paths
             .iter()
@@ -434,10 +468,12 @@ impl GeoSet {
         Ok(Self { dbs })
     }
 
-    pub fn from_databases(dbs: Vec<Arc<GeoDb>>) -> Self {
+    /// The databases given, consulted in that order.
+    pub(crate) fn from_databases(dbs: Vec<Arc<GeoDb>>) -> Self {
         Self { dbs }
     }
 
+    /// The databases, in the order they are consulted.
     pub fn databases(&self) -> &[Arc<GeoDb>] {
         &self.dbs
     }
