@@ -15,22 +15,32 @@ use crate::request::PartialDate;
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Designation {
+    /// `id`: required, not blank, unique across all designation files.
     pub id: String,
+    /// `kind`: `individual` or `organization` (tunes name matching); other text counts as unknown.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
+    /// `names`: primary name first; at least one must not be blank.
     pub names: Vec<String>,
+    /// `date_of_birth`: `YYYY`, `YYYY-MM` or `YYYY-MM-DD`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub date_of_birth: Option<String>,
+    /// `nationalities`: ISO 3166-1 alpha-2 codes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub nationalities: Vec<String>,
+    /// `identifiers`: passports, tax ids and the like; matched exactly.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub identifiers: Vec<DesignatedIdentifier>,
+    /// `emails`: e-mail addresses; matched exactly.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub emails: Vec<String>,
+    /// `domains`: e-mail domains; matched exactly.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub domains: Vec<String>,
+    /// `cidrs`: IPv4 or IPv6 networks that source IPs are screened against.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cidrs: Vec<String>,
+    /// `measure`: the special measure it falls under, reported with its matches.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub measure: Option<String>,
     /// Further dates of birth, when the list gives several (`YYYY`, `YYYY-MM`, `YYYY-MM-DD`).
@@ -50,12 +60,16 @@ pub struct Designation {
     pub programs: Vec<String>,
 }
 
+/// One entry of a designation's `identifiers`.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DesignatedIdentifier {
+    /// `kind`: the kind of document, e.g. `passport` (free text).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
+    /// `value`: the identifier itself, required.
     pub value: String,
+    /// `country`: the issuing country, ISO alpha-2.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub country: Option<String>,
 }
@@ -63,21 +77,26 @@ pub struct DesignatedIdentifier {
 /// A designation after validation: parsed networks, dates and countries.
 #[derive(Debug, Clone)]
 pub struct Designated {
+    /// The record as written.
     pub record: Designation,
     /// Every date of birth the record gives.
     pub dates_of_birth: Vec<PartialDate>,
+    /// Its nationalities, validated.
     pub nationalities: Vec<Country>,
     /// Countries of address or residence.
-    pub countries: Vec<Country>,
-    pub cidrs: Vec<IpNetwork>,
+    pub(crate) countries: Vec<Country>,
+    /// Its networks.
+    pub(crate) cidrs: Vec<IpNetwork>,
     /// Where it was read from, for diagnostics.
-    pub origin: Origin,
+    pub(crate) origin: Origin,
 }
 
 /// A file and 1-based line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Origin {
+    /// The designations file.
     pub file: PathBuf,
+    /// 1-based line in it.
     pub line: usize,
 }
 
@@ -123,7 +142,9 @@ pub fn load_sources(sources: &[(PathBuf, String)]) -> Result<Vec<Designated>, Ve
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Trailer {
+    /// `count`: how many records (non-blank lines) precede it.
     pub count: usize,
+    /// `sha256`: SHA-256, in hex, of every byte before it.
     pub sha256: String,
 }
 
