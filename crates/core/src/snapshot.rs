@@ -28,6 +28,7 @@ pub struct Sources {
     pub policies: PathBuf,
     /// Geo databases, consulted in order.
     pub geo: Vec<PathBuf>,
+    /// Enrichment settings (the screening threshold), part of the revision.
     pub settings: EnrichSettings,
     /// Serve a policy directory with no policy at all (every request is then
     /// denied: no permit applies). Off by default: an empty directory is far
@@ -66,6 +67,7 @@ pub const DESIGNATIONS_DIR: &str = "designations";
 #[derive(Debug, thiserror::Error)]
 #[error("invalid snapshot: {}", summary(.diagnostics))]
 pub struct BuildError {
+    /// Every problem found, each with its file, line and column.
     pub diagnostics: Vec<Diagnostic>,
 }
 
@@ -89,9 +91,13 @@ impl From<Vec<Diagnostic>> for BuildError {
 /// A geo database in force, as reported by `/v1/status`.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct GeoInfo {
+    /// `path`: the database file.
     pub path: PathBuf,
+    /// `database_type`: as its metadata names it (`GeoLite2-Country`, …).
     pub database_type: String,
+    /// `layout`: what it tells, `+`-joined: `country`, `anonymous-ip`, `asn`.
     pub layout: String,
+    /// `build_epoch`: when it was built, in seconds since the Unix epoch.
     pub build_epoch: u64,
 }
 
@@ -100,13 +106,17 @@ pub struct GeoInfo {
 pub struct Snapshot {
     /// Content hash over every input file; changes when any input changes.
     pub revision: Arc<str>,
+    /// When it was built.
     pub loaded_at: SystemTime,
+    /// What it was built from; a reload builds from the same.
     pub sources: Sources,
+    /// The validated policy set.
     pub policies: LoadedPolicies,
     /// Shared with the previous snapshot when the designation files are unchanged.
     pub designations: Arc<ScreeningIndex>,
     /// Content hash of the designation files alone (what `designations` was built from).
     pub(crate) designations_digest: blake3::Hash,
+    /// The geo databases, in the order they are consulted.
     pub geo: GeoSet,
     pub(crate) names: CedarNames,
     /// How many policy test cases passed when the snapshot was built.
@@ -114,6 +124,7 @@ pub struct Snapshot {
     /// The policy test cases (`tests/*.json`), read in the same pass as the
     /// files they test.
     pub cases: Vec<LocatedCase>,
+    /// The built-in Cedar schema the policies were validated against.
     pub schema: Schema,
 }
 
@@ -218,6 +229,7 @@ impl Snapshot {
         })
     }
 
+    /// The geo databases in force, as `/v1/status` reports them.
     pub fn geo_info(&self) -> Vec<GeoInfo> {
         self.geo
             .databases()
@@ -244,7 +256,7 @@ fn empty_policy_dir(dir: &Path, what: &str) -> Diagnostic {
 /// Runs `f` on a thread with [`BUILD_STACK`] (reserved address space, touched
 /// only as deep as the build goes), at the lowest scheduling priority: on a
 /// loaded machine decisions get the CPU first and a build only slows itself.
-pub fn on_build_stack<T: Send>(
+pub(crate) fn on_build_stack<T: Send>(
     f: impl FnOnce() -> Result<T, BuildError> + Send,
 ) -> Result<T, BuildError> {
     std::thread::scope(|scope| {
