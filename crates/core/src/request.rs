@@ -23,13 +23,17 @@ use crate::country::Country;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
+    /// `open_account`: open a customer account.
     OpenAccount,
+    /// `maintain_account`: keep an existing account open.
     MaintainAccount,
+    /// `provision`: provision a resource for the customer.
     Provision,
 }
 
 impl Action {
-    pub const ALL: [Action; 3] = [Self::OpenAccount, Self::MaintainAccount, Self::Provision];
+    /// Every action, in the order above.
+    pub(crate) const ALL: [Action; 3] = [Self::OpenAccount, Self::MaintainAccount, Self::Provision];
 
     /// The Cedar action id (`Action::"<name>"`).
     pub fn as_str(self) -> &'static str {
@@ -45,12 +49,15 @@ impl Action {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PartyKind {
+    /// `individual`: a natural person.
     Individual,
+    /// `organization`: a company or other legal entity.
     Organization,
 }
 
 impl PartyKind {
-    pub fn as_str(self) -> &'static str {
+    /// The wire name: `individual` or `organization`.
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Individual => "individual",
             Self::Organization => "organization",
@@ -62,110 +69,157 @@ impl PartyKind {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(remote = "Self", deny_unknown_fields)]
 pub struct DecideRequest {
+    /// `request_id`: the caller's id, echoed in the answer.
     #[serde(default)]
     pub request_id: Option<String>,
+    /// `action`: what is about to be done; required.
     pub action: Action,
+    /// `customer`: who it is done for; required.
     pub customer: Customer,
+    /// `reseller`: the reseller the customer came through, if any.
     #[serde(default)]
     pub reseller: Option<Reseller>,
+    /// `source_ips`: addresses the customer connects from; geolocated and screened.
     #[serde(default, deserialize_with = "null_as_empty")]
     pub source_ips: Vec<SourceIp>,
+    /// `resource`: the resource acted on; when `None`, Cedar sees `Resource::"account"`.
     #[serde(default)]
     pub resource: Option<Resource>,
+    /// `satisfied_conditions`: ids of conditions the caller has met.
     #[serde(default, deserialize_with = "null_as_empty")]
     pub satisfied_conditions: Vec<String>,
 }
 
+/// The `customer` of a request: the Cedar principal.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(remote = "Self", deny_unknown_fields)]
 pub struct Customer {
+    /// `id`: required, not blank; the principal `Customer::"<id>"`.
     pub id: NonEmpty,
+    /// `kind`: individual or organization.
     #[serde(default)]
     pub kind: Option<PartyKind>,
+    /// `name`: required, not blank; screened.
     pub name: NonEmpty,
+    /// `aliases`: other names; screened.
     #[serde(default, deserialize_with = "null_as_empty")]
     pub aliases: Vec<String>,
+    /// `date_of_birth`: weighs in screening.
     #[serde(default)]
     pub date_of_birth: Option<PartialDate>,
+    /// `nationalities`: declared countries of nationality.
     #[serde(default, deserialize_with = "null_as_empty")]
     pub nationalities: Vec<Country>,
+    /// `address`: the customer's address.
     #[serde(default)]
     pub address: Option<Address>,
+    /// `email`: screened (address and domain).
     #[serde(default)]
     pub email: Option<String>,
+    /// `phone`: recorded, not screened.
     #[serde(default)]
     pub phone: Option<String>,
+    /// `payment`: the payment method and its country.
     #[serde(default)]
     pub payment: Option<Payment>,
+    /// `beneficial_owners`: the parties behind the customer; names screened.
     #[serde(default, deserialize_with = "null_as_empty")]
     pub beneficial_owners: Vec<BeneficialOwner>,
+    /// `identifiers`: documents and registrations; values screened.
     #[serde(default, deserialize_with = "null_as_empty")]
     pub identifiers: Vec<Identifier>,
 }
 
+/// `customer.address`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(remote = "Self", deny_unknown_fields)]
 pub struct Address {
+    /// `country`: a declared country (the principal's `country`).
     #[serde(default)]
     pub country: Option<Country>,
+    /// `region`: state, province or the like.
     #[serde(default)]
     pub region: Option<String>,
+    /// `city`.
     #[serde(default)]
     pub city: Option<String>,
+    /// `line`: street address.
     #[serde(default)]
     pub line: Option<String>,
+    /// `postal_code`.
     #[serde(default)]
     pub postal_code: Option<String>,
 }
 
+/// `customer.payment`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(remote = "Self", deny_unknown_fields)]
 pub struct Payment {
+    /// `country`: a declared country (the principal's `payment_country`).
     #[serde(default)]
     pub country: Option<Country>,
+    /// `method`: how the customer pays (free text).
     #[serde(default)]
     pub method: Option<String>,
 }
 
+/// One of `customer.beneficial_owners`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(remote = "Self", deny_unknown_fields)]
 pub struct BeneficialOwner {
+    /// `name`: required, not blank; screened.
     pub name: NonEmpty,
+    /// `aliases`: other names; screened.
     #[serde(default, deserialize_with = "null_as_empty")]
     pub aliases: Vec<String>,
+    /// `nationalities`: part of the principal's `owner_countries`.
     #[serde(default, deserialize_with = "null_as_empty")]
     pub nationalities: Vec<Country>,
+    /// `country`: part of the principal's `owner_countries`.
     #[serde(default)]
     pub country: Option<Country>,
+    /// `date_of_birth`: weighs in screening.
     #[serde(default)]
     pub date_of_birth: Option<PartialDate>,
+    /// `ownership_percent`: share owned, in percent.
     #[serde(default)]
     pub ownership_percent: Option<f64>,
 }
 
+/// One of `customer.identifiers`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(remote = "Self", deny_unknown_fields)]
 pub struct Identifier {
+    /// `kind`: required; the kind of document, e.g. `passport` (free text).
     pub kind: String,
+    /// `value`: required, not blank; screened exactly.
     pub value: NonEmpty,
+    /// `country`: the issuing country.
     #[serde(default)]
     pub country: Option<Country>,
 }
 
+/// `reseller`: the reseller the customer came through.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(remote = "Self", deny_unknown_fields)]
 pub struct Reseller {
+    /// `id`: the reseller's id.
     #[serde(default)]
     pub id: Option<String>,
+    /// `country`: required; the principal's `reseller_country`.
     pub country: Country,
 }
 
+/// `resource`: the resource acted on (the Cedar resource).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(remote = "Self", deny_unknown_fields)]
 pub struct Resource {
+    /// `kind`: required, not blank; the resource `Resource::"<kind>"`.
     pub kind: NonEmpty,
+    /// `region`: where it is provisioned.
     #[serde(default)]
     pub region: Option<String>,
+    /// `gpu_count`: GPUs asked for; `0` in Cedar when absent.
     #[serde(default)]
     pub gpu_count: Option<u32>,
 }
@@ -231,6 +285,7 @@ objects_only!(
 pub struct NonEmpty(pub String);
 
 impl NonEmpty {
+    /// The string as given (not trimmed).
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -243,12 +298,16 @@ pub struct SourceIp(pub IpAddr);
 /// A date of birth, possibly partial: `YYYY`, `YYYY-MM` or `YYYY-MM-DD`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct PartialDate {
+    /// 1800–2200.
     pub year: u16,
+    /// 1–12, when given.
     pub month: Option<u8>,
+    /// 1–31, when given (only with a month).
     pub day: Option<u8>,
 }
 
 impl PartialDate {
+    /// Parses `YYYY`, `YYYY-MM` or `YYYY-MM-DD` (surrounding spaces ignored); `None` if invalid.
     pub fn parse(s: &str) -> Option<Self> {
         let mut parts = s.trim().split('-');
         let year = parts.next().filter(|y| y.len() == 4)?.parse::<u16>().ok()?;
@@ -386,13 +445,18 @@ impl fmt::Display for Truncated<'_> {
 pub struct RequestError {
     /// Stable machine-readable code, e.g. `invalid_country`.
     pub code: &'static str,
+    /// What is wrong, for people.
     pub message: String,
     /// Dotted path of the offending field, e.g. `customer.address.country`.
     pub field: Option<String>,
 }
 
 impl RequestError {
-    pub fn new(code: &'static str, message: impl Into<String>, field: Option<String>) -> Self {
+    pub(crate) fn new(
+        code: &'static str,
+        message: impl Into<String>,
+        field: Option<String>,
+    ) -> Self {
         Self {
             code,
             message: message.into(),
