@@ -252,8 +252,7 @@ impl fmt::Debug for GeoDb {
 const LAYOUT_SAMPLE: usize = 256;
 
 impl GeoDb {
-    /// Reads a database file into memory, then verifies and classifies it
-    /// ([`GeoDb::from_bytes`]).
+    /// Reads a database file into memory, then verifies it and detects its layout.
     pub fn open(path: &Path) -> Result<Self, GeoError> {
         let bytes = std::fs::read(path).map_err(|cause| GeoError::Read {
             path: path.to_owned(),
@@ -264,7 +263,7 @@ impl GeoDb {
 
     /// Verifies and classifies the content of a database file read by the
     /// caller; `path` names it in errors and in `/v1/status`.
-    pub fn from_bytes(path: &Path, bytes: Vec<u8>) -> Result<Self, GeoError> {
+    pub(crate) fn from_bytes(path: &Path, bytes: Vec<u8>) -> Result<Self, GeoError> {
         let reader = Reader::from_source(bytes).map_err(|cause| GeoError::Open {
             path: path.to_owned(),
             cause,
