@@ -54,7 +54,7 @@ impl Country {
     }
 
     /// The code as an upper-case string slice.
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         // Both bytes are ASCII letters by construction.
         std::str::from_utf8(&self.0).unwrap_or("??")
     }
