@@ -36,7 +36,7 @@ impl Action {
     pub(crate) const ALL: [Action; 3] = [Self::OpenAccount, Self::MaintainAccount, Self::Provision];
 
     /// The Cedar action id (`Action::"<name>"`).
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::OpenAccount => "open_account",
             Self::MaintainAccount => "maintain_account",
