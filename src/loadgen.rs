@@ -134,25 +134,17 @@ struct Job {
     body: Bytes,
 }
 
+/// A connection's task: its latency histogram and how many answers were good.
+type WorkerTask = tokio::task::JoinHandle<Result<(Histogram<u64>, u64), LoadError>>;
+
 async fn phase(
     plan: &Plan,
     name: &'static str,
     reload_every: Option<Duration>,
 ) -> Result<PhaseReport, LoadError> {
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Job>();
-    let rx = Arc::new(Mutex::new(rx));
     let errors = Arc::new(AtomicU64::new(0));
-    let mut workers = Vec::with_capacity(plan.connections);
-    for _ in 0..plan.connections.max(1) {
-        let sender = connect(&plan.address).await?;
-        workers.push(tokio::spawn(worker(
-            sender,
-            plan.address.clone(),
-            plan.path.clone(),
-            rx.clone(),
-            errors.clone(),
-        )));
-    }
+    let workers = start_workers(plan, rx, &errors).await?;
 
     let stop = Arc::new(AtomicBool::new(false));
     let reloader = reload_every.map(|every| {
@@ -164,8 +156,59 @@ async fn phase(
         ))
     });
 
-    // The schedule: request i is due at start + i / rate.
     let start = Instant::now();
+    let (total, lag) = dispatch(plan, start, tx).await?;
+    let (merged, ok) = join_workers(workers).await?;
+    let elapsed = start.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    let reloads = match reloader {
+        Some(r) => Some(r.await.unwrap_or_default()),
+        None => None,
+    };
+    Ok(PhaseReport {
+        phase: name,
+        offered_rate: plan.rate,
+        duration_s: elapsed,
+        sent: total,
+        ok,
+        errors: errors.load(Ordering::Relaxed),
+        throughput: ok as f64 / elapsed,
+        latency_us: Percentiles::of(&merged),
+        dispatch_lag_us: Percentiles::of(&lag),
+        reloads,
+    })
+}
+
+/// Opens the plan's connections (at least one), each taking jobs from `rx`
+/// and counting failed requests in `errors`.
+async fn start_workers(
+    plan: &Plan,
+    rx: tokio::sync::mpsc::UnboundedReceiver<Job>,
+    errors: &Arc<AtomicU64>,
+) -> Result<Vec<WorkerTask>, LoadError> {
+    let rx = Arc::new(Mutex::new(rx));
+    let mut workers = Vec::with_capacity(plan.connections);
+    for _ in 0..plan.connections.max(1) {
+        let sender = connect(&plan.address).await?;
+        workers.push(tokio::spawn(worker(
+            sender,
+            plan.address.clone(),
+            plan.path.clone(),
+            rx.clone(),
+            errors.clone(),
+        )));
+    }
+    Ok(workers)
+}
+
+/// Puts the phase's requests on the queue on schedule (request i is due at
+/// `start + i / rate`), never waiting for answers; the queue closes at the
+/// end. Returns how many were scheduled and the dispatcher's lateness.
+async fn dispatch(
+    plan: &Plan,
+    start: Instant,
+    tx: tokio::sync::mpsc::UnboundedSender<Job>,
+) -> Result<(u64, Histogram<u64>), LoadError> {
     let interval = Duration::from_secs_f64(1.0 / plan.rate.max(1) as f64);
     let total = (plan.duration.as_secs_f64() * plan.rate as f64) as u64;
     let mut bodies = plan.corpus.iter().cycle();
@@ -190,7 +233,12 @@ async fn phase(
             break;
         }
     }
-    drop(tx);
+    Ok((total, lag))
+}
+
+/// Waits for every connection to finish the queue; merges their latencies
+/// and counts their good answers.
+async fn join_workers(workers: Vec<WorkerTask>) -> Result<(Histogram<u64>, u64), LoadError> {
     let mut merged = new_histogram()?;
     let mut ok = 0;
     for w in workers {
@@ -201,36 +249,20 @@ async fn phase(
                 .map_err(|e| LoadError::Histogram(e.to_string()))?;
         }
     }
-    let elapsed = start.elapsed().as_secs_f64();
-    stop.store(true, Ordering::Relaxed);
-    let reloads = match reloader {
-        Some(r) => Some(r.await.unwrap_or_default()),
-        None => None,
-    };
-    Ok(PhaseReport {
-        phase: name,
-        offered_rate: plan.rate,
-        duration_s: elapsed,
-        sent: total,
-        ok,
-        errors: errors.load(Ordering::Relaxed),
-        throughput: ok as f64 / elapsed,
-        latency_us: Percentiles {
-            p50: merged.value_at_quantile(0.50),
-            p90: merged.value_at_quantile(0.90),
-            p99: merged.value_at_quantile(0.99),
-            p999: merged.value_at_quantile(0.999),
-            max: merged.max(),
-        },
-        dispatch_lag_us: Percentiles {
-            p50: lag.value_at_quantile(0.50),
-            p90: lag.value_at_quantile(0.90),
-            p99: lag.value_at_quantile(0.99),
-            p999: lag.value_at_quantile(0.999),
-            max: lag.max(),
-        },
-        reloads,
-    })
+    Ok((merged, ok))
+}
+
+impl Percentiles {
+    /// The percentiles of a histogram.
+    fn of(h: &Histogram<u64>) -> Self {
+        Self {
+            p50: h.value_at_quantile(0.50),
+            p90: h.value_at_quantile(0.90),
+            p99: h.value_at_quantile(0.99),
+            p999: h.value_at_quantile(0.999),
+            max: h.max(),
+        }
+    }
 }
 
 fn new_histogram() -> Result<Histogram<u64>, LoadError> {

@@ -373,51 +373,16 @@ impl Server {
             time: settings.linger_time,
         };
         tokio::pin!(shutdown);
-        let mut backoff = ACCEPT_BACKOFF_MIN;
-        let mut failing = false;
-        'accept: loop {
-            let accepted = tokio::select! {
-                () = &mut shutdown => break 'accept,
-                accepted = listener.accept() => accepted,
-            };
-            let stream = match accepted {
-                Ok((stream, _)) => stream,
-                Err(e) if is_connection_error(&e) => continue,
-                Err(e) => {
-                    if !failing {
-                        tracing::warn!(
-                            error = %e,
-                            open = connections.len(),
-                            "cannot accept connections; backing off"
-                        );
-                        failing = true;
-                    }
-                    // Out of descriptors: an idle connection makes room.
-                    connections.evict_one();
-                    tokio::select! {
-                        () = &mut shutdown => break 'accept,
-                        () = tokio::time::sleep(backoff) => {}
-                    }
-                    backoff = (backoff * 2).min(ACCEPT_BACKOFF_MAX);
-                    continue;
-                }
-            };
-            if failing {
-                tracing::info!("accepting connections again");
-                failing = false;
-            }
-            backoff = ACCEPT_BACKOFF_MIN;
-            let slot = loop {
-                match connections.admit(settings.max_connections) {
-                    Admit::Slot(slot) => break slot,
-                    Admit::Full => {
-                        tracing::debug!("every connection has a request in progress: waiting");
-                        tokio::select! {
-                            () = &mut shutdown => break 'accept,
-                            () = connections.freed.notified() => {}
-                        }
-                    }
-                }
+        let mut accepting = Accepting {
+            listener: &listener,
+            connections: &connections,
+            backoff: ACCEPT_BACKOFF_MIN,
+            failing: false,
+        };
+        while let Some(stream) = accepting.next(shutdown.as_mut()).await {
+            let room = wait_for_room(&connections, settings.max_connections, shutdown.as_mut());
+            let Some(slot) = room.await else {
+                break;
             };
             tokio::spawn(connection(
                 stream,
@@ -430,19 +395,99 @@ impl Server {
         }
         drop(listener);
         connections.drain();
-        loop {
-            let freed = connections.freed.notified();
-            if connections.len() == 0 {
-                break;
-            }
-            freed.await;
-        }
+        all_ended(&connections).await;
         sweeper.abort();
     }
 }
 
 const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(5);
 const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
+
+/// The accept loop: accept errors (`EMFILE`) are logged once per burst and
+/// backed off, and make room by closing a connection without a request.
+struct Accepting<'a> {
+    listener: &'a TcpListener,
+    connections: &'a Connections,
+    /// How long to wait after the next accept error.
+    backoff: Duration,
+    /// Accepting fails (logged once until it succeeds again).
+    failing: bool,
+}
+
+impl Accepting<'_> {
+    /// The next accepted connection; `None` once `shutdown` completes.
+    async fn next<F: Future<Output = ()>>(
+        &mut self,
+        mut shutdown: Pin<&mut F>,
+    ) -> Option<TcpStream> {
+        loop {
+            let accepted = tokio::select! {
+                () = &mut shutdown => return None,
+                accepted = self.listener.accept() => accepted,
+            };
+            match accepted {
+                Ok((stream, _)) => {
+                    if self.failing {
+                        tracing::info!("accepting connections again");
+                        self.failing = false;
+                    }
+                    self.backoff = ACCEPT_BACKOFF_MIN;
+                    return Some(stream);
+                }
+                Err(e) if is_connection_error(&e) => {}
+                Err(e) => {
+                    if !self.failing {
+                        tracing::warn!(
+                            error = %e,
+                            open = self.connections.len(),
+                            "cannot accept connections; backing off"
+                        );
+                        self.failing = true;
+                    }
+                    // Out of descriptors: an idle connection makes room.
+                    self.connections.evict_one();
+                    tokio::select! {
+                        () = &mut shutdown => return None,
+                        () = tokio::time::sleep(self.backoff) => {}
+                    }
+                    self.backoff = (self.backoff * 2).min(ACCEPT_BACKOFF_MAX);
+                }
+            }
+        }
+    }
+}
+
+/// A slot for a new connection under the cap; while every connection has a
+/// request in progress, waits for one to end. `None` once `shutdown` completes.
+async fn wait_for_room<F: Future<Output = ()>>(
+    connections: &Connections,
+    cap: usize,
+    mut shutdown: Pin<&mut F>,
+) -> Option<Arc<Slot>> {
+    loop {
+        match connections.admit(cap) {
+            Admit::Slot(slot) => return Some(slot),
+            Admit::Full => {
+                tracing::debug!("every connection has a request in progress: waiting");
+                tokio::select! {
+                    () = &mut shutdown => return None,
+                    () = connections.freed.notified() => {}
+                }
+            }
+        }
+    }
+}
+
+/// Waits until every connection has ended.
+async fn all_ended(connections: &Connections) {
+    loop {
+        let freed = connections.freed.notified();
+        if connections.len() == 0 {
+            break;
+        }
+        freed.await;
+    }
+}
 
 /// Errors of one connection, not of the listener: accept the next.
 fn is_connection_error(e: &std::io::Error) -> bool {

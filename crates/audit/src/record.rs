@@ -221,83 +221,7 @@ impl<'a> DecisionRecord<'a> {
         time: SystemTime,
     ) -> Self {
         let m = p.modes;
-        let c = &req.customer;
-        let identity = |kind, v: &str| p.apply(m.identity, kind, v);
-        let contact = |kind, v: &str| p.apply(m.contact, kind, v);
-        let many = |kind, vs: &[String]| -> Vec<String> {
-            vs.iter().filter_map(|v| identity(kind, v)).collect()
-        };
-        let customer = RecordedCustomer {
-            id: identity(FieldKind::CustomerId, c.id.as_str()),
-            kind: c.kind,
-            name: identity(FieldKind::Name, c.name.as_str()),
-            aliases: many(FieldKind::Name, &c.aliases),
-            date_of_birth: c
-                .date_of_birth
-                .as_ref()
-                .and_then(|d| identity(FieldKind::DateOfBirth, &date(d))),
-            nationalities: c.nationalities.clone(),
-            address: c.address.as_ref().map(|a| RecordedAddress {
-                country: a.country,
-                region: a
-                    .region
-                    .as_deref()
-                    .and_then(|v| contact(FieldKind::Address, v)),
-                city: a
-                    .city
-                    .as_deref()
-                    .and_then(|v| contact(FieldKind::Address, v)),
-                line: a
-                    .line
-                    .as_deref()
-                    .and_then(|v| contact(FieldKind::Address, v)),
-                postal_code: a
-                    .postal_code
-                    .as_deref()
-                    .and_then(|v| contact(FieldKind::Address, v)),
-            }),
-            email: c
-                .email
-                .as_deref()
-                .and_then(|v| contact(FieldKind::Email, v)),
-            phone: c
-                .phone
-                .as_deref()
-                .and_then(|v| contact(FieldKind::Phone, v)),
-            payment: c.payment.as_ref().map(|pay| RecordedPayment {
-                country: pay.country,
-                method: pay.method.clone(),
-            }),
-            beneficial_owners: c
-                .beneficial_owners
-                .iter()
-                .map(|o| RecordedOwner {
-                    name: identity(FieldKind::Name, o.name.as_str()),
-                    aliases: many(FieldKind::Name, &o.aliases),
-                    nationalities: o.nationalities.clone(),
-                    country: o.country,
-                    date_of_birth: o
-                        .date_of_birth
-                        .as_ref()
-                        .and_then(|d| identity(FieldKind::DateOfBirth, &date(d))),
-                    ownership_percent: o.ownership_percent,
-                })
-                .collect(),
-            identifiers: c
-                .identifiers
-                .iter()
-                .map(|i| RecordedIdentifier {
-                    kind: i.kind.clone(),
-                    value: p.apply(
-                        m.identifiers,
-                        FieldKind::Identifier(&i.kind),
-                        i.value.as_str(),
-                    ),
-                    country: i.country,
-                })
-                .collect(),
-        };
-        let facts = &decision.facts;
+        let customer = RecordedCustomer::new(&req.customer, Fields { p, m });
         Self {
             kind: "decision",
             decision_id: &decision.decision_id,
@@ -317,31 +241,7 @@ impl<'a> DecisionRecord<'a> {
                     message: redact(&e.message, req, m),
                 })
                 .collect(),
-            facts: RecordedFacts {
-                jurisdictions: &facts.jurisdictions,
-                declared_countries: &facts.declared_countries,
-                owner_countries: &facts.owner_countries,
-                ip_countries: &facts.ip_countries,
-                ip_country_mismatch: facts.ip_country_mismatch,
-                anonymous_ip: facts.anonymous_ip,
-                ips: &facts.ips,
-                screening: RecordedScreening {
-                    score: facts.screening.score,
-                    matches: facts
-                        .screening
-                        .matches
-                        .iter()
-                        .map(|x| RecordedMatch {
-                            designation: &x.designation,
-                            party: x.party,
-                            basis: x.basis,
-                            score: x.score,
-                            measure: x.measure.as_deref(),
-                        })
-                        .collect(),
-                },
-                screening_matches: &facts.screening_matches,
-            },
+            facts: RecordedFacts::new(&decision.facts),
             source_ips: req.source_ips.iter().map(|ip| ip.0).collect(),
             customer,
             reseller: req.reseller.as_ref().map(|r| RecordedReseller {
@@ -358,6 +258,131 @@ impl<'a> DecisionRecord<'a> {
                 modes: m,
                 key_id: p.key_id(),
             },
+        }
+    }
+}
+
+/// How identity, contact and identifier values are recorded: the
+/// pseudonymiser and the mode of each group of fields.
+#[derive(Clone, Copy)]
+struct Fields<'a> {
+    p: &'a Pseudonymiser,
+    m: FieldModes,
+}
+
+impl Fields<'_> {
+    /// An identity value (customer id, name, date of birth), as its mode says.
+    fn identity(self, kind: FieldKind<'_>, v: &str) -> Option<String> {
+        self.p.apply(self.m.identity, kind, v)
+    }
+
+    /// A contact value (email, phone, address line), as its mode says.
+    fn contact(self, kind: FieldKind<'_>, v: &str) -> Option<String> {
+        self.p.apply(self.m.contact, kind, v)
+    }
+
+    /// Several identity values (aliases); those dropped are left out.
+    fn identities(self, kind: FieldKind<'_>, vs: &[String]) -> Vec<String> {
+        vs.iter().filter_map(|v| self.identity(kind, v)).collect()
+    }
+
+    /// A date of birth, as an identity value.
+    fn date_of_birth(self, d: Option<&portcullis_core::request::PartialDate>) -> Option<String> {
+        d.and_then(|d| self.identity(FieldKind::DateOfBirth, &date(d)))
+    }
+
+    /// An optional address line, as a contact value.
+    fn address_line(self, v: Option<&str>) -> Option<String> {
+        v.and_then(|v| self.contact(FieldKind::Address, v))
+    }
+}
+
+impl RecordedCustomer {
+    /// The customer as recorded: identity, contact and identifier fields as
+    /// their modes say, countries and kinds in clear.
+    fn new(c: &portcullis_core::request::Customer, f: Fields<'_>) -> Self {
+        Self {
+            id: f.identity(FieldKind::CustomerId, c.id.as_str()),
+            kind: c.kind,
+            name: f.identity(FieldKind::Name, c.name.as_str()),
+            aliases: f.identities(FieldKind::Name, &c.aliases),
+            date_of_birth: f.date_of_birth(c.date_of_birth.as_ref()),
+            nationalities: c.nationalities.clone(),
+            address: c.address.as_ref().map(|a| RecordedAddress {
+                country: a.country,
+                region: f.address_line(a.region.as_deref()),
+                city: f.address_line(a.city.as_deref()),
+                line: f.address_line(a.line.as_deref()),
+                postal_code: f.address_line(a.postal_code.as_deref()),
+            }),
+            email: c
+                .email
+                .as_deref()
+                .and_then(|v| f.contact(FieldKind::Email, v)),
+            phone: c
+                .phone
+                .as_deref()
+                .and_then(|v| f.contact(FieldKind::Phone, v)),
+            payment: c.payment.as_ref().map(|pay| RecordedPayment {
+                country: pay.country,
+                method: pay.method.clone(),
+            }),
+            beneficial_owners: c
+                .beneficial_owners
+                .iter()
+                .map(|o| RecordedOwner {
+                    name: f.identity(FieldKind::Name, o.name.as_str()),
+                    aliases: f.identities(FieldKind::Name, &o.aliases),
+                    nationalities: o.nationalities.clone(),
+                    country: o.country,
+                    date_of_birth: f.date_of_birth(o.date_of_birth.as_ref()),
+                    ownership_percent: o.ownership_percent,
+                })
+                .collect(),
+            identifiers: c
+                .identifiers
+                .iter()
+                .map(|i| RecordedIdentifier {
+                    kind: i.kind.clone(),
+                    value: f.p.apply(
+                        f.m.identifiers,
+                        FieldKind::Identifier(&i.kind),
+                        i.value.as_str(),
+                    ),
+                    country: i.country,
+                })
+                .collect(),
+        }
+    }
+}
+
+impl<'a> RecordedFacts<'a> {
+    /// The facts as recorded; screening matches without the matched text.
+    fn new(facts: &'a portcullis_core::enrich::Facts) -> Self {
+        Self {
+            jurisdictions: &facts.jurisdictions,
+            declared_countries: &facts.declared_countries,
+            owner_countries: &facts.owner_countries,
+            ip_countries: &facts.ip_countries,
+            ip_country_mismatch: facts.ip_country_mismatch,
+            anonymous_ip: facts.anonymous_ip,
+            ips: &facts.ips,
+            screening: RecordedScreening {
+                score: facts.screening.score,
+                matches: facts
+                    .screening
+                    .matches
+                    .iter()
+                    .map(|x| RecordedMatch {
+                        designation: &x.designation,
+                        party: x.party,
+                        basis: x.basis,
+                        score: x.score,
+                        measure: x.measure.as_deref(),
+                    })
+                    .collect(),
+            },
+            screening_matches: &facts.screening_matches,
         }
     }
 }

@@ -137,9 +137,40 @@ fn check_retention(
         .cloned()
         .and_then(|v| serde_json::from_value(v).ok())
         .unwrap_or_default();
+    let (deleted_seqs, starts) = deleted_files(&names, &mut problems);
+    let Some(time) = time else {
+        problems.push("retention record without a valid `time`".to_owned());
+        return (None, problems);
+    };
+    check_retention_time(time, preceding, now, &mut problems);
+    let newest = match rec.str_field("deleted_newest") {
+        None => {
+            notes.push(format!(
+                "{at}: retention record without `deleted_newest` (written by an older version): that what it deleted was past retention cannot be verified"
+            ));
+            None
+        }
+        Some(text) => check_deleted_newest(text, days, time, &starts, &mut problems),
+    };
+    let retention = Retention {
+        anchor,
+        deleted_newest: newest,
+        deleted_seqs,
+        at,
+    };
+    (Some(retention), problems)
+}
+
+/// The files a retention record names: their sequence numbers, and when each
+/// started (for those whose name says). A name that is not a record file name
+/// is a problem.
+fn deleted_files<'a>(
+    names: &'a [String],
+    problems: &mut Vec<String>,
+) -> (Vec<u64>, Vec<(&'a String, SystemTime)>) {
     let mut deleted_seqs = Vec::with_capacity(names.len());
     let mut starts = Vec::with_capacity(names.len());
-    for n in &names {
+    for n in names {
         match FileName::parse(n) {
             Some(f) => {
                 deleted_seqs.push(f.seq);
@@ -150,10 +181,17 @@ fn check_retention(
             )),
         }
     }
-    let Some(time) = time else {
-        problems.push("retention record without a valid `time`".to_owned());
-        return (None, problems);
-    };
+    (deleted_seqs, starts)
+}
+
+/// A retention record is not dated before the record preceding it, nor in the
+/// future.
+fn check_retention_time(
+    time: SystemTime,
+    preceding: Option<SystemTime>,
+    now: SystemTime,
+    problems: &mut Vec<String>,
+) {
     if let Some(p) = preceding.filter(|p| time < *p) {
         problems.push(format!(
             "retention record dated {} is earlier than the record before it ({})",
@@ -170,78 +208,92 @@ fn check_retention(
             chain::record_time(time)
         ));
     }
-    let newest = match rec.str_field("deleted_newest") {
-        None => {
-            notes.push(format!(
-                "{at}: retention record without `deleted_newest` (written by an older version): that what it deleted was past retention cannot be verified"
+}
+
+/// Checks the `deleted_newest` a retention record dated `time` states (as
+/// `text`): it was past the retention period of `days` at that time, and no
+/// file it names started after it. Returns it, if it can be read.
+fn check_deleted_newest(
+    text: &str,
+    days: Option<u64>,
+    time: SystemTime,
+    starts: &[(&String, SystemTime)],
+    problems: &mut Vec<String>,
+) -> Option<SystemTime> {
+    let (Some(newest), Some(days)) = (chain::parse_time(text), days) else {
+        problems.push(
+            "retention record with an unreadable `deleted_newest` or `retain_days`".to_owned(),
+        );
+        return None;
+    };
+    let period = days
+        .checked_mul(86_400)
+        .map(Duration::from_secs)
+        .and_then(|d| newest.checked_add(d));
+    if period.is_none_or(|expired_at| expired_at > time) {
+        problems.push(format!(
+            "retention record claims to have deleted records as recent as {text}, which at its time ({}) were within its retention period of {days} day(s)",
+            chain::record_time(time)
+        ));
+    }
+    for (name, started) in starts {
+        if newest
+            .checked_add(CLOCK_SLACK)
+            .is_some_and(|latest| *started > latest)
+        {
+            problems.push(format!(
+                "retention record names `{name}`, started after the newest record it says it deleted ({text})"
             ));
-            None
         }
-        Some(text) => match (chain::parse_time(text), days) {
-            (Some(newest), Some(days)) => {
-                let period = days
-                    .checked_mul(86_400)
-                    .map(Duration::from_secs)
-                    .and_then(|d| newest.checked_add(d));
-                if period.is_none_or(|expired_at| expired_at > time) {
-                    problems.push(format!(
-                        "retention record claims to have deleted records as recent as {text}, which at its time ({}) were within its retention period of {days} day(s)",
-                        chain::record_time(time)
-                    ));
-                }
-                for (name, started) in &starts {
-                    if newest
-                        .checked_add(CLOCK_SLACK)
-                        .is_some_and(|latest| *started > latest)
-                    {
-                        problems.push(format!(
-                            "retention record names `{name}`, started after the newest record it says it deleted ({text})"
-                        ));
-                    }
-                }
-                Some(newest)
-            }
-            _ => {
-                problems.push(
-                    "retention record with an unreadable `deleted_newest` or `retain_days`"
-                        .to_owned(),
-                );
-                None
-            }
-        },
-    };
-    let retention = Retention {
-        anchor,
-        deleted_newest: newest,
-        deleted_seqs,
-        at,
-    };
-    (Some(retention), problems)
+    }
+    Some(newest)
+}
+
+/// The error for a file or directory that cannot be read.
+fn read_error(path: &Path) -> impl FnOnce(std::io::Error) -> VerifyError + use<> {
+    let path = path.to_owned();
+    move |cause| VerifyError { path, cause }
 }
 
 /// Verifies every record file in `dir`.
 pub fn verify_dir(dir: &Path) -> Result<Report, VerifyError> {
-    let err = |path: &Path| {
-        let path = path.to_owned();
-        move |cause| VerifyError { path, cause }
-    };
-    let files = chain::list(dir).map_err(err(dir))?;
+    let files = chain::list(dir).map_err(read_error(dir))?;
     let mut report = Report {
         files: files.len(),
         ..Report::default()
     };
-    for name in chain::strangers(dir).map_err(err(dir))? {
+    for name in chain::strangers(dir).map_err(read_error(dir))? {
         report
             .notes
             .push(format!("{name}: ignored (not named like a record file)"));
     }
+    let acknowledged = acknowledged_discards(dir, &files, &mut report.problems)?;
 
-    // Pass 1: recovery records (always the first record of a file) say which
-    // tails of earlier files were discarded.
-    let mut acknowledged: HashMap<String, Acknowledged> = HashMap::new();
-    for f in &files {
+    // Pass 2: the chain.
+    let mut walk = ChainWalk::new(report, SystemTime::now());
+    for (i, f) in files.iter().enumerate() {
+        walk.check_sequence(f);
         let path = dir.join(&f.name);
-        let first = first_line(&path).map_err(err(&path))?;
+        let bytes = std::fs::read(&path).map_err(read_error(&path))?;
+        let limit = walk.checked_length(f, &bytes, acknowledged.get(&f.name));
+        let content = bytes.get(..limit).unwrap_or_default();
+        walk.check_lines(f, content, i + 1 == files.len());
+    }
+    Ok(walk.finish())
+}
+
+/// Pass 1: recovery records (always the first record of a file) say which
+/// tails of earlier files were discarded. One that names a file that is not an
+/// earlier one is a problem.
+fn acknowledged_discards(
+    dir: &Path,
+    files: &[FileName],
+    problems: &mut Vec<Problem>,
+) -> Result<HashMap<String, Acknowledged>, VerifyError> {
+    let mut acknowledged: HashMap<String, Acknowledged> = HashMap::new();
+    for f in files {
+        let path = dir.join(&f.name);
+        let first = first_line(&path).map_err(read_error(&path))?;
         let Some(Ok(rec)) = first.as_deref().map(chain::open) else {
             continue;
         };
@@ -265,7 +317,7 @@ pub fn verify_dir(dir: &Path) -> Result<Report, VerifyError> {
                     },
                 );
             } else {
-                report.problems.push(Problem {
+                problems.push(Problem {
                     file: f.name.clone(),
                     line: 1,
                     kind: ProblemKind::Broken,
@@ -277,31 +329,60 @@ pub fn verify_dir(dir: &Path) -> Result<Report, VerifyError> {
             }
         }
     }
+    Ok(acknowledged)
+}
 
-    // Pass 2: the chain.
-    let mut expected: Option<(Hash, String)> = None; // hash, where it came from
-    let mut first_prev: Option<(Hash, String)> = None;
-    let mut retentions: Vec<Retention> = Vec::new();
-    // The time of the record before the current one, and of the first record.
-    let mut preceding_time: Option<SystemTime> = None;
-    let mut first_time: Option<SystemTime> = None;
-    let mut first_seq: Option<u64> = None;
-    let now = SystemTime::now();
-    let mut prev_seq: Option<u64> = None;
-    let mut started = false;
-    let mut problems: Vec<Problem> = Vec::new();
-    for (i, f) in files.iter().enumerate() {
-        let last_file = i + 1 == files.len();
-        let mut problem = |line: usize, kind: ProblemKind, message: String| {
-            problems.push(Problem {
-                file: f.name.clone(),
-                line,
-                kind,
-                message,
-            });
-        };
-        match prev_seq.map(|p| (p, p.checked_add(1))) {
-            Some((_, Some(next))) if f.seq != next => problem(
+/// Pass 2: walks the chain record by record, across files in order, and
+/// fills the report.
+struct ChainWalk {
+    report: Report,
+    now: SystemTime,
+    /// The hash the next record must continue from, and where it came from.
+    expected: Option<(Hash, String)>,
+    /// The `prev` of the first record of the directory, and where it is.
+    first_prev: Option<(Hash, String)>,
+    retentions: Vec<Retention>,
+    /// The time of the record before the current one, and of the first record.
+    preceding_time: Option<SystemTime>,
+    first_time: Option<SystemTime>,
+    /// The sequence number of the file of the first record.
+    first_seq: Option<u64>,
+    /// The sequence number of the file before the current one.
+    prev_seq: Option<u64>,
+    /// Whether a line was seen (the next one is not the first of the directory).
+    started: bool,
+}
+
+impl ChainWalk {
+    fn new(report: Report, now: SystemTime) -> Self {
+        Self {
+            report,
+            now,
+            expected: None,
+            first_prev: None,
+            retentions: Vec::new(),
+            preceding_time: None,
+            first_time: None,
+            first_seq: None,
+            prev_seq: None,
+            started: false,
+        }
+    }
+
+    fn problem(&mut self, f: &FileName, line: usize, kind: ProblemKind, message: String) {
+        self.report.problems.push(Problem {
+            file: f.name.clone(),
+            line,
+            kind,
+            message,
+        });
+    }
+
+    /// File sequence numbers do not skip.
+    fn check_sequence(&mut self, f: &FileName) {
+        match self.prev_seq.map(|p| (p, p.checked_add(1))) {
+            Some((_, Some(next))) if f.seq != next => self.problem(
+                f,
                 0,
                 ProblemKind::Broken,
                 format!(
@@ -309,171 +390,233 @@ pub fn verify_dir(dir: &Path) -> Result<Report, VerifyError> {
                     f.seq.saturating_sub(1)
                 ),
             ),
-            Some((p, None)) => problem(
+            Some((p, None)) => self.problem(
+                f,
                 0,
                 ProblemKind::Broken,
                 format!("a record file follows the one with the last sequence number ({p})"),
             ),
             _ => {}
         }
-        prev_seq = Some(f.seq);
-        let path = dir.join(&f.name);
-        let bytes = std::fs::read(&path).map_err(err(&path))?;
-        let mut limit = bytes.len();
-        if let Some(ack) = acknowledged.get(&f.name) {
-            let valid = usize::try_from(ack.valid_bytes).unwrap_or(usize::MAX);
-            let at_boundary = valid == 0 || bytes.get(valid.wrapping_sub(1)) == Some(&b'\n');
-            if valid > bytes.len() || !at_boundary {
-                problem(
-                    0,
-                    ProblemKind::Broken,
-                    format!(
-                        "the recovery record in `{}` declares {valid} valid bytes, which is not the end of a line of this file ({} bytes)",
-                        ack.by,
-                        bytes.len()
-                    ),
-                );
-            } else {
-                if valid < bytes.len() {
-                    let line = bytes.get(..valid).map_or(0, count_lines) + 1;
-                    report.notes.push(format!(
-                        "{}:{line}: {} byte(s) from here on were discarded after a crash or a write error (acknowledged by the recovery record in {})",
-                        f.name,
-                        bytes.len() - valid,
-                        ack.by
-                    ));
-                }
-                limit = valid;
-            }
+        self.prev_seq = Some(f.seq);
+    }
+
+    /// How many of a file's `bytes` hold records: all of them, or the valid
+    /// bytes a recovery record declares (what follows is noted as discarded).
+    fn checked_length(&mut self, f: &FileName, bytes: &[u8], ack: Option<&Acknowledged>) -> usize {
+        let Some(ack) = ack else {
+            return bytes.len();
+        };
+        let valid = usize::try_from(ack.valid_bytes).unwrap_or(usize::MAX);
+        let at_boundary = valid == 0 || bytes.get(valid.wrapping_sub(1)) == Some(&b'\n');
+        if valid > bytes.len() || !at_boundary {
+            self.problem(
+                f,
+                0,
+                ProblemKind::Broken,
+                format!(
+                    "the recovery record in `{}` declares {valid} valid bytes, which is not the end of a line of this file ({} bytes)",
+                    ack.by,
+                    bytes.len()
+                ),
+            );
+            return bytes.len();
         }
-        let content = bytes.get(..limit).unwrap_or_default();
+        if valid < bytes.len() {
+            let line = bytes.get(..valid).map_or(0, count_lines) + 1;
+            self.report.notes.push(format!(
+                "{}:{line}: {} byte(s) from here on were discarded after a crash or a write error (acknowledged by the recovery record in {})",
+                f.name,
+                bytes.len() - valid,
+                ack.by
+            ));
+        }
+        valid
+    }
+
+    /// Checks the lines of one file (`content`, its bytes that hold records).
+    fn check_lines(&mut self, f: &FileName, content: &[u8], last_file: bool) {
         let mut line_no = 0;
         let mut rest = content;
         while !rest.is_empty() {
             line_no += 1;
             let Some(end) = rest.iter().position(|b| *b == b'\n') else {
-                if last_file {
-                    problem(
-                        line_no,
-                        ProblemKind::TornFinal,
-                        format!(
-                            "torn final record: the last line ({} bytes) has no newline; the writer stopped mid-record (crash or power loss) and the service has not restarted since (a restart seals it with a recovery record)",
-                            rest.len()
-                        ),
-                    );
-                } else {
-                    problem(
-                        line_no,
-                        ProblemKind::Broken,
-                        format!(
-                            "partial record ({} bytes, no newline) in a file that is not the last, and no recovery record accounts for it",
-                            rest.len()
-                        ),
-                    );
-                }
-                expected = None;
+                self.partial_line(f, line_no, rest.len(), last_file);
                 break;
             };
             let line = rest.get(..end).unwrap_or_default();
             rest = rest.get(end + 1..).unwrap_or_default();
-            let first_in_dir = !started;
-            started = true;
-            if line.is_empty() {
-                problem(line_no, ProblemKind::Broken, "empty line".into());
-                continue;
-            }
-            let rec = match chain::open(line) {
-                Ok(rec) => rec,
-                Err(e) => {
-                    problem(line_no, ProblemKind::Broken, e.to_string());
-                    // Keep checking from what the line says it was.
-                    expected = match e {
-                        LineError::HashMismatch { stated } => {
-                            Some((stated, format!("{}:{line_no}", f.name)))
-                        }
-                        _ => None,
-                    };
-                    continue;
-                }
-            };
-            report.records += 1;
-            match &expected {
-                Some((h, from)) if *h != rec.prev => {
-                    let message = if line_no == 1 {
-                        format!(
-                            "chain broken: this file does not continue from the last record before it ({from}): a record file or records are missing, or files were reordered"
-                        )
-                    } else {
-                        format!(
-                            "chain broken: `prev` is not the hash of the record before it ({from}): a record was deleted, inserted or moved"
-                        )
-                    };
-                    problem(line_no, ProblemKind::Broken, message);
-                }
-                Some(_) => {}
-                None if first_in_dir => {
-                    first_prev = Some((rec.prev, format!("{}:{line_no}", f.name)));
-                }
-                None => {}
-            }
-            let time = rec.str_field("time").and_then(chain::parse_time);
-            if first_in_dir {
-                first_time = time;
-                first_seq = Some(f.seq);
-            }
-            if rec.kind() == "retention" {
-                let at = format!("{}:{line_no}", f.name);
-                let (retention, found) =
-                    check_retention(&rec, preceding_time, now, at, &mut report.notes);
-                for message in found {
-                    problem(line_no, ProblemKind::Broken, message);
-                }
-                retentions.extend(retention);
-            }
-            preceding_time = time.or(preceding_time);
-            expected = Some((rec.hash, format!("{}:{line_no}", f.name)));
+            self.check_line(f, line_no, line);
         }
     }
-    report.problems.extend(problems);
-    if let Some((prev, at)) = first_prev {
-        let (file, line) = at.rsplit_once(':').unwrap_or((&at, "1"));
-        let mut broken = |message: String| {
-            report.problems.push(Problem {
-                file: file.to_owned(),
-                line: line.parse().unwrap_or(1),
-                kind: ProblemKind::Broken,
-                message,
-            });
-        };
-        if prev == GENESIS {
-        } else if let Some(r) = retentions.iter().find(|r| r.anchor == prev) {
-            // The deleted files are the ones right before the first kept one,
-            // and nothing kept is older than what was deleted.
-            let last_deleted = first_seq.and_then(|s| s.checked_sub(1));
-            if last_deleted.is_none_or(|s| !r.deleted_seqs.contains(&s)) {
-                broken(format!(
-                    "the retention record at {} does not name the record file right before this one, which is missing",
-                    r.at
-                ));
-            }
-            if let (Some(newest), Some(first)) = (r.deleted_newest, first_time) {
-                if first.checked_add(CLOCK_SLACK).is_some_and(|f| f < newest) {
-                    broken(format!(
-                        "the retention record at {} says it deleted records up to {}, later than this record, the first kept",
-                        r.at,
-                        chain::record_time(newest)
-                    ));
-                }
-            }
-            report
-                .notes
-                .push(format!("{at}: older records were deleted by retention (the retention record at {} accounts for them)", r.at));
+
+    /// A last line without a newline: a torn final record in the last file,
+    /// else a broken file. The chain cannot continue from it.
+    fn partial_line(&mut self, f: &FileName, line_no: usize, len: usize, last_file: bool) {
+        if last_file {
+            self.problem(
+                f,
+                line_no,
+                ProblemKind::TornFinal,
+                format!(
+                    "torn final record: the last line ({len} bytes) has no newline; the writer stopped mid-record (crash or power loss) and the service has not restarted since (a restart seals it with a recovery record)"
+                ),
+            );
         } else {
-            broken("the chain does not start at the genesis hash and no retention record accounts for it: earlier record files are missing".into());
+            self.problem(
+                f,
+                line_no,
+                ProblemKind::Broken,
+                format!(
+                    "partial record ({len} bytes, no newline) in a file that is not the last, and no recovery record accounts for it"
+                ),
+            );
+        }
+        self.expected = None;
+    }
+
+    /// Checks one complete line (without its newline).
+    fn check_line(&mut self, f: &FileName, line_no: usize, line: &[u8]) {
+        let first_in_dir = !self.started;
+        self.started = true;
+        if line.is_empty() {
+            self.problem(f, line_no, ProblemKind::Broken, "empty line".into());
+            return;
+        }
+        match chain::open(line) {
+            Ok(rec) => self.check_record(f, line_no, &rec, first_in_dir),
+            Err(e) => {
+                self.problem(f, line_no, ProblemKind::Broken, e.to_string());
+                // Keep checking from what the line says it was.
+                self.expected = match e {
+                    LineError::HashMismatch { stated } => {
+                        Some((stated, format!("{}:{line_no}", f.name)))
+                    }
+                    _ => None,
+                };
+            }
         }
     }
-    report.last_hash = expected.map(|(h, _)| chain::to_hex(&h));
-    Ok(report)
+
+    /// Checks a record whose hash is right: its link to the record before it,
+    /// and, for a retention record, what it claims.
+    fn check_record(
+        &mut self,
+        f: &FileName,
+        line_no: usize,
+        rec: &chain::Opened,
+        first_in_dir: bool,
+    ) {
+        self.report.records += 1;
+        self.check_link(f, line_no, rec, first_in_dir);
+        let time = rec.str_field("time").and_then(chain::parse_time);
+        if first_in_dir {
+            self.first_time = time;
+            self.first_seq = Some(f.seq);
+        }
+        if rec.kind() == "retention" {
+            let at = format!("{}:{line_no}", f.name);
+            let (retention, found) = check_retention(
+                rec,
+                self.preceding_time,
+                self.now,
+                at,
+                &mut self.report.notes,
+            );
+            for message in found {
+                self.problem(f, line_no, ProblemKind::Broken, message);
+            }
+            self.retentions.extend(retention);
+        }
+        self.preceding_time = time.or(self.preceding_time);
+        self.expected = Some((rec.hash, format!("{}:{line_no}", f.name)));
+    }
+
+    /// A record's `prev` is the hash of the record before it; that of the first
+    /// record of the directory is kept for [`Self::check_start`].
+    fn check_link(
+        &mut self,
+        f: &FileName,
+        line_no: usize,
+        rec: &chain::Opened,
+        first_in_dir: bool,
+    ) {
+        let message = match &self.expected {
+            Some((h, from)) if *h != rec.prev => Some(if line_no == 1 {
+                format!(
+                    "chain broken: this file does not continue from the last record before it ({from}): a record file or records are missing, or files were reordered"
+                )
+            } else {
+                format!(
+                    "chain broken: `prev` is not the hash of the record before it ({from}): a record was deleted, inserted or moved"
+                )
+            }),
+            Some(_) => None,
+            None => {
+                if first_in_dir {
+                    self.first_prev = Some((rec.prev, format!("{}:{line_no}", f.name)));
+                }
+                None
+            }
+        };
+        if let Some(message) = message {
+            self.problem(f, line_no, ProblemKind::Broken, message);
+        }
+    }
+
+    /// The report, once every file is walked.
+    fn finish(mut self) -> Report {
+        if let Some((prev, at)) = self.first_prev.take() {
+            self.check_start(prev, &at);
+        }
+        self.report.last_hash = self.expected.map(|(h, _)| chain::to_hex(&h));
+        self.report
+    }
+
+    /// The chain starts from the genesis hash, or from the anchor of a
+    /// retention record that accounts for the files before it (`prev` of the
+    /// first record, at `at`).
+    fn check_start(&mut self, prev: Hash, at: &str) {
+        if prev == GENESIS {
+            return;
+        }
+        let Some(r) = self.retentions.iter().find(|r| r.anchor == prev) else {
+            self.report.problems.push(broken_at(at, "the chain does not start at the genesis hash and no retention record accounts for it: earlier record files are missing".into()));
+            return;
+        };
+        // The deleted files are the ones right before the first kept one,
+        // and nothing kept is older than what was deleted.
+        let last_deleted = self.first_seq.and_then(|s| s.checked_sub(1));
+        if last_deleted.is_none_or(|s| !r.deleted_seqs.contains(&s)) {
+            self.report.problems.push(broken_at(at, format!(
+                "the retention record at {} does not name the record file right before this one, which is missing",
+                r.at
+            )));
+        }
+        if let (Some(newest), Some(first)) = (r.deleted_newest, self.first_time) {
+            if first.checked_add(CLOCK_SLACK).is_some_and(|f| f < newest) {
+                self.report.problems.push(broken_at(at, format!(
+                    "the retention record at {} says it deleted records up to {}, later than this record, the first kept",
+                    r.at,
+                    chain::record_time(newest)
+                )));
+            }
+        }
+        self.report
+            .notes
+            .push(format!("{at}: older records were deleted by retention (the retention record at {} accounts for them)", r.at));
+    }
+}
+
+/// A broken chain at `at` (`file:line`).
+fn broken_at(at: &str, message: String) -> Problem {
+    let (file, line) = at.rsplit_once(':').unwrap_or((at, "1"));
+    Problem {
+        file: file.to_owned(),
+        line: line.parse().unwrap_or(1),
+        kind: ProblemKind::Broken,
+        message,
+    }
 }
 
 fn count_lines(b: &[u8]) -> usize {

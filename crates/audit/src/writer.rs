@@ -188,6 +188,9 @@ fn sync_dir(dir: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+// Opening and recovery: the chain continues from the last complete record of
+// the directory; what a crash or a failed write left behind is declared by a
+// recovery record at the head of the next file.
 impl Writer {
     /// Opens the directory, continues the chain from its last complete record,
     /// seals a torn tail with a recovery record, opens a new file and applies
@@ -198,47 +201,12 @@ impl Writer {
         shared: Arc<Shared>,
     ) -> Result<Self, WriterError> {
         let dir = &cfg.dir;
-        let mut builder = std::fs::DirBuilder::new();
-        builder.recursive(true);
-        #[cfg(unix)]
-        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o750);
-        builder
-            .create(dir)
-            .map_err(|cause| WriterError::CreateDir {
-                path: dir.clone(),
-                cause,
-            })?;
+        create_dir(dir)?;
         let files = chain::list(dir).map_err(|cause| WriterError::Read {
             path: dir.clone(),
             cause,
         })?;
-        let mut last_hash = GENESIS;
-        let mut recovery = Vec::new();
-        for f in files.iter().rev() {
-            let path = dir.join(&f.name);
-            let bytes = std::fs::read(&path).map_err(|cause| WriterError::Read {
-                path: path.clone(),
-                cause,
-            })?;
-            let complete = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
-            if complete < bytes.len() {
-                recovery.push(Discarded {
-                    file: f.name.clone(),
-                    valid_bytes: complete as u64,
-                });
-            }
-            let Some(body) = bytes
-                .get(..complete.saturating_sub(1))
-                .filter(|b| !b.is_empty())
-            else {
-                continue;
-            };
-            let last = body.rsplit(|b| *b == b'\n').next().unwrap_or_default();
-            let line = bytecount_lines(body);
-            last_hash = chain::stated_hash(last).ok_or(WriterError::Unreadable { path, line })?;
-            break;
-        }
-        recovery.reverse();
+        let (last_hash, recovery) = continue_chain(dir, &files)?;
         if let Some(d) = recovery.last() {
             tracing::warn!(file = %d.file, valid_bytes = d.valid_bytes, "records: torn final record found (the service stopped mid-write); it is discarded and acknowledged by a recovery record");
         }
@@ -267,6 +235,87 @@ impl Writer {
         Ok(writer)
     }
 
+    fn recovery_record(&self) -> std::io::Result<Vec<u8>> {
+        serde_json::to_vec(&json!({
+            "kind": "recovery",
+            "time": chain::record_time(SystemTime::now()),
+            "reason": self.recovery_reason,
+            "discarded": self.recovery,
+        }))
+        .map_err(io_other)
+    }
+
+    /// Cuts a failed group off the current file and leaves it: the next write
+    /// opens a new file that declares the valid length of this one. An empty
+    /// file that could be cut back to empty is kept for the retry.
+    fn discard(&mut self, valid: u64) {
+        let Some(seg) = self.file.take() else { return };
+        let cut = seg.file.set_len(valid).is_ok();
+        if cut && valid == 0 {
+            self.file = Some(Segment {
+                len: 0,
+                records: 0,
+                ..seg
+            });
+            return;
+        }
+        self.recovery.push(Discarded {
+            file: seg.name.name.clone(),
+            valid_bytes: valid,
+        });
+    }
+}
+
+/// Creates the records directory (and its parents) if it does not exist.
+fn create_dir(dir: &Path) -> Result<(), WriterError> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o750);
+    builder.create(dir).map_err(|cause| WriterError::CreateDir {
+        path: dir.to_owned(),
+        cause,
+    })
+}
+
+/// Where the chain of the record `files` of `dir` continues: the hash of the
+/// newest complete record (genesis if there is none), and the torn tails
+/// (partial last lines) that a recovery record must declare discarded, oldest
+/// file first.
+fn continue_chain(dir: &Path, files: &[FileName]) -> Result<(Hash, Vec<Discarded>), WriterError> {
+    let mut last_hash = GENESIS;
+    let mut recovery = Vec::new();
+    for f in files.iter().rev() {
+        let path = dir.join(&f.name);
+        let bytes = std::fs::read(&path).map_err(|cause| WriterError::Read {
+            path: path.clone(),
+            cause,
+        })?;
+        let complete = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        if complete < bytes.len() {
+            recovery.push(Discarded {
+                file: f.name.clone(),
+                valid_bytes: complete as u64,
+            });
+        }
+        let Some(body) = bytes
+            .get(..complete.saturating_sub(1))
+            .filter(|b| !b.is_empty())
+        else {
+            continue;
+        };
+        let last = body.rsplit(|b| *b == b'\n').next().unwrap_or_default();
+        let line = bytecount_lines(body);
+        last_hash = chain::stated_hash(last).ok_or(WriterError::Unreadable { path, line })?;
+        break;
+    }
+    recovery.reverse();
+    Ok((last_hash, recovery))
+}
+
+// The writer thread: its loop drains the queue into groups and writes them,
+// retries after a failure, syncs on time and runs retention.
+impl Writer {
     pub(super) fn spawn(
         self,
         rx: mpsc::Receiver<Msg>,
@@ -308,39 +357,14 @@ impl Writer {
         let mut retained: Vec<Vec<u8>> = Vec::new();
         let mut busy = false;
         loop {
-            let mut deadline = next_retention;
-            if self.dirty {
-                deadline = deadline.min(self.last_sync + SYNC_INTERVAL);
-            }
-            if let Some(failed) = self.last_failure {
-                deadline = deadline.min(failed + RETRY_INTERVAL);
-            }
-            let mut group = Group::new(std::mem::take(&mut retained));
-            let mut close = None;
-            let mut disconnected = false;
-            match self.cfg.sync {
-                // Nobody waits for the write: gather on a tick, so that queueing a
-                // record never has to wake this thread.
-                SyncMode::Interval if !busy => {
-                    tokio::time::sleep_until(deadline.min(Instant::now() + GATHER)).await;
-                }
-                SyncMode::Interval => {}
-                SyncMode::Always => match tokio::time::timeout_at(deadline, rx.recv()).await {
-                    Ok(Some(m)) => close = group.push(m),
-                    Ok(None) => disconnected = true,
-                    Err(_elapsed) => {}
-                },
-            }
-            while close.is_none() && group.messages < MAX_GROUP {
-                match rx.try_recv() {
-                    Ok(m) => close = group.push(m),
-                    Err(mpsc::error::TryRecvError::Empty) => break,
-                    Err(mpsc::error::TryRecvError::Disconnected) => {
-                        disconnected = true;
-                        break;
-                    }
-                }
-            }
+            let deadline = self.deadline(next_retention);
+            let Drained {
+                group,
+                close,
+                disconnected,
+            } = self
+                .drain(&mut rx, deadline, busy, std::mem::take(&mut retained))
+                .await;
             busy = group.messages >= MAX_GROUP;
             if group.panic {
                 inject_panic();
@@ -350,45 +374,128 @@ impl Writer {
                 break;
             }
             if let Some(done) = close {
-                rx.close();
-                while let Ok(m) = rx.try_recv() {
-                    if let Some(other) = group.push(m) {
-                        let _ = other.send(());
-                    }
-                }
-                retained = self.process(group);
-                self.finish(&retained);
-                let _ = done.send(());
+                self.close(&mut rx, group, done);
                 return;
             }
-            let retry_due = self
-                .last_failure
-                .is_some_and(|f| f.elapsed() >= RETRY_INTERVAL);
-            if self.last_failure.is_some() && !retry_due {
-                // Between retries: nothing is attempted; waiting senders are refused.
-                retained = group.refuse();
-            } else if !group.is_empty() {
-                retained = self.process(group);
-            } else if retry_due {
-                // Nothing to write: probe (recovery record if any, then fsync).
-                match self.write(&[], true) {
-                    Ok(()) => self.set_healthy(true),
-                    Err(e) => self.failed(&e),
-                }
-            }
-            if self.dirty && self.last_sync.elapsed() >= SYNC_INTERVAL {
-                if let Err(e) = self.sync() {
-                    self.failed(&e);
-                }
-            }
-            if Instant::now() >= next_retention {
-                self.retention();
-                next_retention = Instant::now() + RETENTION_INTERVAL;
-            }
+            retained = self.write_or_refuse(group);
+            self.upkeep(&mut next_retention);
         }
         self.finish(&retained);
     }
 
+    /// When the loop wakes without a message: at the next retention, the next
+    /// sync if writes are unsynced, the next retry after a failure.
+    fn deadline(&self, next_retention: Instant) -> Instant {
+        let mut deadline = next_retention;
+        if self.dirty {
+            deadline = deadline.min(self.last_sync + SYNC_INTERVAL);
+        }
+        if let Some(failed) = self.last_failure {
+            deadline = deadline.min(failed + RETRY_INTERVAL);
+        }
+        deadline
+    }
+
+    /// Waits for a message (`always`: until `deadline`) or for the gathering
+    /// tick (`interval`, unless the last group was full), then takes what is
+    /// queued, up to [`MAX_GROUP`] messages or a close. `retained` (lines to
+    /// retry) head the group.
+    async fn drain(
+        &self,
+        rx: &mut mpsc::Receiver<Msg>,
+        deadline: Instant,
+        busy: bool,
+        retained: Vec<Vec<u8>>,
+    ) -> Drained {
+        let mut group = Group::new(retained);
+        let mut close = None;
+        let mut disconnected = false;
+        match self.cfg.sync {
+            // Nobody waits for the write: gather on a tick, so that queueing a
+            // record never has to wake this thread.
+            SyncMode::Interval if !busy => {
+                tokio::time::sleep_until(deadline.min(Instant::now() + GATHER)).await;
+            }
+            SyncMode::Interval => {}
+            SyncMode::Always => match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(Some(m)) => close = group.push(m),
+                Ok(None) => disconnected = true,
+                Err(_elapsed) => {}
+            },
+        }
+        while close.is_none() && group.messages < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(m) => close = group.push(m),
+                Err(mpsc::error::TryRecvError::Empty) => break,
+                Err(mpsc::error::TryRecvError::Disconnected) => {
+                    disconnected = true;
+                    break;
+                }
+            }
+        }
+        Drained {
+            group,
+            close,
+            disconnected,
+        }
+    }
+
+    /// A close: stops the queue, takes what is still in it (acknowledging any
+    /// other close), writes and syncs everything, then acknowledges `done`.
+    fn close(&mut self, rx: &mut mpsc::Receiver<Msg>, mut group: Group, done: oneshot::Sender<()>) {
+        rx.close();
+        while let Ok(m) = rx.try_recv() {
+            if let Some(other) = group.push(m) {
+                let _ = other.send(());
+            }
+        }
+        let retained = self.process(group);
+        self.finish(&retained);
+        let _ = done.send(());
+    }
+
+    /// Writes a drained group; between retries after a failure, refuses it
+    /// instead; with nothing to write when a retry is due, probes whether
+    /// records are writable again. Returns the lines to retry.
+    fn write_or_refuse(&mut self, group: Group) -> Vec<Vec<u8>> {
+        let retry_due = self
+            .last_failure
+            .is_some_and(|f| f.elapsed() >= RETRY_INTERVAL);
+        if self.last_failure.is_some() && !retry_due {
+            // Between retries: nothing is attempted; waiting senders are refused.
+            return group.refuse();
+        }
+        if !group.is_empty() {
+            return self.process(group);
+        }
+        if retry_due {
+            // Nothing to write: probe (recovery record if any, then fsync).
+            match self.write(&[], true) {
+                Ok(()) => self.set_healthy(true),
+                Err(e) => self.failed(&e),
+            }
+        }
+        Vec::new()
+    }
+
+    /// Between groups: syncs unsynced writes once the sync interval has
+    /// passed, and runs retention when it is due.
+    fn upkeep(&mut self, next_retention: &mut Instant) {
+        if self.dirty && self.last_sync.elapsed() >= SYNC_INTERVAL {
+            if let Err(e) = self.sync() {
+                self.failed(&e);
+            }
+        }
+        if Instant::now() >= *next_retention {
+            self.retention();
+            *next_retention = Instant::now() + RETENTION_INTERVAL;
+        }
+    }
+}
+
+// Writing a group: chaining, writing and syncing, and the health that follows
+// from success or failure.
+impl Writer {
     /// Writes a group; returns the lines to retry (those nobody waits for).
     fn process(&mut self, group: Group) -> Vec<Vec<u8>> {
         if group.is_empty() {
@@ -526,36 +633,24 @@ impl Writer {
         }
     }
 
-    fn recovery_record(&self) -> std::io::Result<Vec<u8>> {
-        serde_json::to_vec(&json!({
-            "kind": "recovery",
-            "time": chain::record_time(SystemTime::now()),
-            "reason": self.recovery_reason,
-            "discarded": self.recovery,
-        }))
-        .map_err(io_other)
-    }
-
-    /// Cuts a failed group off the current file and leaves it: the next write
-    /// opens a new file that declares the valid length of this one. An empty
-    /// file that could be cut back to empty is kept for the retry.
-    fn discard(&mut self, valid: u64) {
-        let Some(seg) = self.file.take() else { return };
-        let cut = seg.file.set_len(valid).is_ok();
-        if cut && valid == 0 {
-            self.file = Some(Segment {
-                len: 0,
-                records: 0,
-                ..seg
-            });
-            return;
+    fn sync(&mut self) -> std::io::Result<()> {
+        if let Some(seg) = self.file.as_mut() {
+            let timer = std::time::Instant::now();
+            if let Err(e) = seg.file.sync_data() {
+                let len = seg.len;
+                self.discard(len);
+                return Err(e);
+            }
+            self.observer.fsync(timer.elapsed());
         }
-        self.recovery.push(Discarded {
-            file: seg.name.name.clone(),
-            valid_bytes: valid,
-        });
+        self.dirty = false;
+        self.last_sync = Instant::now();
+        Ok(())
     }
+}
 
+// Rotation: a file is closed once it is full or old, and the next one opened.
+impl Writer {
     fn rotate_if_due(&mut self) -> std::io::Result<()> {
         let due = self.file.as_ref().is_some_and(|s| {
             s.len > 0
@@ -612,22 +707,11 @@ impl Writer {
         self.publish();
         Ok(())
     }
+}
 
-    fn sync(&mut self) -> std::io::Result<()> {
-        if let Some(seg) = self.file.as_mut() {
-            let timer = std::time::Instant::now();
-            if let Err(e) = seg.file.sync_data() {
-                let len = seg.len;
-                self.discard(len);
-                return Err(e);
-            }
-            self.observer.fsync(timer.elapsed());
-        }
-        self.dirty = false;
-        self.last_sync = Instant::now();
-        Ok(())
-    }
-
+// Retention: whole expired files are deleted, declared first by a retention
+// record.
+impl Writer {
     /// Deletes the oldest whole files whose newest record is past retention.
     /// A `retention` record naming them, the time of the newest record among
     /// them (`deleted_newest`) and the hash the oldest kept record continues
@@ -747,6 +831,15 @@ struct Group {
     messages: usize,
     /// A `Msg::Panic` was drained.
     panic: bool,
+}
+
+/// What one turn of the writer's loop took from the queue.
+struct Drained {
+    group: Group,
+    /// A close was drained (it ends the group): its acknowledgement.
+    close: Option<oneshot::Sender<()>>,
+    /// Every sender is gone.
+    disconnected: bool,
 }
 
 impl Group {

@@ -236,26 +236,8 @@ pub fn build(
     let resource =
         EntityUID::from_components(names.resource.clone(), Eid::new(s.resource_kind), None);
 
-    let customer = entity(
-        principal.clone(),
-        [
-            ("kind", string(s.kind)),
-            ("name", string(c.name.as_str())),
-            ("nationalities", names.country_set(&c.nationalities)),
-            ("country", string(s.country)),
-            ("payment_country", string(s.payment_country)),
-            ("owner_countries", names.country_set(&facts.owner_countries)),
-            ("reseller_country", string(s.reseller_country)),
-        ],
-    );
-    let resource_entity = entity(
-        resource.clone(),
-        [
-            ("kind", string(s.resource_kind)),
-            ("region", string(s.region)),
-            ("gpu_count", long(s.gpu_count)),
-        ],
-    );
+    let customer = names.customer_entity(principal.clone(), req, facts, &s);
+    let resource_entity = resource_entity(resource.clone(), &s);
     // No entity has parents, so the hierarchy is trivially transitively closed.
     let entities = core_entities::Entities::from_entities(
         [customer, resource_entity],
@@ -265,39 +247,7 @@ pub fn build(
     )
     .map_err(build_err)?;
 
-    let source_ips = if with_source_ips && !req.source_ips.is_empty() {
-        let ips = req.source_ips.iter().map(|ip| names.ip(ip.0));
-        Value::set(ips.collect::<Result<Vec<_>, _>>()?, None)
-    } else {
-        names.empty_set.clone()
-    };
-    let context: BTreeMap<SmolStr, Value> = [
-        ("jurisdictions", names.country_set(&facts.jurisdictions)),
-        (
-            "declared_countries",
-            names.country_set(&facts.declared_countries),
-        ),
-        ("ip_countries", names.country_set(&facts.ip_countries)),
-        ("source_ips", source_ips),
-        (
-            "ip_country_mismatch",
-            Value::from(facts.ip_country_mismatch),
-        ),
-        ("anonymous_ip", Value::from(facts.anonymous_ip)),
-        ("screening_score", long(facts.screening.score)),
-        (
-            "screening_matches",
-            names.string_set(&facts.screening_matches),
-        ),
-        (
-            "satisfied_conditions",
-            names.string_set(&req.satisfied_conditions),
-        ),
-    ]
-    .into_iter()
-    .map(|(k, v)| (SmolStr::new_static(k), v))
-    .collect();
-
+    let context = names.context(req, facts, with_source_ips)?;
     let request = ast::Request::new(
         (principal, None),
         (names.action(req.action), None),
@@ -308,6 +258,89 @@ pub fn build(
     )
     .map_err(build_err)?;
     Ok((request, entities))
+}
+
+/// The resource entity `uid`: what is provisioned (`"account"` for account
+/// actions without a resource).
+#[inline]
+fn resource_entity(uid: EntityUID, s: &Scalars<'_>) -> ast::Entity {
+    entity(
+        uid,
+        [
+            ("kind", string(s.resource_kind)),
+            ("region", string(s.region)),
+            ("gpu_count", long(s.gpu_count)),
+        ],
+    )
+}
+
+impl CedarNames {
+    /// The principal entity `uid`: the customer and its countries.
+    #[inline]
+    fn customer_entity(
+        &self,
+        uid: EntityUID,
+        req: &DecideRequest,
+        facts: &Facts,
+        s: &Scalars<'_>,
+    ) -> ast::Entity {
+        let c = &req.customer;
+        entity(
+            uid,
+            [
+                ("kind", string(s.kind)),
+                ("name", string(c.name.as_str())),
+                ("nationalities", self.country_set(&c.nationalities)),
+                ("country", string(s.country)),
+                ("payment_country", string(s.payment_country)),
+                ("owner_countries", self.country_set(&facts.owner_countries)),
+                ("reseller_country", string(s.reseller_country)),
+            ],
+        )
+    }
+
+    /// The request context: the facts, the source IPs (the empty set unless
+    /// `with_source_ips`) and the satisfied conditions.
+    #[inline]
+    fn context(
+        &self,
+        req: &DecideRequest,
+        facts: &Facts,
+        with_source_ips: bool,
+    ) -> Result<BTreeMap<SmolStr, Value>, CedarInputError> {
+        let source_ips = if with_source_ips && !req.source_ips.is_empty() {
+            let ips = req.source_ips.iter().map(|ip| self.ip(ip.0));
+            Value::set(ips.collect::<Result<Vec<_>, _>>()?, None)
+        } else {
+            self.empty_set.clone()
+        };
+        Ok([
+            ("jurisdictions", self.country_set(&facts.jurisdictions)),
+            (
+                "declared_countries",
+                self.country_set(&facts.declared_countries),
+            ),
+            ("ip_countries", self.country_set(&facts.ip_countries)),
+            ("source_ips", source_ips),
+            (
+                "ip_country_mismatch",
+                Value::from(facts.ip_country_mismatch),
+            ),
+            ("anonymous_ip", Value::from(facts.anonymous_ip)),
+            ("screening_score", long(facts.screening.score)),
+            (
+                "screening_matches",
+                self.string_set(&facts.screening_matches),
+            ),
+            (
+                "satisfied_conditions",
+                self.string_set(&req.satisfied_conditions),
+            ),
+        ]
+        .into_iter()
+        .map(|(k, v)| (SmolStr::new_static(k), v))
+        .collect())
+    }
 }
 
 #[cfg(test)]

@@ -38,7 +38,7 @@ pub mod designation;
 pub mod diagnostic;
 pub mod engine;
 pub mod enrich;
-pub mod files;
+mod files;
 pub mod gate;
 pub mod geo;
 pub mod keys;

@@ -497,7 +497,37 @@ pub fn compare(q: &NormalName, c: &NormalName, kind: NameKind) -> Comparison {
     } else {
         (c, q)
     };
-    // Greedy best-first alignment on the similarity matrix.
+    let sims = align_tokens(short, long);
+    // Initials alone do not make a match.
+    let full_matches = full_matches(short, &sims);
+    let mut score = aligned_score(&sims);
+    score = penalise_unmatched_tokens(score, short, long, kind);
+    if full_matches == 0 {
+        score = score.min(0.5);
+    }
+    score = whole_name_bonus(score, q, c);
+    // Two distinct, specific legal forms: different entities.
+    if distinct_legal_forms(q, c) {
+        score -= 0.3;
+    }
+    // `X bin Y` against `Y bin X`: another person.
+    if distinct_patronymic_heads(q, c) {
+        score -= 0.3;
+    }
+    // Different series numbers: a little less likely the same.
+    if !q.numbers.is_empty() && !c.numbers.is_empty() && q.numbers != c.numbers {
+        score -= 0.05;
+    }
+    Comparison {
+        score: score.clamp(0.0, 1.0),
+    }
+}
+
+/// Pairs each token of `short` with a token of `long`: greedy best-first
+/// alignment on the similarity matrix (similarities below 0.7 never pair).
+/// Returns the similarity of each token of `short` to its pair, 0.0 if none.
+#[inline]
+fn align_tokens(short: &NormalName, long: &NormalName) -> Vec<f64> {
     let mut pairs: Vec<(f64, usize, usize)> =
         Vec::with_capacity(short.tokens.len() * long.tokens.len());
     for (i, (a, ka)) in short.tokens.iter().zip(&short.keys).enumerate() {
@@ -523,18 +553,39 @@ pub fn compare(q: &NormalName, c: &NormalName, kind: NameKind) -> Comparison {
             }
         }
     }
-    // Initials alone do not make a match.
-    let full_matches = short
+    sims
+}
+
+/// How many tokens of `short` longer than an initial closely match their pair.
+#[inline]
+fn full_matches(short: &NormalName, sims: &[f64]) -> usize {
+    short
         .tokens
         .iter()
-        .zip(&sims)
+        .zip(sims)
         .filter(|(t, s)| t.len() > 1 && **s >= 0.85)
-        .count();
+        .count()
+}
+
+/// The score of an alignment: mostly its weakest pair, partly the mean.
+#[inline]
+fn aligned_score(sims: &[f64]) -> f64 {
     let n = sims.len() as f64;
     let mean = sims.iter().sum::<f64>() / n;
     let weakest = sims.iter().copied().fold(1.0, f64::min);
-    let mut score = 0.35 * mean + 0.65 * weakest;
+    0.35 * mean + 0.65 * weakest
+}
 
+/// Lowers `score` for each token of `long` left unpaired (less for people,
+/// whose middle names are often left out), and more when a single token is
+/// compared with a name of several.
+#[inline]
+fn penalise_unmatched_tokens(
+    mut score: f64,
+    short: &NormalName,
+    long: &NormalName,
+    kind: NameKind,
+) -> f64 {
     let extra = long.tokens.len() - short.tokens.len();
     let per_extra = match kind {
         NameKind::Person => 0.025,
@@ -548,21 +599,30 @@ pub fn compare(q: &NormalName, c: &NormalName, kind: NameKind) -> Comparison {
             _ => 0.2,
         };
     }
-    if full_matches == 0 {
-        score = score.min(0.5);
-    }
-    // The same letters with different spacing (`Goodwill` / `Good Will`), or the
-    // same consonant skeleton over the whole name (scripts that omit vowels).
+    score
+}
+
+/// Raises `score` for the same letters with different spacing (`Goodwill` /
+/// `Good Will`), or the same consonant skeleton over the whole name (scripts
+/// that omit vowels).
+#[inline]
+fn whole_name_bonus(score: f64, q: &NormalName, c: &NormalName) -> f64 {
     if q.joined.len() >= 6 && q.joined == c.joined {
-        score = score.max(0.97);
+        score.max(0.97)
     } else if q.joined_key.len() >= 5
         && q.joined_key == c.joined_key
         && (q.tokens.len() != c.tokens.len() || q.keys != c.keys)
         && jaro_winkler(&q.joined, &c.joined) >= 0.75
     {
-        score = score.max(0.91);
+        score.max(0.91)
+    } else {
+        score
     }
-    // Two distinct, specific legal forms: different entities.
+}
+
+/// Both names have specific (not generic) legal forms, and none in common.
+#[inline]
+fn distinct_legal_forms(q: &NormalName, c: &NormalName) -> bool {
     let specific = |f: &[&'static str]| -> Vec<&'static str> {
         f.iter()
             .copied()
@@ -570,21 +630,17 @@ pub fn compare(q: &NormalName, c: &NormalName, kind: NameKind) -> Comparison {
             .collect()
     };
     let (fq, fc) = (specific(&q.forms), specific(&c.forms));
-    if !fq.is_empty() && !fc.is_empty() && !fq.iter().any(|f| fc.contains(f)) {
-        score -= 0.3;
-    }
-    // `X bin Y` against `Y bin X`: another person.
-    if let (Some(hq), Some(hc)) = (&q.patronymic_head, &c.patronymic_head) {
-        if token_similarity(hq, &phonetic_key(hq), hc, &phonetic_key(hc)) < 0.85 {
-            score -= 0.3;
+    !fq.is_empty() && !fc.is_empty() && !fq.iter().any(|f| fc.contains(f))
+}
+
+/// Both names have a patronymic head (`X` of `X bin Y`), and they differ.
+#[inline]
+fn distinct_patronymic_heads(q: &NormalName, c: &NormalName) -> bool {
+    match (&q.patronymic_head, &c.patronymic_head) {
+        (Some(hq), Some(hc)) => {
+            token_similarity(hq, &phonetic_key(hq), hc, &phonetic_key(hc)) < 0.85
         }
-    }
-    // Different series numbers: a little less likely the same.
-    if !q.numbers.is_empty() && !c.numbers.is_empty() && q.numbers != c.numbers {
-        score -= 0.05;
-    }
-    Comparison {
-        score: score.clamp(0.0, 1.0),
+        _ => false,
     }
 }
 

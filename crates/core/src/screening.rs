@@ -26,7 +26,7 @@ use crate::country::Country;
 use crate::designation::Designated;
 use crate::keys::{domain_key, email_key, identifier_key};
 use crate::names::{NameKind, NormalName, compare};
-use crate::request::{DecideRequest, PartialDate};
+use crate::request::{BeneficialOwner, Customer, DecideRequest, Identifier, PartialDate, SourceIp};
 
 /// What a match was found on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -86,6 +86,22 @@ struct Found {
     /// (designation entry, basis, screened value) → position in `matches`.
     /// Designation ids are unique, so the entry stands for the id.
     seen: HashMap<(u32, Basis, Box<str>), usize>,
+}
+
+impl Found {
+    /// The screening found: matches best first (then by designation id), and
+    /// the best score.
+    #[inline]
+    fn best_first(self) -> Screening {
+        let mut out = self.screening;
+        out.matches.sort_by(|a, b| {
+            b.score
+                .cmp(&a.score)
+                .then_with(|| a.designation.cmp(&b.designation))
+        });
+        out.score = out.matches.first().map_or(0, |m| m.score);
+        out
+    }
 }
 
 /// One designated name, prepared for comparison.
@@ -275,6 +291,29 @@ impl ScreeningIndex {
             return Ok(out.screening);
         }
         let c = &req.customer;
+        self.screen_customer(c, threshold, cached, budget, &mut out)?;
+        for owner in &c.beneficial_owners {
+            self.screen_owner(owner, threshold, cached, budget, &mut out)?;
+        }
+        self.screen_identifiers(&c.identifiers, budget, &mut out)?;
+        if let Some(email) = c.email.as_deref().filter(|e| !e.trim().is_empty()) {
+            self.screen_email(email, &mut out);
+        }
+        self.screen_source_ips(&req.source_ips, budget, &mut out)?;
+        Ok(out.best_first())
+    }
+
+    /// The customer's name and aliases, qualified by the customer's date of
+    /// birth, nationalities and address country.
+    #[inline]
+    fn screen_customer<B: Budget>(
+        &self,
+        c: &Customer,
+        threshold: u8,
+        cached: bool,
+        budget: &B,
+        out: &mut Found,
+    ) -> Result<(), B::Over> {
         let mut customer = Party {
             label: "customer",
             date_of_birth: c.date_of_birth,
@@ -284,32 +323,55 @@ impl ScreeningIndex {
             .countries
             .extend(c.address.as_ref().and_then(|a| a.country));
         budget.check()?;
-        self.screen_name(c.name.as_str(), &customer, threshold, cached, &mut out);
+        self.screen_name(c.name.as_str(), &customer, threshold, cached, out);
         customer.label = "customer.alias";
         for alias in &c.aliases {
             budget.check()?;
-            self.screen_name(alias, &customer, threshold, cached, &mut out);
+            self.screen_name(alias, &customer, threshold, cached, out);
         }
-        for owner in &c.beneficial_owners {
-            let mut party = Party {
-                label: "beneficial_owner",
-                date_of_birth: owner.date_of_birth,
-                countries: owner
-                    .nationalities
-                    .iter()
-                    .copied()
-                    .chain(owner.country)
-                    .collect(),
-            };
+        Ok(())
+    }
+
+    /// A beneficial owner's name and aliases, qualified by the owner's date of
+    /// birth, nationalities and country.
+    #[inline]
+    fn screen_owner<B: Budget>(
+        &self,
+        owner: &BeneficialOwner,
+        threshold: u8,
+        cached: bool,
+        budget: &B,
+        out: &mut Found,
+    ) -> Result<(), B::Over> {
+        let mut party = Party {
+            label: "beneficial_owner",
+            date_of_birth: owner.date_of_birth,
+            countries: owner
+                .nationalities
+                .iter()
+                .copied()
+                .chain(owner.country)
+                .collect(),
+        };
+        budget.check()?;
+        self.screen_name(owner.name.as_str(), &party, threshold, cached, out);
+        party.label = "beneficial_owner.alias";
+        for alias in &owner.aliases {
             budget.check()?;
-            self.screen_name(owner.name.as_str(), &party, threshold, cached, &mut out);
-            party.label = "beneficial_owner.alias";
-            for alias in &owner.aliases {
-                budget.check()?;
-                self.screen_name(alias, &party, threshold, cached, &mut out);
-            }
+            self.screen_name(alias, &party, threshold, cached, out);
         }
-        for id in &c.identifiers {
+        Ok(())
+    }
+
+    /// The customer's identifiers, matched exactly (folded) at 100.
+    #[inline]
+    fn screen_identifiers<B: Budget>(
+        &self,
+        ids: &[Identifier],
+        budget: &B,
+        out: &mut Found,
+    ) -> Result<(), B::Over> {
+        for id in ids {
             budget.check()?;
             if let Some(hits) = self.identifiers.get(&identifier_key(id.value.as_str())) {
                 for &(i, n) in hits {
@@ -319,7 +381,7 @@ impl ScreeningIndex {
                         .map(|x| x.value.clone())
                         .unwrap_or_default();
                     self.push(
-                        &mut out,
+                        out,
                         i,
                         name,
                         id.value.as_str(),
@@ -330,39 +392,39 @@ impl ScreeningIndex {
                 }
             }
         }
-        if let Some(email) = c.email.as_deref().filter(|e| !e.trim().is_empty()) {
-            let key = email_key(email);
-            for &i in self.emails.get(&key).into_iter().flatten() {
-                self.push(
-                    &mut out,
-                    i,
-                    key.clone(),
-                    email,
-                    "customer",
-                    Basis::Email,
-                    100,
-                );
-            }
-            if let Some((_, domain)) = key.rsplit_once('@') {
-                self.screen_domain(domain, email, &mut out);
-            }
+        Ok(())
+    }
+
+    /// The customer's email, matched exactly (folded) at 100, then its domain.
+    #[inline]
+    fn screen_email(&self, email: &str, out: &mut Found) {
+        let key = email_key(email);
+        for &i in self.emails.get(&key).into_iter().flatten() {
+            self.push(out, i, key.clone(), email, "customer", Basis::Email, 100);
         }
-        for ip in &req.source_ips {
+        if let Some((_, domain)) = key.rsplit_once('@') {
+            self.screen_domain(domain, email, out);
+        }
+    }
+
+    /// The source IPs (and the IPv4 address each carries, if any) against the
+    /// designated networks.
+    #[inline]
+    fn screen_source_ips<B: Budget>(
+        &self,
+        ips: &[SourceIp],
+        budget: &B,
+        out: &mut Found,
+    ) -> Result<(), B::Over> {
+        for ip in ips {
             budget.check()?;
-            self.screen_ip(ip.0, &mut out);
+            self.screen_ip(ip.0, out);
             // The IPv4 address a 6to4, NAT64 or Teredo address carries.
             if let Some(v4) = crate::geo::embedded_ipv4(ip.0) {
-                self.screen_ip(v4.into(), &mut out);
+                self.screen_ip(v4.into(), out);
             }
         }
-        let mut out = out.screening;
-        out.matches.sort_by(|a, b| {
-            b.score
-                .cmp(&a.score)
-                .then_with(|| a.designation.cmp(&b.designation))
-        });
-        out.score = out.matches.first().map_or(0, |m| m.score);
-        Ok(out)
+        Ok(())
     }
 
     fn entry(&self, i: u32) -> Option<&Designated> {

@@ -82,33 +82,15 @@ pub fn import(
     options: &Options,
 ) -> Result<(Vec<Designation>, Stats), ImportError> {
     let mut stats = Stats::default();
-    let mut aliases: HashMap<String, Vec<String>> = HashMap::new();
-    if let Some(path) = files.alt {
-        // ent_num, alt_num, alt_type, alt_name, remarks
-        for (_, row) in read_rows(path, 4)? {
-            if let (Some(ent), Some(name)) = (row.first(), row.get(3)) {
-                aliases.entry(ent.clone()).or_default().push(name.clone());
-            }
-        }
-    }
-    let mut addresses: HashMap<String, Vec<String>> = HashMap::new();
-    if let Some(path) = files.add {
-        // ent_num, add_num, address, city/state/postal, country, remarks
-        for (_, row) in read_rows(path, 5)? {
-            if let (Some(ent), Some(country)) = (row.first(), row.get(4)) {
-                addresses
-                    .entry(ent.clone())
-                    .or_default()
-                    .push(country.clone());
-            }
-        }
-    }
+    // ent_num, alt_num, alt_type, alt_name, remarks
+    let aliases = read_by_entity(files.alt, 4, 3)?;
+    // ent_num, add_num, address, city/state/postal, country, remarks
+    let addresses = read_by_entity(files.add, 5, 4)?;
 
     let mut records = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for (line, row) in read_rows(files.sdn, 12)? {
-        let field = |i: usize| row.get(i).map(String::as_str).unwrap_or_default();
-        let ent_num = field(0);
+        let ent_num = field(&row, 0);
         if ent_num.is_empty() {
             return Err(ImportError::Malformed {
                 path: files.sdn.to_owned(),
@@ -117,49 +99,11 @@ pub fn import(
             });
         }
         seen.insert(ent_num.to_owned());
-        let kind = if field(2) == "individual" {
-            INDIVIDUAL
-        } else {
-            ORGANIZATION
+        let joined = Joined {
+            aliases: aliases.get(ent_num),
+            countries: addresses.get(ent_num),
         };
-        let remarks = parse_remarks(field(11));
-        let mut b = Builder::new(&mut stats, SOURCE, ID_PREFIX, ent_num, kind);
-        b.name(field(1));
-        for alias in aliases.get(ent_num).into_iter().flatten() {
-            b.name(alias);
-        }
-        if options.weak_aliases {
-            for alias in &remarks.weak_aliases {
-                b.name(alias);
-            }
-        } else {
-            b.stats().weak_aliases_skipped += remarks.weak_aliases.len();
-        }
-        for program in programs(field(3)) {
-            b.program(program);
-        }
-        for date in remarks.dates_of_birth {
-            b.date_of_birth(date);
-        }
-        b.stats().skipped_dates += remarks.unreadable_dates.len();
-        for name in &remarks.nationalities {
-            b.nationality(name);
-        }
-        for id in &remarks.identifiers {
-            b.identifier(id.kind, &id.value, id.country.as_deref());
-        }
-        for email in &remarks.emails {
-            b.email(email);
-        }
-        for domain in &remarks.domains {
-            b.domain(domain);
-        }
-        for country in addresses.get(ent_num).into_iter().flatten() {
-            b.country(country);
-        }
-        if let Some(record) = b.finish(options) {
-            records.push(record);
-        }
+        records.extend(sdn_record(&row, joined, &mut stats, options));
     }
     stats.orphans = aliases
         .iter()
@@ -168,6 +112,98 @@ pub fn import(
         .map(|(_, v)| v.len())
         .sum();
     Ok((records, stats))
+}
+
+/// Column `column` of the rows of an optional file, by `ent_num` (the first
+/// column); rows need at least `min_fields` fields.
+fn read_by_entity(
+    path: Option<&Path>,
+    min_fields: usize,
+    column: usize,
+) -> Result<HashMap<String, Vec<String>>, ImportError> {
+    let mut by_entity: HashMap<String, Vec<String>> = HashMap::new();
+    if let Some(path) = path {
+        for (_, row) in read_rows(path, min_fields)? {
+            if let (Some(ent), Some(value)) = (row.first(), row.get(column)) {
+                by_entity
+                    .entry(ent.clone())
+                    .or_default()
+                    .push(value.clone());
+            }
+        }
+    }
+    Ok(by_entity)
+}
+
+/// A field of a row, empty if the row is shorter.
+fn field(row: &[String], i: usize) -> &str {
+    row.get(i).map(String::as_str).unwrap_or_default()
+}
+
+/// What `alt.csv` and `add.csv` give one entity.
+#[derive(Clone, Copy)]
+struct Joined<'a> {
+    aliases: Option<&'a Vec<String>>,
+    /// The countries of its addresses.
+    countries: Option<&'a Vec<String>>,
+}
+
+/// The record of one row of `sdn.csv` (its `ent_num` not empty), with what
+/// the other files give it.
+fn sdn_record(
+    row: &[String],
+    joined: Joined<'_>,
+    stats: &mut Stats,
+    options: &Options,
+) -> Option<Designation> {
+    let ent_num = field(row, 0);
+    let kind = if field(row, 2) == "individual" {
+        INDIVIDUAL
+    } else {
+        ORGANIZATION
+    };
+    let remarks = parse_remarks(field(row, 11));
+    let mut b = Builder::new(stats, SOURCE, ID_PREFIX, ent_num, kind);
+    b.name(field(row, 1));
+    for alias in joined.aliases.into_iter().flatten() {
+        b.name(alias);
+    }
+    if options.weak_aliases {
+        for alias in &remarks.weak_aliases {
+            b.name(alias);
+        }
+    } else {
+        b.stats().weak_aliases_skipped += remarks.weak_aliases.len();
+    }
+    for program in programs(field(row, 3)) {
+        b.program(program);
+    }
+    add_remarks(&mut b, remarks);
+    for country in joined.countries.into_iter().flatten() {
+        b.country(country);
+    }
+    b.finish(options)
+}
+
+/// Adds what the remarks say besides weak aliases (added with the names):
+/// dates of birth, nationalities, identifiers, emails and website domains.
+fn add_remarks(b: &mut Builder<'_>, remarks: Remarks) {
+    for date in remarks.dates_of_birth {
+        b.date_of_birth(date);
+    }
+    b.stats().skipped_dates += remarks.unreadable_dates.len();
+    for name in &remarks.nationalities {
+        b.nationality(name);
+    }
+    for id in &remarks.identifiers {
+        b.identifier(id.kind, &id.value, id.country.as_deref());
+    }
+    for email in &remarks.emails {
+        b.email(email);
+    }
+    for domain in &remarks.domains {
+        b.domain(domain);
+    }
 }
 
 /// The rows of one file with their line numbers, fields trimmed and `-0-` made

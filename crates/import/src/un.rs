@@ -151,80 +151,91 @@ pub fn import_str(
     let mut stats = Stats::default();
     let mut records = Vec::new();
     for person in &list.individuals.items {
-        let mut b = builder(
-            &mut stats,
-            &person.reference_number,
-            &person.data_id,
-            INDIVIDUAL,
-        );
-        let full_name = [
-            &person.first_name,
-            &person.second_name,
-            &person.third_name,
-            &person.fourth_name,
-        ]
-        .iter()
-        .map(|n| n.trim())
-        .filter(|n| !n.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ");
-        b.name(&full_name);
-        b.name(&person.name_original_script);
-        aliases(&mut b, &person.aliases, options);
-        b.program(&person.un_list_type);
-        for dob in &person.dates_of_birth {
-            let dates = dates_of_birth(dob);
-            if dates.is_empty() && !is_blank(dob) {
-                b.stats().skipped_dates += 1;
-            }
-            for date in dates {
-                b.date_of_birth(date);
-            }
-        }
-        for alias in &person.aliases {
-            if !alias.date_of_birth.trim().is_empty() {
-                match BirthDate::parse_iso(&alias.date_of_birth) {
-                    Some(date) => b.date_of_birth(date),
-                    None => b.stats().skipped_dates += 1,
-                }
-            }
-        }
-        for name in person.nationality.iter().flat_map(|v| &v.values) {
-            if !name.trim().is_empty() {
-                b.nationality(name);
-            }
-        }
-        for document in &person.documents {
-            if let Some((kind, number)) = document_identifier(document) {
-                let country = [&document.issuing_country, &document.country_of_issue]
-                    .into_iter()
-                    .map(|c| c.trim())
-                    .find(|c| !c.is_empty());
-                b.identifier(kind, &number, country);
-            }
-        }
-        for address in &person.addresses {
-            b.country(&address.country);
-        }
-        records.extend(b.finish(options));
+        records.extend(individual(person, &mut stats, options));
     }
     for entity in &list.entities.items {
-        let mut b = builder(
-            &mut stats,
-            &entity.reference_number,
-            &entity.data_id,
-            ORGANIZATION,
-        );
-        b.name(&entity.first_name);
-        b.name(&entity.name_original_script);
-        aliases(&mut b, &entity.aliases, options);
-        b.program(&entity.un_list_type);
-        for address in &entity.addresses {
-            b.country(&address.country);
-        }
-        records.extend(b.finish(options));
+        records.extend(entity_record(entity, &mut stats, options));
     }
     Ok((records, stats))
+}
+
+/// The record of an `INDIVIDUAL`.
+fn individual(person: &Individual, stats: &mut Stats, options: &Options) -> Option<Designation> {
+    let mut b = builder(stats, &person.reference_number, &person.data_id, INDIVIDUAL);
+    let full_name = [
+        &person.first_name,
+        &person.second_name,
+        &person.third_name,
+        &person.fourth_name,
+    ]
+    .iter()
+    .map(|n| n.trim())
+    .filter(|n| !n.is_empty())
+    .collect::<Vec<_>>()
+    .join(" ");
+    b.name(&full_name);
+    b.name(&person.name_original_script);
+    aliases(&mut b, &person.aliases, options);
+    b.program(&person.un_list_type);
+    individual_dates_of_birth(&mut b, person);
+    for name in person.nationality.iter().flat_map(|v| &v.values) {
+        if !name.trim().is_empty() {
+            b.nationality(name);
+        }
+    }
+    for document in &person.documents {
+        if let Some((kind, number)) = document_identifier(document) {
+            let country = [&document.issuing_country, &document.country_of_issue]
+                .into_iter()
+                .map(|c| c.trim())
+                .find(|c| !c.is_empty());
+            b.identifier(kind, &number, country);
+        }
+    }
+    for address in &person.addresses {
+        b.country(&address.country);
+    }
+    b.finish(options)
+}
+
+/// An individual's dates of birth, then those its aliases give; what cannot
+/// be read is counted as skipped.
+fn individual_dates_of_birth(b: &mut Builder<'_>, person: &Individual) {
+    for dob in &person.dates_of_birth {
+        let dates = dates_of_birth(dob);
+        if dates.is_empty() && !is_blank(dob) {
+            b.stats().skipped_dates += 1;
+        }
+        for date in dates {
+            b.date_of_birth(date);
+        }
+    }
+    for alias in &person.aliases {
+        if !alias.date_of_birth.trim().is_empty() {
+            match BirthDate::parse_iso(&alias.date_of_birth) {
+                Some(date) => b.date_of_birth(date),
+                None => b.stats().skipped_dates += 1,
+            }
+        }
+    }
+}
+
+/// The record of an `ENTITY`.
+fn entity_record(entity: &Entity, stats: &mut Stats, options: &Options) -> Option<Designation> {
+    let mut b = builder(
+        stats,
+        &entity.reference_number,
+        &entity.data_id,
+        ORGANIZATION,
+    );
+    b.name(&entity.first_name);
+    b.name(&entity.name_original_script);
+    aliases(&mut b, &entity.aliases, options);
+    b.program(&entity.un_list_type);
+    for address in &entity.addresses {
+        b.country(&address.country);
+    }
+    b.finish(options)
 }
 
 fn builder<'a>(stats: &'a mut Stats, reference: &str, data_id: &str, kind: &str) -> Builder<'a> {
