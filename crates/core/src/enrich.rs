@@ -8,7 +8,7 @@ use crate::budget::{Budget, Unbounded};
 use crate::country::Country;
 use crate::geo::{self, Anonymizer, GeoSet};
 use crate::request::DecideRequest;
-use crate::screening::{Screening, ScreeningIndex};
+use crate::screening::{Person, Role, Screening, ScreeningIndex, Subject};
 
 /// What one source IP, or the IPv4 address it carries, resolved to.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -174,4 +174,49 @@ pub(crate) fn enrich_within<B: Budget>(
 fn sort_dedup(v: &mut Vec<Country>) {
     v.sort_unstable();
     v.dedup();
+}
+
+/// What screening reads of a decision request: the customer (name, aliases,
+/// date of birth, nationalities and address country), each beneficial owner
+/// (name, aliases, date of birth, nationalities and country), the customer's
+/// identifiers and e-mail address, and the source IPs.
+impl Subject for DecideRequest {
+    fn people(&self) -> impl Iterator<Item = Person<'_>> {
+        let c = &self.customer;
+        let customer = Person {
+            role: Role::Customer,
+            name: c.name.as_str(),
+            aliases: &c.aliases,
+            date_of_birth: c.date_of_birth,
+            countries: c
+                .nationalities
+                .iter()
+                .copied()
+                .chain(c.address.as_ref().and_then(|a| a.country))
+                .collect(),
+        };
+        let owners = c.beneficial_owners.iter().map(|o| Person {
+            role: Role::BeneficialOwner,
+            name: o.name.as_str(),
+            aliases: &o.aliases,
+            date_of_birth: o.date_of_birth,
+            countries: o.nationalities.iter().copied().chain(o.country).collect(),
+        });
+        std::iter::once(customer).chain(owners)
+    }
+
+    fn identifiers(&self) -> impl Iterator<Item = &str> {
+        self.customer.identifiers.iter().map(|i| i.value.as_str())
+    }
+
+    fn email(&self) -> Option<&str> {
+        self.customer
+            .email
+            .as_deref()
+            .filter(|e| !e.trim().is_empty())
+    }
+
+    fn source_ips(&self) -> impl Iterator<Item = IpAddr> {
+        self.source_ips.iter().map(|ip| ip.0)
+    }
 }

@@ -26,7 +26,7 @@ use crate::country::Country;
 use crate::designation::Designated;
 use crate::keys::{domain_key, email_key, identifier_key};
 use crate::names::{NameKind, NormalName, compare};
-use crate::request::{BeneficialOwner, Customer, DecideRequest, Identifier, PartialDate, SourceIp};
+use crate::request::PartialDate;
 
 /// What a match was found on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -131,6 +131,58 @@ struct Party {
     label: &'static str,
     date_of_birth: Option<PartialDate>,
     countries: Vec<Country>,
+}
+
+/// Who a screened person is to the request: what a match on their name (or on
+/// an alias) is reported as (`customer`, `customer.alias`, `beneficial_owner`,
+/// `beneficial_owner.alias`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The customer the request is about.
+    Customer,
+    /// One of the customer's beneficial owners.
+    BeneficialOwner,
+}
+
+impl Role {
+    fn labels(self) -> (&'static str, &'static str) {
+        match self {
+            Self::Customer => ("customer", "customer.alias"),
+            Self::BeneficialOwner => ("beneficial_owner", "beneficial_owner.alias"),
+        }
+    }
+}
+
+/// One person to screen: a name, its aliases, and what qualifies a match on
+/// them (a date of birth, the countries the person is tied to).
+#[derive(Debug, Clone)]
+pub struct Person<'a> {
+    /// What a match on this person is reported as.
+    pub role: Role,
+    /// The name as given.
+    pub name: &'a str,
+    /// Other names, screened the same way.
+    pub aliases: &'a [String],
+    /// Raises a match on a designation born the same day (or year), lowers one
+    /// born otherwise.
+    pub date_of_birth: Option<PartialDate>,
+    /// Nationalities and countries of residence: a designation tied to none of
+    /// them (when it names any) scores lower.
+    pub countries: Vec<Country>,
+}
+
+/// What screening reads of a request: the people in it and what else
+/// identifies the customer. Screening knows no wire format; `enrich`
+/// implements this for the decision request.
+pub trait Subject {
+    /// The people to screen, the customer first.
+    fn people(&self) -> impl Iterator<Item = Person<'_>>;
+    /// The customer's identifier values (passport, tax id…).
+    fn identifiers(&self) -> impl Iterator<Item = &str>;
+    /// The customer's e-mail address, if given and not blank.
+    fn email(&self) -> Option<&str>;
+    /// The addresses the request came from.
+    fn source_ips(&self) -> impl Iterator<Item = IpAddr>;
 }
 
 /// What one name retrieves from an index, before the screened party's
@@ -256,7 +308,7 @@ impl ScreeningIndex {
 
     /// Screens every person and identity attribute of a request. Matches of
     /// `threshold` or more count; near misses down to a floor are reported too.
-    pub fn screen(&self, req: &DecideRequest, threshold: u8) -> Screening {
+    pub fn screen(&self, req: &impl Subject, threshold: u8) -> Screening {
         let Ok(screening) = self.screen_with(req, threshold, true, &Unbounded);
         screening
     }
@@ -265,7 +317,7 @@ impl ScreeningIndex {
     /// and source IP: once it is spent, screening stops with its error.
     pub fn screen_within<B: Budget>(
         &self,
-        req: &DecideRequest,
+        req: &impl Subject,
         threshold: u8,
         budget: &B,
     ) -> Result<Screening, B::Over> {
@@ -274,14 +326,14 @@ impl ScreeningIndex {
 
     /// [`Self::screen`] without this thread's name cache: what a new customer
     /// costs (benchmarks), and the reference the cache is tested against.
-    pub fn screen_uncached(&self, req: &DecideRequest, threshold: u8) -> Screening {
+    pub fn screen_uncached(&self, req: &impl Subject, threshold: u8) -> Screening {
         let Ok(screening) = self.screen_with(req, threshold, false, &Unbounded);
         screening
     }
 
     fn screen_with<B: Budget>(
         &self,
-        req: &DecideRequest,
+        req: &impl Subject,
         threshold: u8,
         cached: bool,
         budget: &B,
@@ -290,73 +342,38 @@ impl ScreeningIndex {
         if self.entries.is_empty() {
             return Ok(out.screening);
         }
-        let c = &req.customer;
-        self.screen_customer(c, threshold, cached, budget, &mut out)?;
-        for owner in &c.beneficial_owners {
-            self.screen_owner(owner, threshold, cached, budget, &mut out)?;
+        for person in req.people() {
+            self.screen_person(person, threshold, cached, budget, &mut out)?;
         }
-        self.screen_identifiers(&c.identifiers, budget, &mut out)?;
-        if let Some(email) = c.email.as_deref().filter(|e| !e.trim().is_empty()) {
+        self.screen_identifiers(req.identifiers(), budget, &mut out)?;
+        if let Some(email) = req.email() {
             self.screen_email(email, &mut out);
         }
-        self.screen_source_ips(&req.source_ips, budget, &mut out)?;
+        self.screen_source_ips(req.source_ips(), budget, &mut out)?;
         Ok(out.best_first())
     }
 
-    /// The customer's name and aliases, qualified by the customer's date of
-    /// birth, nationalities and address country.
+    /// A person's name and aliases, qualified by their date of birth and
+    /// countries.
     #[inline]
-    fn screen_customer<B: Budget>(
+    fn screen_person<B: Budget>(
         &self,
-        c: &Customer,
+        person: Person<'_>,
         threshold: u8,
         cached: bool,
         budget: &B,
         out: &mut Found,
     ) -> Result<(), B::Over> {
-        let mut customer = Party {
-            label: "customer",
-            date_of_birth: c.date_of_birth,
-            countries: c.nationalities.clone(),
-        };
-        customer
-            .countries
-            .extend(c.address.as_ref().and_then(|a| a.country));
-        budget.check()?;
-        self.screen_name(c.name.as_str(), &customer, threshold, cached, out);
-        customer.label = "customer.alias";
-        for alias in &c.aliases {
-            budget.check()?;
-            self.screen_name(alias, &customer, threshold, cached, out);
-        }
-        Ok(())
-    }
-
-    /// A beneficial owner's name and aliases, qualified by the owner's date of
-    /// birth, nationalities and country.
-    #[inline]
-    fn screen_owner<B: Budget>(
-        &self,
-        owner: &BeneficialOwner,
-        threshold: u8,
-        cached: bool,
-        budget: &B,
-        out: &mut Found,
-    ) -> Result<(), B::Over> {
+        let (name_label, alias_label) = person.role.labels();
         let mut party = Party {
-            label: "beneficial_owner",
-            date_of_birth: owner.date_of_birth,
-            countries: owner
-                .nationalities
-                .iter()
-                .copied()
-                .chain(owner.country)
-                .collect(),
+            label: name_label,
+            date_of_birth: person.date_of_birth,
+            countries: person.countries,
         };
         budget.check()?;
-        self.screen_name(owner.name.as_str(), &party, threshold, cached, out);
-        party.label = "beneficial_owner.alias";
-        for alias in &owner.aliases {
+        self.screen_name(person.name, &party, threshold, cached, out);
+        party.label = alias_label;
+        for alias in person.aliases {
             budget.check()?;
             self.screen_name(alias, &party, threshold, cached, out);
         }
@@ -365,30 +382,22 @@ impl ScreeningIndex {
 
     /// The customer's identifiers, matched exactly (folded) at 100.
     #[inline]
-    fn screen_identifiers<B: Budget>(
+    fn screen_identifiers<'a, B: Budget>(
         &self,
-        ids: &[Identifier],
+        ids: impl Iterator<Item = &'a str>,
         budget: &B,
         out: &mut Found,
     ) -> Result<(), B::Over> {
         for id in ids {
             budget.check()?;
-            if let Some(hits) = self.identifiers.get(&identifier_key(id.value.as_str())) {
+            if let Some(hits) = self.identifiers.get(&identifier_key(id)) {
                 for &(i, n) in hits {
                     let name = self
                         .entry(i)
                         .and_then(|d| d.record.identifiers.get(usize::from(n)))
                         .map(|x| x.value.clone())
                         .unwrap_or_default();
-                    self.push(
-                        out,
-                        i,
-                        name,
-                        id.value.as_str(),
-                        "customer",
-                        Basis::Identifier,
-                        100,
-                    );
+                    self.push(out, i, name, id, "customer", Basis::Identifier, 100);
                 }
             }
         }
@@ -412,15 +421,15 @@ impl ScreeningIndex {
     #[inline]
     fn screen_source_ips<B: Budget>(
         &self,
-        ips: &[SourceIp],
+        ips: impl Iterator<Item = IpAddr>,
         budget: &B,
         out: &mut Found,
     ) -> Result<(), B::Over> {
         for ip in ips {
             budget.check()?;
-            self.screen_ip(ip.0, out);
+            self.screen_ip(ip, out);
             // The IPv4 address a 6to4, NAT64 or Teredo address carries.
-            if let Some(v4) = crate::geo::embedded_ipv4(ip.0) {
+            if let Some(v4) = crate::geo::embedded_ipv4(ip) {
                 self.screen_ip(v4.into(), out);
             }
         }
