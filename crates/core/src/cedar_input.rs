@@ -84,10 +84,13 @@ pub fn schema() -> Result<Schema, CedarInputError> {
         .map_err(|e| CedarInputError::Schema(e.to_string()))
 }
 
+/// Why Cedar input could not be built (a request decided on it is denied).
 #[derive(Debug, thiserror::Error)]
 pub enum CedarInputError {
+    /// The built-in schema does not parse (a defect of this build).
     #[error("built-in schema is invalid: {0}")]
     Schema(String),
+    /// An entity, value or context could not be built.
     #[error("cannot build Cedar input: {0}")]
     Build(String),
 }
@@ -108,6 +111,7 @@ pub struct CedarNames {
 }
 
 impl CedarNames {
+    /// Parses the built-in names once (per snapshot).
     pub fn new() -> Result<Self, CedarInputError> {
         let ty = |name: &str| name.parse::<EntityType>().map_err(build_err);
         let action_type = ty("Action")?;
@@ -168,12 +172,19 @@ impl CedarNames {
 /// (`slicing`) read these same values.
 #[derive(Debug, Clone, Copy)]
 pub struct Scalars<'a> {
+    /// `principal.kind`: `individual`, `organization` or `""`.
     pub kind: &'a str,
+    /// `principal.country`: the address country.
     pub country: &'a str,
+    /// `principal.payment_country`.
     pub payment_country: &'a str,
+    /// `principal.reseller_country`.
     pub reseller_country: &'a str,
+    /// `resource.kind` (`account` when the request names no resource).
     pub resource_kind: &'a str,
+    /// `resource.region`.
     pub region: &'a str,
+    /// `resource.gpu_count`.
     pub gpu_count: i64,
 }
 

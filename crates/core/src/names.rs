@@ -117,6 +117,7 @@ pub struct NormalName {
     pub tokens: Vec<String>,
     /// Phonetic keys of `tokens`.
     pub keys: Vec<String>,
+    /// Particles (`al`, `bin`, `van`, `de`…), weighed less than other tokens.
     pub particles: Vec<String>,
     /// Numbers (`2004`, `44`): series and branches, weak evidence.
     pub numbers: Vec<String>,
@@ -126,12 +127,15 @@ pub struct NormalName {
     pub patronymic_head: Option<String>,
     /// The tokens run together, and its phonetic key.
     pub joined: String,
+    /// The phonetic key of `joined`.
     pub joined_key: String,
     /// Every token (forms and particles included), sorted: the exact key.
     pub exact: String,
 }
 
 impl NormalName {
+    /// Normalises a name: transliterated, folded, tokenised, with legal forms,
+    /// particles and numbers set apart.
     pub fn new(name: &str) -> Self {
         let raw = tokenize(name);
         let exact = {
@@ -170,6 +174,7 @@ impl NormalName {
         }
     }
 
+    /// Whether nothing comparable is left of the name.
     pub fn is_empty(&self) -> bool {
         self.tokens.is_empty()
     }
@@ -476,14 +481,18 @@ fn is_patronymic(t: &str) -> bool {
 /// How a comparison was scored.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Comparison {
+    /// 0.0–1.0.
     pub score: f64,
 }
 
 /// Whether the names are of people (particles and middle names behave differently).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NameKind {
+    /// A person's name.
     Person,
+    /// An organisation's name.
     Organization,
+    /// Either.
     Unknown,
 }
 

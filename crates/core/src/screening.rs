@@ -32,10 +32,15 @@ use crate::request::PartialDate;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Basis {
+    /// A name or alias, scored 0–100 by similarity.
     Name,
+    /// An identifier value, equal once folded (100).
     Identifier,
+    /// An e-mail address, equal once folded (100).
     Email,
+    /// The domain of an e-mail address, a designated domain or under one.
     EmailDomain,
+    /// A source IP inside a designated network.
     Cidr,
 }
 
@@ -50,8 +55,11 @@ pub struct Match {
     pub screened: String,
     /// `customer`, `customer.alias`, `beneficial_owner`, … .
     pub party: &'static str,
+    /// What the match was found on.
     pub basis: Basis,
+    /// 0–100; 100 for an exact name, identifier, e-mail, domain or network.
     pub score: u8,
+    /// The special measure the designation carries, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub measure: Option<String>,
 }
@@ -59,7 +67,9 @@ pub struct Match {
 /// The best score and every match, highest score first.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Screening {
+    /// The best score of any match (0 when none).
     pub score: u8,
+    /// The matches, best first (near misses below the threshold included).
     pub matches: Vec<Match>,
     /// Set when `matches` was cut to a limit ([`Screening::truncate`]): more
     /// matched than are listed. The score is the best of all of them.
@@ -235,6 +245,8 @@ pub struct ScreeningIndex {
 }
 
 impl ScreeningIndex {
+    /// Indexes designations: names (exact keys and phonetic postings),
+    /// identifiers, e-mail addresses, domains and networks.
     pub fn build(entries: Vec<Designated>) -> Self {
         let mut index = Self {
             id: NEXT_INDEX_ID.fetch_add(1, Ordering::Relaxed),
@@ -294,14 +306,17 @@ impl ScreeningIndex {
         index
     }
 
+    /// How many designations are indexed.
     pub fn len(&self) -> usize {
         self.entries.len()
     }
 
+    /// Whether no designation is indexed (screening then finds nothing).
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
 
+    /// The designations indexed, in load order.
     pub fn entries(&self) -> &[Designated] {
         &self.entries
     }
