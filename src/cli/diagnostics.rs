@@ -10,8 +10,9 @@ use serde::Serialize;
 
 use portcullis_core::diagnostic::Diagnostic;
 
-/// Width reports are wrapped at: fixed, so that output does not depend on the
-/// terminal it is read in.
+/// Width of the drawing: fixed, so that output does not depend on the terminal
+/// it is read in. Messages are never wrapped (a `file:line:column: message`
+/// line stays one line, for editors and `grep`).
 const WIDTH: usize = 100;
 
 /// A [`Diagnostic`] as miette renders it: the file's text as the source and the
@@ -114,7 +115,9 @@ pub fn render(d: &Diagnostic) -> String {
     } else {
         GraphicalTheme::none()
     };
-    let handler = GraphicalReportHandler::new_themed(theme).with_width(WIDTH);
+    let handler = GraphicalReportHandler::new_themed(theme)
+        .with_width(WIDTH)
+        .with_wrap_lines(false);
     let mut out = String::new();
     if handler.render_report(&mut out, &Located::new(d)).is_err() {
         // Rendering into a String does not fail; if it ever did, the plain
