@@ -243,15 +243,11 @@ pub fn load_sources(
         .iter()
         .filter_map(|p| {
             let core: &ast::Policy = (*p).as_ref();
-            let json = p.to_json().ok();
             meta.get(p.id()).map(|m| CompiledPolicy {
                 meta: m.clone(),
                 condition: core.condition(),
-                guards: json
-                    .as_ref()
-                    .map(crate::slicing::guards)
-                    .unwrap_or_default(),
-                decided_by_guards: json.as_ref().is_some_and(crate::slicing::decided_by_guards),
+                guards: crate::slicing::guards(core),
+                decided_by_guards: crate::slicing::decided_by_guards(core),
             })
         })
         .collect();
