@@ -94,6 +94,12 @@ impl LoadedPolicies {
     pub fn is_empty(&self) -> bool {
         self.compiled.is_empty()
     }
+
+    /// Every policy, in load order, to be changed by a test (a wrong guard).
+    #[cfg(test)]
+    pub(crate) fn compiled_mut(&mut self) -> &mut [CompiledPolicy] {
+        &mut self.compiled
+    }
 }
 
 /// Reserved: the reason reported when no permit applies.
