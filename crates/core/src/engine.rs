@@ -158,3 +158,125 @@ fn evaluate(
     }
     Ok(resolve(evaluation, &req.satisfied_conditions))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decision::{DecisionError, Outcome, Reason, Requirement};
+    use crate::request::parse_decide;
+    use crate::slicing::{Cmp, FlagFact, Guard};
+    use crate::snapshot::Sources;
+
+    /// What the property test (`tests/it/slicing.rs`) holds equal between
+    /// sliced and full evaluation.
+    type Answer = (
+        Outcome,
+        Vec<Reason>,
+        Vec<Requirement>,
+        Vec<Requirement>,
+        Vec<DecisionError>,
+    );
+
+    fn answer(d: Decision) -> Answer {
+        (d.decision, d.reasons, d.conditions, d.obligations, d.errors)
+    }
+
+    const POLICIES: &str = r#"@id("baseline") permit(principal, action, resource);
+@id("kp") forbid(principal, action, resource) when { context.jurisdictions.contains("KP") };
+@id("owners") forbid(principal, action, resource)
+  when { principal.owner_countries.containsAny(["IR", "RU"]) && principal.name like "*Petrov*" };
+@id("gpu") @condition("kyc") forbid(principal, action == Action::"provision", resource)
+  when { resource.gpu_count >= 256 };
+@id("iran") forbid(principal, action, resource) when { principal.country == "IR" };
+@id("vm") @obligation("monitor") permit(principal, action, resource)
+  when { resource.kind != "vm" && !context.declared_countries.isEmpty() && context.screening_score < 50 };
+"#;
+
+    const REQUESTS: [&str; 5] = [
+        r#"{"action":"provision","customer":{"id":"c","name":"Ann Lee","address":{"country":"KP"}},"resource":{"kind":"gpu_cluster","gpu_count":300}}"#,
+        r#"{"action":"open_account","customer":{"id":"c","name":"Ivan Petrov","beneficial_owners":[{"name":"O","country":"RU"}]}}"#,
+        r#"{"action":"open_account","customer":{"id":"c","name":"Ann Lee","address":{"country":"IR"}}}"#,
+        r#"{"action":"provision","customer":{"id":"c","name":"Ann Lee","address":{"country":"FR"}},"resource":{"kind":"gpu_cluster","gpu_count":8}}"#,
+        r#"{"action":"maintain_account","customer":{"id":"c","name":"Ann Lee"}}"#,
+    ];
+
+    /// A guard that is wrong for the policy it is put on: another country,
+    /// the opposite comparison, another fact.
+    fn wrong(guard: &Guard) -> Guard {
+        let other = |v: &str| if v == "CN" { "FR" } else { "CN" }.to_owned();
+        let opposite = |op: Cmp| match op {
+            Cmp::Eq => Cmp::Ne,
+            Cmp::Ne => Cmp::Eq,
+            Cmp::Lt => Cmp::Ge,
+            Cmp::Ge => Cmp::Lt,
+            Cmp::Le => Cmp::Gt,
+            Cmp::Gt => Cmp::Le,
+        };
+        match guard {
+            Guard::Contains(set, v) => Guard::Contains(*set, other(v)),
+            Guard::ContainsAny(set, _) => Guard::ContainsAny(*set, vec![other("")]),
+            Guard::NotEmpty(set) => Guard::Contains(*set, other("")),
+            Guard::Flag(FlagFact::AnonymousIp) => Guard::Flag(FlagFact::IpCountryMismatch),
+            Guard::Flag(FlagFact::IpCountryMismatch) => Guard::Flag(FlagFact::AnonymousIp),
+            Guard::Long(fact, op, n) => Guard::Long(*fact, opposite(*op), *n),
+            Guard::Str(fact, op, v) => Guard::Str(*fact, opposite(*op), v.clone()),
+        }
+    }
+
+    #[test]
+    fn a_wrong_guard_makes_sliced_and_full_evaluation_disagree() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("p.cedar"), POLICIES).unwrap();
+        let mut snapshot = Snapshot::build(Sources::new(dir.path(), Vec::new())).unwrap();
+        let requests: Vec<DecideRequest> = REQUESTS
+            .iter()
+            .map(|r| parse_decide(r.as_bytes()).unwrap())
+            .collect();
+        // The requests on which the two disagree.
+        let disagreeing = |snapshot: &Snapshot| -> Vec<usize> {
+            (0..requests.len())
+                .filter(|&i| {
+                    let sliced = decide_with(snapshot, &requests[i], Slicing::Guards);
+                    let full = decide_with(snapshot, &requests[i], Slicing::Full);
+                    answer(sliced) != answer(full)
+                })
+                .collect()
+        };
+        assert_eq!(disagreeing(&snapshot), Vec::<usize>::new());
+        // Each request is decided differently, so that guards are exercised.
+        let outcomes: Vec<Outcome> = requests
+            .iter()
+            .map(|r| decide_with(&snapshot, r, Slicing::Full).decision)
+            .collect();
+        assert_eq!(
+            outcomes,
+            [
+                Outcome::Deny,
+                Outcome::Deny,
+                Outcome::Deny,
+                Outcome::Allow,
+                Outcome::Allow
+            ]
+        );
+
+        let sites: Vec<(usize, usize)> = snapshot
+            .policies
+            .all()
+            .enumerate()
+            .flat_map(|(p, policy)| (0..policy.guards.len()).map(move |g| (p, g)))
+            .collect();
+        assert_eq!(sites.len(), 7, "every guard of POLICIES is read");
+        for (p, g) in sites {
+            let right = snapshot.policies.compiled_mut()[p].guards[g].clone();
+            let bad = wrong(&right);
+            snapshot.policies.compiled_mut()[p].guards[g] = bad.clone();
+            let caught = disagreeing(&snapshot);
+            assert!(
+                !caught.is_empty(),
+                "{bad:?} in place of {right:?} (policy {p}) is not caught"
+            );
+            snapshot.policies.compiled_mut()[p].guards[g] = right;
+        }
+        assert_eq!(disagreeing(&snapshot), Vec::<usize>::new());
+    }
+}

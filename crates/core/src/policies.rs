@@ -15,7 +15,7 @@ use cedar_policy::{
     Validator,
 };
 
-use cedar_policy_core::ast;
+use cedar_policy_core::ast::{self, ExprKind, Var};
 
 use crate::decision::{NO_PERMIT, PolicyMeta};
 use crate::diagnostic::Diagnostic;
@@ -79,6 +79,12 @@ impl LoadedPolicies {
 
     pub fn is_empty(&self) -> bool {
         self.compiled.is_empty()
+    }
+
+    /// Every policy, in load order, to be changed by a test (a wrong guard).
+    #[cfg(test)]
+    pub(crate) fn compiled_mut(&mut self) -> &mut [CompiledPolicy] {
+        &mut self.compiled
     }
 }
 
@@ -213,10 +219,7 @@ pub fn load_sources(
     // Load order: by file, then by line.
     let mut ordered: Vec<&Policy> = source.policies().collect();
     ordered.sort_by_key(|p| meta.get(p.id()).map(|m| (m.file.clone(), m.line)));
-    let reads_source_ips = ordered.iter().any(|p| {
-        p.to_json()
-            .map_or(true, |json| json.to_string().contains("source_ips"))
-    });
+    let reads_source_ips = ordered.iter().any(|p| reads_source_ips((*p).as_ref()));
     let by_action = Action::ALL.map(|action| {
         (0..ordered.len())
             .filter(|&i| ordered.get(i).is_some_and(|p| admits(p, action)))
@@ -226,15 +229,11 @@ pub fn load_sources(
         .iter()
         .filter_map(|p| {
             let core: &ast::Policy = (*p).as_ref();
-            let json = p.to_json().ok();
             meta.get(p.id()).map(|m| CompiledPolicy {
                 meta: m.clone(),
                 condition: core.condition(),
-                guards: json
-                    .as_ref()
-                    .map(crate::slicing::guards)
-                    .unwrap_or_default(),
-                decided_by_guards: json.as_ref().is_some_and(crate::slicing::decided_by_guards),
+                guards: crate::slicing::guards(core),
+                decided_by_guards: crate::slicing::decided_by_guards(core),
             })
         })
         .collect();
@@ -244,6 +243,40 @@ pub fn load_sources(
         by_action,
         reads_source_ips,
     })
+}
+
+/// Whether a policy may read `context.source_ips`: some expression in it
+/// accesses or tests an attribute of that name (on any record: types are not
+/// tracked here), or uses `context` other than to access or test one of its
+/// attributes (`context == {...}` compares `source_ips` too). Conservative:
+/// true whenever it cannot be ruled out.
+fn reads_source_ips(policy: &ast::Policy) -> bool {
+    const SOURCE_IPS: &str = "source_ips";
+    let Some(condition) = policy.non_scope_constraints() else {
+        return false;
+    };
+    let is_context = |e: &ast::Expr| matches!(e.expr_kind(), ExprKind::Var(Var::Context));
+    // Uses of `context`, and those that only access or test one of its attributes.
+    let (mut uses, mut attribute_uses) = (0usize, 0usize);
+    for e in condition.subexpressions() {
+        match e.expr_kind() {
+            ExprKind::GetAttr { expr, attr } | ExprKind::HasAttr { expr, attr } => {
+                if attr == SOURCE_IPS {
+                    return true;
+                }
+                attribute_uses += usize::from(is_context(expr));
+            }
+            ExprKind::ExtHasAttr { expr, attrs } => {
+                if attrs.iter().any(|a| a == SOURCE_IPS) {
+                    return true;
+                }
+                attribute_uses += usize::from(is_context(expr));
+            }
+            ExprKind::Var(Var::Context) => uses += 1,
+            _ => {}
+        }
+    }
+    uses > attribute_uses
 }
 
 /// Whether the action scope of `policy` admits `action`.
@@ -434,5 +467,46 @@ mod tests {
         )])
         .unwrap();
         assert!(set.reads_source_ips);
+    }
+
+    #[test]
+    fn source_ips_are_read_wherever_an_expression_names_the_attribute() {
+        let reads = |condition: &str| {
+            let text = format!("permit(principal, action, resource) {condition};");
+            let set = PolicySet::from_str(&text).unwrap();
+            reads_source_ips(set.policies().next().unwrap().as_ref())
+        };
+        for condition in [
+            r#"when { context.source_ips.contains(ip("1.2.3.4")) }"#,
+            r#"when { if context.anonymous_ip then context.source_ips.isEmpty() else true }"#,
+            r#"when { context has source_ips }"#,
+            r#"when { context has source_ips.x }"#,
+            r#"when { context["source_ips"].isEmpty() }"#,
+            r#"when { {a: {b: [context.source_ips]}}.a.b.isEmpty() }"#,
+            r#"when { (if true then "a" else context.source_ips) like "a*" }"#,
+            r#"when { ip("10.0.0.1").isInRange(context.source_ips) }"#,
+            r#"when { principal.name == "x" } unless { !context.source_ips.isEmpty() }"#,
+            r#"when { principal has source_ips }"#,
+            // The whole context, and with it its `source_ips`, compared.
+            r#"when { context == context }"#,
+            r#"when { [context].isEmpty() }"#,
+        ] {
+            assert!(reads(condition), "{condition}");
+        }
+        for condition in [
+            "",
+            r#"when { context.jurisdictions.contains("KP") && context has anonymous_ip }"#,
+            // Only a string, an annotation or a record key: nothing reads the attribute.
+            r#"when { principal.name == "source_ips" }"#,
+            r#"when { principal.name like "*source_ips*" }"#,
+            r#"when { {source_ips: 1} == {source_ips: 2} }"#,
+        ] {
+            assert!(!reads(condition), "{condition}");
+        }
+        let set = PolicySet::from_str(
+            r#"@note("source_ips") permit(principal, action, resource) when { context.anonymous_ip };"#,
+        )
+        .unwrap();
+        assert!(!reads_source_ips(set.policies().next().unwrap().as_ref()));
     }
 }

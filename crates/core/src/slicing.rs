@@ -21,8 +21,15 @@
 //! [decided by its guards](decided_by_guards): it is satisfied exactly when they
 //! hold, and Cedar need not evaluate it. A request whose applicable policies are
 //! all of this kind builds no Cedar input at all.
+//!
+//! Guards are read from the policy's Cedar AST (`cedar_policy_core::ast`, the
+//! version pinned with `cedar-policy`): the expression Cedar evaluates, in which
+//! the parser has joined the clauses into one `&&` chain (`clauses` tells them
+//! apart again) and written `!=`, `>` and `>=` as negations.
 
-use serde_json::Value;
+use cedar_policy_core::ast::{
+    self, BinaryOp, Expr, ExprKind, Literal, PrincipalOrResourceConstraint, UnaryOp, Var,
+};
 
 use crate::country::Country;
 
@@ -75,18 +82,6 @@ pub enum Cmp {
 }
 
 impl Cmp {
-    fn parse(op: &str) -> Option<Self> {
-        Some(match op {
-            "==" => Cmp::Eq,
-            "!=" => Cmp::Ne,
-            "<" => Cmp::Lt,
-            "<=" => Cmp::Le,
-            ">" => Cmp::Gt,
-            ">=" => Cmp::Ge,
-            _ => return None,
-        })
-    }
-
     fn holds<T: Ord + ?Sized>(self, left: &T, right: &T) -> bool {
         match self {
             Cmp::Eq => left == right,
@@ -191,168 +186,273 @@ impl Guard {
     }
 }
 
-/// The leading guards of a policy, from its Cedar JSON (EST) form.
-pub fn guards(policy: &Value) -> Vec<Guard> {
-    let Some(first_when) = first_when(policy) else {
-        return Vec::new();
-    };
-    let mut leaves = Vec::new();
-    flatten_and(first_when, &mut leaves);
-    leaves.into_iter().map_while(guard).collect()
+/// The leading guards of a policy: the leading operands of its first clause,
+/// if that clause is a `when`, up to the first operand that is not a guard.
+pub fn guards(policy: &ast::Policy) -> Vec<Guard> {
+    match clauses(policy) {
+        Clauses::One(Clause::When(body)) | Clauses::Several(Clause::When(body)) => {
+            conjuncts(body).into_iter().map_while(guard).collect()
+        }
+        Clauses::None
+        | Clauses::One(Clause::Unless)
+        | Clauses::Several(Clause::Unless)
+        | Clauses::Unknown => Vec::new(),
+    }
 }
 
 /// Whether a policy is satisfied exactly when its guards hold (for a request
 /// its action scope admits): principal and resource unconstrained (or only
 /// constrained to their one type: `principal is Customer`), no `unless`, and no
 /// condition or one `when` every operand of which is a guard.
-pub fn decided_by_guards(policy: &Value) -> bool {
-    let unconstrained = |scope: &str, only_type: &str| {
-        let Some(scope) = policy.get(scope) else {
-            return false;
-        };
-        match scope.get("op").and_then(Value::as_str) {
-            Some("All") => true,
-            // Every request's principal is a `Customer` and resource a `Resource`.
-            Some("is") => {
-                scope.get("entity_type").and_then(Value::as_str) == Some(only_type)
-                    && scope.get("in").is_none()
-            }
-            _ => false,
-        }
-    };
-    if !unconstrained("principal", "Customer") || !unconstrained("resource", "Resource") {
+pub fn decided_by_guards(policy: &ast::Policy) -> bool {
+    // Every request's principal is a `Customer` and resource a `Resource`.
+    if !unconstrained(policy.principal_constraint().as_inner(), "Customer")
+        || !unconstrained(policy.resource_constraint().as_inner(), "Resource")
+    {
         return false;
     }
-    match policy.get("conditions").and_then(Value::as_array) {
-        Some(conditions) if conditions.is_empty() => true,
-        Some(conditions) if conditions.len() == 1 => first_when(policy).is_some_and(|body| {
-            let mut leaves = Vec::new();
-            flatten_and(body, &mut leaves);
-            leaves.into_iter().all(|leaf| guard(leaf).is_some())
-        }),
-        _ => false,
+    match clauses(policy) {
+        Clauses::None => true,
+        Clauses::One(Clause::When(body)) => conjuncts(body)
+            .into_iter()
+            .all(|leaf| guard(leaf).is_some()),
+        Clauses::One(Clause::Unless) | Clauses::Several(_) | Clauses::Unknown => false,
     }
 }
 
-fn first_when(policy: &Value) -> Option<&Value> {
-    policy
-        .get("conditions")
-        .and_then(Value::as_array)
-        .and_then(|cs| cs.first())
-        .filter(|c| c.get("kind").and_then(Value::as_str) == Some("when"))
-        .and_then(|c| c.get("body"))
+/// A principal or resource scope that admits every request: none, or `is`
+/// the one type every request's principal (resource) has, without `in`.
+fn unconstrained(scope: &PrincipalOrResourceConstraint, only_type: &str) -> bool {
+    match scope {
+        PrincipalOrResourceConstraint::Any => true,
+        PrincipalOrResourceConstraint::Is(ty) => ty.to_string() == only_type,
+        PrincipalOrResourceConstraint::In(_)
+        | PrincipalOrResourceConstraint::Eq(_)
+        | PrincipalOrResourceConstraint::IsIn(..) => false,
+    }
+}
+
+/// The `when` / `unless` clauses of a policy, as far as guards need them.
+enum Clauses<'a> {
+    /// No clause: the policy's condition is its scope.
+    None,
+    /// Exactly one clause.
+    One(Clause<'a>),
+    /// Two or more; the first is given.
+    Several(Clause<'a>),
+    /// The AST has no source locations, so clauses cannot be told apart from
+    /// the `&&`s inside them: nothing is assumed.
+    Unknown,
+}
+
+enum Clause<'a> {
+    When(&'a Expr),
+    Unless,
+}
+
+/// Recovers the clauses from the AST, where Cedar's parser (4.14, `cst_to_ast`)
+/// conjoins them into one expression, the scope kept apart:
+///
+/// - clauses `c1 c2 … cn` become `c1 && (c2 && (… && cn))`, each joining `&&`
+///   located at the *whole policy* (no `&&` written inside a clause can be);
+/// - `unless { e }` becomes `!e` located at the clause, from the keyword to its
+///   `}`: its span ends after `e`'s. A `!` written in a `when` ends where its
+///   operand ends, unless the operand is in parentheses (`when { !(e) }`),
+///   which is taken for an `unless` too: its guard is not used (conservative).
+fn clauses(policy: &ast::Policy) -> Clauses<'_> {
+    let Some(condition) = policy.non_scope_constraints() else {
+        return Clauses::None;
+    };
+    let Some(whole) = policy.loc() else {
+        return Clauses::Unknown;
+    };
+    let (first, several) = match condition.expr_kind() {
+        ExprKind::And { left, .. } if span(condition) == Some((whole.start(), whole.end())) => {
+            (left.as_ref(), true)
+        }
+        _ => (condition, false),
+    };
+    let first = match first.expr_kind() {
+        ExprKind::UnaryApp {
+            op: UnaryOp::Not,
+            arg,
+        } => match (span(first), span(arg)) {
+            (Some((_, not)), Some((_, operand))) if not <= operand => Clause::When(first),
+            // Wider than its operand (or not located): an `unless`.
+            _ => Clause::Unless,
+        },
+        _ => Clause::When(first),
+    };
+    if several {
+        Clauses::Several(first)
+    } else {
+        Clauses::One(first)
+    }
+}
+
+/// Where an expression is in its policy's text: start and end offsets.
+fn span(e: &Expr) -> Option<(usize, usize)> {
+    e.source_loc().map(|l| (l.start(), l.end()))
 }
 
 /// The operands of a chain of `&&`, left to right (evaluation order).
-fn flatten_and<'a>(e: &'a Value, out: &mut Vec<&'a Value>) {
-    match e.get("&&") {
-        Some(and) => {
-            if let (Some(l), Some(r)) = (and.get("left"), and.get("right")) {
-                flatten_and(l, out);
-                flatten_and(r, out);
-            } else {
-                out.push(e);
+fn conjuncts(e: &Expr) -> Vec<&Expr> {
+    let mut out = Vec::new();
+    let mut pending = vec![e];
+    while let Some(e) = pending.pop() {
+        match e.expr_kind() {
+            ExprKind::And { left, right } => {
+                pending.push(right);
+                pending.push(left);
             }
+            _ => out.push(e),
         }
-        None => out.push(e),
+    }
+    out
+}
+
+fn guard(e: &Expr) -> Option<Guard> {
+    match e.expr_kind() {
+        ExprKind::BinaryApp {
+            op: BinaryOp::Contains,
+            arg1,
+            arg2,
+        } => Some(Guard::Contains(set_fact(arg1)?, string(arg2)?.to_owned())),
+        ExprKind::BinaryApp {
+            op: BinaryOp::ContainsAny,
+            arg1,
+            arg2,
+        } => {
+            let set = set_fact(arg1)?;
+            let ExprKind::Set(items) = arg2.expr_kind() else {
+                return None;
+            };
+            let values = items
+                .iter()
+                .map(|v| string(v).map(str::to_owned))
+                .collect::<Option<Vec<_>>>()?;
+            Some(Guard::ContainsAny(set, values))
+        }
+        ExprKind::BinaryApp { op, arg1, arg2 } => {
+            let op = match op {
+                BinaryOp::Eq => Cmp::Eq,
+                BinaryOp::Less => Cmp::Lt,
+                BinaryOp::LessEq => Cmp::Le,
+                _ => return None,
+            };
+            comparison(op, arg1, arg2)
+        }
+        ExprKind::UnaryApp {
+            op: UnaryOp::Not,
+            arg,
+        } => negation(e, arg),
+        _ => match attribute(e)? {
+            (Var::Context, "anonymous_ip") => Some(Guard::Flag(FlagFact::AnonymousIp)),
+            (Var::Context, "ip_country_mismatch") => Some(Guard::Flag(FlagFact::IpCountryMismatch)),
+            _ => None,
+        },
     }
 }
 
-fn guard(e: &Value) -> Option<Guard> {
-    if let Some(c) = e.get("contains") {
-        let set = set_fact(c.get("left")?)?;
-        let v = c.get("right")?.get("Value")?.as_str()?;
-        return Some(Guard::Contains(set, v.to_owned()));
-    }
-    if let Some(c) = e.get("containsAny") {
-        let set = set_fact(c.get("left")?)?;
-        let values = c
-            .get("right")?
-            .get("Set")?
-            .as_array()?
-            .iter()
-            .map(|v| v.get("Value").and_then(Value::as_str).map(str::to_owned))
-            .collect::<Option<Vec<_>>>()?;
-        return Some(Guard::ContainsAny(set, values));
-    }
-    if let Some(arg) = e.get("!").and_then(|n| n.get("arg")) {
-        let set = set_fact(arg.get("isEmpty")?.get("arg")?)?;
-        return Some(Guard::NotEmpty(set));
-    }
-    if let Some((op, operands)) = e.as_object().filter(|o| o.len() == 1).and_then(|o| {
-        let (op, operands) = o.iter().next()?;
-        Some((Cmp::parse(op)?, operands))
-    }) {
-        return comparison(op, operands.get("left")?, operands.get("right")?);
-    }
-    match attribute(e)? {
-        ("context", "anonymous_ip") => Some(Guard::Flag(FlagFact::AnonymousIp)),
-        ("context", "ip_country_mismatch") => Some(Guard::Flag(FlagFact::IpCountryMismatch)),
+/// `!set.isEmpty()`, or one of `!=`, `>`, `>=`: Cedar's parser writes `a != b`
+/// as `!(a == b)`, `a > b` as `!(a <= b)` and `a >= b` as `!(a < b)`, the `!`
+/// located where its comparison is. A `!` written before a parenthesised
+/// comparison is located at the `!` and is not taken for a guard.
+fn negation(not: &Expr, arg: &Expr) -> Option<Guard> {
+    match arg.expr_kind() {
+        ExprKind::UnaryApp {
+            op: UnaryOp::IsEmpty,
+            arg: set,
+        } => Some(Guard::NotEmpty(set_fact(set)?)),
+        ExprKind::BinaryApp { op, arg1, arg2 } if span(not) == span(arg) => {
+            let op = match op {
+                BinaryOp::Eq => Cmp::Ne,
+                BinaryOp::Less => Cmp::Ge,
+                BinaryOp::LessEq => Cmp::Gt,
+                _ => return None,
+            };
+            comparison(op, arg1, arg2)
+        }
         _ => None,
     }
 }
 
 /// `attr OP literal` on a long fact, or `attr ==/!= literal` on a string fact.
-fn comparison(op: Cmp, left: &Value, right: &Value) -> Option<Guard> {
+fn comparison(op: Cmp, left: &Expr, right: &Expr) -> Option<Guard> {
     let fact = attribute(left)?;
-    let literal = right.get("Value")?;
-    if let Some(n) = literal.as_i64() {
-        let fact = match fact {
-            ("resource", "gpu_count") => LongFact::GpuCount,
-            ("context", "screening_score") => LongFact::ScreeningScore,
-            _ => return None,
-        };
-        return Some(Guard::Long(fact, op, n));
-    }
-    let text = literal.as_str()?;
-    if !matches!(op, Cmp::Eq | Cmp::Ne) {
+    let ExprKind::Lit(literal) = right.expr_kind() else {
         return None;
-    }
-    let fact = match fact {
-        ("principal", "kind") => StrFact::CustomerKind,
-        ("principal", "country") => StrFact::CustomerCountry,
-        ("principal", "payment_country") => StrFact::PaymentCountry,
-        ("principal", "reseller_country") => StrFact::ResellerCountry,
-        ("resource", "kind") => StrFact::ResourceKind,
-        ("resource", "region") => StrFact::ResourceRegion,
-        _ => return None,
     };
-    Some(Guard::Str(fact, op, text.to_owned()))
+    match literal {
+        Literal::Long(n) => {
+            let fact = match fact {
+                (Var::Resource, "gpu_count") => LongFact::GpuCount,
+                (Var::Context, "screening_score") => LongFact::ScreeningScore,
+                _ => return None,
+            };
+            Some(Guard::Long(fact, op, *n))
+        }
+        Literal::String(text) if matches!(op, Cmp::Eq | Cmp::Ne) => {
+            let fact = match fact {
+                (Var::Principal, "kind") => StrFact::CustomerKind,
+                (Var::Principal, "country") => StrFact::CustomerCountry,
+                (Var::Principal, "payment_country") => StrFact::PaymentCountry,
+                (Var::Principal, "reseller_country") => StrFact::ResellerCountry,
+                (Var::Resource, "kind") => StrFact::ResourceKind,
+                (Var::Resource, "region") => StrFact::ResourceRegion,
+                _ => return None,
+            };
+            Some(Guard::Str(fact, op, text.to_string()))
+        }
+        _ => None,
+    }
 }
 
-fn set_fact(e: &Value) -> Option<SetFact> {
+fn set_fact(e: &Expr) -> Option<SetFact> {
     Some(match attribute(e)? {
-        ("context", "jurisdictions") => SetFact::Jurisdictions,
-        ("context", "declared_countries") => SetFact::DeclaredCountries,
-        ("context", "ip_countries") => SetFact::IpCountries,
-        ("context", "screening_matches") => SetFact::ScreeningMatches,
-        ("context", "satisfied_conditions") => SetFact::SatisfiedConditions,
-        ("principal", "nationalities") => SetFact::Nationalities,
-        ("principal", "owner_countries") => SetFact::OwnerCountries,
+        (Var::Context, "jurisdictions") => SetFact::Jurisdictions,
+        (Var::Context, "declared_countries") => SetFact::DeclaredCountries,
+        (Var::Context, "ip_countries") => SetFact::IpCountries,
+        (Var::Context, "screening_matches") => SetFact::ScreeningMatches,
+        (Var::Context, "satisfied_conditions") => SetFact::SatisfiedConditions,
+        (Var::Principal, "nationalities") => SetFact::Nationalities,
+        (Var::Principal, "owner_countries") => SetFact::OwnerCountries,
         _ => return None,
     })
 }
 
-/// `context.attr` / `principal.attr`.
-fn attribute(e: &Value) -> Option<(&str, &str)> {
-    let dot = e.get(".")?;
-    let var = dot.get("left")?.get("Var")?.as_str()?;
-    let attr = dot.get("attr")?.as_str()?;
-    Some((var, attr))
+/// A string literal.
+fn string(e: &Expr) -> Option<&str> {
+    match e.expr_kind() {
+        ExprKind::Lit(Literal::String(s)) => Some(s.as_str()),
+        _ => None,
+    }
+}
+
+/// `context.attr`, `principal.attr`, `resource.attr`.
+fn attribute(e: &Expr) -> Option<(Var, &str)> {
+    let ExprKind::GetAttr { expr, attr } = e.expr_kind() else {
+        return None;
+    };
+    match expr.expr_kind() {
+        ExprKind::Var(var) => Some((*var, attr.as_str())),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn json(src: &str) -> Value {
+    fn policy(src: &str) -> ast::Policy {
         let set: cedar_policy::PolicySet = src.parse().unwrap();
-        set.policies().next().unwrap().to_json().unwrap()
+        let policy: &ast::Policy = set.policies().next().unwrap().as_ref();
+        policy.clone()
     }
 
     #[test]
     fn leading_guards_are_found_in_order() {
-        let g = guards(&json(
+        let g = guards(&policy(
             r#"forbid(principal, action, resource) when { context.jurisdictions.contains("KP") && principal.owner_countries.containsAny(["IR", "RU"]) && !context.screening_matches.isEmpty() && context.anonymous_ip && resource.gpu_count > 1 && context.ip_country_mismatch };"#,
         ));
         assert_eq!(
@@ -370,7 +470,7 @@ mod tests {
 
     #[test]
     fn comparisons_with_literals_are_guards() {
-        let g = guards(&json(
+        let g = guards(&policy(
             r#"forbid(principal, action, resource) when { context.screening_score >= 85 && resource.gpu_count != -3 && principal.country == "IR" && resource.region != "" && principal.payment_country < "IR" };"#,
         ));
         assert_eq!(
@@ -385,17 +485,17 @@ mod tests {
         );
         // Not a fact guards know, or not a literal.
         assert!(
-            guards(&json(
+            guards(&policy(
                 r#"permit(principal, action, resource) when { principal.name == "X" };"#
             ))
             .is_empty()
         );
-        assert!(guards(&json(r#"permit(principal, action, resource) when { resource.gpu_count > resource.gpu_count };"#)).is_empty());
+        assert!(guards(&policy(r#"permit(principal, action, resource) when { resource.gpu_count > resource.gpu_count };"#)).is_empty());
     }
 
     #[test]
     fn only_policies_made_of_guards_are_decided_by_them() {
-        let decided = |src: &str| decided_by_guards(&json(src));
+        let decided = |src: &str| decided_by_guards(&policy(src));
         assert!(decided(r#"permit(principal, action, resource);"#));
         assert!(decided(
             r#"forbid(principal, action == Action::"provision", resource) when { resource.gpu_count >= 256 && context.jurisdictions.containsAny(["IR", "RU"]) };"#
@@ -433,17 +533,124 @@ mod tests {
 
     #[test]
     fn a_guard_after_an_unguarded_test_is_not_used() {
-        let g = guards(&json(
+        let g = guards(&policy(
             r#"forbid(principal, action, resource) when { resource.gpu_count * 2 > 1 && context.jurisdictions.contains("KP") };"#,
         ));
         assert!(g.is_empty());
-        let g = guards(&json(
+        let g = guards(&policy(
             r#"forbid(principal, action, resource) when { context.jurisdictions.contains("KP") || context.anonymous_ip };"#,
         ));
         assert!(g.is_empty());
-        let g = guards(&json(
+        let g = guards(&policy(
             r#"forbid(principal, action, resource) unless { context.anonymous_ip };"#,
         ));
         assert!(g.is_empty());
+    }
+
+    #[test]
+    fn guards_come_from_the_first_clause_only_and_never_from_an_unless() {
+        // Clauses are one `&&` chain in the AST: the second `when` is not read.
+        let p = policy(
+            r#"forbid(principal, action, resource) when { context.anonymous_ip } when { context.ip_country_mismatch };"#,
+        );
+        assert_eq!(guards(&p), [Guard::Flag(FlagFact::AnonymousIp)]);
+        assert!(!decided_by_guards(&p));
+        let p = policy(
+            r#"forbid(principal, action, resource) when { context.anonymous_ip && resource.gpu_count > 8 } unless { context.ip_country_mismatch } when { context.jurisdictions.contains("KP") };"#,
+        );
+        assert_eq!(
+            guards(&p),
+            [
+                Guard::Flag(FlagFact::AnonymousIp),
+                Guard::Long(LongFact::GpuCount, Cmp::Gt, 8)
+            ]
+        );
+        assert!(!decided_by_guards(&p));
+        // `unless { e }` is `!e` in the AST, which for these `e` reads like a
+        // guard (`!isEmpty`, `>`, `!=`): an `unless` still gives none.
+        for unless in [
+            "context.screening_matches.isEmpty()",
+            "resource.gpu_count <= 255",
+            "principal.country == \"IR\"",
+        ] {
+            for rest in ["", " when { context.anonymous_ip }"] {
+                let p = policy(&format!(
+                    "forbid(principal, action, resource) unless {{ {unless} }}{rest};"
+                ));
+                assert!(guards(&p).is_empty(), "{unless}{rest}");
+                assert!(!decided_by_guards(&p), "{unless}{rest}");
+            }
+        }
+    }
+
+    #[test]
+    fn negations_are_guards_only_as_written_comparisons() {
+        let decided = |src: &str| {
+            let p = policy(&format!(
+                "forbid(principal, action, resource) when {{ {src} }};"
+            ));
+            (guards(&p), decided_by_guards(&p))
+        };
+        // `!=`, `>`, `>=` are `!` over `==`, `<=`, `<` in the AST, alone or in parentheses.
+        let gt = Guard::Long(LongFact::GpuCount, Cmp::Gt, 255);
+        assert_eq!(
+            decided("resource.gpu_count > 255"),
+            (vec![gt.clone()], true)
+        );
+        assert_eq!(decided("(resource.gpu_count > 255)"), (vec![gt], true));
+        assert_eq!(
+            decided("principal.country != \"IR\""),
+            (
+                vec![Guard::Str(StrFact::CustomerCountry, Cmp::Ne, "IR".into())],
+                true
+            )
+        );
+        assert_eq!(
+            decided("!context.screening_matches.isEmpty()"),
+            (vec![Guard::NotEmpty(SetFact::ScreeningMatches)], true)
+        );
+        assert_eq!(
+            decided("!!context.screening_matches.isEmpty()"),
+            (Vec::new(), false)
+        );
+        // A written `!` over a comparison is not read as one (as before).
+        assert_eq!(
+            decided("!(resource.gpu_count <= 255) && context.anonymous_ip"),
+            (Vec::new(), false)
+        );
+        assert_eq!(
+            decided("context.anonymous_ip && !(principal.country == \"IR\")"),
+            (vec![Guard::Flag(FlagFact::AnonymousIp)], false)
+        );
+        // In a conjunction a parenthesised `!isEmpty` is a guard; as the whole
+        // first clause it cannot be told from an `unless` and is not used.
+        assert_eq!(
+            decided("context.anonymous_ip && !(context.screening_matches.isEmpty())"),
+            (
+                vec![
+                    Guard::Flag(FlagFact::AnonymousIp),
+                    Guard::NotEmpty(SetFact::ScreeningMatches)
+                ],
+                true
+            )
+        );
+        assert_eq!(
+            decided("!(context.screening_matches.isEmpty())"),
+            (Vec::new(), false)
+        );
+    }
+
+    #[test]
+    fn without_source_locations_clauses_are_not_guessed() {
+        // A policy built in code has no locations: its `&&`s could join clauses.
+        let anonymous = Expr::get_attr(Expr::var(Var::Context), "anonymous_ip".into());
+        let p = ast::Policy::from_when_clause(
+            ast::Effect::Forbid,
+            Expr::and(anonymous.clone(), anonymous),
+            ast::PolicyID::from_string("p"),
+            None,
+        );
+        assert!(guards(&p).is_empty());
+        assert!(!decided_by_guards(&p));
     }
 }
