@@ -46,5 +46,5 @@ pub mod names;
 pub mod policies;
 pub mod request;
 pub mod screening;
-pub mod slicing;
+mod slicing;
 pub mod snapshot;

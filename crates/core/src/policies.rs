@@ -25,15 +25,16 @@ pub mod limits;
 
 /// One policy, ready to evaluate.
 #[derive(Debug)]
-pub struct CompiledPolicy {
-    pub meta: PolicyMeta,
+pub(crate) struct CompiledPolicy {
+    /// Its id and annotations.
+    pub(crate) meta: PolicyMeta,
     /// Scope and conditions as one expression, built once instead of per request.
-    pub condition: ast::Expr,
+    pub(crate) condition: ast::Expr,
     /// Necessary conditions checked on the facts before evaluating (see `slicing`).
-    pub guards: Vec<crate::slicing::Guard>,
+    pub(crate) guards: Vec<crate::slicing::Guard>,
     /// The guards are the whole condition: when they hold (and the action scope
     /// admits the request) the policy is satisfied, without evaluating it.
-    pub decided_by_guards: bool,
+    pub(crate) decided_by_guards: bool,
 }
 
 /// A validated policy set, ready to evaluate.
@@ -48,12 +49,12 @@ pub struct LoadedPolicies {
     by_action: [Vec<usize>; 3],
     /// Whether any policy reads `source_ips`; if none does, the (costly) set of
     /// `ipaddr` values need not be built per request.
-    pub reads_source_ips: bool,
+    pub(crate) reads_source_ips: bool,
 }
 
 impl LoadedPolicies {
     /// The policies that can apply to `action`.
-    pub fn for_action(&self, action: Action) -> impl Iterator<Item = &CompiledPolicy> {
+    pub(crate) fn for_action(&self, action: Action) -> impl Iterator<Item = &CompiledPolicy> {
         let [open, maintain, provision] = &self.by_action;
         let slice = match action {
             Action::OpenAccount => open,
@@ -63,11 +64,13 @@ impl LoadedPolicies {
         slice.iter().filter_map(|&i| self.compiled.get(i))
     }
 
-    /// Every policy, in load order.
-    pub fn all(&self) -> impl Iterator<Item = &CompiledPolicy> {
+    /// Every policy, in load order (for tests).
+    #[cfg(test)]
+    pub(crate) fn all(&self) -> impl Iterator<Item = &CompiledPolicy> {
         self.compiled.iter()
     }
 
+    /// How many policies the set holds.
     pub fn len(&self) -> usize {
         self.compiled.len()
     }
@@ -77,6 +80,7 @@ impl LoadedPolicies {
         self.compiled.iter().filter(|p| p.decided_by_guards).count()
     }
 
+    /// Whether the set holds no policy (every request is then denied).
     pub fn is_empty(&self) -> bool {
         self.compiled.is_empty()
     }
