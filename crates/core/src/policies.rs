@@ -97,155 +97,232 @@ pub fn load_sources(
     sources: &[(PathBuf, String)],
     schema: &Schema,
 ) -> Result<LoadedPolicies, Vec<Diagnostic>> {
-    let mut diags = Vec::new();
-    let mut source = PolicySet::new();
-    let mut meta: HashMap<PolicyId, PolicyMeta> = HashMap::new();
-    let mut texts: HashMap<&Path, &str> = HashMap::new();
+    let named = name_policies(sources)?;
+    validate(&named, sources, schema)?;
+    Ok(compile(named))
+}
 
+/// The policies of every file, each under its `@id`, and what its annotations say.
+struct Named {
+    source: PolicySet,
+    meta: HashMap<PolicyId, PolicyMeta>,
+}
+
+/// One policy as written in its file, with where it starts.
+struct Located {
+    policy: Policy,
+    line: usize,
+    column: usize,
+}
+
+/// Parses every file and adds each policy under its `@id`; every problem of
+/// every file is reported.
+fn name_policies(sources: &[(PathBuf, String)]) -> Result<Named, Vec<Diagnostic>> {
+    let mut named = Named {
+        source: PolicySet::new(),
+        meta: HashMap::new(),
+    };
+    let mut diags = Vec::new();
     for (file, text) in sources {
-        texts.insert(file, text);
-        // Brackets and size first: Cedar's parser recurses per level.
-        let statements = limits::scan(text);
-        let over: Vec<Diagnostic> = statements
-            .iter()
-            .filter_map(limits::check_text)
-            .map(|(offset, message)| {
-                let (line, column) = line_col(text, offset);
-                Diagnostic::new(file, line, column, message).with_help(limits::NESTING_HELP)
-            })
-            .collect();
-        if !over.is_empty() {
-            diags.extend(over);
-            continue;
-        }
-        let parsed = match PolicySet::from_str(text) {
-            Ok(set) => set,
-            Err(errors) => {
-                for e in errors.iter() {
-                    diags.push(diagnostic(file, text, e));
-                }
+        let located = match parse_file(file, text) {
+            Ok(located) => located,
+            Err(problems) => {
+                diags.extend(problems);
                 continue;
             }
         };
-        if parsed.templates().next().is_some() {
-            let (line, column) = (1, 1);
-            diags.push(Diagnostic {
-                file: file.clone(),
-                line,
-                column,
-                message: "policy templates (`?principal`, `?resource`) are not supported".into(),
-                help: Some("write static policies".into()),
-            });
-            continue;
+        for l in located {
+            let added = check_depth(file, text, &l).and_then(|()| named.add(file, l));
+            if let Err(problem) = added {
+                diags.push(problem);
+            }
         }
-        let starts: Vec<usize> = statements.iter().map(|s| s.start).collect();
-        // Cedar names the policies of a parsed text policy0, policy1, … in order.
-        let mut ordered: Vec<&Policy> = parsed.policies().collect();
-        ordered.sort_by_key(|p| {
-            AsRef::<str>::as_ref(p.id())
-                .strip_prefix("policy")
-                .and_then(|n| n.parse::<usize>().ok())
-                .unwrap_or(usize::MAX)
-        });
-        for (index, policy) in ordered.into_iter().enumerate() {
-            let offset = starts.get(index).copied().unwrap_or(0);
+    }
+    if diags.is_empty() {
+        Ok(named)
+    } else {
+        Err(diags)
+    }
+}
+
+/// Parses one file into its policies, in the order they are written, each
+/// located at its first character. Brackets and size are checked first:
+/// Cedar's parser recurses per level.
+fn parse_file(file: &Path, text: &str) -> Result<Vec<Located>, Vec<Diagnostic>> {
+    let statements = limits::scan(text);
+    let over: Vec<Diagnostic> = statements
+        .iter()
+        .filter_map(limits::check_text)
+        .map(|(offset, message)| {
             let (line, column) = line_col(text, offset);
-            let at = |message: String, help: Option<&str>| Diagnostic {
-                file: file.clone(),
+            Diagnostic::new(file, line, column, message).with_help(limits::NESTING_HELP)
+        })
+        .collect();
+    if !over.is_empty() {
+        return Err(over);
+    }
+    let parsed = PolicySet::from_str(text).map_err(|errors| {
+        errors
+            .iter()
+            .map(|e| diagnostic(file, text, e))
+            .collect::<Vec<_>>()
+    })?;
+    if parsed.templates().next().is_some() {
+        return Err(vec![Diagnostic {
+            file: file.to_owned(),
+            line: 1,
+            column: 1,
+            message: "policy templates (`?principal`, `?resource`) are not supported".into(),
+            help: Some("write static policies".into()),
+        }]);
+    }
+    // Cedar names the policies of a parsed text policy0, policy1, … in order.
+    let mut ordered: Vec<&Policy> = parsed.policies().collect();
+    ordered.sort_by_key(|p| {
+        AsRef::<str>::as_ref(p.id())
+            .strip_prefix("policy")
+            .and_then(|n| n.parse::<usize>().ok())
+            .unwrap_or(usize::MAX)
+    });
+    Ok(ordered
+        .into_iter()
+        .enumerate()
+        .map(|(index, policy)| {
+            let start = statements.get(index).map_or(0, |s| s.start);
+            let (line, column) = line_col(text, start);
+            Located {
+                policy: policy.clone(),
                 line,
                 column,
-                message,
-                help: help.map(str::to_owned),
-            };
-            let core: &ast::Policy = policy.as_ref();
-            if let Some(condition) = core.non_scope_constraints() {
-                let (levels, deepest) = limits::depth(condition);
-                if levels > limits::MAX_NESTING {
-                    let (line, column) = deepest.map_or((line, column), |o| line_col(text, o));
-                    diags.push(
-                        Diagnostic::new(file, line, column, limits::too_deep(levels))
-                            .with_help(limits::NESTING_HELP),
-                    );
-                    continue;
-                }
             }
-            match annotations(policy) {
-                Err(message) => diags.push(at(message, None)),
-                Ok(annotated) => {
-                    let id = PolicyId::new(annotated.id.as_ref());
-                    if let Some(first) = meta.get(&id) {
-                        diags.push(at(
-                            format!(
-                                "duplicate policy id `{}` (first defined at {}:{})",
-                                annotated.id,
-                                first.file.display(),
-                                first.line
-                            ),
-                            Some("`@id` must be unique across all policy files"),
-                        ));
-                        continue;
-                    }
-                    if let Err(e) = source.add(policy.new_id(id.clone())) {
-                        diags.push(at(e.to_string(), None));
-                        continue;
-                    }
-                    meta.insert(
-                        id,
-                        PolicyMeta {
-                            file: file.clone(),
-                            line,
-                            ..annotated
-                        },
-                    );
-                }
+        })
+        .collect())
+}
+
+/// Refuses a policy whose expression nests deeper than [`limits::MAX_NESTING`].
+fn check_depth(file: &Path, text: &str, l: &Located) -> Result<(), Diagnostic> {
+    let core: &ast::Policy = l.policy.as_ref();
+    let Some(condition) = core.non_scope_constraints() else {
+        return Ok(());
+    };
+    let (levels, deepest) = limits::depth(condition);
+    if levels <= limits::MAX_NESTING {
+        return Ok(());
+    }
+    let (line, column) = deepest.map_or((l.line, l.column), |o| line_col(text, o));
+    Err(
+        Diagnostic::new(file, line, column, limits::too_deep(levels))
+            .with_help(limits::NESTING_HELP),
+    )
+}
+
+impl Named {
+    /// Adds one policy under its `@id`, after checking its annotations and
+    /// that no policy already has that id.
+    fn add(&mut self, file: &Path, l: Located) -> Result<(), Diagnostic> {
+        let at = |message: String, help: Option<&str>| Diagnostic {
+            file: file.to_owned(),
+            line: l.line,
+            column: l.column,
+            message,
+            help: help.map(str::to_owned),
+        };
+        let annotated = annotations(&l.policy).map_err(|message| at(message, None))?;
+        let id = PolicyId::new(annotated.id.as_ref());
+        if let Some(first) = self.meta.get(&id) {
+            return Err(at(
+                format!(
+                    "duplicate policy id `{}` (first defined at {}:{})",
+                    annotated.id,
+                    first.file.display(),
+                    first.line
+                ),
+                Some("`@id` must be unique across all policy files"),
+            ));
+        }
+        self.source
+            .add(l.policy.new_id(id.clone()))
+            .map_err(|e| at(e.to_string(), None))?;
+        self.meta.insert(
+            id,
+            PolicyMeta {
+                file: file.to_owned(),
+                line: l.line,
+                ..annotated
+            },
+        );
+        Ok(())
+    }
+}
+
+/// Validates the whole set strictly against the schema; each error is
+/// located in the file of its policy.
+fn validate(
+    named: &Named,
+    sources: &[(PathBuf, String)],
+    schema: &Schema,
+) -> Result<(), Vec<Diagnostic>> {
+    let texts: HashMap<&Path, &str> = sources
+        .iter()
+        .map(|(file, text)| (file.as_path(), text.as_str()))
+        .collect();
+    let validation = Validator::new(schema.clone()).validate(&named.source, ValidationMode::Strict);
+    let diags: Vec<Diagnostic> = validation
+        .validation_errors()
+        .map(|e| {
+            let m = named.meta.get(e.policy_id());
+            let file = m.map(|m| m.file.clone()).unwrap_or_default();
+            let text = texts.get(file.as_path()).copied().unwrap_or_default();
+            let mut d = diagnostic(&file, text, e);
+            if d.line == 0 {
+                d.line = m.map_or(0, |m| m.line);
             }
-        }
-    }
-    if !diags.is_empty() {
-        return Err(diags);
-    }
+            d
+        })
+        .collect();
+    if diags.is_empty() { Ok(()) } else { Err(diags) }
+}
 
-    let validation = Validator::new(schema.clone()).validate(&source, ValidationMode::Strict);
-    for e in validation.validation_errors() {
-        let m = meta.get(e.policy_id());
-        let file = m.map(|m| m.file.clone()).unwrap_or_default();
-        let text = texts.get(file.as_path()).copied().unwrap_or_default();
-        let mut d = diagnostic(&file, text, e);
-        if d.line == 0 {
-            d.line = m.map_or(0, |m| m.line);
-        }
-        diags.push(d);
-    }
-    if !diags.is_empty() {
-        return Err(diags);
-    }
-
-    // Load order: by file, then by line.
+/// Compiles the validated set: load order (by file, then by line), each
+/// policy's condition and guards, the slices by action.
+fn compile(named: Named) -> LoadedPolicies {
+    let Named { source, meta } = named;
     let mut ordered: Vec<&Policy> = source.policies().collect();
     ordered.sort_by_key(|p| meta.get(p.id()).map(|m| (m.file.clone(), m.line)));
     let reads_source_ips = ordered.iter().any(|p| reads_source_ips((*p).as_ref()));
-    let by_action = Action::ALL.map(|action| {
-        (0..ordered.len())
-            .filter(|&i| ordered.get(i).is_some_and(|p| admits(p, action)))
-            .collect()
-    });
+    let by_action = slice_by_action(&ordered);
     let compiled = ordered
         .iter()
-        .filter_map(|p| {
-            let core: &ast::Policy = (*p).as_ref();
-            meta.get(p.id()).map(|m| CompiledPolicy {
-                meta: m.clone(),
-                condition: core.condition(),
-                guards: crate::slicing::guards(core),
-                decided_by_guards: crate::slicing::decided_by_guards(core),
-            })
-        })
+        .filter_map(|p| meta.get(p.id()).map(|m| compile_policy(p, m)))
         .collect();
-    Ok(LoadedPolicies {
+    LoadedPolicies {
         source,
         compiled,
         by_action,
         reads_source_ips,
+    }
+}
+
+/// One policy, ready to evaluate: its whole condition built once, its guards read.
+fn compile_policy(policy: &Policy, meta: &PolicyMeta) -> CompiledPolicy {
+    let core: &ast::Policy = policy.as_ref();
+    CompiledPolicy {
+        meta: meta.clone(),
+        condition: core.condition(),
+        guards: crate::slicing::guards(core),
+        decided_by_guards: crate::slicing::decided_by_guards(core),
+    }
+}
+
+/// For each action, the indices of the policies whose action scope admits it.
+fn slice_by_action(ordered: &[&Policy]) -> [Vec<usize>; 3] {
+    Action::ALL.map(|action| {
+        ordered
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| admits(p, action))
+            .map(|(i, _)| i)
+            .collect()
     })
 }
 
