@@ -27,7 +27,7 @@
 //! `geo`, `designation` → `screening` → `enrich` → `cedar_input` → `decision` →
 //! `slicing` → `policies` → `cases` → `snapshot` → `engine` → `gate`.
 
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 
 pub mod budget;
 pub mod cases;

@@ -13,7 +13,7 @@ use cedar_policy::Schema;
 
 use crate::cases::LocatedCase;
 use crate::cedar_input::{self, CedarNames};
-use crate::designation;
+use crate::designation::{self, Designated};
 use crate::diagnostic::Diagnostic;
 use crate::enrich::EnrichSettings;
 use crate::files;
@@ -134,6 +134,9 @@ impl Snapshot {
         on_build_stack(|| Self::load_reusing(sources, None))
     }
 
+    /// Reads every input (reusing `previous`'s geo databases and screening
+    /// index where their files are unchanged), validates it and hashes it into
+    /// the revision; every problem is a diagnostic.
     pub(crate) fn load_reusing(
         sources: Sources,
         previous: Option<&Snapshot>,
@@ -142,65 +145,15 @@ impl Snapshot {
         let names = CedarNames::new().map_err(|e| one(&sources.policies, e))?;
         let mut hasher = blake3::Hasher::new();
         let mut diagnostics = Vec::new();
-
-        let settle = sources.settle;
-        let policy_files = read_all(&sources.policies, "cedar", settle, Some(&mut hasher))?;
-        if policy_files.is_empty() && !sources.allow_empty {
-            return Err(vec![empty_policy_dir(
-                &sources.policies,
-                "no `*.cedar` policy files",
-            )]
-            .into());
-        }
-        let designation_files = read_optional_dir(
-            &sources.policies.join(DESIGNATIONS_DIR),
-            "jsonl",
-            settle,
-            Some(&mut hasher),
-        )?;
-        let case_files = read_optional_dir(
-            &sources.policies.join(crate::cases::TESTS_DIR),
-            "json",
-            settle,
-            None,
-        )?;
-        let cases = crate::cases::load_sources(&case_files).map_err(|mut d| {
-            diagnostics.append(&mut d);
-        });
-
-        let policies = policies::load_sources(&policy_files, &schema).map_err(|mut d| {
-            diagnostics.append(&mut d);
-        });
-        let designations_digest = digest(&designation_files);
-        let reused = previous
-            .filter(|p| p.designations_digest == designations_digest)
-            .map(|p| p.designations.clone());
-        let designations = if reused.is_some() {
-            Ok(Vec::new())
-        } else {
-            designation::load_sources(&designation_files).map_err(|mut d| {
-                diagnostics.append(&mut d);
-            })
-        };
-        let mut geo = Vec::with_capacity(sources.geo.len());
-        for path in &sources.geo {
-            match open_geo(path, previous, settle) {
-                Ok(db) => {
-                    if let Some(h) = &db.content_hash {
-                        hasher.update(b"mmdb\0");
-                        hasher.update(h.as_bytes());
-                    }
-                    geo.push(db);
-                }
-                Err(d) => diagnostics.push(d),
-            }
-        }
-        let geo = if geo.len() == sources.geo.len() {
-            Ok(GeoSet::from_databases(geo))
-        } else {
-            Err(())
-        };
-        let (Ok(policies), Ok(designations), Ok(geo), Ok(cases)) =
+        let inputs = Inputs::read(&sources, &mut hasher)?;
+        let mut collect = |mut d: Vec<Diagnostic>| diagnostics.append(&mut d);
+        let cases = crate::cases::load_sources(&inputs.cases).map_err(&mut collect);
+        let policies = policies::load_sources(&inputs.policies, &schema).map_err(&mut collect);
+        let designations_digest = digest(&inputs.designations);
+        let designations = Designations::load(&inputs.designations, designations_digest, previous)
+            .map_err(&mut collect);
+        let geo = open_geo_set(&sources, previous, &mut hasher, &mut diagnostics);
+        let (Ok(policies), Ok(designations), Some(geo), Ok(cases)) =
             (policies, designations, geo, cases)
         else {
             return Err(diagnostics.into());
@@ -219,7 +172,7 @@ impl Snapshot {
             loaded_at: SystemTime::now(),
             sources,
             policies,
-            designations: reused.unwrap_or_else(|| Arc::new(ScreeningIndex::build(designations))),
+            designations: designations.index(),
             designations_digest,
             geo,
             names,
@@ -242,6 +195,97 @@ impl Snapshot {
             })
             .collect()
     }
+}
+
+/// The text of every input file, read in one pass (policies and designations
+/// hashed into the revision as they are read).
+struct Inputs {
+    policies: Vec<(PathBuf, String)>,
+    designations: Vec<(PathBuf, String)>,
+    cases: Vec<(PathBuf, String)>,
+}
+
+impl Inputs {
+    fn read(sources: &Sources, hasher: &mut blake3::Hasher) -> Result<Self, BuildError> {
+        let settle = sources.settle;
+        let policies = read_all(&sources.policies, "cedar", settle, Some(&mut *hasher))?;
+        if policies.is_empty() && !sources.allow_empty {
+            return Err(vec![empty_policy_dir(
+                &sources.policies,
+                "no `*.cedar` policy files",
+            )]
+            .into());
+        }
+        let designations = read_optional_dir(
+            &sources.policies.join(DESIGNATIONS_DIR),
+            "jsonl",
+            settle,
+            Some(hasher),
+        )?;
+        let cases = read_optional_dir(
+            &sources.policies.join(crate::cases::TESTS_DIR),
+            "json",
+            settle,
+            None,
+        )?;
+        Ok(Self {
+            policies,
+            designations,
+            cases,
+        })
+    }
+}
+
+/// The designations of a snapshot: the previous snapshot's index when the
+/// files are the same, else the parsed records (indexed only once every other
+/// input is valid).
+enum Designations {
+    Reused(Arc<ScreeningIndex>),
+    Parsed(Vec<Designated>),
+}
+
+impl Designations {
+    fn load(
+        files: &[(PathBuf, String)],
+        digest: blake3::Hash,
+        previous: Option<&Snapshot>,
+    ) -> Result<Self, Vec<Diagnostic>> {
+        match previous.filter(|p| p.designations_digest == digest) {
+            Some(p) => Ok(Self::Reused(p.designations.clone())),
+            None => designation::load_sources(files).map(Self::Parsed),
+        }
+    }
+
+    fn index(self) -> Arc<ScreeningIndex> {
+        match self {
+            Self::Reused(index) => index,
+            Self::Parsed(entries) => Arc::new(ScreeningIndex::build(entries)),
+        }
+    }
+}
+
+/// Opens every geo database (reusing `previous`'s unchanged ones) and hashes
+/// each into the revision; `None` if any cannot be opened (its diagnostic added).
+fn open_geo_set(
+    sources: &Sources,
+    previous: Option<&Snapshot>,
+    hasher: &mut blake3::Hasher,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<GeoSet> {
+    let mut geo = Vec::with_capacity(sources.geo.len());
+    for path in &sources.geo {
+        match open_geo(path, previous, sources.settle) {
+            Ok(db) => {
+                if let Some(h) = &db.content_hash {
+                    hasher.update(b"mmdb\0");
+                    hasher.update(h.as_bytes());
+                }
+                geo.push(db);
+            }
+            Err(d) => diagnostics.push(d),
+        }
+    }
+    (geo.len() == sources.geo.len()).then(|| GeoSet::from_databases(geo))
 }
 
 fn one(path: &Path, e: impl std::fmt::Display) -> BuildError {
