@@ -755,6 +755,7 @@ fn qualifiers(d: &Designated, party: &Party) -> i32 {
 mod tests {
     use super::*;
     use crate::designation::parse_file;
+    use crate::request::DecideRequest;
     use std::path::Path;
 
     fn index(jsonl: &str) -> ScreeningIndex {
