@@ -7,7 +7,8 @@ use serde::Serialize;
 use crate::budget::{Budget, Unbounded};
 use crate::country::Country;
 use crate::geo::{self, Anonymizer, GeoSet};
-use crate::request::DecideRequest;
+use crate::names::NameKind;
+use crate::request::{DecideRequest, PartyKind};
 use crate::screening::{Person, Role, Screening, ScreeningIndex, Subject};
 
 /// What one source IP, or the IPv4 address it carries, resolved to.
@@ -185,6 +186,11 @@ impl Subject for DecideRequest {
         let c = &self.customer;
         let customer = Person {
             role: Role::Customer,
+            kind: match c.kind {
+                Some(PartyKind::Individual) => NameKind::Person,
+                Some(PartyKind::Organization) => NameKind::Organization,
+                None => NameKind::Unknown,
+            },
             name: c.name.as_str(),
             aliases: &c.aliases,
             date_of_birth: c.date_of_birth,
@@ -197,6 +203,7 @@ impl Subject for DecideRequest {
         };
         let owners = c.beneficial_owners.iter().map(|o| Person {
             role: Role::BeneficialOwner,
+            kind: NameKind::Unknown,
             name: o.name.as_str(),
             aliases: &o.aliases,
             date_of_birth: o.date_of_birth,

@@ -169,6 +169,9 @@ impl Role {
 pub struct Person<'a> {
     /// What a match on this person is reported as.
     pub role: Role,
+    /// What the person declared itself to be, when known (the customer's
+    /// `kind`; `Unknown` for beneficial owners).
+    pub kind: NameKind,
     /// The name as given.
     pub name: &'a str,
     /// Other names, screened the same way.

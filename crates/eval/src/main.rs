@@ -1,0 +1,156 @@
+//! Prints the screening quality tables of `docs/screening.md`.
+//!
+//! `cargo run --profile bench -p portcullis-eval -- [--per-kind N]
+//! [--innocents-per-locale N] [--threshold T] [--examples]`
+
+use anyhow::Context as _;
+use portcullis_core::screening::ScreeningIndex;
+use portcullis_eval::{report, sets};
+
+struct Args {
+    per_kind: usize,
+    innocents_per_locale: usize,
+    threshold: u8,
+    examples: bool,
+    seed: u64,
+    probe: Vec<String>,
+}
+
+fn args() -> anyhow::Result<Args> {
+    let mut a = Args {
+        per_kind: 200,
+        innocents_per_locale: 10_000,
+        threshold: portcullis_core::enrich::EnrichSettings::default().screening_threshold,
+        examples: false,
+        seed: 2026,
+        probe: Vec::new(),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().with_context(|| format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--per-kind" => a.per_kind = value()?.parse()?,
+            "--innocents-per-locale" => a.innocents_per_locale = value()?.parse()?,
+            "--threshold" => a.threshold = value()?.parse()?,
+            "--seed" => a.seed = value()?.parse()?,
+            "--examples" => a.examples = true,
+            "--probe" => a.probe.push(value()?),
+            other => anyhow::bail!("unknown argument `{other}`"),
+        }
+    }
+    Ok(a)
+}
+
+#[allow(clippy::print_stdout)]
+fn main() -> anyhow::Result<()> {
+    let a = args()?;
+    let sdn = sets::sdn()?;
+    let people = sets::individuals(&sdn);
+    let started = std::time::Instant::now();
+    let index = ScreeningIndex::build(sdn);
+    println!(
+        "SDN index: {} designations, built in {:?}\n",
+        index.len(),
+        started.elapsed()
+    );
+
+    if !a.probe.is_empty() {
+        let (un, _) = sets::un_original_script()?;
+        let un_index = ScreeningIndex::build(un);
+        for name in &a.probe {
+            let n = portcullis_core::names::NormalName::new(name);
+            println!(
+                "{name}: tokens {:?} keys {:?} joined {}",
+                n.tokens, n.keys, n.joined_key
+            );
+            for (label, index) in [("SDN", &index), ("UN", &un_index)] {
+                let customer = portcullis_eval::Customer {
+                    name,
+                    kind: portcullis_core::names::NameKind::Person,
+                    countries: Vec::new(),
+                };
+                let s = index.screen_uncached(&customer, 100);
+                for m in s.matches.iter().take(5) {
+                    println!("  {label} {:3} {} {}", m.score, m.designation, m.name);
+                }
+            }
+        }
+        return Ok(());
+    }
+    let v = report::variants(&index, &people, a.per_kind, a.seed, a.threshold);
+    println!(
+        "## Spelling variants of SDN individuals (threshold {})\n\n{}",
+        a.threshold,
+        report::variant_table(&v)
+    );
+    if a.examples {
+        for (kind, t) in &v.by_kind {
+            for (name, original, s) in t.examples.iter().take(12) {
+                println!("  miss [{}] {s:3} {name} <- {original}", kind.label());
+            }
+        }
+        for (name, locale, s) in v.innocents.examples.iter().take(30) {
+            println!("  innocent matched [{locale}] {s:3} {name}");
+        }
+    }
+
+    let (un, queries) = sets::un_original_script()?;
+    let un_index = ScreeningIndex::build(un);
+    let by_script = report::original_script(&un_index, &queries, a.threshold);
+    println!(
+        "\n## UN original-script names against Latin-only designations\n\n{}",
+        report::tally_table("script", "found", &by_script)
+    );
+    if a.examples {
+        for (script, t) in &by_script {
+            for (name, id, s) in t.examples.iter().take(25) {
+                println!("  miss [{script}] {s:3} {name} ({id})");
+            }
+        }
+    }
+
+    let bench = sets::name_bench()?;
+    let at = report::pairs(&bench, a.threshold);
+    println!(
+        "\n## name_bench ({} pairs)\n\nAt {}: P {:.3} R {:.3} F1 **{:.3}** (TP {} FP {} TN {} FN {})\n",
+        bench.len(),
+        a.threshold,
+        at.precision(),
+        at.recall(),
+        at.f1(),
+        at.tp,
+        at.fp,
+        at.tn,
+        at.fn_
+    );
+    println!("| threshold | precision | recall | F1 |\n| ---: | ---: | ---: | ---: |");
+    for t in (70..=98).step_by(4) {
+        let s = report::pairs(&bench, t);
+        print!(
+            "{}",
+            report::row(&[
+                t.to_string(),
+                format!("{:.3}", s.precision()),
+                format!("{:.3}", s.recall()),
+                format!("{:.3}", s.f1())
+            ])
+        );
+    }
+
+    let started = std::time::Instant::now();
+    let innocent = report::innocents(&index, a.innocents_per_locale, a.seed ^ 1, a.threshold);
+    println!(
+        "\n## Innocent names against the SDN list ({} per locale, {:?})\n\n{}",
+        a.innocents_per_locale,
+        started.elapsed(),
+        report::tally_table("locale", "matched", &innocent)
+    );
+    if a.examples {
+        for (locale, t) in &innocent {
+            for (name, _, s) in t.examples.iter().take(8) {
+                println!("  innocent matched [{locale}] {s:3} {name}");
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,94 @@
+//! Screening quality floors, measured on sets generated from the real lists
+//! (see `docs/screening.md`). Each floor sits just under what the matcher
+//! scores today: a change that loses recall or precision fails here, and one
+//! that gains raises the floor in the same commit.
+
+use portcullis_core::screening::ScreeningIndex;
+use portcullis_eval::{report, sets};
+
+fn threshold() -> u8 {
+    portcullis_core::enrich::EnrichSettings::default().screening_threshold
+}
+
+#[test]
+fn spelling_variants_of_sdn_individuals() {
+    let sdn = sets::sdn().unwrap();
+    let people = sets::individuals(&sdn);
+    let index = ScreeningIndex::build(sdn);
+    let r = report::variants(&index, &people, 100, 2026, threshold());
+    eprintln!("{}", report::variant_table(&r));
+    assert!(r.recall() >= 0.70, "recall {:.3}", r.recall());
+    assert!(r.precision() >= 0.94, "precision {:.3}", r.precision());
+    // Unchanged spellings are always found.
+    for kind in [
+        portcullis_eval::variants::Kind::NaturalOrder,
+        portcullis_eval::variants::Kind::SurnameFirst,
+        portcullis_eval::variants::Kind::UpperCase,
+    ] {
+        let t = &r.by_kind[&kind];
+        assert_eq!(t.hits, t.total, "{}: {:?}", kind.label(), t.examples);
+    }
+}
+
+#[test]
+fn un_original_script_names_against_latin_only_designations() {
+    let (entries, queries) = sets::un_original_script().unwrap();
+    assert!(
+        queries.len() >= 400,
+        "{} original-script names",
+        queries.len()
+    );
+    assert!(
+        entries
+            .iter()
+            .flat_map(|d| &d.record.names)
+            .all(|n| sets::is_latin(n)),
+        "every non-Latin name is removed from the designations"
+    );
+    let index = ScreeningIndex::build(entries);
+    let by_script = report::original_script(&index, &queries, threshold());
+    eprintln!("{}", report::tally_table("script", "found", &by_script));
+    let (hits, total) = by_script
+        .values()
+        .fold((0, 0), |(h, t), x| (h + x.hits, t + x.total));
+    let recall = hits as f64 / total as f64;
+    assert!(recall >= 0.19, "recall {recall:.3}");
+}
+
+#[test]
+fn name_bench_pairs() {
+    let pairs = sets::name_bench().unwrap();
+    assert_eq!(pairs.len(), 826);
+    let s = report::pairs(&pairs, threshold());
+    eprintln!(
+        "name_bench: P {:.3} R {:.3} F1 {:.3}",
+        s.precision(),
+        s.recall(),
+        s.f1()
+    );
+    assert!(s.f1() >= 0.84, "F1 {:.3}", s.f1());
+}
+
+#[test]
+fn innocent_names_across_locales() {
+    let sdn = sets::sdn().unwrap();
+    let index = ScreeningIndex::build(sdn);
+    let by_locale = report::innocents(&index, 10_000, 2027, threshold());
+    eprintln!("{}", report::tally_table("locale", "matched", &by_locale));
+    let (hits, total) = by_locale
+        .values()
+        .fold((0, 0), |(h, t), x| (h + x.hits, t + x.total));
+    assert_eq!(total, 110_000);
+    let rate = hits as f64 / total as f64;
+    assert!(rate <= 0.035, "innocent names matched: {rate:.4}");
+    // Names from European locales are almost never matched.
+    for locale in ["en", "de_DE", "fr_FR", "cy_GB"] {
+        let t = &by_locale[locale];
+        assert!(
+            t.rate() <= 0.006,
+            "{locale}: {:.4} {:?}",
+            t.rate(),
+            &t.examples[..t.examples.len().min(5)]
+        );
+    }
+}
