@@ -496,6 +496,18 @@ pub enum NameKind {
     Unknown,
 }
 
+impl NameKind {
+    /// The kind of a designation's names, from its record's `kind`
+    /// (`individual`, `organization`, anything else or nothing: either).
+    pub fn of_designation(kind: Option<&str>) -> Self {
+        match kind {
+            Some("individual") => Self::Person,
+            Some("organization") => Self::Organization,
+            _ => Self::Unknown,
+        }
+    }
+}
+
 /// Compares two prepared names; 0.0–1.0.
 pub fn compare(q: &NormalName, c: &NormalName, kind: NameKind) -> Comparison {
     if q.is_empty() || c.is_empty() {

@@ -257,11 +257,7 @@ impl ScreeningIndex {
         };
         for (i, d) in entries.iter().enumerate() {
             let i = u32::try_from(i).unwrap_or(u32::MAX);
-            let kind = match d.record.kind.as_deref() {
-                Some("individual") => NameKind::Person,
-                Some("organization") => NameKind::Organization,
-                _ => NameKind::Unknown,
-            };
+            let kind = NameKind::of_designation(d.record.kind.as_deref());
             for (n, name) in d.record.names.iter().enumerate() {
                 let n = u16::try_from(n).unwrap_or(u16::MAX);
                 let normal = NormalName::new(name);

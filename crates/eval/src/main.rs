@@ -123,6 +123,15 @@ fn main() -> anyhow::Result<()> {
         at.tn,
         at.fn_
     );
+    if a.examples {
+        for p in &bench {
+            let s = portcullis_core::names::score(&p.a, &p.b, p.kind);
+            if (s >= a.threshold) != p.is_match {
+                let label = if p.is_match { "missed" } else { "false match" };
+                println!("  name_bench {label} {s:3} {} | {}", p.a, p.b);
+            }
+        }
+    }
     println!("| threshold | precision | recall | F1 |\n| ---: | ---: | ---: | ---: |");
     for t in (70..=98).step_by(4) {
         let s = report::pairs(&bench, t);

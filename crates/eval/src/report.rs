@@ -93,14 +93,13 @@ pub fn variants(
                 continue;
             };
             let outcome = screen(index, &name, NameKind::Person, Some(&person.id), threshold);
-            let original = format!(
-                "{} ({})",
-                person.family.join(" ") + ", " + &person.given.join(" "),
-                person.id
-            );
+            let original = || {
+                let (family, given) = (person.family.join(" "), person.given.join(" "));
+                format!("{family}, {given} ({})", person.id)
+            };
             tally.add(
                 outcome.expected >= threshold,
-                || (name, original, outcome.expected),
+                || (name, original(), outcome.expected),
                 false,
             );
         }

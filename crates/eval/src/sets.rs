@@ -56,11 +56,7 @@ pub fn un_original_script() -> anyhow::Result<(Vec<Designated>, Vec<OriginalScri
     let mut entries = Vec::with_capacity(records.len());
     let mut queries = Vec::new();
     for (line, mut record) in records.into_iter().enumerate() {
-        let kind = match record.kind.as_deref() {
-            Some("individual") => NameKind::Person,
-            Some("organization") => NameKind::Organization,
-            _ => NameKind::Unknown,
-        };
+        let kind = NameKind::of_designation(record.kind.as_deref());
         let (latin, other): (Vec<String>, Vec<String>) =
             record.names.into_iter().partition(|n| is_latin(n));
         queries.extend(other.into_iter().map(|name| OriginalScript {

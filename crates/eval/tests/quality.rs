@@ -66,7 +66,9 @@ fn name_bench_pairs() {
         s.recall(),
         s.f1()
     );
+    // OpenSanctions' logic-v2 on the same pairs: P 0.76 R 0.82 F1 0.80.
     assert!(s.f1() >= 0.84, "F1 {:.3}", s.f1());
+    assert!(s.precision() >= 0.89, "precision {:.3}", s.precision());
 }
 
 #[test]
