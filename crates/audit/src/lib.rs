@@ -130,6 +130,10 @@ pub struct RecordsStatus {
     pub key_id: Option<String>,
 }
 
+/// How long a refusal waits for a writer thread that is ending to publish
+/// that it has (it takes microseconds; the bound only guards a wedged thread).
+const WRITER_GONE_WAIT: Duration = Duration::from_secs(2);
+
 /// The handle decisions are recorded through.
 pub struct Recorder {
     tx: mpsc::Sender<writer::Msg>,
@@ -234,10 +238,12 @@ impl Recorder {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(msg)) => {
                 let waited = Instant::now();
-                self.tx.send(msg).await.map_err(|_| Unavailable::Stopped)?;
+                if self.tx.send(msg).await.is_err() {
+                    return Err(self.writer_gone().await);
+                }
                 self.observer.backpressure(waited.elapsed());
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => return Err(Unavailable::Stopped),
+            Err(mpsc::error::TrySendError::Closed(_)) => return Err(self.writer_gone().await),
         }
         let depth = self.tx.max_capacity() - self.tx.capacity();
         self.observer.queue_depth(depth);
@@ -246,9 +252,22 @@ impl Recorder {
             Some(rx) => match rx.await {
                 Ok(true) => Ok(()),
                 Ok(false) => Err(Unavailable::NotWritable),
-                Err(_) => Err(Unavailable::Stopped),
+                Err(_) => Err(self.writer_gone().await),
             },
         }
+    }
+
+    /// The writer is gone (its queue closed, or an acknowledgement dropped
+    /// while its thread unwinds): waits, briefly, until the thread has said so
+    /// and why, so that no decision is refused while readiness and status
+    /// still call records writable.
+    async fn writer_gone(&self) -> Unavailable {
+        let deadline = Instant::now() + WRITER_GONE_WAIT;
+        while !self.shared.stopped.load(Ordering::SeqCst) && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        self.shared.healthy.store(false, Ordering::SeqCst);
+        Unavailable::Stopped
     }
 
     /// Writes everything queued, fsyncs and stops the writer; later records are

@@ -113,11 +113,12 @@ impl Shared {
         }
     }
 
-    /// Marks records unwritable for the rest of the process.
+    /// Marks records unwritable for the rest of the process. The reason is
+    /// set first: whoever sees `stopped` can read why.
     fn stop(&self, reason: String) {
-        self.stopped.store(true, Ordering::SeqCst);
-        self.healthy.store(false, Ordering::SeqCst);
         self.set_reason(Some(reason));
+        self.healthy.store(false, Ordering::SeqCst);
+        self.stopped.store(true, Ordering::SeqCst);
     }
 }
 
