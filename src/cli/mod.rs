@@ -16,6 +16,7 @@ pub mod diagnostics;
 pub mod exit;
 mod records;
 mod schema;
+mod screen;
 mod serve;
 mod synth;
 mod test;
@@ -54,6 +55,9 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Write a synthetic policy directory for benchmarks and capacity tests.
     Synth(synth::SynthArgs),
+    /// Screen one name against the designations: the closest designated
+    /// names, with how each was scored.
+    Screen(screen::ScreenArgs),
     /// Work with designations files.
     #[command(subcommand)]
     Designations(designations::DesignationsCommand),
@@ -90,6 +94,7 @@ fn run() -> ExitCode {
         Command::Schema => schema::run(),
         Command::Bench(args) => bench::run(args),
         Command::Synth(args) => synth::run(args),
+        Command::Screen(args) => screen::run(args),
         Command::Designations(command) => designations::run(command),
         Command::Records(command) => records::run(command),
     };

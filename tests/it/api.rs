@@ -68,6 +68,43 @@ async fn contract_example_gets_every_field() {
     assert!(facts["screening"]["matches"].is_array());
 }
 
+/// `"explain": true` adds to each name match how it was scored; without it
+/// (the default) no match carries an explanation, and `explain` must be a
+/// boolean.
+#[tokio::test]
+async fn explain_is_given_only_when_asked() {
+    let r = shipped_router();
+    let mut body = contract_example();
+    body["customer"]["name"] = json!("Boris Fictv");
+    let (status, plain) = decide(&r, &body).await;
+    assert_eq!(status, StatusCode::OK, "{plain}");
+    let m = &plain["facts"]["screening"]["matches"][0];
+    assert_eq!(m["designation"], "SMP-EXAMPLE-0001", "{plain}");
+    assert!(m.get("explanation").is_none(), "{m}");
+
+    body["explain"] = json!(true);
+    let (status, explained) = decide(&r, &body).await;
+    assert_eq!(status, StatusCode::OK, "{explained}");
+    assert_eq!(explained["decision"], plain["decision"]);
+    let m = &explained["facts"]["screening"]["matches"][0];
+    let e = &m["explanation"];
+    assert!(e["name_score"].as_u64().unwrap() >= 90, "{m}");
+    assert_eq!(e["pairs"][1]["screened"], "fictv", "{m}");
+    assert_eq!(e["pairs"][1]["designated"], "fiktiv", "{m}");
+    let reasons: Vec<&str> = e["adjustments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(reasons, ["date_of_birth_agrees", "country_agrees"], "{m}");
+
+    body["explain"] = json!("yes");
+    let (status, err) = decide(&r, &body).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
+    assert_eq!(err["error"]["field"], "explain", "{err}");
+}
+
 #[tokio::test]
 async fn decision_ids_are_unique_and_revision_is_stable() {
     let r = shipped_router();

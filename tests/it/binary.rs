@@ -502,3 +502,83 @@ fn a_body_that_stalls_is_answered_408_at_the_request_timeout() {
     );
     assert_eq!((status, d["decision"].as_str()), (200, Some("allow")));
 }
+
+/// `screen NAME`: the closest designated names of the policy directory, a
+/// match and a near miss, each with its token pairing and adjustments; the
+/// same as JSON; bad input named by its flag.
+#[test]
+fn screen_command_explains_matches_and_near_misses() {
+    let list = r#"{"id":"T-1","kind":"individual","names":["FLORES SOTO, Mario"],"date_of_birth":"1961-05-02","measure":"SM-1"}
+{"id":"T-2","kind":"individual","names":["HUERTA RAMOS, Manuel"]}
+"#;
+    let dir = policy_dir(&[("p.cedar", BASELINE), ("designations/list.jsonl", list)]);
+    let policies = dir.path().to_str().unwrap();
+    let (code, out, err) = run(
+        &[
+            "screen",
+            "Mario Floees Soto",
+            "--dob",
+            "1961-05-02",
+            "--policies",
+            policies,
+        ],
+        dir.path(),
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("match      T-1  FLORES SOTO, Mario  measure SM-1"),
+        "{out}"
+    );
+    assert!(out.contains("floees ~ flores"), "{out}");
+    assert!(out.contains("date of birth agrees +5"), "{out}");
+
+    // A family name left out: listed, below the threshold, with what was left out.
+    let (code, out, _) = run(
+        &["screen", "Manuel Ramos", "--policies", policies],
+        dir.path(),
+    );
+    assert_eq!(code, 0);
+    assert!(out.contains("near miss  T-2"), "{out}");
+    assert!(
+        out.contains("left out of the designated name: huerta"),
+        "{out}"
+    );
+
+    let (code, out, _) = run(
+        &[
+            "screen",
+            "Mario Flores Sotto",
+            "--kind",
+            "organization",
+            "--format",
+            "json",
+            "--policies",
+            policies,
+        ],
+        dir.path(),
+    );
+    assert_eq!(code, 0);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let m = &v["screening"]["matches"][0];
+    assert_eq!(m["designation"], "T-1");
+    let name_score = m["explanation"]["name_score"].as_i64().unwrap();
+    assert!((90..100).contains(&name_score), "{m}");
+    assert_eq!(m["explanation"]["adjustments"][0]["reason"], "kind_differs");
+    assert_eq!(m["explanation"]["adjustments"][0]["points"], -10);
+    assert_eq!(m["score"].as_i64(), Some(name_score - 10), "{m}");
+
+    let (code, _, err) = run(
+        &["screen", "X", "--dob", "1961-13-01", "--policies", policies],
+        dir.path(),
+    );
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("--dob") && err.contains("invalid_value"),
+        "{err}"
+    );
+    let (code, _, err) = run(
+        &["screen", "X", "--policies", "/nonexistent-dir"],
+        dir.path(),
+    );
+    assert_eq!(code, 3, "{err}");
+}

@@ -92,6 +92,8 @@ const CORE_LAYERS: &[&str] = &[
     "country",
     "diagnostic",
     "files",
+    "scripts",
+    "typos",
     "names",
     "keys",
     "budget",

@@ -7,13 +7,18 @@ use portcullis_core::names::{NameKind, score};
 
 use crate::support::root;
 
+/// Names in alphabets (Arabic, Cyrillic, Greek, Hebrew, Hangul, Thai) match
+/// their Latin spellings; names in Han characters or kana never match by
+/// their reading alone (one reading is shared by many names, and a Japanese
+/// name's is not the Mandarin one): at best a near miss for a reviewer.
 #[test]
 fn cross_script_pairs_match() {
+    use portcullis_core::scripts::Script;
     let text =
         std::fs::read_to_string(root().join("tests/fixtures/labeled/cross_script_pairs.csv"))
             .unwrap();
     let threshold = portcullis_core::enrich::EnrichSettings::default().screening_threshold;
-    let (mut hits, mut total) = (0, 0);
+    let (mut hits, mut total, mut ideographic) = (0, 0, 0);
     for line in text
         .lines()
         .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
@@ -22,20 +27,25 @@ fn cross_script_pairs_match() {
         let (Some(query), Some(expected)) = (cols.next(), cols.next()) else {
             continue;
         };
-        total += 1;
         let s = score(query, expected, NameKind::Person);
+        if Script::of(query) == Script::Ideographic {
+            ideographic += 1;
+            assert!(s < threshold, "{query} | {expected}: {s}");
+            continue;
+        }
+        total += 1;
         if s >= threshold {
             hits += 1;
         } else {
             eprintln!("  cross-script miss {s:3} {query} | {expected}");
         }
     }
-    eprintln!("cross_script: {hits}/{total} matched at {threshold}");
-    assert!(total >= 20);
+    eprintln!("cross_script: {hits}/{total} alphabetic pairs matched at {threshold}");
+    assert!(total >= 15 && ideographic >= 5);
     assert!(hits >= CROSS_SCRIPT_FLOOR, "{hits}/{total}");
 }
 
-const CROSS_SCRIPT_FLOOR: usize = 14;
+const CROSS_SCRIPT_FLOOR: usize = 12;
 
 /// Spelling variants of designated individuals of the 2021 SDN list (reordered,
 /// a middle name dropped, one letter changed) must match; the same names with

@@ -226,4 +226,8 @@ impl Subject for DecideRequest {
     fn source_ips(&self) -> impl Iterator<Item = IpAddr> {
         self.source_ips.iter().map(|ip| ip.0)
     }
+
+    fn explain(&self) -> bool {
+        self.explain
+    }
 }

@@ -8,9 +8,7 @@
 /// `"IVAN  PETROV"` and `"Иван Петров"` all give `"ivan petrov"`.
 pub fn name_key(name: &str) -> String {
     // `NormalName::new(name).exact`, without the rest of the normalisation.
-    let mut tokens = crate::names::tokenize(name);
-    tokens.sort_unstable();
-    tokens.join(" ")
+    crate::names::exact_key(name)
 }
 
 /// Folds an identifier value: ASCII letters and digits only, upper-case.

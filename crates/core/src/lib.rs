@@ -46,5 +46,7 @@ pub mod names;
 pub mod policies;
 pub mod request;
 pub mod screening;
+pub mod scripts;
 mod slicing;
 pub mod snapshot;
+pub mod typos;

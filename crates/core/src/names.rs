@@ -15,6 +15,10 @@
 //! patronymic) cost little; a one-token name against a full name costs a lot,
 //! and two different legal forms (`AG` and `GmbH`) cost most.
 
+use serde::Serialize;
+
+use crate::scripts::{self, Script};
+
 /// Legal-form classes: spellings and abbreviations of one form share a class.
 const LEGAL_FORMS: &[(&str, &[&str])] = &[
     (
@@ -115,8 +119,17 @@ const SHORT_FORMS: &[(&str, &str)] = &[
 pub struct NormalName {
     /// Significant tokens, in their original order.
     pub tokens: Vec<String>,
-    /// Phonetic keys of `tokens`.
+    /// Phonetic keys of `tokens` (for a token written in Arabic script, the
+    /// skeleton of its letters).
     pub keys: Vec<String>,
+    /// The script each of `tokens` was written in.
+    pub scripts: Vec<Script>,
+    /// A second phonetic key of a token, where its script reads two ways
+    /// (Cyrillic `г` as `g` or `h`): `(token position, key)`.
+    pub alt_keys: Vec<(usize, String)>,
+    /// The long vowels an Arabic-script token writes, before each consonant
+    /// of its skeleton and after the last: `(token position, gaps)`.
+    pub long_vowels: Vec<(usize, Vec<u8>)>,
     /// Particles (`al`, `bin`, `van`, `de`…), weighed less than other tokens.
     pub particles: Vec<String>,
     /// Numbers (`2004`, `44`): series and branches, weak evidence.
@@ -131,46 +144,171 @@ pub struct NormalName {
     pub joined_key: String,
     /// Every token (forms and particles included), sorted: the exact key.
     pub exact: String,
+    /// The tokens (bit `i` for token `i`) written before the comma of a name
+    /// written `FAMILY, Given`: leaving one out is not leaving out a middle name.
+    pub family: u64,
+}
+
+/// A token with what its script says about it.
+#[derive(Debug, Clone)]
+struct Tok {
+    text: String,
+    script: Script,
+    /// The key, when the script gives it (an Arabic skeleton).
+    key: Option<String>,
+    /// A second reading's key.
+    alt: Option<String>,
+    /// Long vowels written (Arabic script).
+    vowels: Option<Vec<u8>>,
+}
+
+impl Tok {
+    fn latin(text: String) -> Self {
+        Self {
+            text,
+            script: Script::Latin,
+            key: None,
+            alt: None,
+            vowels: None,
+        }
+    }
+}
+
+fn tokens_have(scripts: &[Script], script: Script) -> bool {
+    scripts.contains(&script)
+}
+
+/// Splits a name into tokens, each transliterated according to its script
+/// (see [`crate::scripts`]).
+fn scripted_tokens(name: &str) -> Vec<Tok> {
+    if name.is_ascii() {
+        return tokenize(name).into_iter().map(Tok::latin).collect();
+    }
+    let mut out = Vec::with_capacity(4);
+    for word in name.split(|c: char| c.is_whitespace() || c == '-' || c == '\u{2010}') {
+        match Script::of(word) {
+            Script::Latin => out.extend(tokenize(word).into_iter().map(Tok::latin)),
+            Script::Arabic => {
+                let (article, rest) = scripts::split_article(word);
+                if article {
+                    out.push(Tok {
+                        text: "al".to_owned(),
+                        script: Script::Arabic,
+                        key: None,
+                        alt: None,
+                        vowels: None,
+                    });
+                }
+                let (key, vowels) = scripts::arabic_skeleton_and_vowels(&rest);
+                let text: String = tokenize(&rest).concat();
+                if !text.is_empty() {
+                    out.push(Tok {
+                        text,
+                        script: Script::Arabic,
+                        key: Some(key),
+                        alt: None,
+                        vowels: Some(vowels),
+                    });
+                }
+            }
+            Script::Cyrillic => {
+                let texts = tokenize(word);
+                let alts = scripts::cyrillic_h_reading(word).map(|w| tokenize(&w));
+                for (i, text) in texts.into_iter().enumerate() {
+                    let alt = alts
+                        .as_ref()
+                        .and_then(|a| a.get(i))
+                        .map(|t| phonetic_key(t));
+                    out.push(Tok {
+                        text,
+                        script: Script::Cyrillic,
+                        key: None,
+                        alt,
+                        vowels: None,
+                    });
+                }
+            }
+            script @ (Script::Ideographic | Script::Other) => {
+                out.extend(tokenize(word).into_iter().map(|text| Tok {
+                    text,
+                    script,
+                    key: None,
+                    alt: None,
+                    vowels: None,
+                }))
+            }
+        }
+    }
+    out
 }
 
 impl NormalName {
     /// Normalises a name: transliterated, folded, tokenised, with legal forms,
     /// particles and numbers set apart.
     pub fn new(name: &str) -> Self {
-        let raw = tokenize(name);
-        let exact = {
-            let mut sorted: Vec<&str> = raw.iter().map(String::as_str).collect();
-            sorted.sort_unstable();
-            sorted.join(" ")
-        };
+        let exact = exact_key(name);
+        let raw = scripted_tokens(name);
         let (rest, forms) = extract_forms(raw);
         let patronymic_head = rest
             .windows(2)
-            .find(|w| matches!(w.get(1).map(String::as_str), Some("bin" | "ibn" | "bint")))
-            .and_then(|w| w.first().cloned());
-        let (numbers, rest): (Vec<String>, Vec<String>) = rest
+            .find(|w| {
+                matches!(
+                    w.get(1).map(|t| t.text.as_str()),
+                    Some("bin" | "ibn" | "bint")
+                )
+            })
+            .and_then(|w| w.first().map(|t| t.text.clone()));
+        let (numbers, rest): (Vec<Tok>, Vec<Tok>) = rest
             .into_iter()
-            .partition(|t| t.bytes().all(|b| b.is_ascii_digit()));
-        let (mut tokens, mut particles): (Vec<String>, Vec<String>) = rest
+            .partition(|t| t.text.bytes().all(|b| b.is_ascii_digit()));
+        let (mut tokens, mut particles): (Vec<Tok>, Vec<Tok>) = rest
             .into_iter()
-            .partition(|t| !PARTICLES.contains(&t.as_str()));
+            .partition(|t| !PARTICLES.contains(&t.text.as_str()));
         if tokens.is_empty() {
             // A name made only of particles or forms: compare what there is.
             tokens = std::mem::take(&mut particles);
         }
-        let keys = tokens.iter().map(|t| phonetic_key(t)).collect();
+        let keys: Vec<String> = tokens
+            .iter()
+            .map(|t| t.key.clone().unwrap_or_else(|| phonetic_key(&t.text)))
+            .collect();
+        let alt_keys = tokens
+            .iter()
+            .enumerate()
+            .filter_map(|(i, t)| Some((i, t.alt.clone()?)))
+            .filter(|(i, k)| keys.get(*i) != Some(k))
+            .collect();
+        let long_vowels = tokens
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(i, t)| Some((i, t.vowels.take()?)))
+            .collect();
+        let scripts: Vec<Script> = tokens.iter().map(|t| t.script).collect();
+        let tokens: Vec<String> = tokens.into_iter().map(|t| t.text).collect();
+        let family = family_tokens(name, &tokens);
         let joined = tokens.concat();
-        let joined_key = phonetic_key(&joined);
+        let joined_key = if tokens_have(&scripts, Script::Arabic) {
+            // Skeletons run together, a letter repeated across a boundary once.
+            let mut k: Vec<char> = keys.concat().chars().collect();
+            k.dedup();
+            k.into_iter().collect()
+        } else {
+            phonetic_key(&joined)
+        };
         Self {
             exact,
             joined,
             joined_key,
             tokens,
             keys,
-            particles,
-            numbers,
+            scripts,
+            alt_keys,
+            long_vowels,
+            particles: particles.into_iter().map(|t| t.text).collect(),
+            numbers: numbers.into_iter().map(|t| t.text).collect(),
             forms,
             patronymic_head,
+            family,
         }
     }
 
@@ -179,12 +317,52 @@ impl NormalName {
         self.tokens.is_empty()
     }
 
+    /// Whether any token was written in Arabic script (compared by skeleton).
+    pub fn has_arabic(&self) -> bool {
+        self.has(Script::Arabic)
+    }
+
+    /// Whether any token was written in `script`.
+    pub fn has(&self, script: Script) -> bool {
+        tokens_have(&self.scripts, script)
+    }
+
     /// The tokens sorted and joined: order-insensitive exact key.
     pub fn sorted_key(&self) -> String {
         let mut t: Vec<&str> = self.tokens.iter().map(String::as_str).collect();
         t.sort_unstable();
         t.join(" ")
     }
+}
+
+/// Which of `tokens` are family names: those of the part before the comma
+/// of a name written `FAMILY, Given` (one comma, given names after it) and
+/// not also among the given names.
+fn family_tokens(name: &str, tokens: &[String]) -> u64 {
+    let mut parts = name.split(',');
+    let (Some(before), Some(after), None) = (parts.next(), parts.next(), parts.next()) else {
+        return 0;
+    };
+    let texts =
+        |part: &str| -> Vec<String> { scripted_tokens(part).into_iter().map(|t| t.text).collect() };
+    let (family, given) = (texts(before), texts(after));
+    if given.is_empty() {
+        return 0;
+    }
+    tokens
+        .iter()
+        .take(64)
+        .enumerate()
+        .filter(|(_, t)| family.contains(t) && !given.contains(t))
+        .fold(0, |bits, (i, _)| bits | 1 << i)
+}
+
+/// A name's exact, order-insensitive key: its tokens sorted and joined
+/// (`"Petrov, IVAN"` and `"Иван Петров"` both give `"ivan petrov"`).
+pub fn exact_key(name: &str) -> String {
+    let mut tokens = tokenize(name);
+    tokens.sort_unstable();
+    tokens.join(" ")
 }
 
 /// ASCII, lower case, dots and apostrophes joined, split on everything else.
@@ -232,14 +410,14 @@ pub fn tokenize(name: &str) -> Vec<String> {
 }
 
 /// Pulls legal forms (single tokens or phrases) out of the token list.
-fn extract_forms(tokens: Vec<String>) -> (Vec<String>, Vec<&'static str>) {
+fn extract_forms(tokens: Vec<Tok>) -> (Vec<Tok>, Vec<&'static str>) {
     let mut rest = Vec::with_capacity(tokens.len());
     let mut forms = Vec::new();
     let mut i = 0;
     'outer: while i < tokens.len() {
         let starts_a_form = tokens
             .get(i)
-            .is_some_and(|t| FORM_FIRST_WORDS.binary_search(&t.as_str()).is_ok());
+            .is_some_and(|t| FORM_FIRST_WORDS.binary_search(&t.text.as_str()).is_ok());
         if !starts_a_form {
             if let Some(t) = tokens.get(i) {
                 rest.push(t.clone());
@@ -252,7 +430,7 @@ fn extract_forms(tokens: Vec<String>) -> (Vec<String>, Vec<&'static str>) {
                 let mut end = i;
                 let mut words = 0;
                 let matched = spelling.split(' ').all(|w| {
-                    let ok = tokens.get(end).is_some_and(|t| t == w);
+                    let ok = tokens.get(end).is_some_and(|t| t.text == w);
                     end += 1;
                     words += 1;
                     ok
@@ -284,6 +462,12 @@ pub fn phonetic_key(token: &str) -> String {
     if token.bytes().all(|b| b.is_ascii_digit()) {
         return token.to_owned();
     }
+    let folded = fold(token);
+    skeleton(&folded, |_, _| {})
+}
+
+/// The multi-letter spellings of one sound folded to one letter.
+fn fold(token: &str) -> Vec<u8> {
     // Fold multi-letter spellings of one sound in a single pass.
     const FOLDS: &[(&[u8], u8)] = &[
         (b"tsch", b'c'),
@@ -318,6 +502,12 @@ pub fn phonetic_key(token: &str) -> String {
         folded.extend(rest.first());
         i += 1;
     }
+    folded
+}
+
+/// The consonant skeleton of folded letters; `vowel` is told of each vowel
+/// letter and the position (in the skeleton) of the consonant it precedes.
+fn skeleton(folded: &[u8], mut heard: impl FnMut(usize, u8)) -> String {
     let mut out = String::with_capacity(folded.len());
     let mut last = '\0';
     let vowel = |c: Option<&u8>| matches!(c, Some(b'a' | b'e' | b'i' | b'o' | b'u' | b'y'));
@@ -340,6 +530,7 @@ pub fn phonetic_key(token: &str) -> String {
             c => c,
         };
         if mapped == 'a' {
+            heard(out.len(), byte);
             last = 'a';
             continue;
         }
@@ -352,6 +543,26 @@ pub fn phonetic_key(token: &str) -> String {
         out.push(folded.first().map_or('a', |&b| char::from(b)));
     }
     out
+}
+
+/// The vowels heard before each consonant of a token's skeleton and after
+/// the last, as classes (`A`, `I`, `U` bits; `e` is either `A` or `I`):
+/// what an Arabic-script spelling's long vowels are checked against.
+pub fn vowel_gaps(token: &str) -> Vec<u8> {
+    let folded = fold(token);
+    let mut gaps = vec![0u8; folded.len() + 1];
+    let key = skeleton(&folded, |at, letter| {
+        if let Some(gap) = gaps.get_mut(at) {
+            *gap |= match letter {
+                b'a' => scripts::VOWEL_A,
+                b'e' => scripts::VOWEL_A | scripts::VOWEL_I,
+                b'i' | b'y' | b'j' => scripts::VOWEL_I,
+                _ => scripts::VOWEL_U,
+            };
+        }
+    });
+    gaps.truncate(key.len() + 1);
+    gaps
 }
 
 /// Jaro-Winkler similarity exactly as `strsim::jaro_winkler` computes it (the
@@ -478,6 +689,67 @@ fn is_patronymic(t: &str) -> bool {
     .any(|s| t.len() > s.len() + 2 && t.ends_with(s))
 }
 
+/// Similarity of token `i` of `a` and token `j` of `b`, by what their
+/// scripts allow: Arabic script by skeleton, Cyrillic by spelling or by
+/// either reading's skeleton, everything else by [`token_similarity`].
+#[inline]
+pub fn pair_similarity(a: &NormalName, i: usize, b: &NormalName, j: usize) -> f64 {
+    let (Some(ta), Some(ka), Some(tb), Some(kb)) = (
+        a.tokens.get(i),
+        a.keys.get(i),
+        b.tokens.get(j),
+        b.keys.get(j),
+    ) else {
+        return 0.0;
+    };
+    let sa = a.scripts.get(i).copied().unwrap_or_default();
+    let sb = b.scripts.get(j).copied().unwrap_or_default();
+    if sa == sb && sa != Script::Cyrillic {
+        return token_similarity(ta, ka, tb, kb);
+    }
+    if sa == Script::Arabic || sb == Script::Arabic {
+        if sa == sb {
+            return token_similarity(ta, ka, tb, kb).max(scripts::skeleton_similarity(ka, kb));
+        }
+        let sim = scripts::skeleton_similarity(ka, kb);
+        // The long vowels Arabic writes must be heard in the Latin spelling
+        // (`حسين` is `Hussein`, not `Hassan`).
+        let (arabic, at, latin) = if sa == Script::Arabic {
+            (a, i, tb)
+        } else {
+            (b, j, ta)
+        };
+        let written = arabic.long_vowels.iter().find(|(p, _)| *p == at);
+        if let Some((_, written)) = written {
+            if ka == kb && !scripts::vowels_agree(written, &vowel_gaps(latin)) {
+                return sim.min(0.82);
+            }
+        }
+        return sim;
+    }
+    let mut sim = token_similarity(ta, ka, tb, kb);
+    if sa == Script::Cyrillic || sb == Script::Cyrillic {
+        // Another script's spelling: the skeleton (of either reading) decides.
+        fn alt(n: &NormalName, at: usize) -> Option<&str> {
+            n.alt_keys
+                .iter()
+                .find(|(p, _)| *p == at)
+                .map(|(_, k)| k.as_str())
+        }
+        let readings_a = std::iter::once(ka.as_str()).chain(alt(a, i));
+        for ra in readings_a {
+            for rb in std::iter::once(kb.as_str()).chain(alt(b, j)) {
+                if ra == rb && ra.len() >= 2 && ta.len() > 1 && tb.len() > 1 {
+                    sim = sim.max(0.93);
+                } else if ra.len() >= 3 && rb.len() >= 3 {
+                    sim = sim.max(scripts::skeleton_similarity(ra, rb).min(0.88));
+                }
+            }
+        }
+    }
+    sim
+}
+
 /// How a comparison was scored.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Comparison {
@@ -508,25 +780,133 @@ impl NameKind {
     }
 }
 
+/// The best score of a name in Han characters or kana against one in
+/// letters (or the other way round): a near miss for a reviewer, a match only
+/// when a date of birth or nationality agrees.
+const IDEOGRAPHIC_CAP: f64 = 0.87;
+
+/// What a score loses, beyond [`penalise_unmatched_tokens`], for each family
+/// name of a designated person's `FAMILY, Given` name the other name leaves
+/// out: `Manuel Ramos` is a near miss of `HUERTA RAMOS, Manuel`, while
+/// `Saleh Fayad` still matches `FAYAD, Saleh Mahmoud`.
+const FAMILY_LEFT_OUT: f64 = 0.1;
+
 /// Compares two prepared names; 0.0–1.0.
 pub fn compare(q: &NormalName, c: &NormalName, kind: NameKind) -> Comparison {
+    compare_aligned(q, c, kind).0
+}
+
+/// How the tokens of a screened name and a designated name were paired, and
+/// the score it gave: what a reviewer reads to see why a name matched.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Explanation {
+    /// 0–100, the name's score before the party's kind, date of birth and
+    /// countries adjust it.
+    pub name_score: u8,
+    /// Each token of the screened name paired with the designated name's.
+    pub pairs: Vec<TokenPair>,
+    /// Tokens of the screened name paired with nothing.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub screened_left_out: Vec<String>,
+    /// Tokens of the designated name paired with nothing (family names cost
+    /// more than middle names).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub designated_left_out: Vec<String>,
+}
+
+/// One token of the screened name and what it was paired with.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TokenPair {
+    /// The screened token, as compared (folded, transliterated).
+    pub screened: String,
+    /// The designated token, or two written as one (`arnoldo lobo`).
+    pub designated: String,
+    /// 0–100.
+    pub similarity: u8,
+}
+
+/// [`compare`] with the pairing of tokens spelt out.
+pub fn explain(q: &NormalName, c: &NormalName, kind: NameKind) -> Explanation {
+    let (comparison, al) = compare_aligned(q, c, kind);
+    let percent = |x: f64| (x * 100.0).round().clamp(0.0, 100.0) as u8;
+    let mut out = Explanation {
+        name_score: percent(comparison.score),
+        pairs: Vec::new(),
+        screened_left_out: Vec::new(),
+        designated_left_out: Vec::new(),
+    };
+    let Some(al) = al else {
+        return out;
+    };
+    let q_is_short = q.tokens.len() <= c.tokens.len();
+    let (short, long) = if q_is_short { (q, c) } else { (c, q) };
+    let token = |n: &NormalName, i: usize| n.tokens.get(i).cloned().unwrap_or_default();
+    for (i, partner) in al.partners.iter().enumerate() {
+        let sim = percent(al.sims.get(i).copied().unwrap_or(0.0));
+        let other = match *partner {
+            Partner::None => None,
+            Partner::One(j) => Some(token(long, j)),
+            Partner::Run(x, y) => Some(format!("{} {}", token(long, x), token(long, y))),
+        };
+        match (other, q_is_short) {
+            (Some(other), true) => out.pairs.push(TokenPair {
+                screened: token(short, i),
+                designated: other,
+                similarity: sim,
+            }),
+            (Some(other), false) => out.pairs.push(TokenPair {
+                screened: other,
+                designated: token(short, i),
+                similarity: sim,
+            }),
+            (None, true) => out.screened_left_out.push(token(short, i)),
+            (None, false) => out.designated_left_out.push(token(short, i)),
+        }
+    }
+    for (j, used) in al.used_long.iter().enumerate() {
+        if !used {
+            if q_is_short {
+                out.designated_left_out.push(token(long, j));
+            } else {
+                out.screened_left_out.push(token(long, j));
+            }
+        }
+    }
+    out
+}
+
+/// [`compare`], with the alignment it scored (none for an empty name).
+fn compare_aligned(
+    q: &NormalName,
+    c: &NormalName,
+    kind: NameKind,
+) -> (Comparison, Option<Alignment>) {
     if q.is_empty() || c.is_empty() {
-        return Comparison { score: 0.0 };
+        return (Comparison { score: 0.0 }, None);
     }
     let (short, long) = if q.tokens.len() <= c.tokens.len() {
         (q, c)
     } else {
         (c, q)
     };
-    let sims = align_tokens(short, long);
+    let al = align_tokens(short, long);
+    let (sims, used, family_left) = (&al.sims, al.used, al.family_left);
     // Initials alone do not make a match.
-    let full_matches = full_matches(short, &sims);
-    let mut score = aligned_score(&sims);
-    score = penalise_unmatched_tokens(score, short, long, kind);
+    let full_matches = full_matches(short, sims);
+    let mut score = aligned_score(sims);
+    score = penalise_unmatched_tokens(score, short, long, used, kind);
+    // A family name left out: another person of the same given names.
+    if kind != NameKind::Organization {
+        score -= FAMILY_LEFT_OUT * family_left as f64;
+    }
     if full_matches == 0 {
         score = score.min(0.5);
     }
     score = whole_name_bonus(score, q, c);
+    // Han characters or kana against letters: the reading is one of many.
+    if q.has(Script::Ideographic) != c.has(Script::Ideographic) {
+        score = score.min(IDEOGRAPHIC_CAP);
+    }
     // Two distinct, specific legal forms: different entities.
     if distinct_legal_forms(q, c) {
         score -= 0.3;
@@ -539,42 +919,206 @@ pub fn compare(q: &NormalName, c: &NormalName, kind: NameKind) -> Comparison {
     if !q.numbers.is_empty() && !c.numbers.is_empty() && q.numbers != c.numbers {
         score -= 0.05;
     }
-    Comparison {
-        score: score.clamp(0.0, 1.0),
-    }
+    (
+        Comparison {
+            score: score.clamp(0.0, 1.0),
+        },
+        Some(al),
+    )
+}
+
+/// What a token of the shorter name was paired with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Partner {
+    /// Nothing close enough.
+    None,
+    /// One token of the longer name.
+    One(usize),
+    /// Two tokens of the longer name written as one.
+    Run(usize, usize),
+}
+
+/// How the tokens of two names were paired.
+struct Alignment {
+    /// Similarity of each token of `short` to its partner (0.0 if none).
+    sims: Vec<f64>,
+    /// The partner of each token of `short`.
+    partners: Vec<Partner>,
+    /// Which tokens of `long` were paired.
+    used_long: Vec<bool>,
+    /// How many tokens of `long` were paired.
+    used: usize,
+    /// How many of `long`'s family names were left unpaired.
+    family_left: u32,
 }
 
 /// Pairs each token of `short` with a token of `long`: greedy best-first
 /// alignment on the similarity matrix (similarities below 0.7 never pair).
-/// Returns the similarity of each token of `short` to its pair, 0.0 if none.
+/// A token of `short` left weak is then tried against two tokens of `long`
+/// run together (`Arnoldolobo` / `Arnoldo Lobo`, `Pa lacios` / `Palacios`
+/// the other way round).
 #[inline]
-fn align_tokens(short: &NormalName, long: &NormalName) -> Vec<f64> {
+fn align_tokens(short: &NormalName, long: &NormalName) -> Alignment {
     let mut pairs: Vec<(f64, usize, usize)> =
         Vec::with_capacity(short.tokens.len() * long.tokens.len());
-    for (i, (a, ka)) in short.tokens.iter().zip(&short.keys).enumerate() {
-        for (j, (b, kb)) in long.tokens.iter().zip(&long.keys).enumerate() {
-            let s = token_similarity(a, ka, b, kb);
+    for i in 0..short.tokens.len() {
+        for j in 0..long.tokens.len() {
+            let s = pair_similarity(short, i, long, j);
             if s >= 0.7 {
                 pairs.push((s, i, j));
             }
         }
     }
     pairs.sort_by(|x, y| y.0.total_cmp(&x.0));
-    let mut used_short = vec![false; short.tokens.len()];
-    let mut used_long = vec![false; long.tokens.len()];
-    let mut sims = vec![0.0; short.tokens.len()];
+    let mut a = Alignment {
+        sims: vec![0.0; short.tokens.len()],
+        partners: vec![Partner::None; short.tokens.len()],
+        used_long: vec![false; long.tokens.len()],
+        used: 0,
+        family_left: 0,
+    };
     for (s, i, j) in pairs {
-        if used_short.get(i) == Some(&false) && used_long.get(j) == Some(&false) {
-            if let (Some(us), Some(ul), Some(slot)) =
-                (used_short.get_mut(i), used_long.get_mut(j), sims.get_mut(i))
-            {
-                *us = true;
+        if a.partners.get(i) == Some(&Partner::None) && a.used_long.get(j) == Some(&false) {
+            if let (Some(p), Some(ul), Some(slot)) = (
+                a.partners.get_mut(i),
+                a.used_long.get_mut(j),
+                a.sims.get_mut(i),
+            ) {
+                *p = Partner::One(j);
                 *ul = true;
                 *slot = s;
+                a.used += 1;
             }
         }
     }
-    sims
+    if long.tokens.len() > short.tokens.len() && a.sims.iter().any(|&s| s < 0.9) {
+        a.used += pair_runs_together(short, long, &mut a);
+    }
+    let family_left = a
+        .used_long
+        .iter()
+        .take(64)
+        .enumerate()
+        .filter(|&(j, used)| !used && long.family & (1 << j) != 0)
+        .count();
+    a.family_left = u32::try_from(family_left).unwrap_or(u32::MAX);
+    a
+}
+
+/// For each weak token of `short` (written in Latin-like letters), the best
+/// pair of two tokens of `long` written as one, when it beats the token's
+/// present pair; the tokens of `long` it takes are marked used. Returns how
+/// many more tokens of `long` were used.
+fn pair_runs_together(short: &NormalName, long: &NormalName, al: &mut Alignment) -> usize {
+    let mut more = 0;
+    for i in 0..short.tokens.len() {
+        let (Some(a), Some(&slot)) = (short.tokens.get(i), al.sims.get(i)) else {
+            continue;
+        };
+        if slot >= 0.9 || a.len() < 5 || short.scripts.get(i) == Some(&Script::Arabic) {
+            continue;
+        }
+        if long.has_arabic() {
+            // `Abdullah` / `عبد الله`: by skeletons, the two in their order.
+            if let Some((s, x)) = arabic_run(short, i, long).filter(|&(s, _)| s > slot) {
+                if let Some(sl) = al.sims.get_mut(i) {
+                    *sl = s;
+                }
+                if let Some(p) = al.partners.get_mut(i) {
+                    *p = Partner::Run(x, x + 1);
+                }
+                for j in [x, x + 1] {
+                    if let Some(u) = al.used_long.get_mut(j) {
+                        if !*u {
+                            more += 1;
+                        }
+                        *u = true;
+                    }
+                }
+            }
+            continue;
+        }
+        let first = a.as_bytes().first();
+        let fits = |x: &String, y: &String| {
+            x.as_bytes().first() == first
+                && x.len() + y.len() + 2 >= a.len()
+                && a.len() + 2 >= x.len() + y.len()
+        };
+        // Most candidates have no two tokens that could make this one.
+        let possible = long.tokens.iter().enumerate().any(|(x, tx)| {
+            long.tokens
+                .iter()
+                .enumerate()
+                .any(|(y, ty)| x != y && fits(tx, ty))
+        });
+        if !possible {
+            continue;
+        }
+        // The long token it was paired with, if any, is free to be one half.
+        let current = match al.partners.get(i) {
+            Some(Partner::One(j)) => Some(*j),
+            _ => None,
+        };
+        let free = |j: usize| al.used_long.get(j) == Some(&false) || Some(j) == current;
+        let ka = phonetic_key(a);
+        let mut best: Option<(f64, usize, usize)> = None;
+        for (x, tx) in long.tokens.iter().enumerate().filter(|&(x, _)| free(x)) {
+            for (y, ty) in long.tokens.iter().enumerate() {
+                if y == x || !free(y) || !fits(tx, ty) {
+                    continue;
+                }
+                let run = format!("{tx}{ty}");
+                let s = token_similarity(a, &ka, &run, &phonetic_key(&run));
+                if best.is_none_or(|(b, _, _)| s > b) {
+                    best = Some((s, x, y));
+                }
+            }
+        }
+        if let Some((s, x, y)) = best.filter(|&(s, _, _)| s > slot && s >= 0.85) {
+            if let Some(sl) = al.sims.get_mut(i) {
+                *sl = s;
+            }
+            if let Some(p) = al.partners.get_mut(i) {
+                *p = Partner::Run(x, y);
+            }
+            for j in [x, y] {
+                if let Some(u) = al.used_long.get_mut(j) {
+                    if !*u {
+                        more += 1;
+                    }
+                    *u = true;
+                }
+            }
+        }
+    }
+    more
+}
+
+/// The best two adjacent Arabic-script tokens of `long` whose skeletons,
+/// run together, are the skeleton of token `i` of `short`: their similarity
+/// and the first one's position.
+fn arabic_run(short: &NormalName, i: usize, long: &NormalName) -> Option<(f64, usize)> {
+    // Skeletons of fewer than three letters are shared by too many names.
+    let key = short.keys.get(i).filter(|k| k.len() >= 3)?;
+    let mut best: Option<(f64, usize)> = None;
+    for x in 0..long.keys.len().saturating_sub(1) {
+        let both = (long.scripts.get(x), long.scripts.get(x + 1));
+        if both != (Some(&Script::Arabic), Some(&Script::Arabic)) {
+            continue;
+        }
+        let (Some(kx), Some(ky)) = (long.keys.get(x), long.keys.get(x + 1)) else {
+            continue;
+        };
+        // A letter ending one and starting the other is heard once.
+        let mut run: Vec<char> = kx.chars().chain(ky.chars()).collect();
+        run.dedup();
+        let run: String = run.into_iter().collect();
+        let s = scripts::skeleton_similarity(key, &run);
+        if s >= 0.88 && best.is_none_or(|(b, _)| s > b) {
+            best = Some((s, x));
+        }
+    }
+    best
 }
 
 /// How many tokens of `short` longer than an initial closely match their pair.
@@ -605,16 +1149,31 @@ fn penalise_unmatched_tokens(
     mut score: f64,
     short: &NormalName,
     long: &NormalName,
+    used: usize,
     kind: NameKind,
 ) -> f64 {
-    let extra = long.tokens.len() - short.tokens.len();
+    let extra = long
+        .tokens
+        .len()
+        .saturating_sub(used.max(short.tokens.len()));
     let per_extra = match kind {
         NameKind::Person => 0.025,
         NameKind::Organization => 0.06,
         NameKind::Unknown => 0.04,
     };
-    score -= per_extra * extra as f64;
-    if short.tokens.len() == 1 && long.tokens.len() >= 2 {
+    // One name left out is common (a middle name); more is less likely.
+    score -= per_extra * extra as f64 + 0.025 * extra.saturating_sub(1) as f64;
+    // A syllable of a Chinese, Japanese or Korean given name is not a middle name.
+    if extra > 0
+        && long
+            .scripts
+            .iter()
+            .any(|s| matches!(s, Script::Ideographic | Script::Other))
+    {
+        score -= 0.08;
+    }
+    // One token against several, unless it is two of them run together.
+    if short.tokens.len() == 1 && long.tokens.len() >= 2 && used < 2 {
         score -= match kind {
             NameKind::Organization => 0.08,
             _ => 0.2,

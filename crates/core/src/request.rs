@@ -88,6 +88,10 @@ pub struct DecideRequest {
     /// `satisfied_conditions`: ids of conditions the caller has met.
     #[serde(default, deserialize_with = "null_as_empty")]
     pub satisfied_conditions: Vec<String>,
+    /// `explain`: each name match in `facts.screening` says how the tokens
+    /// were paired and what adjusted the score. Off by default.
+    #[serde(default)]
+    pub explain: bool,
 }
 
 /// The `customer` of a request: the Cedar principal.

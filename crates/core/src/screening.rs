@@ -1,12 +1,13 @@
 //! Screening of a request's people against designated persons.
 //!
 //! The [`ScreeningIndex`] is built once per snapshot. Names are matched in two
-//! steps: *retrieval* looks up the phonetic keys of the screened name's rarest
-//! tokens (and of the whole name) in posting lists built at load, so a name
-//! costs about the same against 100 or 20,000 designations; *scoring* compares
-//! the screened name with each candidate (`names::compare`: transliteration,
-//! token order, middle names, initials, typos, legal forms) and adjusts the
-//! score by date of birth and nationality when both sides give them.
+//! steps: *retrieval* looks up the phonetic keys of the screened name's
+//! tokens (and of the whole name), and the list's tokens one typing error
+//! away, in posting lists built at load, so a name costs about the same
+//! against 100 or 20,000 designations; *scoring* compares the screened name
+//! with each candidate (`names::compare`: per-script readings, token order,
+//! middle and family names, initials, typos, legal forms) and adjusts the
+//! score by kind, date of birth and nationality when both sides give them.
 //! Identifiers, emails, email domains and CIDRs match exactly, at 100.
 //!
 //! The work of a request grows with its names, never faster: a repeated match
@@ -25,8 +26,10 @@ use crate::budget::{Budget, Unbounded};
 use crate::country::Country;
 use crate::designation::Designated;
 use crate::keys::{domain_key, email_key, identifier_key};
-use crate::names::{NameKind, NormalName, compare};
+use crate::names::{Explanation, NameKind, NormalName, compare, explain};
 use crate::request::PartialDate;
+use crate::scripts::Script;
+use crate::typos::TypoIndex;
 
 /// What a match was found on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -62,6 +65,31 @@ pub struct Match {
     /// The special measure the designation carries, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub measure: Option<String>,
+    /// How a name match was scored, when the request asked (`"explain": true`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub explanation: Option<Box<MatchExplanation>>,
+}
+
+/// How a name match was scored: the tokens paired, the name's own score, and
+/// what the party's kind, date of birth and countries added or took away.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MatchExplanation {
+    /// The pairing of tokens and the name's score before adjustments.
+    #[serde(flatten)]
+    pub name: Explanation,
+    /// Points added or taken away by what the party declared.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub adjustments: Vec<Adjustment>,
+}
+
+/// Points a declared attribute added to (or took from) a name's score.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Adjustment {
+    /// `kind_differs`, `date_of_birth_agrees`, `date_of_birth_differs`,
+    /// `country_agrees`, `country_differs`.
+    pub reason: &'static str,
+    /// Points, positive or negative.
+    pub points: i32,
 }
 
 /// The best score and every match, highest score first.
@@ -96,6 +124,8 @@ struct Found {
     /// (designation entry, basis, screened value) → position in `matches`.
     /// Designation ids are unique, so the entry stands for the id.
     seen: HashMap<(u32, Basis, Box<str>), usize>,
+    /// Name matches carry their explanation.
+    explain: bool,
 }
 
 impl Found {
@@ -132,13 +162,24 @@ const REPORT_FLOOR: u8 = 70;
 /// (`mohammed`): its names must share a second key with the screened name.
 const SHORT_POSTING: usize = 256;
 /// At most this many candidates are scored for one screened name.
-const MAX_CANDIDATES: usize = 128;
+const MAX_CANDIDATES: usize = 64;
+/// Whether tokens reach names through keys one edit away.
+const NEAR_KEYS: bool = true;
+/// At most this many names are reached through the near keys of one token.
+const NEAR_BUDGET: usize = 512;
+/// At most this many names found through short lists are probed in long ones.
+const MAX_PROBED: usize = 1024;
 /// A key shared by at most this many names retrieves on its own.
 const RARE_POSTING: usize = 32;
+
+/// What a name's score loses when the customer declared itself a person and
+/// the designation is an organisation, or the other way round.
+const KIND_CONFLICT: i32 = 10;
 
 /// Who is being screened, with what they declared about themselves.
 struct Party {
     label: &'static str,
+    kind: NameKind,
     date_of_birth: Option<PartialDate>,
     countries: Vec<Country>,
 }
@@ -196,6 +237,10 @@ pub trait Subject {
     fn email(&self) -> Option<&str>;
     /// The addresses the request came from.
     fn source_ips(&self) -> impl Iterator<Item = IpAddr>;
+    /// Whether each name match should say how it was scored.
+    fn explain(&self) -> bool {
+        false
+    }
 }
 
 /// What one name retrieves from an index, before the screened party's
@@ -241,6 +286,13 @@ pub struct ScreeningIndex {
     indexed: Vec<IndexedName>,
     /// Phonetic key of a token, or of a whole name's letters → `indexed` positions.
     postings: HashMap<String, Vec<u32>>,
+    /// A token key with one letter deleted → the token keys it comes from
+    /// (keys of three letters or more): retrieval that survives one edit.
+    near: HashMap<String, Vec<String>>,
+    /// The names' Latin tokens, with those one typing error away.
+    typos: TypoIndex,
+    /// A token of `typos` → the `indexed` positions of the names holding it.
+    token_postings: Vec<Vec<u32>>,
     identifiers: HashMap<String, Vec<(u32, u16)>>,
     emails: HashMap<String, Vec<u32>>,
     domains: HashMap<String, Vec<u32>>,
@@ -279,6 +331,18 @@ impl ScreeningIndex {
                 for k in keys {
                     index.postings.entry(k).or_default().push(at);
                 }
+                let latin = normal.tokens.iter().zip(&normal.scripts);
+                for (token, _) in latin.filter(|(_, s)| **s == Script::Latin) {
+                    let id = index.typos.intern(token) as usize;
+                    if index.token_postings.len() <= id {
+                        index.token_postings.resize_with(id + 1, Vec::new);
+                    }
+                    if let Some(list) = index.token_postings.get_mut(id) {
+                        if list.last() != Some(&at) {
+                            list.push(at);
+                        }
+                    }
+                }
                 index.indexed.push(IndexedName {
                     entry: i,
                     name: n,
@@ -301,6 +365,21 @@ impl ScreeningIndex {
             }
             index.cidrs.extend(d.cidrs.iter().map(|net| (*net, i)));
         }
+        let mut near: HashMap<String, Vec<String>> = HashMap::default();
+        for key in index
+            .postings
+            .keys()
+            .filter(|k| k.len() >= 3 && !k.starts_with('~'))
+        {
+            for d in deletions(key) {
+                near.entry(d).or_default().push(key.clone());
+            }
+        }
+        for keys in near.values_mut() {
+            keys.sort_unstable();
+            keys.dedup();
+        }
+        index.near = near;
         index.entries = entries;
         index
     }
@@ -352,7 +431,10 @@ impl ScreeningIndex {
         cached: bool,
         budget: &B,
     ) -> Result<Screening, B::Over> {
-        let mut out = Found::default();
+        let mut out = Found {
+            explain: req.explain(),
+            ..Found::default()
+        };
         if self.entries.is_empty() {
             return Ok(out.screening);
         }
@@ -381,6 +463,7 @@ impl ScreeningIndex {
         let (name_label, alias_label) = person.role.labels();
         let mut party = Party {
             label: name_label,
+            kind: person.kind,
             date_of_birth: person.date_of_birth,
             countries: person.countries,
         };
@@ -462,7 +545,11 @@ impl ScreeningIndex {
         };
         let report = |out: &mut Found, hit: Hit, score: u8| {
             let designated = self.designated_name(hit);
-            self.push(
+            let explanation = out
+                .explain
+                .then(|| self.explain_hit(name, &designated, hit, party));
+            let at = out.screening.matches.len();
+            let added = self.push(
                 out,
                 hit.entry,
                 designated,
@@ -470,7 +557,11 @@ impl ScreeningIndex {
                 party.label,
                 Basis::Name,
                 score,
-            )
+            );
+            if let Some(m) = out.screening.matches.get_mut(at).filter(|_| added) {
+                m.explanation = explanation;
+            }
+            added
         };
         let mut found: Vec<(u8, Hit)> = Vec::new();
         for &hit in hits.iter() {
@@ -495,6 +586,33 @@ impl ScreeningIndex {
                 reported += 1;
             }
         }
+    }
+
+    /// How `hit` was scored against the screened `name`.
+    fn explain_hit(
+        &self,
+        name: &str,
+        designated: &str,
+        hit: Hit,
+        party: &Party,
+    ) -> Box<MatchExplanation> {
+        let d = self.entry(hit.entry);
+        let kind = NameKind::of_designation(d.and_then(|d| d.record.kind.as_deref()));
+        let mut explained = explain(&NormalName::new(name), &NormalName::new(designated), kind);
+        explained.name_score = u8::try_from(hit.base.clamp(0, 100)).unwrap_or(0);
+        let adjustments = if hit.exact {
+            Vec::new()
+        } else {
+            d.map(|d| adjustments(d, party))
+                .into_iter()
+                .flatten()
+                .filter(|a| a.points != 0)
+                .collect()
+        };
+        Box::new(MatchExplanation {
+            name: explained,
+            adjustments,
+        })
     }
 
     fn designated_name(&self, hit: Hit) -> String {
@@ -563,50 +681,215 @@ impl ScreeningIndex {
         hits
     }
 
-    /// Designated names worth scoring against the query: those that share at
-    /// least two phonetic keys with it (a token's, or the whole name's), or one
-    /// key that is rare in the list. Long posting lists (common tokens such as
-    /// `mohammed`) are only probed, never walked, unless nothing rarer exists.
-    /// The best-overlapping [`MAX_CANDIDATES`] are kept.
+    /// Designated names worth scoring against the query. Each token of the
+    /// query brings the posting list of its key; a Latin token the list never
+    /// spells brings the lists of the list's tokens one typing error away
+    /// (`Floees` / `Flores`, see [`TypoIndex`]), a token of another script
+    /// those of keys one letter from its skeleton; a long token brings the
+    /// names holding two names it may be run together from (`Arnoldolobo`);
+    /// two adjacent tokens bring the list of their key written as one
+    /// (`Pa lacios`). A name is a candidate when at least two tokens lead to
+    /// it, one through its own key (or three through near ones), or the
+    /// query is one token. Long posting lists (common tokens such as
+    /// `mohammed`) are only probed, never walked, unless nothing rarer
+    /// exists. The best-overlapping [`MAX_CANDIDATES`] are kept.
     fn candidates(&self, query: &NormalName) -> Vec<u32> {
-        let mut lists: Vec<&Vec<u32>> = query
-            .keys
-            .iter()
-            .filter_map(|k| self.postings.get(k))
-            .collect();
-        if let Some(joined) = self.postings.get(&joined_key(query)) {
-            lists.push(joined);
-        }
-        lists.sort_by_key(|l| l.len());
-        lists.dedup_by(|a, b| std::ptr::eq(*a, *b));
-        let Some(rarest) = lists.first() else {
-            return Vec::new();
-        };
+        let groups = self.token_lists(query);
+        let mut exact: Vec<&Vec<u32>> = groups.iter().filter_map(|g| g.own).collect();
+        exact.sort_by_key(|l| l.len());
         let single = query.tokens.len() <= 1;
-        let overlap = |at: &u32| lists.iter().filter(|l| l.binary_search(at).is_ok()).count();
-        let mut pool: Vec<u32> = lists
-            .iter()
-            .filter(|l| l.len() <= SHORT_POSTING)
-            .flat_map(|l| l.iter().copied())
-            .collect();
-        if pool.is_empty() {
-            // Only common keys: the names that share the two rarest of them.
-            match lists.get(1) {
-                Some(second) => pool = intersect(rarest, second),
-                None => pool.extend(rarest.iter().take(SHORT_POSTING).copied()),
+        let mut found: HashMap<u32, Reach> = HashMap::default();
+        for (g, group) in groups.iter().enumerate().take(64) {
+            let bit = 1u64 << g;
+            for (own, list) in group.lists().filter(|(_, l)| l.len() <= SHORT_POSTING) {
+                for &at in list.iter() {
+                    found.entry(at).or_default().add(bit, own);
+                }
             }
         }
-        pool.sort_unstable();
-        pool.dedup();
-        let rare = rarest.len() <= RARE_POSTING;
-        let mut ranked: Vec<(usize, u32)> = pool
-            .into_iter()
-            .map(|at| (overlap(&at), at))
-            .filter(|&(o, at)| o >= 2 || single || (rare && rarest.binary_search(&at).is_ok()))
+        // Common tokens only (`Muhammabd Ibrahim`): the names on the rarest
+        // lists of the two rarest tokens.
+        let mut rarest: Vec<&Vec<u32>> = groups
+            .iter()
+            .filter_map(|g| g.lists().map(|(_, l)| l).min_by_key(|l| l.len()))
             .collect();
-        ranked.sort_by_key(|&(o, _)| std::cmp::Reverse(o));
+        rarest.sort_by_key(|l| l.len());
+        if let (Some(a), Some(b)) = (rarest.first(), rarest.get(1)) {
+            if b.len() > SHORT_POSTING {
+                for at in intersect(a, b) {
+                    found.entry(at).or_default();
+                }
+            }
+        } else if let Some(a) = exact.first().filter(|a| a.len() > SHORT_POSTING) {
+            for &at in a.iter().take(SHORT_POSTING) {
+                found.entry(at).or_default();
+            }
+        }
+        if found.len() > MAX_PROBED {
+            // Too many to probe: keep the best reached.
+            let mut all: Vec<(u32, Reach)> = found.into_iter().collect();
+            all.sort_unstable_by(|a, b| b.1.rank().cmp(&a.1.rank()).then(a.0.cmp(&b.0)));
+            all.truncate(MAX_PROBED);
+            found = all.into_iter().collect();
+        }
+        // Common lists are probed for the names found.
+        for (g, group) in groups.iter().enumerate().take(64) {
+            let bit = 1u64 << g;
+            for (own, list) in group.lists().filter(|(_, l)| l.len() > SHORT_POSTING) {
+                for (at, reach) in found.iter_mut() {
+                    let known = if own { reach.exact } else { reach.any };
+                    if known & bit == 0 && list.binary_search(at).is_ok() {
+                        reach.add(bit, own);
+                    }
+                }
+            }
+        }
+        // Best reached first, then names of about the query's length.
+        let length_gap = |at: u32| {
+            self.indexed.get(at as usize).map_or(usize::MAX, |n| {
+                n.normal.tokens.len().abs_diff(query.tokens.len())
+            })
+        };
+        let mut ranked: Vec<(u32, usize, u32)> = found
+            .into_iter()
+            .filter(|(_, r)| r.rank() >= 3 || single)
+            .map(|(at, r)| (r.rank(), length_gap(at), at))
+            .collect();
+        ranked.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
         ranked.truncate(MAX_CANDIDATES);
-        ranked.into_iter().map(|(_, at)| at).collect()
+        ranked.into_iter().map(|(_, _, at)| at).collect()
+    }
+
+    /// The posting lists each token of the query leads to, and a last group
+    /// for the whole name's key.
+    fn token_lists<'a>(&'a self, query: &NormalName) -> Vec<Group<'a>> {
+        let mut groups: Vec<Group<'a>> = Vec::with_capacity(query.tokens.len() + 1);
+        for (i, key) in query.keys.iter().enumerate() {
+            let own = self.postings.get(key);
+            let mut group = Group {
+                own,
+                near: Vec::new(),
+                runs: Vec::new(),
+            };
+            let alt = query.alt_keys.iter().filter(|(p, _)| *p == i);
+            group
+                .near
+                .extend(alt.filter_map(|(_, k)| self.postings.get(k)));
+            let token = query.tokens.get(i).map_or("", String::as_str);
+            let script = query.scripts.get(i).copied().unwrap_or_default();
+            if script == Script::Latin {
+                // A token the list does not spell may hold a typo: the list's
+                // tokens one edit away, rarest first, within a budget.
+                if self.typos.get(token).is_none() {
+                    let mut near: Vec<&Vec<u32>> = self
+                        .typos
+                        .neighbours(token)
+                        .into_iter()
+                        .filter_map(|id| self.token_postings.get(id as usize))
+                        .collect();
+                    near.sort_unstable_by_key(|l| l.len());
+                    // Short lists are walked within a budget; long ones
+                    // (`Muhammabd`: `muhammad`) are only probed, so they cost
+                    // nothing unless the names they hold were found otherwise.
+                    let mut walked = 0;
+                    for list in near {
+                        if list.len() <= SHORT_POSTING {
+                            walked += list.len();
+                            if walked > NEAR_BUDGET {
+                                continue;
+                            }
+                        }
+                        group.near.push(list);
+                    }
+                }
+            } else if NEAR_KEYS && key.len() >= 3 && own.is_none_or(|l| l.len() <= RARE_POSTING) {
+                // Another script's token: its key (a skeleton) may differ by
+                // one letter from the list's reading of the same name.
+                // Near keys, rarest first, within a budget of names walked.
+                let mut near: Vec<&Vec<u32>> = self
+                    .near_keys(key)
+                    .filter_map(|k| self.postings.get(k))
+                    .collect();
+                near.sort_unstable_by_key(|l| l.len());
+                let mut walked = 0;
+                for list in near {
+                    walked += list.len();
+                    if walked > NEAR_BUDGET {
+                        break;
+                    }
+                    group.near.push(list);
+                }
+            }
+            if token.len() >= 7 && self.typos.get(token).is_none() && token.is_ascii() {
+                group.runs = self.halves(token);
+            }
+            groups.push(group);
+        }
+        // Two adjacent tokens that are one name split.
+        for (i, pair) in query.tokens.windows(2).enumerate() {
+            if let [a, b] = pair {
+                let run = crate::names::phonetic_key(&format!("{a}{b}"));
+                if let Some(list) = self.postings.get(&run) {
+                    for g in [i, i + 1] {
+                        if let Some(group) = groups.get_mut(g) {
+                            group.near.push(list);
+                        }
+                    }
+                }
+            }
+        }
+        groups.push(Group {
+            own: self.postings.get(&joined_key(query)),
+            near: Vec::new(),
+            runs: Vec::new(),
+        });
+        groups
+    }
+
+    /// Token keys of the index one edit away from `key` (a letter deleted,
+    /// inserted or changed), without `key` itself.
+    fn near_keys<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        let longer = self.near.get(key).into_iter().flatten().map(String::as_str);
+        let edits = if key.len() >= 3 {
+            deletions(key)
+        } else {
+            Vec::new()
+        };
+        let shorter_or_changed = edits.into_iter().flat_map(move |d| {
+            let shorter = self.postings.get_key_value(&d).map(|(k, _)| k.as_str());
+            let changed = self.near.get(&d).into_iter().flatten().map(String::as_str);
+            shorter.into_iter().chain(changed)
+        });
+        let mut keys: Vec<&str> = longer
+            .chain(shorter_or_changed)
+            .filter(|k| *k != key)
+            .collect();
+        keys.sort_unstable();
+        keys.dedup();
+        keys.into_iter()
+    }
+
+    /// The names holding two names a token may be run together from
+    /// (`Arnoldolobo`: `Arnoldo` and `Lobo`), for every split into halves of
+    /// two letters or more that are both token keys.
+    fn halves(&self, token: &str) -> Vec<Vec<u32>> {
+        let mut out = Vec::new();
+        for cut in 2..token.len().saturating_sub(1) {
+            let (Some(a), Some(b)) = (token.get(..cut), token.get(cut..)) else {
+                continue;
+            };
+            let lists = (
+                self.postings.get(&crate::names::phonetic_key(a)),
+                self.postings.get(&crate::names::phonetic_key(b)),
+            );
+            if let (Some(x), Some(y)) = lists {
+                let both = intersect(x, y);
+                if !both.is_empty() && both.len() <= SHORT_POSTING {
+                    out.push(both);
+                }
+            }
+        }
+        out
     }
 
     /// An email's domain matches a designated domain or any of its subdomains.
@@ -686,8 +969,52 @@ impl ScreeningIndex {
             basis,
             score,
             measure: d.record.measure.clone(),
+            explanation: None,
         });
         true
+    }
+}
+
+/// The posting lists one token of a query leads to.
+struct Group<'a> {
+    /// The list of the token's own key.
+    own: Option<&'a Vec<u32>>,
+    /// Lists of keys near it (one edit, another reading, a split).
+    near: Vec<&'a Vec<u32>>,
+    /// Names holding both halves of the token, when it is two names run together.
+    runs: Vec<Vec<u32>>,
+}
+
+impl<'a> Group<'a> {
+    /// Every list, with whether it is the token's own.
+    fn lists(&self) -> impl Iterator<Item = (bool, &Vec<u32>)> + '_ {
+        self.own
+            .map(|l| (true, l))
+            .into_iter()
+            .chain(self.near.iter().map(|l| (false, *l)))
+            .chain(self.runs.iter().map(|l| (false, l)))
+    }
+}
+
+/// How a designated name was reached from a query: by which groups (bits),
+/// through their own keys or near ones.
+#[derive(Debug, Clone, Copy, Default)]
+struct Reach {
+    exact: u64,
+    any: u64,
+}
+
+impl Reach {
+    fn add(&mut self, bit: u64, own: bool) {
+        self.any |= bit;
+        if own {
+            self.exact |= bit;
+        }
+    }
+
+    /// Own keys count twice what near ones do.
+    fn rank(&self) -> u32 {
+        2 * self.exact.count_ones() + (self.any & !self.exact).count_ones()
     }
 }
 
@@ -709,16 +1036,51 @@ fn intersect(a: &[u32], b: &[u32]) -> Vec<u32> {
     out
 }
 
+/// `key` with each of its letters deleted in turn (distinct).
+fn deletions(key: &str) -> Vec<String> {
+    let mut out: Vec<String> = (0..key.len())
+        .filter(|&i| key.is_char_boundary(i) && key.is_char_boundary(i + 1))
+        .map(|i| {
+            let mut d = String::with_capacity(key.len());
+            d.push_str(key.get(..i).unwrap_or_default());
+            d.push_str(key.get(i + 1..).unwrap_or_default());
+            d
+        })
+        .collect();
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
 /// The key of a name's letters run together: catches names whose spacing or
 /// vowels differ (scripts that omit short vowels, `Abd Allah` / `Abdullah`).
 fn joined_key(n: &NormalName) -> String {
     format!("~{}", n.joined_key)
 }
 
-/// Date of birth and nationality: agreement raises a name's score, a clear
+/// Kind, date of birth and nationality: agreement raises a name's score, a clear
 /// disagreement lowers it; nothing changes when either side is silent.
 fn qualifiers(d: &Designated, party: &Party) -> i32 {
-    let mut delta = 0;
+    adjustments(d, party).iter().map(|a| a.points).sum()
+}
+
+/// What [`qualifiers`] adds up: one adjustment per attribute (0 points when
+/// it says nothing).
+fn adjustments(d: &Designated, party: &Party) -> [Adjustment; 3] {
+    let none = |reason| Adjustment { reason, points: 0 };
+    let (mut kind, mut born, mut country) = (none("kind"), none("date_of_birth"), none("country"));
+    // A person's name against an organisation's (or the other way round):
+    // a match only on strong evidence.
+    let theirs = NameKind::of_designation(d.record.kind.as_deref());
+    if matches!(
+        (party.kind, theirs),
+        (NameKind::Person, NameKind::Organization) | (NameKind::Organization, NameKind::Person)
+    ) {
+        kind = Adjustment {
+            reason: "kind_differs",
+            points: -KIND_CONFLICT,
+        };
+    }
     if let Some(dob) = party.date_of_birth {
         if !d.dates_of_birth.is_empty() {
             let agrees = |x: &PartialDate| {
@@ -728,9 +1090,15 @@ fn qualifiers(d: &Designated, party: &Party) -> i32 {
             };
             let near = |x: &PartialDate| x.year.abs_diff(dob.year) <= 1;
             if d.dates_of_birth.iter().any(agrees) {
-                delta += 5;
+                born = Adjustment {
+                    reason: "date_of_birth_agrees",
+                    points: 5,
+                };
             } else if !d.dates_of_birth.iter().any(near) {
-                delta -= 15;
+                born = Adjustment {
+                    reason: "date_of_birth_differs",
+                    points: -15,
+                };
             }
         }
     }
@@ -741,13 +1109,19 @@ fn qualifiers(d: &Designated, party: &Party) -> i32 {
         .copied()
         .collect();
     if !party.countries.is_empty() && !theirs.is_empty() {
-        if party.countries.iter().any(|c| theirs.contains(c)) {
-            delta += 3;
+        country = if party.countries.iter().any(|c| theirs.contains(c)) {
+            Adjustment {
+                reason: "country_agrees",
+                points: 3,
+            }
         } else {
-            delta -= 5;
-        }
+            Adjustment {
+                reason: "country_differs",
+                points: -5,
+            }
+        };
     }
-    delta
+    [kind, born, country]
 }
 
 #[cfg(test)]
@@ -923,6 +1297,71 @@ mod tests {
     fn with_aliases(name: &str, aliases: &[&str]) -> DecideRequest {
         let body = serde_json::json!({"id": "c", "name": name, "aliases": aliases});
         request(&body.to_string(), "")
+    }
+
+    const TYPOS: &str = r#"{"id":"T-1","kind":"individual","names":["FLORES SOTO, Mario"]}
+{"id":"T-2","kind":"individual","names":["FAYAD, Saleh Mahmoud"]}
+{"id":"T-3","kind":"individual","names":["HUERTA RAMOS, Manuel"]}
+{"id":"T-4","kind":"organization","names":["CARILLANCA S.A."]}
+{"id":"T-5","kind":"individual","names":["KANG, Song Nam"]}
+{"id":"T-6","kind":"individual","names":["MUSTAFA, Ibrahim"]}"#;
+
+    fn best(idx: &ScreeningIndex, customer: &str) -> (u8, Option<String>) {
+        let s = idx.screen_uncached(&request(customer, ""), 90);
+        (s.score, s.matches.first().map(|m| m.designation.clone()))
+    }
+
+    #[test]
+    fn one_typing_error_in_any_token_still_reaches_the_name() {
+        let idx = index(TYPOS);
+        for (typed, id) in [
+            (r#"{"id":"c","name":"Mario Floees Soto"}"#, "T-1"),
+            (r#"{"id":"c","name":"Mraio Flores Soto"}"#, "T-1"),
+            (r#"{"id":"c","name":"Ibrahib Mustafa"}"#, "T-6"),
+            (r#"{"id":"c","name":"Ibrahim Mustafq"}"#, "T-6"),
+            (r#"{"id":"c","name":"Ibrahim Mutsafa"}"#, "T-6"),
+        ] {
+            let (score, found) = best(&idx, typed);
+            assert!(score >= 90, "{typed}: {score}");
+            assert_eq!(found.as_deref(), Some(id), "{typed}");
+        }
+    }
+
+    #[test]
+    fn a_family_name_left_out_is_a_near_miss_a_middle_name_is_not() {
+        let idx = index(TYPOS);
+        let (middle, _) = best(&idx, r#"{"id":"c","name":"Saleh Fayad"}"#);
+        assert!(middle >= 90, "middle name left out: {middle}");
+        let (family, found) = best(&idx, r#"{"id":"c","name":"Manuel Ramos"}"#);
+        assert!((70..90).contains(&family), "family name left out: {family}");
+        assert_eq!(found.as_deref(), Some("T-3"), "still listed for review");
+    }
+
+    #[test]
+    fn a_person_reaches_an_organisation_only_on_strong_evidence() {
+        let idx = index(TYPOS);
+        let undeclared = best(&idx, r#"{"id":"c","name":"Carilanca SA"}"#).0;
+        let person = best(
+            &idx,
+            r#"{"id":"c","kind":"individual","name":"Carilanca SA"}"#,
+        )
+        .0;
+        assert!(person + 5 <= undeclared, "{person} vs {undeclared}");
+        // An exact name is certain whatever was declared.
+        let exact = r#"{"id":"c","kind":"individual","name":"Carillanca S.A."}"#;
+        assert_eq!(best(&idx, exact).0, 100);
+    }
+
+    #[test]
+    fn han_characters_against_letters_are_near_misses_at_best() {
+        let idx = index(TYPOS);
+        // 康松南 reads `Kang Song Nan`: one reading of many.
+        let (score, _) = best(&idx, r#"{"id":"c","name":"康松南"}"#);
+        assert!(score < 90, "{score}");
+        // Hangul is an alphabet: its letters are the name.
+        let (score, found) = best(&idx, r#"{"id":"c","name":"강송남"}"#);
+        assert!(score >= 90, "{score}");
+        assert_eq!(found.as_deref(), Some("T-5"));
     }
 
     #[test]

@@ -14,6 +14,7 @@ struct Args {
     examples: bool,
     seed: u64,
     probe: Vec<String>,
+    pairs: Vec<String>,
 }
 
 fn args() -> anyhow::Result<Args> {
@@ -24,6 +25,7 @@ fn args() -> anyhow::Result<Args> {
         examples: false,
         seed: 2026,
         probe: Vec::new(),
+        pairs: Vec::new(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -35,6 +37,7 @@ fn args() -> anyhow::Result<Args> {
             "--seed" => a.seed = value()?.parse()?,
             "--examples" => a.examples = true,
             "--probe" => a.probe.push(value()?),
+            "--pair" => a.pairs.push(value()?),
             other => anyhow::bail!("unknown argument `{other}`"),
         }
     }
@@ -54,6 +57,21 @@ fn main() -> anyhow::Result<()> {
         started.elapsed()
     );
 
+    for pair in &a.pairs {
+        // `--pair "SCREENED|DESIGNATED"`: how two names compare, token by token.
+        let (q, c) = pair
+            .split_once('|')
+            .context("--pair takes `SCREENED|DESIGNATED`")?;
+        let (q, c) = (
+            portcullis_core::names::NormalName::new(q),
+            portcullis_core::names::NormalName::new(c),
+        );
+        let e = portcullis_core::names::explain(&q, &c, portcullis_core::names::NameKind::Person);
+        println!("{pair}: {}", serde_json::to_string(&e)?);
+    }
+    if !a.pairs.is_empty() {
+        return Ok(());
+    }
     if !a.probe.is_empty() {
         let (un, _) = sets::un_original_script()?;
         let un_index = ScreeningIndex::build(un);
@@ -73,6 +91,13 @@ fn main() -> anyhow::Result<()> {
                 for m in s.matches.iter().take(5) {
                     println!("  {label} {:3} {} {}", m.score, m.designation, m.name);
                 }
+                // What the name costs, never seen before (the cache bypassed).
+                let started = std::time::Instant::now();
+                let rounds = 2_000u32;
+                for _ in 0..rounds {
+                    std::hint::black_box(index.screen_uncached(&customer, 100));
+                }
+                println!("  {label} {:?} a screening", started.elapsed() / rounds);
             }
         }
         return Ok(());

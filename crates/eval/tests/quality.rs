@@ -17,8 +17,8 @@ fn spelling_variants_of_sdn_individuals() {
     let index = ScreeningIndex::build(sdn);
     let r = report::variants(&index, &people, 100, 2026, threshold());
     eprintln!("{}", report::variant_table(&r));
-    assert!(r.recall() >= 0.70, "recall {:.3}", r.recall());
-    assert!(r.precision() >= 0.94, "precision {:.3}", r.precision());
+    assert!(r.recall() >= 0.90, "recall {:.3}", r.recall());
+    assert!(r.precision() >= 0.99, "precision {:.3}", r.precision());
     // Unchanged spellings are always found.
     for kind in [
         portcullis_eval::variants::Kind::NaturalOrder,
@@ -52,7 +52,7 @@ fn un_original_script_names_against_latin_only_designations() {
         .values()
         .fold((0, 0), |(h, t), x| (h + x.hits, t + x.total));
     let recall = hits as f64 / total as f64;
-    assert!(recall >= 0.19, "recall {recall:.3}");
+    assert!(recall >= 0.40, "recall {recall:.3}");
 }
 
 #[test]
@@ -82,12 +82,26 @@ fn innocent_names_across_locales() {
         .fold((0, 0), |(h, t), x| (h + x.hits, t + x.total));
     assert_eq!(total, 110_000);
     let rate = hits as f64 / total as f64;
-    assert!(rate <= 0.035, "innocent names matched: {rate:.4}");
-    // Names from European locales are almost never matched.
-    for locale in ["en", "de_DE", "fr_FR", "cy_GB"] {
+    assert!(rate <= 0.004, "innocent names matched: {rate:.4}");
+    // Names in Han characters or kana are never matched by their reading
+    // alone; names from European locales almost never. Arabic-script names
+    // against the (mostly Arabic) SDN names are the open case.
+    for (locale, ceiling) in [
+        ("zh_CN", 0.0),
+        ("zh_TW", 0.0),
+        ("ja_JP", 0.0),
+        ("en", 0.002),
+        ("de_DE", 0.002),
+        ("fr_FR", 0.002),
+        ("cy_GB", 0.002),
+        ("it_IT", 0.004),
+        ("pt_BR", 0.004),
+        ("pt_PT", 0.004),
+        ("ar_SA", 0.025),
+    ] {
         let t = &by_locale[locale];
         assert!(
-            t.rate() <= 0.006,
+            t.rate() <= ceiling,
             "{locale}: {:.4} {:?}",
             t.rate(),
             &t.examples[..t.examples.len().min(5)]

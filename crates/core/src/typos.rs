@@ -1,0 +1,158 @@
+//! Tokens one typing error away: a deletion-neighbourhood index (the
+//! SymSpell scheme) over the distinct tokens of the designated names.
+//!
+//! Every token of four letters or more is stored under the hash of each
+//! spelling with one letter deleted. A token typed with one letter inserted,
+//! deleted, changed, or two neighbours swapped shares one of those spellings
+//! (or is one) with the token it was meant to be, so the tokens one edit away
+//! from a query token are found with about twice its length in hash lookups,
+//! no string built and no scan of the vocabulary.
+//!
+//! Keys are 64-bit hashes of the spellings: a collision only brings one more
+//! candidate to scoring, never loses one.
+
+use foldhash::HashMap;
+
+/// Tokens shorter than this have no neighbours: one edit in three letters
+/// makes another name, not a typo.
+pub const MIN_TYPO_LEN: usize = 4;
+
+/// The tokens of a list and their one-edit neighbourhoods.
+#[derive(Debug, Default)]
+pub struct TypoIndex {
+    /// Hash of a token → its id.
+    tokens: HashMap<u64, u32>,
+    /// Hash of a token with one letter deleted → the ids of the tokens it
+    /// comes from.
+    deletions: HashMap<u64, Vec<u32>>,
+}
+
+impl TypoIndex {
+    /// The id of `token`, adding it (and its deletions) when new.
+    pub fn intern(&mut self, token: &str) -> u32 {
+        let bytes = token.as_bytes();
+        let next = u32::try_from(self.tokens.len()).unwrap_or(u32::MAX);
+        let id = *self.tokens.entry(hash(&[bytes])).or_insert(next);
+        if id == next && bytes.len() >= MIN_TYPO_LEN && token.is_ascii() {
+            for at in 0..bytes.len() {
+                let h = hash(&[
+                    bytes.get(..at).unwrap_or_default(),
+                    bytes.get(at + 1..).unwrap_or_default(),
+                ]);
+                let ids = self.deletions.entry(h).or_default();
+                if ids.last() != Some(&id) {
+                    ids.push(id);
+                }
+            }
+        }
+        id
+    }
+
+    /// How many distinct tokens are indexed.
+    pub fn len(&self) -> usize {
+        self.tokens.len()
+    }
+
+    /// Whether no token is indexed.
+    pub fn is_empty(&self) -> bool {
+        self.tokens.is_empty()
+    }
+
+    /// The id of `token` when it is a token of the list.
+    pub fn get(&self, token: &str) -> Option<u32> {
+        self.tokens.get(&hash(&[token.as_bytes()])).copied()
+    }
+
+    /// The ids of the list's tokens one edit from `token` (itself excluded),
+    /// sorted and distinct. Empty for short or non-ASCII tokens.
+    pub fn neighbours(&self, token: &str) -> Vec<u32> {
+        let bytes = token.as_bytes();
+        let mut out: Vec<u32> = Vec::new();
+        if bytes.len() < MIN_TYPO_LEN || !token.is_ascii() {
+            return out;
+        }
+        // One letter inserted in the token typed: the token is a deletion of it.
+        out.extend(self.deletions.get(&hash(&[bytes])).into_iter().flatten());
+        for at in 0..bytes.len() {
+            let h = hash(&[
+                bytes.get(..at).unwrap_or_default(),
+                bytes.get(at + 1..).unwrap_or_default(),
+            ]);
+            // One letter missing from the token typed.
+            if bytes.len() > MIN_TYPO_LEN {
+                out.extend(self.tokens.get(&h));
+            }
+            // One letter changed, or two swapped: a deletion in common.
+            out.extend(self.deletions.get(&h).into_iter().flatten());
+        }
+        out.sort_unstable();
+        out.dedup();
+        if let Some(own) = self.get(token) {
+            out.retain(|&id| id != own);
+        }
+        out
+    }
+}
+
+/// FNV-1a over the parts in turn: the hash of a spelling given in pieces is
+/// the hash of the pieces written as one.
+fn hash(parts: &[&[u8]]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in parts {
+        for &b in *part {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn index(tokens: &[&str]) -> TypoIndex {
+        let mut t = TypoIndex::default();
+        for token in tokens {
+            t.intern(token);
+        }
+        t
+    }
+
+    fn found(t: &TypoIndex, query: &str) -> Vec<u32> {
+        t.neighbours(query)
+    }
+
+    #[test]
+    fn every_kind_of_single_edit_finds_the_token() {
+        let t = index(&["ibrahim", "mustafa", "flores"]);
+        let ibrahim = t.get("ibrahim");
+        assert!(ibrahim.is_some());
+        for typed in [
+            "ibrahib", "ibrahimm", "ibraim", "ibrhaim", "xbrahim", "brahim",
+        ] {
+            let n = found(&t, typed);
+            assert!(n.contains(&0), "{typed} → {n:?}");
+        }
+        assert_eq!(found(&t, "floees"), vec![2]);
+    }
+
+    #[test]
+    fn two_edits_short_tokens_and_the_token_itself_are_not_neighbours() {
+        let t = index(&["ibrahim", "ali", "omar"]);
+        assert!(found(&t, "ibrxhxm").is_empty());
+        assert!(found(&t, "ibrahim").is_empty());
+        assert!(found(&t, "alo").is_empty(), "three letters: no typo");
+        assert!(found(&t, "omer").contains(&2));
+    }
+
+    #[test]
+    fn interning_is_stable() {
+        let mut t = TypoIndex::default();
+        let a = t.intern("hassan");
+        let b = t.intern("hussein");
+        assert_eq!(t.intern("hassan"), a);
+        assert_ne!(a, b);
+        assert_eq!(t.len(), 2);
+    }
+}
