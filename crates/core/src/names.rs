@@ -127,6 +127,8 @@ pub struct NormalName {
     /// A second phonetic key of a token, where its script reads two ways
     /// (Cyrillic `г` as `g` or `h`): `(token position, key)`.
     pub alt_keys: Vec<(usize, String)>,
+    /// The second reading itself: `(token position, text)`.
+    pub alt_tokens: Vec<(usize, String)>,
     /// The long vowels an Arabic-script token writes, before each consonant
     /// of its skeleton and after the last: `(token position, gaps)`.
     pub long_vowels: Vec<(usize, Vec<u8>)>,
@@ -147,6 +149,9 @@ pub struct NormalName {
     /// The tokens (bit `i` for token `i`) written before the comma of a name
     /// written `FAMILY, Given`: leaving one out is not leaving out a middle name.
     pub family: u64,
+    /// Bit `i`: a particle stands between tokens `i` and `i + 1`, so the two
+    /// are not one name written apart (`فداء آل علي` is not `Abdallah`).
+    pub run_breaks: u64,
 }
 
 /// A token with what its script says about it.
@@ -156,7 +161,7 @@ struct Tok {
     script: Script,
     /// The key, when the script gives it (an Arabic skeleton).
     key: Option<String>,
-    /// A second reading's key.
+    /// A second reading (Cyrillic).
     alt: Option<String>,
     /// Long vowels written (Arabic script).
     vowels: Option<Vec<u8>>,
@@ -188,6 +193,19 @@ fn scripted_tokens(name: &str) -> Vec<Tok> {
     for word in name.split(|c: char| c.is_whitespace() || c == '-' || c == '\u{2010}') {
         match Script::of(word) {
             Script::Latin => out.extend(tokenize(word).into_iter().map(Tok::latin)),
+            Script::Arabic if scripts::arabic_particle(word).is_some() => {
+                // `ابو`, `بن`: the particles `abu`, `bin` of Latin spellings.
+                let text = scripts::arabic_particle(word)
+                    .unwrap_or_default()
+                    .to_owned();
+                out.push(Tok {
+                    text,
+                    script: Script::Arabic,
+                    key: None,
+                    alt: None,
+                    vowels: None,
+                });
+            }
             Script::Arabic => {
                 let (article, rest) = scripts::split_article(word);
                 if article {
@@ -213,12 +231,14 @@ fn scripted_tokens(name: &str) -> Vec<Tok> {
             }
             Script::Cyrillic => {
                 let texts = tokenize(word);
-                let alts = scripts::cyrillic_h_reading(word).map(|w| tokenize(&w));
+                let count = texts.len();
+                let alts = scripts::cyrillic_second_reading(word).map(|w| tokenize(&w));
                 for (i, text) in texts.into_iter().enumerate() {
                     let alt = alts
                         .as_ref()
+                        .filter(|a| a.len() == count)
                         .and_then(|a| a.get(i))
-                        .map(|t| phonetic_key(t));
+                        .cloned();
                     out.push(Tok {
                         text,
                         script: Script::Cyrillic,
@@ -261,6 +281,7 @@ impl NormalName {
         let (numbers, rest): (Vec<Tok>, Vec<Tok>) = rest
             .into_iter()
             .partition(|t| t.text.bytes().all(|b| b.is_ascii_digit()));
+        let run_breaks = run_breaks(&rest);
         let (mut tokens, mut particles): (Vec<Tok>, Vec<Tok>) = rest
             .into_iter()
             .partition(|t| !PARTICLES.contains(&t.text.as_str()));
@@ -272,10 +293,15 @@ impl NormalName {
             .iter()
             .map(|t| t.key.clone().unwrap_or_else(|| phonetic_key(&t.text)))
             .collect();
-        let alt_keys = tokens
+        let alt_tokens: Vec<(usize, String)> = tokens
             .iter()
             .enumerate()
             .filter_map(|(i, t)| Some((i, t.alt.clone()?)))
+            .filter(|(i, a)| tokens.get(*i).is_some_and(|t| t.text != *a))
+            .collect();
+        let alt_keys = alt_tokens
+            .iter()
+            .map(|(i, a)| (*i, phonetic_key(a)))
             .filter(|(i, k)| keys.get(*i) != Some(k))
             .collect();
         let long_vowels = tokens
@@ -303,12 +329,14 @@ impl NormalName {
             keys,
             scripts,
             alt_keys,
+            alt_tokens,
             long_vowels,
             particles: particles.into_iter().map(|t| t.text).collect(),
             numbers: numbers.into_iter().map(|t| t.text).collect(),
             forms,
             patronymic_head,
             family,
+            run_breaks,
         }
     }
 
@@ -333,6 +361,24 @@ impl NormalName {
         t.sort_unstable();
         t.join(" ")
     }
+}
+
+/// [`NormalName::run_breaks`] of the tokens left once forms and numbers are
+/// set apart, particles still among them.
+fn run_breaks(tokens: &[Tok]) -> u64 {
+    let (mut breaks, mut seen, mut particle) = (0u64, 0usize, false);
+    for t in tokens {
+        if PARTICLES.contains(&t.text.as_str()) {
+            particle = seen > 0;
+        } else {
+            if particle && (1..=64).contains(&seen) {
+                breaks |= 1 << (seen - 1);
+            }
+            particle = false;
+            seen += 1;
+        }
+    }
+    breaks
 }
 
 /// Which of `tokens` are family names: those of the part before the comma
@@ -463,7 +509,13 @@ pub fn phonetic_key(token: &str) -> String {
         return token.to_owned();
     }
     let folded = fold(token);
-    skeleton(&folded, |_, _| {})
+    skeleton(&folded, true, |_, _| {})
+}
+
+/// [`phonetic_key`] as compared with an Arabic skeleton: a `j` is always the
+/// consonant `ج` (`Khafaji`, `Raja`), never the `y` of `Sergej`.
+pub fn arabic_comparable_key(token: &str) -> String {
+    skeleton(&fold(token), false, |_, _| {})
 }
 
 /// The multi-letter spellings of one sound folded to one letter.
@@ -507,7 +559,7 @@ fn fold(token: &str) -> Vec<u8> {
 
 /// The consonant skeleton of folded letters; `vowel` is told of each vowel
 /// letter and the position (in the skeleton) of the consonant it precedes.
-fn skeleton(folded: &[u8], mut heard: impl FnMut(usize, u8)) -> String {
+fn skeleton(folded: &[u8], j_after_vowel_is_y: bool, mut heard: impl FnMut(usize, u8)) -> String {
     let mut out = String::with_capacity(folded.len());
     let mut last = '\0';
     let vowel = |c: Option<&u8>| matches!(c, Some(b'a' | b'e' | b'i' | b'o' | b'u' | b'y'));
@@ -519,7 +571,7 @@ fn skeleton(folded: &[u8], mut heard: impl FnMut(usize, u8)) -> String {
             // `w` before a vowel or at the end is a consonant (`Iwan`, `Petrow`),
             // elsewhere a vowel (`Mahmwd`); `j` after a vowel is a `y` (`Sergej`).
             'w' if next.is_none() || vowel(next) => 'v',
-            'j' if vowel(prev) => 'a',
+            'j' if j_after_vowel_is_y && vowel(prev) => 'a',
             'c' | 'q' | 'k' | 'g' => 'k',
             'j' => 'j',
             'z' | 's' | 'x' => 's',
@@ -551,7 +603,7 @@ fn skeleton(folded: &[u8], mut heard: impl FnMut(usize, u8)) -> String {
 pub fn vowel_gaps(token: &str) -> Vec<u8> {
     let folded = fold(token);
     let mut gaps = vec![0u8; folded.len() + 1];
-    let key = skeleton(&folded, |at, letter| {
+    let key = skeleton(&folded, true, |at, letter| {
         if let Some(gap) = gaps.get_mut(at) {
             *gap |= match letter {
                 b'a' => scripts::VOWEL_A,
@@ -654,6 +706,15 @@ pub fn token_similarity(a: &str, ka: &str, b: &str, kb: &str) -> f64 {
     }
     let jw = jaro_winkler(a, b);
     let mut sim = jw;
+    // Two neighbouring letters swapped: a typo, which Jaro-Winkler's window
+    // does not see in short tokens (`Kmi` / `Kim`).
+    if swapped_neighbours(a, b) {
+        sim = sim.max(0.92);
+    } else if a.len() == b.len() && a.len() >= 4 && one_letter_changed(a, b) {
+        // One letter changed in a token of four or more (`Floees` / `Flores`,
+        // `Ourat` / `Murat`, first letter included).
+        sim = sim.max(0.9);
+    }
     if is_patronymic(a) != is_patronymic(b) {
         // `Petrovich` (a father's name) is not `Petrov` (a family name).
         return sim.min(0.8);
@@ -679,6 +740,28 @@ pub fn token_similarity(a: &str, ka: &str, b: &str, kb: &str) -> f64 {
         }
     }
     sim
+}
+
+/// Whether `a` and `b` (of one length) differ in exactly one letter.
+fn one_letter_changed(a: &str, b: &str) -> bool {
+    a.bytes().zip(b.bytes()).filter(|(p, q)| p != q).count() == 1
+}
+
+/// Whether `a` is `b` with two neighbouring, different letters swapped.
+fn swapped_neighbours(a: &str, b: &str) -> bool {
+    let (x, y) = (a.as_bytes(), b.as_bytes());
+    if x.len() != y.len() || x.len() < 3 {
+        return false;
+    }
+    let Some(at) = x.iter().zip(y).position(|(p, q)| p != q) else {
+        return false;
+    };
+    let (Some(x0), Some(x1), Some(y0), Some(y1)) =
+        (x.get(at), x.get(at + 1), y.get(at), y.get(at + 1))
+    else {
+        return false;
+    };
+    x0 == y1 && x1 == y0 && x.get(at + 2..) == y.get(at + 2..)
 }
 
 fn is_patronymic(t: &str) -> bool {
@@ -711,7 +794,18 @@ pub fn pair_similarity(a: &NormalName, i: usize, b: &NormalName, j: usize) -> f6
         if sa == sb {
             return token_similarity(ta, ka, tb, kb).max(scripts::skeleton_similarity(ka, kb));
         }
-        let sim = scripts::skeleton_similarity(ka, kb);
+        let mut sim = scripts::skeleton_similarity(ka, kb);
+        // A Latin `j` after a vowel is read `y` (`Sergej`); against Arabic
+        // it is `ج` (`Khafaji`).
+        let (arabic_key, latin_token) = if sa == Script::Arabic {
+            (ka, tb)
+        } else {
+            (kb, ta)
+        };
+        if latin_token.contains('j') {
+            let strict = arabic_comparable_key(latin_token);
+            sim = sim.max(scripts::skeleton_similarity(arabic_key, &strict));
+        }
         // The long vowels Arabic writes must be heard in the Latin spelling
         // (`حسين` is `Hussein`, not `Hassan`).
         let (arabic, at, latin) = if sa == Script::Arabic {
@@ -735,6 +829,19 @@ pub fn pair_similarity(a: &NormalName, i: usize, b: &NormalName, j: usize) -> f6
                 .iter()
                 .find(|(p, _)| *p == at)
                 .map(|(_, k)| k.as_str())
+        }
+        // The second reading, spelt (`Хасан` read `hasan`).
+        fn spelt(n: &NormalName, at: usize) -> Option<&str> {
+            n.alt_tokens
+                .iter()
+                .find(|(p, _)| *p == at)
+                .map(|(_, t)| t.as_str())
+        }
+        if let Some(t) = spelt(a, i) {
+            sim = sim.max(token_similarity(t, &phonetic_key(t), tb, kb));
+        }
+        if let Some(t) = spelt(b, j) {
+            sim = sim.max(token_similarity(ta, ka, t, &phonetic_key(t)));
         }
         let readings_a = std::iter::once(ka.as_str()).chain(alt(a, i));
         for ra in readings_a {
@@ -894,6 +1001,11 @@ fn compare_aligned(
     // Initials alone do not make a match.
     let full_matches = full_matches(short, sims);
     let mut score = aligned_score(sims);
+    // Three tokens or more, every one paired closely: the agreement of so
+    // many outweighs one weaker pair (a one-letter skeleton, `علي` / `Ali`).
+    if short.tokens.len() >= 3 && sims.iter().all(|&s| s >= 0.85) {
+        score = score.max(sims.iter().sum::<f64>() / sims.len() as f64);
+    }
     score = penalise_unmatched_tokens(score, short, long, used, kind);
     // A family name left out: another person of the same given names.
     if kind != NameKind::Organization {
@@ -1015,11 +1127,12 @@ fn pair_runs_together(short: &NormalName, long: &NormalName, al: &mut Alignment)
         let (Some(a), Some(&slot)) = (short.tokens.get(i), al.sims.get(i)) else {
             continue;
         };
-        if slot >= 0.9 || a.len() < 5 || short.scripts.get(i) == Some(&Script::Arabic) {
+        if slot >= 0.9 {
             continue;
         }
-        if long.has_arabic() {
-            // `Abdullah` / `عبد الله`: by skeletons, the two in their order.
+        if long.has_arabic() || short.scripts.get(i) == Some(&Script::Arabic) {
+            // `Abdullah` / `عبد الله`, `عبدالحليم` / `Abd Halim`: by
+            // skeletons, the two in their order.
             if let Some((s, x)) = arabic_run(short, i, long).filter(|&(s, _)| s > slot) {
                 if let Some(sl) = al.sims.get_mut(i) {
                     *sl = s;
@@ -1036,6 +1149,9 @@ fn pair_runs_together(short: &NormalName, long: &NormalName, al: &mut Alignment)
                     }
                 }
             }
+            continue;
+        }
+        if a.len() < 5 {
             continue;
         }
         let first = a.as_bytes().first();
@@ -1094,26 +1210,35 @@ fn pair_runs_together(short: &NormalName, long: &NormalName, al: &mut Alignment)
     more
 }
 
-/// The best two adjacent Arabic-script tokens of `long` whose skeletons,
-/// run together, are the skeleton of token `i` of `short`: their similarity
-/// and the first one's position.
+/// The best two adjacent tokens of `long`, written in the other script than
+/// token `i` of `short` (one side Arabic), whose skeletons run together are
+/// its skeleton: their similarity and the first one's position.
 fn arabic_run(short: &NormalName, i: usize, long: &NormalName) -> Option<(f64, usize)> {
+    // A token's skeleton as compared across the two scripts.
+    let key_of = |n: &NormalName, at: usize| -> Option<String> {
+        match n.scripts.get(at)? {
+            Script::Arabic => n.keys.get(at).cloned(),
+            _ => n.tokens.get(at).map(|t| arabic_comparable_key(t)),
+        }
+    };
+    let arabic = short.scripts.get(i) == Some(&Script::Arabic);
     // Skeletons of fewer than three letters are shared by too many names.
-    let key = short.keys.get(i).filter(|k| k.len() >= 3)?;
+    let key = key_of(short, i).filter(|k| k.len() >= 3)?;
     let mut best: Option<(f64, usize)> = None;
     for x in 0..long.keys.len().saturating_sub(1) {
-        let both = (long.scripts.get(x), long.scripts.get(x + 1));
-        if both != (Some(&Script::Arabic), Some(&Script::Arabic)) {
+        let other_script = |at: usize| (long.scripts.get(at) == Some(&Script::Arabic)) != arabic;
+        let broken = x < 64 && long.run_breaks & (1 << x) != 0;
+        if broken || !other_script(x) || !other_script(x + 1) {
             continue;
         }
-        let (Some(kx), Some(ky)) = (long.keys.get(x), long.keys.get(x + 1)) else {
+        let (Some(kx), Some(ky)) = (key_of(long, x), key_of(long, x + 1)) else {
             continue;
         };
         // A letter ending one and starting the other is heard once.
         let mut run: Vec<char> = kx.chars().chain(ky.chars()).collect();
         run.dedup();
         let run: String = run.into_iter().collect();
-        let s = scripts::skeleton_similarity(key, &run);
+        let s = scripts::skeleton_similarity(&key, &run);
         if s >= 0.88 && best.is_none_or(|(b, _)| s > b) {
             best = Some((s, x));
         }

@@ -709,8 +709,10 @@ impl ScreeningIndex {
         }
         // Common tokens only (`Muhammabd Ibrahim`): the names on the rarest
         // lists of the two rarest tokens.
+        let tokens = groups.len().saturating_sub(1);
         let mut rarest: Vec<&Vec<u32>> = groups
             .iter()
+            .take(tokens)
             .filter_map(|g| g.lists().map(|(_, l)| l).min_by_key(|l| l.len()))
             .collect();
         rarest.sort_by_key(|l| l.len());
@@ -778,31 +780,20 @@ impl ScreeningIndex {
             let token = query.tokens.get(i).map_or("", String::as_str);
             let script = query.scripts.get(i).copied().unwrap_or_default();
             if script == Script::Latin {
-                // A token the list does not spell may hold a typo: the list's
-                // tokens one edit away, rarest first, within a budget.
-                if self.typos.get(token).is_none() {
-                    let mut near: Vec<&Vec<u32>> = self
-                        .typos
-                        .neighbours(token)
-                        .into_iter()
-                        .filter_map(|id| self.token_postings.get(id as usize))
-                        .collect();
-                    near.sort_unstable_by_key(|l| l.len());
-                    // Short lists are walked within a budget; long ones
-                    // (`Muhammabd`: `muhammad`) are only probed, so they cost
-                    // nothing unless the names they hold were found otherwise.
-                    let mut walked = 0;
-                    for list in near {
-                        if list.len() <= SHORT_POSTING {
-                            walked += list.len();
-                            if walked > NEAR_BUDGET {
-                                continue;
-                            }
-                        }
-                        group.near.push(list);
-                    }
+                self.spelling_lists(token, &mut group);
+            } else if script == Script::Cyrillic {
+                // Both readings, as spelt in Latin letters.
+                self.spelling_lists(token, &mut group);
+                let alt = query.alt_tokens.iter().filter(|(p, _)| *p == i);
+                for (_, reading) in alt {
+                    self.spelling_lists(reading, &mut group);
                 }
-            } else if NEAR_KEYS && key.len() >= 3 && own.is_none_or(|l| l.len() <= RARE_POSTING) {
+            }
+            if script != Script::Latin
+                && NEAR_KEYS
+                && key.len() >= 3
+                && own.is_none_or(|l| l.len() <= RARE_POSTING)
+            {
                 // Another script's token: its key (a skeleton) may differ by
                 // one letter from the list's reading of the same name.
                 // Near keys, rarest first, within a budget of names walked.
@@ -844,6 +835,51 @@ impl ScreeningIndex {
             runs: Vec::new(),
         });
         groups
+    }
+
+    /// The lists a token brings through its spelling: the names spelling it
+    /// exactly (walked in place of its key's list when that list is too
+    /// common to walk: `zahedi` shares `sht` with many names), or, when the
+    /// list never spells it, the names spelling a token one typing error
+    /// away, rarest first, within a budget.
+    fn spelling_lists<'a>(&'a self, token: &str, group: &mut Group<'a>) {
+        let spelt = self
+            .typos
+            .get(token)
+            .and_then(|id| self.token_postings.get(id as usize));
+        if let Some(spelt) = spelt {
+            match group.own {
+                Some(key_list)
+                    if key_list.len() > SHORT_POSTING && spelt.len() < key_list.len() =>
+                {
+                    group.own = Some(spelt);
+                    group.near.push(key_list);
+                }
+                None => group.own = Some(spelt),
+                Some(_) => {}
+            }
+            return;
+        }
+        let mut near: Vec<&Vec<u32>> = self
+            .typos
+            .neighbours(token)
+            .into_iter()
+            .filter_map(|id| self.token_postings.get(id as usize))
+            .collect();
+        near.sort_unstable_by_key(|l| l.len());
+        // Short lists are walked within a budget; long ones (`Muhammabd`:
+        // `muhammad`) are only probed, so they cost nothing unless the names
+        // they hold were found otherwise.
+        let mut walked = 0;
+        for list in near {
+            if list.len() <= SHORT_POSTING {
+                walked += list.len();
+                if walked > NEAR_BUDGET {
+                    continue;
+                }
+            }
+            group.near.push(list);
+        }
     }
 
     /// Token keys of the index one edit away from `key` (a letter deleted,

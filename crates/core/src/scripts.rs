@@ -81,6 +81,19 @@ fn arabic_letters(word: &str) -> Vec<char> {
         .collect()
 }
 
+/// The Latin particle an Arabic-script word is (`ابو` is `abu`, `بن` is
+/// `bin`), if it is one.
+pub fn arabic_particle(word: &str) -> Option<&'static str> {
+    let letters: String = arabic_letters(word).into_iter().collect();
+    match letters.as_str() {
+        "ابو" | "أبو" | "ابي" | "أبي" | "ابا" | "أبا" => Some("abu"),
+        "بن" => Some("bin"),
+        "ابن" | "إبن" => Some("ibn"),
+        "بنت" => Some("bint"),
+        _ => None,
+    }
+}
+
 /// An Arabic-script word split off its article: `التكريتي` is `ال` +
 /// `تكريتي`. Returns whether it had one, and the rest of the word.
 pub fn split_article(word: &str) -> (bool, String) {
@@ -122,7 +135,8 @@ pub fn arabic_skeleton_and_vowels(word: &str) -> (String, Vec<u8>) {
     let mut last = '\0';
     for (i, &c) in letters.iter().enumerate() {
         let next = letters.get(i + 1).copied();
-        let mapped = consonant(c, i, next);
+        let prev = i.checked_sub(1).and_then(|p| letters.get(p)).copied();
+        let mapped = consonant(c, i, prev, next);
         match mapped {
             Some(m) => {
                 if m != last {
@@ -148,7 +162,7 @@ pub fn arabic_skeleton_and_vowels(word: &str) -> (String, Vec<u8>) {
 }
 
 /// The skeleton letter of an Arabic-script letter, `None` when silent.
-fn consonant(c: char, i: usize, next: Option<char>) -> Option<char> {
+fn consonant(c: char, i: usize, prev: Option<char>, next: Option<char>) -> Option<char> {
     Some(match c {
         'ب' | 'پ' | 'ف' => 'v',
         'ت' | 'ث' | 'د' | 'ذ' | 'ض' | 'ط' => 't',
@@ -159,8 +173,11 @@ fn consonant(c: char, i: usize, next: Option<char>) -> Option<char> {
         'ل' => 'l',
         'م' => 'm',
         'ن' => 'n',
-        // `و` is `w` at the start of a word or before a long `a`, a vowel elsewhere.
-        'و' if i == 0 || matches!(next, Some('ا' | 'ى' | 'ة')) => 'v',
+        // `و` is `w` at the start of a word, before a long vowel (`حويش`,
+        // `Huwaysh`) or after a long `a` (`راوي`, `Rawi`), a vowel elsewhere.
+        'و' if i == 0 || matches!(next, Some('ا' | 'ى' | 'ة' | 'ي')) || prev == Some('ا') => {
+            'v'
+        }
         // Silent in the skeleton: `h` sounds, `ʿayn`, hamza, long vowels, tā' marbūṭa.
         _ => return None,
     })
@@ -175,7 +192,8 @@ pub fn arabic_skeleton(word: &str) -> String {
     let mut last = '\0';
     for (i, &c) in letters.iter().enumerate() {
         let next = letters.get(i + 1).copied();
-        let mapped = consonant(c, i, next).unwrap_or('a');
+        let prev = i.checked_sub(1).and_then(|p| letters.get(p)).copied();
+        let mapped = consonant(c, i, prev, next).unwrap_or('a');
         if mapped == 'a' {
             last = 'a';
             continue;
@@ -188,21 +206,35 @@ pub fn arabic_skeleton(word: &str) -> String {
     out
 }
 
-/// The second reading of a Cyrillic word: `г` as `h` (`Гасан` → `Khasan`,
-/// whose skeleton is `Hasan`'s). `None` when the word has no `г`.
-pub fn cyrillic_h_reading(word: &str) -> Option<String> {
-    if !word.chars().any(|c| matches!(c, 'г' | 'Г')) {
-        return None;
+/// The second reading of a Cyrillic word, the way a foreign name written in
+/// Cyrillic is spelt back in English: `г` and `х` as `h` (a Russian clerk's
+/// letters for a foreign `h`: `Мугаммад` is `Muhammad`, `Хасан` is `Hasan`),
+/// `дж` as `j`, `й` as `y`, `я`/`ю`/`ё` as `ya`/`yu`/`yo`, `э` as `e`, the
+/// signs silent. `None` when it reads as the standard transliteration does.
+pub fn cyrillic_second_reading(word: &str) -> Option<String> {
+    let lower: Vec<char> = word.chars().flat_map(char::to_lowercase).collect();
+    let mut out = String::with_capacity(word.len() + 4);
+    let mut i = 0;
+    while let Some(&c) = lower.get(i) {
+        let next = lower.get(i + 1).copied();
+        match (c, next) {
+            ('д', Some('ж')) => {
+                out.push('j');
+                i += 1;
+            }
+            ('г' | 'х', _) => out.push('h'),
+            ('й', _) => out.push('y'),
+            ('я', _) => out.push_str("ya"),
+            ('ю', _) => out.push_str("yu"),
+            ('ё', _) => out.push_str("yo"),
+            ('э' | 'е', _) => out.push('e'),
+            ('ъ' | 'ь', _) => {}
+            (c, _) => out.push_str(deunicode::deunicode_char(c).unwrap_or("")),
+        }
+        i += 1;
     }
-    let swapped: String = word
-        .chars()
-        .map(|c| match c {
-            'г' => 'х',
-            'Г' => 'Х',
-            c => c,
-        })
-        .collect();
-    Some(deunicode::deunicode(&swapped))
+    let standard = deunicode::deunicode(word).to_lowercase();
+    (out != standard).then_some(out)
 }
 
 /// Similarity of two consonant skeletons, one of them from Arabic script
@@ -223,7 +255,9 @@ pub fn skeleton_similarity(a: &str, b: &str) -> f64 {
     let edits = strsim::osa_distance(a, b);
     match (edits, shorter) {
         (1, 2) => 0.8,
-        (1, _) => 0.88,
+        (1, 3) => 0.88,
+        // One letter of four or more: a clerk's choice (`ص` or `س` for `s`).
+        (1, _) => 0.9,
         (2, 5..) => 0.8,
         _ => 0.5,
     }
@@ -268,10 +302,14 @@ mod tests {
     }
 
     #[test]
-    fn cyrillic_g_is_also_read_as_h() {
-        let h = cyrillic_h_reading("Мугаммад").unwrap_or_default();
-        assert_eq!(phonetic_key(&h.to_lowercase()), phonetic_key("muhammad"));
-        assert_eq!(cyrillic_h_reading("Иван"), None);
+    fn cyrillic_is_also_read_as_english_spells_foreign_names() {
+        let read = |w: &str| cyrillic_second_reading(w).unwrap_or_default();
+        assert_eq!(phonetic_key(&read("Мугаммад")), phonetic_key("muhammad"));
+        assert_eq!(read("Хасан"), "hasan");
+        assert_eq!(read("Джо"), "jo");
+        assert_eq!(read("Йосэф"), "yosef");
+        assert_eq!(read("Аяд"), "ayad");
+        assert_eq!(cyrillic_second_reading("Иван"), None);
     }
 
     #[test]

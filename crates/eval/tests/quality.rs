@@ -17,7 +17,7 @@ fn spelling_variants_of_sdn_individuals() {
     let index = ScreeningIndex::build(sdn);
     let r = report::variants(&index, &people, 100, 2026, threshold());
     eprintln!("{}", report::variant_table(&r));
-    assert!(r.recall() >= 0.90, "recall {:.3}", r.recall());
+    assert!(r.recall() >= 0.94, "recall {:.3}", r.recall());
     assert!(r.precision() >= 0.99, "precision {:.3}", r.precision());
     // Unchanged spellings are always found.
     for kind in [
@@ -52,7 +52,7 @@ fn un_original_script_names_against_latin_only_designations() {
         .values()
         .fold((0, 0), |(h, t), x| (h + x.hits, t + x.total));
     let recall = hits as f64 / total as f64;
-    assert!(recall >= 0.40, "recall {recall:.3}");
+    assert!(recall >= 0.55, "recall {recall:.3}");
 }
 
 #[test]
@@ -67,7 +67,7 @@ fn name_bench_pairs() {
         s.f1()
     );
     // OpenSanctions' logic-v2 on the same pairs: P 0.76 R 0.82 F1 0.80.
-    assert!(s.f1() >= 0.84, "F1 {:.3}", s.f1());
+    assert!(s.f1() >= 0.85, "F1 {:.3}", s.f1());
     assert!(s.precision() >= 0.89, "precision {:.3}", s.precision());
 }
 
