@@ -124,11 +124,17 @@ fn print_human(name: &str, threshold: u8, designations: usize, screening: &Scree
         .filter(|m| m.basis == Basis::Name)
         .collect();
     let matched = names.iter().filter(|m| m.score >= threshold).count();
-    println!(
-        "{name}: {matched} designated name(s) at or above {threshold}, {} near miss(es) (70–{}), of {designations} designations",
-        names.len() - matched,
-        threshold.saturating_sub(1),
-    );
+    let near = names.len() - matched;
+    if threshold > 70 {
+        println!(
+            "{name}: {matched} designated name(s) at or above {threshold}, {near} near miss(es) (70–{}), of {designations} designations",
+            threshold - 1,
+        );
+    } else {
+        println!(
+            "{name}: {matched} designated name(s) at or above {threshold}, of {designations} designations"
+        );
+    }
     for m in names {
         let verdict = if m.score >= threshold {
             "match"

@@ -99,6 +99,15 @@ async fn explain_is_given_only_when_asked() {
         .collect();
     assert_eq!(reasons, ["date_of_birth_agrees", "country_agrees"], "{m}");
 
+    body["explain"] = json!(null);
+    let (status, unset) = decide(&r, &body).await;
+    assert_eq!(status, StatusCode::OK, "{unset}");
+    assert!(
+        unset["facts"]["screening"]["matches"][0]
+            .get("explanation")
+            .is_none()
+    );
+
     body["explain"] = json!("yes");
     let (status, err) = decide(&r, &body).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");

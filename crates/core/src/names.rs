@@ -165,18 +165,49 @@ struct Tok {
     alt: Option<String>,
     /// Long vowels written (Arabic script).
     vowels: Option<Vec<u8>>,
+    /// The Arabic article, written on the word that follows it.
+    attached: bool,
 }
 
 impl Tok {
     fn latin(text: String) -> Self {
         Self {
-            text,
+            text: unleet(text),
             script: Script::Latin,
             key: None,
             alt: None,
             vowels: None,
+            attached: false,
         }
     }
+}
+
+/// Digits written for the letters they look like, in a token that is
+/// otherwise letters (`Ig0r Sech1n` is `Igor Sechin`). Numbers (`2004`),
+/// ordinals (`1st`, `44th`) and codes with more digits than letters stay.
+fn unleet(text: String) -> String {
+    let digits = text.bytes().filter(u8::is_ascii_digit).count();
+    let letters = text.bytes().filter(u8::is_ascii_alphabetic).count();
+    let ordinal = ["st", "nd", "rd", "th"].iter().any(|s| {
+        text.strip_suffix(s)
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    });
+    if digits == 0 || letters < 2 || digits >= letters || ordinal {
+        return text;
+    }
+    text.chars()
+        .map(|c| match c {
+            '0' => 'o',
+            '1' => 'i',
+            '3' => 'e',
+            '4' => 'a',
+            '5' => 's',
+            '7' => 't',
+            '8' => 'b',
+            '9' => 'g',
+            c => c,
+        })
+        .collect()
 }
 
 fn tokens_have(scripts: &[Script], script: Script) -> bool {
@@ -204,17 +235,21 @@ fn scripted_tokens(name: &str) -> Vec<Tok> {
                     key: None,
                     alt: None,
                     vowels: None,
+                    attached: false,
                 });
             }
             Script::Arabic => {
                 let (article, rest) = scripts::split_article(word);
                 if article {
+                    // Written on its word: `عبد الرحمن` is still one name run
+                    // apart (see `run_breaks`), unlike a particle of its own.
                     out.push(Tok {
-                        text: "al".to_owned(),
+                        text: ARTICLE.to_owned(),
                         script: Script::Arabic,
                         key: None,
                         alt: None,
                         vowels: None,
+                        attached: true,
                     });
                 }
                 let (key, vowels) = scripts::arabic_skeleton_and_vowels(&rest);
@@ -226,6 +261,7 @@ fn scripted_tokens(name: &str) -> Vec<Tok> {
                         key: Some(key),
                         alt: None,
                         vowels: Some(vowels),
+                        attached: false,
                     });
                 }
             }
@@ -245,6 +281,7 @@ fn scripted_tokens(name: &str) -> Vec<Tok> {
                         key: None,
                         alt,
                         vowels: None,
+                        attached: false,
                     });
                 }
             }
@@ -255,6 +292,7 @@ fn scripted_tokens(name: &str) -> Vec<Tok> {
                     key: None,
                     alt: None,
                     vowels: None,
+                    attached: false,
                 }))
             }
         }
@@ -363,11 +401,17 @@ impl NormalName {
     }
 }
 
+/// The Arabic article `ال`, split off the word it is written on.
+const ARTICLE: &str = "al";
+
 /// [`NormalName::run_breaks`] of the tokens left once forms and numbers are
 /// set apart, particles still among them.
 fn run_breaks(tokens: &[Tok]) -> u64 {
     let (mut breaks, mut seen, mut particle) = (0u64, 0usize, false);
     for t in tokens {
+        if t.attached {
+            continue;
+        }
         if PARTICLES.contains(&t.text.as_str()) {
             particle = seen > 0;
         } else {
@@ -806,6 +850,13 @@ pub fn pair_similarity(a: &NormalName, i: usize, b: &NormalName, j: usize) -> f6
             let strict = arabic_comparable_key(latin_token);
             sim = sim.max(scripts::skeleton_similarity(arabic_key, &strict));
         }
+        // Letters the skeleton leaves out but a Latin spelling shows: an
+        // `h` sound written in Arabic (`خضير` is not `Diarra`), a `y` that
+        // starts the Latin name (`Yusuf` is not `سبأ`).
+        let arabic_text = if sa == Script::Arabic { ta } else { tb };
+        if !sounds_agree(arabic_text, latin_token) {
+            sim = sim.min(0.85);
+        }
         // The long vowels Arabic writes must be heard in the Latin spelling
         // (`حسين` is `Hussein`, not `Hassan`).
         let (arabic, at, latin) = if sa == Script::Arabic {
@@ -857,6 +908,26 @@ pub fn pair_similarity(a: &NormalName, i: usize, b: &NormalName, j: usize) -> f6
     sim
 }
 
+/// Whether the sounds an Arabic skeleton drops agree with a Latin spelling:
+/// an `h` (`ح`, `ه`, `خ`) the Arabic writes before its last letter is
+/// written in the Latin, and a Latin name starting with `y` and a vowel
+/// starts with `ي` in Arabic. `arabic` is the Arabic token's letters as
+/// transliterated (`khdyr`).
+fn sounds_agree(arabic: &str, latin: &str) -> bool {
+    let inner = arabic
+        .get(..arabic.len().saturating_sub(1))
+        .unwrap_or_default();
+    if inner.contains('h') && !latin.contains('h') {
+        return false;
+    }
+    let bytes = latin.as_bytes();
+    let y_vowel = bytes.first() == Some(&b'y')
+        && bytes
+            .get(1)
+            .is_some_and(|b| matches!(b, b'a' | b'e' | b'i' | b'o' | b'u'));
+    !y_vowel || arabic.starts_with('y')
+}
+
 /// How a comparison was scored.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Comparison {
@@ -891,6 +962,9 @@ impl NameKind {
 /// letters (or the other way round): a near miss for a reviewer, a match only
 /// when a date of birth or nationality agrees.
 const IDEOGRAPHIC_CAP: f64 = 0.87;
+
+/// Two tokens run together are looked for only in names of at most this many.
+const MAX_RUN_TOKENS: usize = 8;
 
 /// What a score loses, beyond [`penalise_unmatched_tokens`], for each family
 /// name of a designated person's `FAMILY, Given` name the other name leaves
@@ -1007,8 +1081,11 @@ fn compare_aligned(
         score = score.max(sims.iter().sum::<f64>() / sims.len() as f64);
     }
     score = penalise_unmatched_tokens(score, short, long, used, kind);
-    // A family name left out: another person of the same given names.
-    if kind != NameKind::Organization {
+    // A family name of the designated name left out: another person of the
+    // same given names. (Never the screened name's: a comma typed by the
+    // customer must not lower their own score.)
+    let designated_is_long = q.tokens.len() <= c.tokens.len();
+    if kind != NameKind::Organization && designated_is_long {
         score -= FAMILY_LEFT_OUT * family_left as f64;
     }
     if full_matches == 0 {
@@ -1103,8 +1180,13 @@ fn align_tokens(short: &NormalName, long: &NormalName) -> Alignment {
             }
         }
     }
-    if long.tokens.len() > short.tokens.len() && a.sims.iter().any(|&s| s < 0.9) {
-        a.used += pair_runs_together(short, long, &mut a);
+    // Runs are looked for in names of a few tokens (the search is quadratic
+    // in the longer name's tokens).
+    if long.tokens.len() > short.tokens.len()
+        && long.tokens.len() <= MAX_RUN_TOKENS
+        && a.sims.iter().any(|&s| s < 0.9)
+    {
+        pair_runs_together(short, long, &mut a);
     }
     let family_left = a
         .used_long
@@ -1121,53 +1203,12 @@ fn align_tokens(short: &NormalName, long: &NormalName) -> Alignment {
 /// pair of two tokens of `long` written as one, when it beats the token's
 /// present pair; the tokens of `long` it takes are marked used. Returns how
 /// many more tokens of `long` were used.
-fn pair_runs_together(short: &NormalName, long: &NormalName, al: &mut Alignment) -> usize {
-    let mut more = 0;
+fn pair_runs_together(short: &NormalName, long: &NormalName, al: &mut Alignment) {
     for i in 0..short.tokens.len() {
         let (Some(a), Some(&slot)) = (short.tokens.get(i), al.sims.get(i)) else {
             continue;
         };
         if slot >= 0.9 {
-            continue;
-        }
-        if long.has_arabic() || short.scripts.get(i) == Some(&Script::Arabic) {
-            // `Abdullah` / `عبد الله`, `عبدالحليم` / `Abd Halim`: by
-            // skeletons, the two in their order.
-            if let Some((s, x)) = arabic_run(short, i, long).filter(|&(s, _)| s > slot) {
-                if let Some(sl) = al.sims.get_mut(i) {
-                    *sl = s;
-                }
-                if let Some(p) = al.partners.get_mut(i) {
-                    *p = Partner::Run(x, x + 1);
-                }
-                for j in [x, x + 1] {
-                    if let Some(u) = al.used_long.get_mut(j) {
-                        if !*u {
-                            more += 1;
-                        }
-                        *u = true;
-                    }
-                }
-            }
-            continue;
-        }
-        if a.len() < 5 {
-            continue;
-        }
-        let first = a.as_bytes().first();
-        let fits = |x: &String, y: &String| {
-            x.as_bytes().first() == first
-                && x.len() + y.len() + 2 >= a.len()
-                && a.len() + 2 >= x.len() + y.len()
-        };
-        // Most candidates have no two tokens that could make this one.
-        let possible = long.tokens.iter().enumerate().any(|(x, tx)| {
-            long.tokens
-                .iter()
-                .enumerate()
-                .any(|(y, ty)| x != y && fits(tx, ty))
-        });
-        if !possible {
             continue;
         }
         // The long token it was paired with, if any, is free to be one half.
@@ -1176,44 +1217,83 @@ fn pair_runs_together(short: &NormalName, long: &NormalName, al: &mut Alignment)
             _ => None,
         };
         let free = |j: usize| al.used_long.get(j) == Some(&false) || Some(j) == current;
-        let ka = phonetic_key(a);
-        let mut best: Option<(f64, usize, usize)> = None;
-        for (x, tx) in long.tokens.iter().enumerate().filter(|&(x, _)| free(x)) {
-            for (y, ty) in long.tokens.iter().enumerate() {
-                if y == x || !free(y) || !fits(tx, ty) {
-                    continue;
-                }
-                let run = format!("{tx}{ty}");
-                let s = token_similarity(a, &ka, &run, &phonetic_key(&run));
-                if best.is_none_or(|(b, _, _)| s > b) {
-                    best = Some((s, x, y));
-                }
+        let best = if long.has_arabic() || short.scripts.get(i) == Some(&Script::Arabic) {
+            // `Abdullah` / `عبد الله`, `عبدالحليم` / `Abd Halim`: by
+            // skeletons, the two in their order.
+            arabic_run(short, i, long, &free).map(|(s, x)| (s, x, x + 1))
+        } else {
+            latin_run(a, long, &free)
+        };
+        let Some((s, x, y)) = best.filter(|&(s, _, _)| s > slot) else {
+            continue;
+        };
+        // The pair it had is given back, then the two of the run are taken.
+        if let Some(j) = current {
+            if let Some(u) = al.used_long.get_mut(j) {
+                *u = false;
+                al.used -= 1;
             }
         }
-        if let Some((s, x, y)) = best.filter(|&(s, _, _)| s > slot && s >= 0.85) {
-            if let Some(sl) = al.sims.get_mut(i) {
-                *sl = s;
-            }
-            if let Some(p) = al.partners.get_mut(i) {
-                *p = Partner::Run(x, y);
-            }
-            for j in [x, y] {
-                if let Some(u) = al.used_long.get_mut(j) {
-                    if !*u {
-                        more += 1;
-                    }
-                    *u = true;
+        for j in [x, y] {
+            if let Some(u) = al.used_long.get_mut(j) {
+                if !*u {
+                    al.used += 1;
                 }
+                *u = true;
+            }
+        }
+        if let Some(sl) = al.sims.get_mut(i) {
+            *sl = s;
+        }
+        if let Some(p) = al.partners.get_mut(i) {
+            *p = Partner::Run(x, y);
+        }
+    }
+}
+
+/// The best two free tokens of `long` that, written as one, spell `a`
+/// (`Arnoldolobo` / `Arnoldo Lobo`): their similarity (0.85 or more) and
+/// positions.
+fn latin_run(
+    a: &str,
+    long: &NormalName,
+    free: &impl Fn(usize) -> bool,
+) -> Option<(f64, usize, usize)> {
+    if a.len() < 5 {
+        return None;
+    }
+    let first = a.as_bytes().first();
+    let fits = |x: &String, y: &String| {
+        x.as_bytes().first() == first
+            && x.len() + y.len() + 2 >= a.len()
+            && a.len() + 2 >= x.len() + y.len()
+    };
+    let ka = phonetic_key(a);
+    let mut best: Option<(f64, usize, usize)> = None;
+    for (x, tx) in long.tokens.iter().enumerate().filter(|&(x, _)| free(x)) {
+        for (y, ty) in long.tokens.iter().enumerate() {
+            if y == x || !free(y) || !fits(tx, ty) {
+                continue;
+            }
+            let run = format!("{tx}{ty}");
+            let s = token_similarity(a, &ka, &run, &phonetic_key(&run));
+            if best.is_none_or(|(b, _, _)| s > b) {
+                best = Some((s, x, y));
             }
         }
     }
-    more
+    best.filter(|&(s, _, _)| s >= 0.85)
 }
 
 /// The best two adjacent tokens of `long`, written in the other script than
 /// token `i` of `short` (one side Arabic), whose skeletons run together are
 /// its skeleton: their similarity and the first one's position.
-fn arabic_run(short: &NormalName, i: usize, long: &NormalName) -> Option<(f64, usize)> {
+fn arabic_run(
+    short: &NormalName,
+    i: usize,
+    long: &NormalName,
+    free: &impl Fn(usize) -> bool,
+) -> Option<(f64, usize)> {
     // A token's skeleton as compared across the two scripts.
     let key_of = |n: &NormalName, at: usize| -> Option<String> {
         match n.scripts.get(at)? {
@@ -1228,7 +1308,7 @@ fn arabic_run(short: &NormalName, i: usize, long: &NormalName) -> Option<(f64, u
     for x in 0..long.keys.len().saturating_sub(1) {
         let other_script = |at: usize| (long.scripts.get(at) == Some(&Script::Arabic)) != arabic;
         let broken = x < 64 && long.run_breaks & (1 << x) != 0;
-        if broken || !other_script(x) || !other_script(x + 1) {
+        if broken || !free(x) || !free(x + 1) || !other_script(x) || !other_script(x + 1) {
             continue;
         }
         let (Some(kx), Some(ky)) = (key_of(long, x), key_of(long, x + 1)) else {
@@ -1419,6 +1499,62 @@ mod tests {
         assert_eq!(phonetic_key("khaled"), phonetic_key("haled"));
         assert_eq!(phonetic_key("aleksandr"), phonetic_key("alexandr"));
         assert_ne!(phonetic_key("ivanov"), phonetic_key("lavrov"));
+    }
+
+    #[test]
+    fn a_comma_in_the_screened_name_changes_nothing() {
+        let designated = "FAYAD, Saleh";
+        assert_eq!(
+            score("Fayad Junk, Saleh", designated, NameKind::Person),
+            score("Fayad Junk Saleh", designated, NameKind::Person)
+        );
+    }
+
+    #[test]
+    fn explanations_pair_runs_and_list_what_was_left_out() {
+        let e = explain(
+            &NormalName::new("Olgaplaksina"),
+            &NormalName::new("PLAKSINA, Olga"),
+            NameKind::Person,
+        );
+        assert!(e.name_score >= 90, "{e:?}");
+        assert_eq!(e.pairs.len(), 1);
+        assert_eq!(e.pairs[0].screened, "olgaplaksina");
+        assert_eq!(e.pairs[0].designated, "olga plaksina");
+        assert!(e.designated_left_out.is_empty(), "{e:?}");
+        let e = explain(
+            &NormalName::new("Manuel Ramos"),
+            &NormalName::new("HUERTA RAMOS, Manuel"),
+            NameKind::Person,
+        );
+        assert_eq!(e.designated_left_out, ["huerta"]);
+        assert!(e.name_score < 90, "{e:?}");
+        // عبد الرحمن written apart is still one name; فداء آل علي is two.
+        let one = score("عبد الرحمن", "Abdulrahman", NameKind::Person);
+        assert!(one >= 90, "{one}");
+        let two = score("فداء آل علي", "ABDALLAH, Abu", NameKind::Person);
+        assert!(two < 90, "{two}");
+    }
+
+    #[test]
+    fn digits_written_for_letters_are_read_as_letters() {
+        assert_eq!(NormalName::new("Ig0r Sech1n").tokens, ["igor", "sechin"]);
+        assert!(score("I9or Sech1n", "Igor Sechin", NameKind::Person) >= 95);
+        // Numbers, ordinals and codes are left as they are.
+        assert_eq!(unleet("1st".into()), "1st");
+        assert_eq!(unleet("44th".into()), "44th");
+        assert_eq!(unleet("2004".into()), "2004");
+        assert_eq!(unleet("a1234".into()), "a1234");
+    }
+
+    #[test]
+    fn swapped_and_changed_letters_are_typos() {
+        let sim = |a: &str, b: &str| token_similarity(a, &phonetic_key(a), b, &phonetic_key(b));
+        assert!(sim("kmi", "kim") >= 0.9, "{}", sim("kmi", "kim"));
+        assert!(sim("ourat", "murat") >= 0.9, "{}", sim("ourat", "murat"));
+        assert!(sim("kim", "kia") < 0.9, "three letters: another name");
+        assert!(!swapped_neighbours("abc", "abc"));
+        assert!(!swapped_neighbours("abcd", "badc"), "two swaps");
     }
 
     #[test]

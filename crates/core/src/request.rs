@@ -90,7 +90,7 @@ pub struct DecideRequest {
     pub satisfied_conditions: Vec<String>,
     /// `explain`: each name match in `facts.screening` says how the tokens
     /// were paired and what adjusted the score. Off by default.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_false")]
     pub explain: bool,
 }
 
@@ -428,6 +428,14 @@ where
     T: Deserialize<'de>,
 {
     Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
+}
+
+/// `null` for a flag is the flag unset.
+fn null_as_false<'de, D>(d: D) -> Result<bool, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    Ok(Option::<bool>::deserialize(d)?.unwrap_or_default())
 }
 
 /// Echoes user input into error messages without letting it grow unbounded.

@@ -165,6 +165,9 @@ const SHORT_POSTING: usize = 256;
 const MAX_CANDIDATES: usize = 64;
 /// Whether tokens reach names through keys one edit away.
 const NEAR_KEYS: bool = true;
+/// Tokens longer than this (no name has one) get no typo neighbours and are
+/// not split in two: the work on a token grows with the square of its length.
+const MAX_TYPO_TOKEN: usize = 40;
 /// At most this many names are reached through the near keys of one token.
 const NEAR_BUDGET: usize = 512;
 /// At most this many names found through short lists are probed in long ones.
@@ -326,6 +329,15 @@ impl ScreeningIndex {
                 let at = u32::try_from(index.indexed.len()).unwrap_or(u32::MAX);
                 let mut keys: Vec<String> = normal.keys.clone();
                 keys.push(joined_key(&normal));
+                // `Muraj` is also reached from `مراج`: a `j` after a vowel
+                // is `ج` to an Arabic reader, not the `y` of `Sergej`.
+                keys.extend(
+                    normal
+                        .tokens
+                        .iter()
+                        .filter(|t| t.contains('j'))
+                        .map(|t| crate::names::arabic_comparable_key(t)),
+                );
                 keys.sort_unstable();
                 keys.dedup();
                 for k in keys {
@@ -548,8 +560,7 @@ impl ScreeningIndex {
             let explanation = out
                 .explain
                 .then(|| self.explain_hit(name, &designated, hit, party));
-            let at = out.screening.matches.len();
-            let added = self.push(
+            self.push_explained(
                 out,
                 hit.entry,
                 designated,
@@ -557,11 +568,8 @@ impl ScreeningIndex {
                 party.label,
                 Basis::Name,
                 score,
-            );
-            if let Some(m) = out.screening.matches.get_mut(at).filter(|_| added) {
-                m.explanation = explanation;
-            }
-            added
+                explanation,
+            )
         };
         let mut found: Vec<(u8, Hit)> = Vec::new();
         for &hit in hits.iter() {
@@ -710,14 +718,19 @@ impl ScreeningIndex {
         // Common tokens only (`Muhammabd Ibrahim`): the names on the rarest
         // lists of the two rarest tokens.
         let tokens = groups.len().saturating_sub(1);
+        // By key, not spelling: `Mohamed` also finds `Muhammad`.
         let mut rarest: Vec<&Vec<u32>> = groups
             .iter()
             .take(tokens)
-            .filter_map(|g| g.lists().map(|(_, l)| l).min_by_key(|l| l.len()))
+            .filter_map(|g| {
+                g.key
+                    .or_else(|| g.lists().map(|(_, l)| l).min_by_key(|l| l.len()))
+            })
             .collect();
         rarest.sort_by_key(|l| l.len());
         if let (Some(a), Some(b)) = (rarest.first(), rarest.get(1)) {
-            if b.len() > SHORT_POSTING {
+            // (A short list was walked already: its names are probed in `b`.)
+            if a.len() > SHORT_POSTING {
                 for at in intersect(a, b) {
                     found.entry(at).or_default();
                 }
@@ -770,6 +783,7 @@ impl ScreeningIndex {
             let own = self.postings.get(key);
             let mut group = Group {
                 own,
+                key: own,
                 near: Vec::new(),
                 runs: Vec::new(),
             };
@@ -789,10 +803,14 @@ impl ScreeningIndex {
                     self.spelling_lists(reading, &mut group);
                 }
             }
+            // Arabic script, whose skeletons differ by a clerk's choice of
+            // letter (`غارسي` / `Garcia`), always; another script when its
+            // key is missing or rare.
+            let near_too = script == Script::Arabic || own.is_none_or(|l| l.len() <= RARE_POSTING);
             if script != Script::Latin
                 && NEAR_KEYS
-                && key.len() >= 3
-                && own.is_none_or(|l| l.len() <= RARE_POSTING)
+                && (3..=MAX_TYPO_TOKEN).contains(&key.len())
+                && near_too
             {
                 // Another script's token: its key (a skeleton) may differ by
                 // one letter from the list's reading of the same name.
@@ -811,7 +829,10 @@ impl ScreeningIndex {
                     group.near.push(list);
                 }
             }
-            if token.len() >= 7 && self.typos.get(token).is_none() && token.is_ascii() {
+            if (7..=MAX_TYPO_TOKEN).contains(&token.len())
+                && self.typos.get(token).is_none()
+                && token.is_ascii()
+            {
                 group.runs = self.halves(token);
             }
             groups.push(group);
@@ -829,8 +850,10 @@ impl ScreeningIndex {
                 }
             }
         }
+        let whole = self.postings.get(&joined_key(query));
         groups.push(Group {
-            own: self.postings.get(&joined_key(query)),
+            own: whole,
+            key: whole,
             near: Vec::new(),
             runs: Vec::new(),
         });
@@ -858,6 +881,9 @@ impl ScreeningIndex {
                 None => group.own = Some(spelt),
                 Some(_) => {}
             }
+            return;
+        }
+        if token.len() > MAX_TYPO_TOKEN {
             return;
         }
         let mut near: Vec<&Vec<u32>> = self
@@ -919,8 +945,18 @@ impl ScreeningIndex {
                 self.postings.get(&crate::names::phonetic_key(b)),
             );
             if let (Some(x), Some(y)) = lists {
-                let both = intersect(x, y);
-                if !both.is_empty() && both.len() <= SHORT_POSTING {
+                // The shorter list's names looked up in the longer: two
+                // common halves are not walked.
+                let (short, long) = if x.len() <= y.len() { (x, y) } else { (y, x) };
+                if short.len() > SHORT_POSTING {
+                    continue;
+                }
+                let both: Vec<u32> = short
+                    .iter()
+                    .copied()
+                    .filter(|at| long.binary_search(at).is_ok())
+                    .collect();
+                if !both.is_empty() {
                     out.push(both);
                 }
             }
@@ -980,6 +1016,23 @@ impl ScreeningIndex {
         basis: Basis,
         score: u8,
     ) -> bool {
+        self.push_explained(out, i, name, screened, party, basis, score, None)
+    }
+
+    /// [`Self::push`], with how a name match was scored: the explanation
+    /// follows the score kept.
+    #[allow(clippy::too_many_arguments)]
+    fn push_explained(
+        &self,
+        out: &mut Found,
+        i: u32,
+        name: String,
+        screened: &str,
+        party: &'static str,
+        basis: Basis,
+        score: u8,
+        explanation: Option<Box<MatchExplanation>>,
+    ) -> bool {
         use std::collections::hash_map::Entry;
         let Some(d) = self.entry(i) else { return false };
         let at = out.screening.matches.len();
@@ -989,6 +1042,7 @@ impl ScreeningIndex {
                     if m.score < score {
                         m.score = score;
                         m.name = name;
+                        m.explanation = explanation;
                     }
                 }
                 return false;
@@ -1005,7 +1059,7 @@ impl ScreeningIndex {
             basis,
             score,
             measure: d.record.measure.clone(),
-            explanation: None,
+            explanation,
         });
         true
     }
@@ -1013,8 +1067,11 @@ impl ScreeningIndex {
 
 /// The posting lists one token of a query leads to.
 struct Group<'a> {
-    /// The list of the token's own key.
+    /// The list of the token's own key, or of its exact spelling when the
+    /// key's is too common to walk.
     own: Option<&'a Vec<u32>>,
+    /// The list of the token's own key.
+    key: Option<&'a Vec<u32>>,
     /// Lists of keys near it (one edit, another reading, a split).
     near: Vec<&'a Vec<u32>>,
     /// Names holding both halves of the token, when it is two names run together.

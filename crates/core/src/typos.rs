@@ -8,8 +8,9 @@
 //! from a query token are found with about twice its length in hash lookups,
 //! no string built and no scan of the vocabulary.
 //!
-//! Keys are 64-bit hashes of the spellings: a collision only brings one more
-//! candidate to scoring, never loses one.
+//! Deletions are keyed by 64-bit hashes of the spellings: a collision only
+//! brings one more candidate to scoring. Tokens are checked against their
+//! text, so a token is known only when spelt exactly.
 
 use foldhash::HashMap;
 
@@ -23,6 +24,8 @@ pub const MIN_TYPO_LEN: usize = 3;
 pub struct TypoIndex {
     /// Hash of a token → its id.
     tokens: HashMap<u64, u32>,
+    /// Each token's text, by id.
+    texts: Vec<Box<str>>,
     /// Hash of a token with one letter deleted → the ids of the tokens it
     /// comes from.
     deletions: HashMap<u64, Vec<u32>>,
@@ -32,9 +35,16 @@ impl TypoIndex {
     /// The id of `token`, adding it (and its deletions) when new.
     pub fn intern(&mut self, token: &str) -> u32 {
         let bytes = token.as_bytes();
-        let next = u32::try_from(self.tokens.len()).unwrap_or(u32::MAX);
+        let next = u32::try_from(self.texts.len()).unwrap_or(u32::MAX);
         let id = *self.tokens.entry(hash(&[bytes])).or_insert(next);
-        if id == next && bytes.len() >= MIN_TYPO_LEN && token.is_ascii() {
+        if id != next && self.text(id) == Some(token) {
+            return id;
+        }
+        // A new token (or, once in 2^64, one whose hash another has: it
+        // keeps its own id and neighbours, but `get` does not know it).
+        self.texts.push(token.into());
+        let id = next;
+        if bytes.len() >= MIN_TYPO_LEN && token.is_ascii() {
             for at in 0..bytes.len() {
                 let h = hash(&[
                     bytes.get(..at).unwrap_or_default(),
@@ -51,17 +61,23 @@ impl TypoIndex {
 
     /// How many distinct tokens are indexed.
     pub fn len(&self) -> usize {
-        self.tokens.len()
+        self.texts.len()
     }
 
     /// Whether no token is indexed.
     pub fn is_empty(&self) -> bool {
-        self.tokens.is_empty()
+        self.texts.is_empty()
     }
 
     /// The id of `token` when it is a token of the list.
     pub fn get(&self, token: &str) -> Option<u32> {
-        self.tokens.get(&hash(&[token.as_bytes()])).copied()
+        let id = *self.tokens.get(&hash(&[token.as_bytes()]))?;
+        (self.text(id) == Some(token)).then_some(id)
+    }
+
+    /// The text of token `id`.
+    fn text(&self, id: u32) -> Option<&str> {
+        self.texts.get(id as usize).map(|t| &**t)
     }
 
     /// The ids of the list's tokens one edit from `token` (itself excluded),
