@@ -162,7 +162,7 @@ const REPORT_FLOOR: u8 = 70;
 /// (`mohammed`): its names must share a second key with the screened name.
 const SHORT_POSTING: usize = 256;
 /// At most this many candidates are scored for one screened name.
-const MAX_CANDIDATES: usize = 64;
+const MAX_CANDIDATES: usize = 32;
 /// Whether tokens reach names through keys one edit away.
 const NEAR_KEYS: bool = true;
 /// Tokens longer than this (no name has one) get no typo neighbours and are
@@ -715,13 +715,15 @@ impl ScreeningIndex {
                 }
             }
         }
-        // Common tokens only (`Muhammabd Ibrahim`): the names on the rarest
-        // lists of the two rarest tokens.
+        // Tokens none of whose lists could be walked (`Muhammabd Ibrahim`):
+        // the names on the key lists of the two rarest of them (by key, not
+        // spelling: `Mohamed` also finds `Muhammad`). A token with a short
+        // list was walked already; its names are probed in the others.
         let tokens = groups.len().saturating_sub(1);
-        // By key, not spelling: `Mohamed` also finds `Muhammad`.
         let mut rarest: Vec<&Vec<u32>> = groups
             .iter()
             .take(tokens)
+            .filter(|g| g.lists().all(|(_, l)| l.len() > SHORT_POSTING))
             .filter_map(|g| {
                 g.key
                     .or_else(|| g.lists().map(|(_, l)| l).min_by_key(|l| l.len()))
@@ -729,11 +731,8 @@ impl ScreeningIndex {
             .collect();
         rarest.sort_by_key(|l| l.len());
         if let (Some(a), Some(b)) = (rarest.first(), rarest.get(1)) {
-            // (A short list was walked already: its names are probed in `b`.)
-            if a.len() > SHORT_POSTING {
-                for at in intersect(a, b) {
-                    found.entry(at).or_default();
-                }
+            for at in intersect(a, b) {
+                found.entry(at).or_default();
             }
         } else if let Some(a) = exact.first().filter(|a| a.len() > SHORT_POSTING) {
             for &at in a.iter().take(SHORT_POSTING) {

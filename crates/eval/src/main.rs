@@ -15,6 +15,7 @@ struct Args {
     seed: u64,
     probe: Vec<String>,
     pairs: Vec<String>,
+    scale: Option<usize>,
 }
 
 fn args() -> anyhow::Result<Args> {
@@ -26,6 +27,7 @@ fn args() -> anyhow::Result<Args> {
         seed: 2026,
         probe: Vec::new(),
         pairs: Vec::new(),
+        scale: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -38,15 +40,70 @@ fn args() -> anyhow::Result<Args> {
             "--examples" => a.examples = true,
             "--probe" => a.probe.push(value()?),
             "--pair" => a.pairs.push(value()?),
+            "--scale" => a.scale = Some(value()?.parse()?),
             other => anyhow::bail!("unknown argument `{other}`"),
         }
     }
     Ok(a)
 }
 
+/// This process's resident memory, in KiB (Linux; 0 elsewhere).
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// `--scale N`: the SDN list grown N times (real names recombined): index
+/// size, build time, and the cost and quality of screening against it, beside
+/// the list itself in the same run.
+#[allow(clippy::print_stdout)]
+fn scale(factor: usize, a: &Args) -> anyhow::Result<()> {
+    println!(
+        "| list | designations | names | build | index memory | per name | innocent name, uncached | innocents matched | variant recall |"
+    );
+    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    for f in [1, factor] {
+        let entries = sets::scaled_sdn(f, a.seed)?;
+        let people = sets::individuals(&entries);
+        let designations = entries.len();
+        let names: usize = entries.iter().map(|d| d.record.names.len()).sum();
+        let before = rss_kib();
+        let started = std::time::Instant::now();
+        let index = ScreeningIndex::build(entries);
+        let build = started.elapsed();
+        // The designations themselves are part of what the index holds.
+        let memory = rss_kib().saturating_sub(before);
+        let started = std::time::Instant::now();
+        let by_locale = report::innocents(&index, a.innocents_per_locale, 2027, a.threshold);
+        let (hits, total) = by_locale
+            .values()
+            .fold((0, 0), |(h, t), x| (h + x.hits, t + x.total));
+        let per_name = started.elapsed() / u32::try_from(total.max(1)).unwrap_or(u32::MAX);
+        let v = report::variants(&index, &people, a.per_kind, a.seed, a.threshold);
+        println!(
+            "| SDN ×{f} | {designations} | {names} | {build:.2?} | {:.1} MiB | {} B | {per_name:.1?} | {:.2} % | {:.3} |",
+            memory as f64 / 1024.0,
+            memory * 1024 / u64::try_from(names.max(1)).unwrap_or(1),
+            100.0 * hits as f64 / total.max(1) as f64,
+            v.recall(),
+        );
+    }
+    Ok(())
+}
+
 #[allow(clippy::print_stdout)]
 fn main() -> anyhow::Result<()> {
     let a = args()?;
+    if let Some(factor) = a.scale {
+        return scale(factor, &a);
+    }
     let sdn = sets::sdn()?;
     let people = sets::individuals(&sdn);
     let started = std::time::Instant::now();

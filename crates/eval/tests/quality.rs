@@ -108,3 +108,20 @@ fn innocent_names_across_locales() {
         );
     }
 }
+
+/// A list grown by recombining the SDN's real names (what a consolidated
+/// list of several regimes looks like to the matcher): the synthetic
+/// designations are well formed and distinct, and spelling variants of the
+/// real ones are still found among them.
+#[test]
+fn a_grown_list_still_finds_spelling_variants() {
+    let grown = sets::scaled_sdn(3, 7).unwrap();
+    let sdn = sets::sdn().unwrap();
+    assert_eq!(grown.len(), 3 * sdn.len());
+    let ids: std::collections::HashSet<&str> = grown.iter().map(|d| d.record.id.as_str()).collect();
+    assert_eq!(ids.len(), grown.len(), "ids are unique");
+    let people = sets::individuals(&sdn);
+    let index = ScreeningIndex::build(grown);
+    let r = report::variants(&index, &people, 40, 2026, threshold());
+    assert!(r.recall() >= 0.9, "recall {:.3}", r.recall());
+}
