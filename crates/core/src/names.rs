@@ -378,6 +378,43 @@ impl NormalName {
         }
     }
 
+    /// Splits a particle written onto a Latin token (`Alhalabi`,
+    /// `Salihal`, `Abuyahya`) when the token is not one `known` knows and
+    /// what is left of it is: `al` + `halabi`.
+    pub fn unglue(&mut self, known: impl Fn(&str) -> bool) {
+        const BEFORE: [&str; 6] = ["abu", "bin", "ibn", "al", "el", "ul"];
+        const AFTER: [&str; 2] = ["al", "el"];
+        for i in 0..self.tokens.len() {
+            let (Some(token), Some(Script::Latin)) = (self.tokens.get(i), self.scripts.get(i))
+            else {
+                continue;
+            };
+            if token.len() < 5 || known(token) {
+                continue;
+            }
+            let before = BEFORE.iter().find_map(|p| {
+                let rest = token.strip_prefix(p)?;
+                (rest.len() >= 3 && known(rest)).then(|| (*p, rest.to_owned()))
+            });
+            let after = || {
+                AFTER.iter().find_map(|p| {
+                    let head = token.strip_suffix(p)?;
+                    (head.len() >= 3 && known(head)).then(|| (*p, head.to_owned()))
+                })
+            };
+            let Some((particle, rest)) = before.or_else(after) else {
+                continue;
+            };
+            if let Some(k) = self.keys.get_mut(i) {
+                *k = phonetic_key(&rest);
+            }
+            if let Some(t) = self.tokens.get_mut(i) {
+                *t = rest;
+            }
+            self.particles.push(particle.to_owned());
+        }
+    }
+
     /// Whether nothing comparable is left of the name.
     pub fn is_empty(&self) -> bool {
         self.tokens.is_empty()

@@ -133,7 +133,13 @@ fn main() -> anyhow::Result<()> {
         let (un, _) = sets::un_original_script()?;
         let un_index = ScreeningIndex::build(un);
         for name in &a.probe {
+            let started = std::time::Instant::now();
+            for _ in 0..2_000 {
+                std::hint::black_box(portcullis_core::names::NormalName::new(name));
+            }
+            let prepare = started.elapsed() / 2_000;
             let n = portcullis_core::names::NormalName::new(name);
+            println!("{name}: prepared in {prepare:?}");
             println!(
                 "{name}: tokens {:?} keys {:?} joined {}",
                 n.tokens, n.keys, n.joined_key
