@@ -319,6 +319,23 @@ impl NormalName {
         let (numbers, rest): (Vec<Tok>, Vec<Tok>) = rest
             .into_iter()
             .partition(|t| t.text.bytes().all(|b| b.is_ascii_digit()));
+        // `Abdul`, `Abdel`: `Abd` and the article of the name after it
+        // (`Abdul Aziz` is `Abd al-Aziz`, `عبد العزيز`).
+        let rest: Vec<Tok> = rest
+            .into_iter()
+            .flat_map(|t| {
+                let abd = t.script == Script::Latin
+                    && matches!(
+                        t.text.as_str(),
+                        "abdul" | "abdel" | "abdol" | "abdoul" | "abdal" | "abdil" | "abdou"
+                    );
+                if abd {
+                    vec![Tok::latin("abd".to_owned()), Tok::latin(ARTICLE.to_owned())]
+                } else {
+                    vec![t]
+                }
+            })
+            .collect();
         let run_breaks = run_breaks(&rest);
         let (mut tokens, mut particles): (Vec<Tok>, Vec<Tok>) = rest
             .into_iter()
@@ -596,7 +613,18 @@ pub fn phonetic_key(token: &str) -> String {
 /// [`phonetic_key`] as compared with an Arabic skeleton: a `j` is always the
 /// consonant `ج` (`Khafaji`, `Raja`), never the `y` of `Sergej`.
 pub fn arabic_comparable_key(token: &str) -> String {
-    skeleton(&fold(token), false, |_, _| {})
+    // Nor is `zh` the Russian `ж`: it is `ز` and `ه` (`Azhar`).
+    let folded: Vec<u8> = token
+        .split("zh")
+        .map(fold)
+        .collect::<Vec<_>>()
+        .join(&b"zh"[..]);
+    skeleton(&folded, false, |_, _| {})
+}
+
+/// Whether [`arabic_comparable_key`] can differ from [`phonetic_key`].
+pub fn reads_otherwise_to_arabic(token: &str) -> bool {
+    token.contains('j') || token.contains("zh")
 }
 
 /// The multi-letter spellings of one sound folded to one letter.
@@ -883,7 +911,7 @@ pub fn pair_similarity(a: &NormalName, i: usize, b: &NormalName, j: usize) -> f6
         } else {
             (kb, ta)
         };
-        if latin_token.contains('j') {
+        if reads_otherwise_to_arabic(latin_token) {
             let strict = arabic_comparable_key(latin_token);
             sim = sim.max(scripts::skeleton_similarity(arabic_key, &strict));
         }
@@ -1571,6 +1599,22 @@ mod tests {
         assert!(one >= 90, "{one}");
         let two = score("فداء آل علي", "ABDALLAH, Abu", NameKind::Person);
         assert!(two < 90, "{two}");
+    }
+
+    #[test]
+    fn arabic_names_against_their_latin_spellings() {
+        for (arabic, latin) in [
+            ("الأزهر", "AL-AZHAR"),
+            ("عبد العزيز", "Abdul Aziz"),
+            ("خفاجي", "Khafaji"),
+            ("حويش", "Huwaysh"),
+            ("الراوي", "AL-RAWI"),
+        ] {
+            let s = score(arabic, latin, NameKind::Person);
+            assert!(s >= 90, "{arabic} / {latin}: {s}");
+        }
+        // Latin to Latin, `Abdul` is `Abd al-`.
+        assert!(score("Abdul Aziz", "ABD AL-AZIZ", NameKind::Person) >= 95);
     }
 
     #[test]

@@ -335,7 +335,7 @@ impl ScreeningIndex {
                     normal
                         .tokens
                         .iter()
-                        .filter(|t| t.contains('j'))
+                        .filter(|t| crate::names::reads_otherwise_to_arabic(t))
                         .map(|t| crate::names::arabic_comparable_key(t)),
                 );
                 keys.sort_unstable();
