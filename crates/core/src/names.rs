@@ -210,10 +210,6 @@ fn unleet(text: String) -> String {
         .collect()
 }
 
-fn tokens_have(scripts: &[Script], script: Script) -> bool {
-    scripts.contains(&script)
-}
-
 /// Splits a name into tokens, each transliterated according to its script
 /// (see [`crate::scripts`]).
 fn scripted_tokens(name: &str) -> Vec<Tok> {
@@ -368,7 +364,7 @@ impl NormalName {
         let tokens: Vec<String> = tokens.into_iter().map(|t| t.text).collect();
         let family = family_tokens(name, &tokens);
         let joined = tokens.concat();
-        let joined_key = if tokens_have(&scripts, Script::Arabic) {
+        let joined_key = if scripts.contains(&Script::Arabic) {
             // Skeletons run together, a letter repeated across a boundary once.
             let mut k: Vec<char> = keys.concat().chars().collect();
             k.dedup();
@@ -444,7 +440,7 @@ impl NormalName {
 
     /// Whether any token was written in `script`.
     pub fn has(&self, script: Script) -> bool {
-        tokens_have(&self.scripts, script)
+        self.scripts.contains(&script)
     }
 
     /// The tokens sorted and joined: order-insensitive exact key.
@@ -940,28 +936,20 @@ pub fn pair_similarity(a: &NormalName, i: usize, b: &NormalName, j: usize) -> f6
     let mut sim = token_similarity(ta, ka, tb, kb);
     if sa == Script::Cyrillic || sb == Script::Cyrillic {
         // Another script's spelling: the skeleton (of either reading) decides.
-        fn alt(n: &NormalName, at: usize) -> Option<&str> {
-            n.alt_keys
-                .iter()
-                .find(|(p, _)| *p == at)
-                .map(|(_, k)| k.as_str())
+        // The entry of token `at` in a list by position.
+        fn at(list: &[(usize, String)], at: usize) -> Option<&str> {
+            list.iter().find(|(p, _)| *p == at).map(|(_, k)| k.as_str())
         }
         // The second reading, spelt (`Хасан` read `hasan`).
-        fn spelt(n: &NormalName, at: usize) -> Option<&str> {
-            n.alt_tokens
-                .iter()
-                .find(|(p, _)| *p == at)
-                .map(|(_, t)| t.as_str())
-        }
-        if let Some(t) = spelt(a, i) {
+        if let Some(t) = at(&a.alt_tokens, i) {
             sim = sim.max(token_similarity(t, &phonetic_key(t), tb, kb));
         }
-        if let Some(t) = spelt(b, j) {
+        if let Some(t) = at(&b.alt_tokens, j) {
             sim = sim.max(token_similarity(ta, ka, t, &phonetic_key(t)));
         }
-        let readings_a = std::iter::once(ka.as_str()).chain(alt(a, i));
+        let readings_a = std::iter::once(ka.as_str()).chain(at(&a.alt_keys, i));
         for ra in readings_a {
-            for rb in std::iter::once(kb.as_str()).chain(alt(b, j)) {
+            for rb in std::iter::once(kb.as_str()).chain(at(&b.alt_keys, j)) {
                 if ra == rb && ra.len() >= 2 && ta.len() > 1 && tb.len() > 1 {
                     sim = sim.max(0.93);
                 } else if ra.len() >= 3 && rb.len() >= 3 {

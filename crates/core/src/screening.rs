@@ -163,8 +163,6 @@ const REPORT_FLOOR: u8 = 70;
 const SHORT_POSTING: usize = 256;
 /// At most this many candidates are scored for one screened name.
 const MAX_CANDIDATES: usize = 32;
-/// Whether tokens reach names through keys one edit away.
-const NEAR_KEYS: bool = true;
 /// Tokens longer than this (no name has one) get no typo neighbours and are
 /// not split in two: the work on a token grows with the square of its length.
 const MAX_TYPO_TOKEN: usize = 40;
@@ -807,11 +805,7 @@ impl ScreeningIndex {
             // letter (`غارسي` / `Garcia`), always; another script when its
             // key is missing or rare.
             let near_too = script == Script::Arabic || own.is_none_or(|l| l.len() <= RARE_POSTING);
-            if script != Script::Latin
-                && NEAR_KEYS
-                && (3..=MAX_TYPO_TOKEN).contains(&key.len())
-                && near_too
-            {
+            if script != Script::Latin && (3..=MAX_TYPO_TOKEN).contains(&key.len()) && near_too {
                 // Another script's token: its key (a skeleton) may differ by
                 // one letter from the list's reading of the same name.
                 // Near keys, rarest first, within a budget of names walked.
