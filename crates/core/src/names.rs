@@ -17,7 +17,7 @@
 
 use serde::Serialize;
 
-use crate::scripts::{self, Script};
+use crate::scripts::{self, ArabicMarks, Initial, Script};
 
 /// Legal-form classes: spellings and abbreviations of one form share a class.
 const LEGAL_FORMS: &[(&str, &[&str])] = &[
@@ -89,8 +89,9 @@ const GENERIC_FORMS: &[&str] = &["ltd", "inc", "corp", "co", "plc"];
 
 /// Particles and titles: kept, but weak evidence. Sorted (binary search).
 const PARTICLES: &[&str] = &[
-    "abu", "al", "and", "ben", "bin", "bint", "da", "de", "del", "della", "der", "di", "dr", "du",
-    "el", "haji", "ibn", "la", "le", "mr", "mrs", "ms", "of", "sheikh", "the", "van", "von", "y",
+    "abou", "abu", "ag", "al", "and", "ben", "bin", "bint", "da", "de", "del", "della", "der",
+    "di", "dr", "du", "el", "haji", "hajji", "ibn", "la", "le", "mr", "mrs", "ms", "of", "ould",
+    "sheikh", "the", "ul", "ur", "van", "von", "wa", "wal", "y",
 ];
 
 /// Short forms of given names (both directions are tried).
@@ -129,17 +130,20 @@ pub struct NormalName {
     pub alt_keys: Vec<(usize, String)>,
     /// The second reading itself: `(token position, text)`.
     pub alt_tokens: Vec<(usize, String)>,
-    /// The long vowels an Arabic-script token writes, before each consonant
-    /// of its skeleton and after the last: `(token position, gaps)`.
-    pub long_vowels: Vec<(usize, Vec<u8>)>,
+    /// What an Arabic-script token writes beyond its skeleton (long vowels,
+    /// which letter each `v` is, how it starts): `(token position, marks)`.
+    pub arabic_marks: Vec<(usize, ArabicMarks)>,
+    /// Bit `i`: token `i` had the Arabic article written on it (`الخرافي`).
+    pub articled: u64,
     /// Particles (`al`, `bin`, `van`, `de`…), weighed less than other tokens.
     pub particles: Vec<String>,
     /// Numbers (`2004`, `44`): series and branches, weak evidence.
     pub numbers: Vec<String>,
     /// Legal-form classes found (`llc`, `jsc`, …).
     pub forms: Vec<&'static str>,
-    /// The token before `bin`/`ibn` (`X bin Y` is not `Y bin X`).
-    pub patronymic_head: Option<String>,
+    /// The token before `bin`/`ibn` (`X bin Y` is not `Y bin X`), and its
+    /// key and script.
+    pub patronymic_head: Option<(String, String, Script)>,
     /// The tokens run together, and its phonetic key.
     pub joined: String,
     /// The phonetic key of `joined`.
@@ -155,7 +159,7 @@ pub struct NormalName {
 }
 
 /// A token with what its script says about it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 struct Tok {
     text: String,
     script: Script,
@@ -163,21 +167,29 @@ struct Tok {
     key: Option<String>,
     /// A second reading (Cyrillic).
     alt: Option<String>,
-    /// Long vowels written (Arabic script).
-    vowels: Option<Vec<u8>>,
+    /// What an Arabic-script word writes beyond its skeleton.
+    marks: Option<ArabicMarks>,
     /// The Arabic article, written on the word that follows it.
     attached: bool,
+    /// The word the Arabic article was written on (`الخرافي`).
+    articled: bool,
+    /// Other skeletons the word may be spelt by (Arabic script).
+    other_keys: Vec<String>,
 }
 
 impl Tok {
     fn latin(text: String) -> Self {
         Self {
             text: unleet(text),
-            script: Script::Latin,
-            key: None,
-            alt: None,
-            vowels: None,
-            attached: false,
+            ..Self::default()
+        }
+    }
+
+    fn arabic(text: String) -> Self {
+        Self {
+            text,
+            script: Script::Arabic,
+            ..Self::default()
         }
     }
 }
@@ -220,47 +232,7 @@ fn scripted_tokens(name: &str) -> Vec<Tok> {
     for word in name.split(|c: char| c.is_whitespace() || c == '-' || c == '\u{2010}') {
         match Script::of(word) {
             Script::Latin => out.extend(tokenize(word).into_iter().map(Tok::latin)),
-            Script::Arabic if scripts::arabic_particle(word).is_some() => {
-                // `ابو`, `بن`: the particles `abu`, `bin` of Latin spellings.
-                let text = scripts::arabic_particle(word)
-                    .unwrap_or_default()
-                    .to_owned();
-                out.push(Tok {
-                    text,
-                    script: Script::Arabic,
-                    key: None,
-                    alt: None,
-                    vowels: None,
-                    attached: false,
-                });
-            }
-            Script::Arabic => {
-                let (article, rest) = scripts::split_article(word);
-                if article {
-                    // Written on its word: `عبد الرحمن` is still one name run
-                    // apart (see `run_breaks`), unlike a particle of its own.
-                    out.push(Tok {
-                        text: ARTICLE.to_owned(),
-                        script: Script::Arabic,
-                        key: None,
-                        alt: None,
-                        vowels: None,
-                        attached: true,
-                    });
-                }
-                let (key, vowels) = scripts::arabic_skeleton_and_vowels(&rest);
-                let text: String = tokenize(&rest).concat();
-                if !text.is_empty() {
-                    out.push(Tok {
-                        text,
-                        script: Script::Arabic,
-                        key: Some(key),
-                        alt: None,
-                        vowels: Some(vowels),
-                        attached: false,
-                    });
-                }
-            }
+            Script::Arabic => push_arabic(&mut out, word),
             Script::Cyrillic => {
                 let texts = tokenize(word);
                 let count = texts.len();
@@ -274,10 +246,8 @@ fn scripted_tokens(name: &str) -> Vec<Tok> {
                     out.push(Tok {
                         text,
                         script: Script::Cyrillic,
-                        key: None,
                         alt,
-                        vowels: None,
-                        attached: false,
+                        ..Tok::default()
                     });
                 }
             }
@@ -285,15 +255,48 @@ fn scripted_tokens(name: &str) -> Vec<Tok> {
                 out.extend(tokenize(word).into_iter().map(|text| Tok {
                     text,
                     script,
-                    key: None,
-                    alt: None,
-                    vowels: None,
-                    attached: false,
+                    ..Tok::default()
                 }))
             }
         }
     }
     out
+}
+
+/// The tokens of one Arabic-script word: a particle (`ابو`, `بن`) as the
+/// Latin particle; `عبد` and `ابو` written onto an article-bearing name
+/// (`عبدالرحمن`, `ابواليزيد`) apart; the article `ال` apart from the word
+/// it is written on.
+fn push_arabic(out: &mut Vec<Tok>, word: &str) {
+    if let Some(particle) = scripts::arabic_particle(word) {
+        out.push(Tok::arabic(particle.to_owned()));
+        return;
+    }
+    if let Some((head, rest)) = scripts::split_glued_head(word) {
+        push_arabic(out, &head);
+        push_arabic(out, &rest);
+        return;
+    }
+    let (article, rest) = scripts::split_article(word);
+    if article {
+        // Written on its word: `عبد الرحمن` is still one name run apart
+        // (see `run_breaks`), unlike a particle of its own.
+        out.push(Tok {
+            attached: true,
+            ..Tok::arabic(ARTICLE.to_owned())
+        });
+    }
+    let (key, marks) = scripts::arabic_reading(&rest);
+    let text: String = tokenize(&rest).concat();
+    if !text.is_empty() {
+        out.push(Tok {
+            key: Some(key),
+            marks: Some(marks),
+            articled: article,
+            other_keys: scripts::arabic_other_skeletons(&rest),
+            ..Tok::arabic(text)
+        });
+    }
 }
 
 impl NormalName {
@@ -311,7 +314,11 @@ impl NormalName {
                     Some("bin" | "ibn" | "bint")
                 )
             })
-            .and_then(|w| w.first().map(|t| t.text.clone()));
+            .and_then(|w| w.first())
+            .map(|t| {
+                let key = t.key.clone().unwrap_or_else(|| phonetic_key(&t.text));
+                (t.text.clone(), key, t.script)
+            });
         let (numbers, rest): (Vec<Tok>, Vec<Tok>) = rest
             .into_iter()
             .partition(|t| t.text.bytes().all(|b| b.is_ascii_digit()));
@@ -319,17 +326,9 @@ impl NormalName {
         // (`Abdul Aziz` is `Abd al-Aziz`, `عبد العزيز`).
         let rest: Vec<Tok> = rest
             .into_iter()
-            .flat_map(|t| {
-                let abd = t.script == Script::Latin
-                    && matches!(
-                        t.text.as_str(),
-                        "abdul" | "abdel" | "abdol" | "abdoul" | "abdal" | "abdil" | "abdou"
-                    );
-                if abd {
-                    vec![Tok::latin("abd".to_owned()), Tok::latin(ARTICLE.to_owned())]
-                } else {
-                    vec![t]
-                }
+            .flat_map(|t| match t.script {
+                Script::Latin => split_abd(&t.text).unwrap_or_else(|| vec![t]),
+                _ => vec![t],
             })
             .collect();
         let run_breaks = run_breaks(&rest);
@@ -350,23 +349,45 @@ impl NormalName {
             .filter_map(|(i, t)| Some((i, t.alt.clone()?)))
             .filter(|(i, a)| tokens.get(*i).is_some_and(|t| t.text != *a))
             .collect();
-        let alt_keys = alt_tokens
+        let mut alt_keys: Vec<(usize, String)> = alt_tokens
             .iter()
             .map(|(i, a)| (*i, phonetic_key(a)))
             .filter(|(i, k)| keys.get(*i) != Some(k))
             .collect();
-        let long_vowels = tokens
+        for (i, t) in tokens.iter_mut().enumerate() {
+            alt_keys.extend(
+                std::mem::take(&mut t.other_keys)
+                    .into_iter()
+                    .map(|k| (i, k)),
+            );
+        }
+        let arabic_marks = tokens
             .iter_mut()
             .enumerate()
-            .filter_map(|(i, t)| Some((i, t.vowels.take()?)))
+            .filter_map(|(i, t)| Some((i, t.marks.take()?)))
             .collect();
+        let articled = tokens
+            .iter()
+            .take(64)
+            .enumerate()
+            .filter(|(_, t)| t.articled)
+            .fold(0u64, |bits, (i, _)| bits | 1 << i);
         let scripts: Vec<Script> = tokens.iter().map(|t| t.script).collect();
         let tokens: Vec<String> = tokens.into_iter().map(|t| t.text).collect();
         let family = family_tokens(name, &tokens);
         let joined = tokens.concat();
         let joined_key = if scripts.contains(&Script::Arabic) {
-            // Skeletons run together, a letter repeated across a boundary once.
-            let mut k: Vec<char> = keys.concat().chars().collect();
+            // Skeletons run together, the article's `l` heard where it was
+            // written (`عبد الرحمن` is `Abdelrahman`), a letter repeated across
+            // a boundary once.
+            let mut k: Vec<char> = keys
+                .iter()
+                .enumerate()
+                .flat_map(|(i, key)| {
+                    let article = i > 0 && i < 64 && articled & (1 << i) != 0;
+                    article.then_some('l').into_iter().chain(key.chars())
+                })
+                .collect();
             k.dedup();
             k.into_iter().collect()
         } else {
@@ -381,7 +402,8 @@ impl NormalName {
             scripts,
             alt_keys,
             alt_tokens,
-            long_vowels,
+            arabic_marks,
+            articled,
             particles: particles.into_iter().map(|t| t.text).collect(),
             numbers: numbers.into_iter().map(|t| t.text).collect(),
             forms,
@@ -449,6 +471,44 @@ impl NormalName {
         t.sort_unstable();
         t.join(" ")
     }
+}
+
+/// `Abdul`, `Abdel` alone, or written onto the name after it
+/// (`Abdelhalim`, `Abdurrahman`, `Abdirahman`): `abd`, the article, and
+/// that name. `Abdullah` stays one name.
+fn split_abd(text: &str) -> Option<Vec<Tok>> {
+    let abd = || Tok::latin("abd".to_owned());
+    let article = || Tok::latin(ARTICLE.to_owned());
+    if matches!(
+        text,
+        "abdul" | "abdel" | "abdol" | "abdoul" | "abdal" | "abdil" | "abdou"
+    ) {
+        return Some(vec![abd(), article()]);
+    }
+    let rest = text.strip_prefix("abd")?;
+    let vowels = rest
+        .bytes()
+        .take_while(|b| matches!(b, b'a' | b'e' | b'i' | b'o' | b'u'))
+        .count();
+    if !(1..=2).contains(&vowels) {
+        return None;
+    }
+    let after = rest.get(vowels..)?;
+    let c = after.bytes().next()?;
+    let tail = after.get(1..)?;
+    let name = match c {
+        // `Abdullah`, `Abdallah`, `Abdulla`, `Abdolahi`: one name.
+        b'l' if tail.starts_with("la") || tail.starts_with("ah") => return None,
+        b'l' => tail.to_owned(),
+        // The article's `l` heard as the letter after it (`Abdurrahman`,
+        // `Abdussalam`), written once or twice (`Abdurahman`).
+        b'r' | b's' | b'z' | b'n' | b't' | b'd' if tail.as_bytes().first() == Some(&c) => {
+            tail.to_owned()
+        }
+        b'r' | b's' | b'z' | b'n' | b't' | b'd' => format!("{}{tail}", char::from(c)),
+        _ => return None,
+    };
+    (name.len() >= 3).then(|| vec![abd(), article(), Tok::latin(name)])
 }
 
 /// The Arabic article `ال`, split off the word it is written on.
@@ -609,7 +669,9 @@ pub fn phonetic_key(token: &str) -> String {
 /// [`phonetic_key`] as compared with an Arabic skeleton: a `j` is always the
 /// consonant `ج` (`Khafaji`, `Raja`), never the `y` of `Sergej`.
 pub fn arabic_comparable_key(token: &str) -> String {
-    // Nor is `zh` the Russian `ж`: it is `ز` and `ه` (`Azhar`).
+    // Nor is `zh` the Russian `ж`: it is `ز` and `ه` (`Azhar`); a `ch` is
+    // `ش` (`Achour`) or `چ` (`Chaudhry`), one letter with `s`.
+    let token = token.replace("ch", "sh");
     let folded: Vec<u8> = token
         .split("zh")
         .map(fold)
@@ -620,7 +682,7 @@ pub fn arabic_comparable_key(token: &str) -> String {
 
 /// Whether [`arabic_comparable_key`] can differ from [`phonetic_key`].
 pub fn reads_otherwise_to_arabic(token: &str) -> bool {
-    token.contains('j') || token.contains("zh")
+    token.contains('j') || token.contains("zh") || token.contains("ch")
 }
 
 /// The multi-letter spellings of one sound folded to one letter.
@@ -628,7 +690,7 @@ fn fold(token: &str) -> Vec<u8> {
     // Fold multi-letter spellings of one sound in a single pass.
     const FOLDS: &[(&[u8], u8)] = &[
         (b"tsch", b'c'),
-        (b"sch", b's'),
+        (b"sch", b'$'),
         (b"tch", b'c'),
         (b"dzh", b'j'),
         (b"dj", b'j'),
@@ -636,8 +698,8 @@ fn fold(token: &str) -> Vec<u8> {
         (b"kh", b'h'),
         (b"gh", b'g'),
         (b"ph", b'f'),
-        (b"th", b't'),
-        (b"sh", b's'),
+        (b"th", b'%'),
+        (b"sh", b'$'),
         (b"ch", b'c'),
         (b"ck", b'k'),
         (b"ks", b'x'),
@@ -664,7 +726,18 @@ fn fold(token: &str) -> Vec<u8> {
 
 /// The consonant skeleton of folded letters; `vowel` is told of each vowel
 /// letter and the position (in the skeleton) of the consonant it precedes.
-fn skeleton(folded: &[u8], j_after_vowel_is_y: bool, mut heard: impl FnMut(usize, u8)) -> String {
+fn skeleton(folded: &[u8], j_after_vowel_is_y: bool, heard: impl FnMut(usize, u8)) -> String {
+    skeleton_with(folded, j_after_vowel_is_y, heard, |_, _| {})
+}
+
+/// [`skeleton`], also telling `letter` the folded letter behind each `v`,
+/// `s` and `t` it writes, and whether it ends the token.
+fn skeleton_with(
+    folded: &[u8],
+    j_after_vowel_is_y: bool,
+    mut heard: impl FnMut(usize, u8),
+    mut letter: impl FnMut(u8, bool),
+) -> String {
     let mut out = String::with_capacity(folded.len());
     let mut last = '\0';
     let vowel = |c: Option<&u8>| matches!(c, Some(b'a' | b'e' | b'i' | b'o' | b'u' | b'y'));
@@ -679,9 +752,9 @@ fn skeleton(folded: &[u8], j_after_vowel_is_y: bool, mut heard: impl FnMut(usize
             'j' if j_after_vowel_is_y && vowel(prev) => 'a',
             'c' | 'q' | 'k' | 'g' => 'k',
             'j' => 'j',
-            'z' | 's' | 'x' => 's',
+            'z' | 's' | 'x' | '$' => 's',
             'v' | 'f' | 'b' | 'p' => 'v',
-            'd' | 't' => 't',
+            'd' | 't' | '%' => 't',
             'w' | 'y' | 'i' | 'e' | 'a' | 'o' | 'u' => 'a',
             'h' => continue,
             c => c,
@@ -692,6 +765,9 @@ fn skeleton(folded: &[u8], j_after_vowel_is_y: bool, mut heard: impl FnMut(usize
             continue;
         }
         if mapped != last {
+            if matches!(mapped, 'v' | 's' | 't') {
+                letter(byte, i + 1 == folded.len());
+            }
             out.push(mapped);
         }
         last = mapped;
@@ -720,6 +796,30 @@ pub fn vowel_gaps(token: &str) -> Vec<u8> {
     });
     gaps.truncate(key.len() + 1);
     gaps
+}
+
+/// The letters behind a Latin token's skeleton's `v`, `s` and `t`, as
+/// [`scripts::letters_agree`] compares them with Arabic script (read as
+/// [`arabic_comparable_key`] reads the token).
+pub fn latin_letters(token: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    let token = token.replace("ch", "sh");
+    skeleton_with(
+        &fold(&token),
+        false,
+        |_, _| {},
+        |b, last| {
+            out.push(match b {
+                b'p' => b'b',
+                b'x' => b's',
+                b'$' => b'x',
+                b't' if last => b'e',
+                b'%' => b'e',
+                other => other,
+            });
+        },
+    );
+    out
 }
 
 /// Jaro-Winkler similarity exactly as `strsim::jaro_winkler` computes it (the
@@ -907,9 +1007,25 @@ pub fn pair_similarity(a: &NormalName, i: usize, b: &NormalName, j: usize) -> f6
         } else {
             (kb, ta)
         };
-        if reads_otherwise_to_arabic(latin_token) {
-            let strict = arabic_comparable_key(latin_token);
-            sim = sim.max(scripts::skeleton_similarity(arabic_key, &strict));
+        let strict =
+            reads_otherwise_to_arabic(latin_token).then(|| arabic_comparable_key(latin_token));
+        let latin_key = if sa == Script::Arabic { kb } else { ka };
+        let latin_keys = std::iter::once(latin_key.as_str()).chain(strict.as_deref());
+        let arabic_at = if sa == Script::Arabic { (a, i) } else { (b, j) };
+        let other_arabic = arabic_at
+            .0
+            .alt_keys
+            .iter()
+            .filter(|(p, _)| *p == arabic_at.1)
+            .map(|(_, k)| k.as_str());
+        let mut equal = false;
+        for lk in latin_keys.clone() {
+            sim = sim.max(scripts::skeleton_similarity(arabic_key, lk));
+            equal |= arabic_key == lk;
+            // Another reading of the Arabic letters is a little less sure.
+            for ak in other_arabic.clone() {
+                sim = sim.max(scripts::skeleton_similarity(ak, lk).min(0.9));
+            }
         }
         // Letters the skeleton leaves out but a Latin spelling shows: an
         // `h` sound written in Arabic (`خضير` is not `Diarra`), a `y` that
@@ -925,11 +1041,30 @@ pub fn pair_similarity(a: &NormalName, i: usize, b: &NormalName, j: usize) -> f6
         } else {
             (b, j, ta)
         };
-        let written = arabic.long_vowels.iter().find(|(p, _)| *p == at);
-        if let Some((_, written)) = written {
-            if ka == kb && !scripts::vowels_agree(written, &vowel_gaps(latin)) {
-                return sim.min(0.82);
-            }
+        let Some((_, marks)) = arabic.arabic_marks.iter().find(|(p, _)| *p == at) else {
+            return sim;
+        };
+        let articled = at < 64 && arabic.articled & (1 << at) != 0;
+        if !arabic_agrees_with_latin(marks, articled, latin) {
+            sim = sim.min(0.8);
+        }
+        let gaps = vowel_gaps(latin);
+        if ka == kb && !scripts::vowels_agree(&marks.vowels, &gaps) {
+            return sim.min(0.82);
+        }
+        // A skeleton of one or two letters says little, but the long vowels
+        // written and how the word starts, all heard in the Latin spelling,
+        // say more (`علي` / `Ali`, `يحيى` / `Yahya`).
+        let short = arabic_key.len() <= 2;
+        let confirmed = equal
+            && marks.vowels.iter().any(|&v| v != 0)
+            && marks.vowels.len() == gaps.len()
+            && scripts::vowels_agree(&marks.vowels, &gaps)
+            && marks.initial.agrees(Initial::of_latin(latin))
+            // `ي` against `y`, `و` against `w`: either, on both sides.
+            && (marks.initial != Initial::Either || Initial::of_latin(latin) == Initial::Either);
+        if short && confirmed && sounds_agree(arabic_text, latin_token) && sim >= 0.85 {
+            sim = sim.max(if arabic_key.len() == 1 { 0.9 } else { 0.94 });
         }
         return sim;
     }
@@ -961,6 +1096,26 @@ pub fn pair_similarity(a: &NormalName, i: usize, b: &NormalName, j: usize) -> f6
     sim
 }
 
+/// Whether what an Arabic-script word writes beyond its skeleton agrees
+/// with a Latin spelling of it: the letter behind each `v` (`ب`, `ف`, `و`
+/// are three letters: `صفوان` is not `Shaaban`), and a vowel or a
+/// consonant first (`بتول` is not `Abdollahi`), unless the article was
+/// written on the word (`السعدي`, `Essaadi`).
+fn arabic_agrees_with_latin(marks: &ArabicMarks, articled: bool, latin: &str) -> bool {
+    (articled || marks.initial.agrees(Initial::of_latin(latin)))
+        && scripts::letters_agree(&marks.letters, &latin_letters(latin))
+        && (!marks.feminine || ends_as_feminine(latin))
+}
+
+/// Whether a Latin spelling ends the way a final `ة` is heard: `Osama`,
+/// `Hamzeh`, `Talhah`, `Jabhat`.
+fn ends_as_feminine(latin: &str) -> bool {
+    latin.ends_with(['a', 'e'])
+        || ["ah", "eh", "at", "et", "it", "ih", "ya", "iya"]
+            .iter()
+            .any(|end| latin.ends_with(end))
+}
+
 /// Whether the sounds an Arabic skeleton drops agree with a Latin spelling:
 /// an `h` (`ح`, `ه`, `خ`) the Arabic writes before its last letter is
 /// written in the Latin, and a Latin name starting with `y` and a vowel
@@ -971,6 +1126,11 @@ fn sounds_agree(arabic: &str, latin: &str) -> bool {
         .get(..arabic.len().saturating_sub(1))
         .unwrap_or_default();
     if inner.contains('h') && !latin.contains('h') {
+        return false;
+    }
+    // A Latin `kh` is `خ`, which the skeleton leaves out (`Kharoubi` is
+    // not `ربى`).
+    if latin.contains("kh") && !arabic.contains("kh") {
         return false;
     }
     let bytes = latin.as_bytes();
@@ -1367,16 +1527,65 @@ fn arabic_run(
         let (Some(kx), Some(ky)) = (key_of(long, x), key_of(long, x + 1)) else {
             continue;
         };
-        // A letter ending one and starting the other is heard once.
-        let mut run: Vec<char> = kx.chars().chain(ky.chars()).collect();
-        run.dedup();
-        let run: String = run.into_iter().collect();
-        let s = scripts::skeleton_similarity(&key, &run);
-        if s >= 0.88 && best.is_none_or(|(b, _)| s > b) {
+        // A letter ending one and starting the other is heard once; the
+        // article written on the second may be heard (`عبد الرحمن`,
+        // `Abdelrahman`) or not (`Abdurrahman`).
+        let joined = |article: bool| -> String {
+            let mut run: Vec<char> = kx
+                .chars()
+                .chain(article.then_some('l'))
+                .chain(ky.chars())
+                .collect();
+            run.dedup();
+            run.into_iter().collect()
+        };
+        let articled = x + 1 < 64 && long.articled & (1 << (x + 1)) != 0;
+        let s = scripts::skeleton_similarity(&key, &joined(false)).max(if articled {
+            scripts::skeleton_similarity(&key, &joined(true))
+        } else {
+            0.0
+        });
+        if s >= 0.88 && best.is_none_or(|(b, _)| s > b) && run_agrees(short, i, long, x, arabic) {
             best = Some((s, x));
         }
     }
     best
+}
+
+/// Whether token `i` of `short` and tokens `x`, `x + 1` of `long` run
+/// together (the Arabic-script side `short`'s when `arabic`) agree beyond
+/// their skeletons: the letters each writes, how the first starts, the `h`
+/// sounds (see [`arabic_agrees_with_latin`], [`sounds_agree`]).
+fn run_agrees(short: &NormalName, i: usize, long: &NormalName, x: usize, arabic: bool) -> bool {
+    fn text(n: &NormalName, at: usize) -> &str {
+        n.tokens.get(at).map_or("", String::as_str)
+    }
+    let run = format!("{}{}", text(long, x), text(long, x + 1));
+    let (a, at, arabic_text, latin) = if arabic {
+        (
+            short,
+            i,
+            text(short, i).to_owned(),
+            text(long, x).to_owned() + text(long, x + 1),
+        )
+    } else {
+        (long, x, run, text(short, i).to_owned())
+    };
+    let marks_at = |at: usize| {
+        a.arabic_marks
+            .iter()
+            .find(|(p, _)| *p == at)
+            .map(|(_, m)| m)
+    };
+    let mut marks = marks_at(at).cloned().unwrap_or_default();
+    if !arabic {
+        if let Some(second) = marks_at(at + 1) {
+            marks.letters.extend(&second.letters);
+        }
+        marks.vowels.clear();
+    }
+    let articled = at < 64 && a.articled & (1 << at) != 0;
+    arabic_agrees_with_latin(&marks, articled, &latin) && sounds_agree(&arabic_text, &latin)
 }
 
 /// How many tokens of `short` longer than an initial closely match their pair.
@@ -1474,12 +1683,17 @@ fn distinct_legal_forms(q: &NormalName, c: &NormalName) -> bool {
 /// Both names have a patronymic head (`X` of `X bin Y`), and they differ.
 #[inline]
 fn distinct_patronymic_heads(q: &NormalName, c: &NormalName) -> bool {
-    match (&q.patronymic_head, &c.patronymic_head) {
-        (Some(hq), Some(hc)) => {
-            token_similarity(hq, &phonetic_key(hq), hc, &phonetic_key(hc)) < 0.85
-        }
-        _ => false,
-    }
+    let (Some((tq, kq, sq)), Some((tc, kc, sc))) = (&q.patronymic_head, &c.patronymic_head) else {
+        return false;
+    };
+    let close = match (sq, sc) {
+        (Script::Arabic, Script::Arabic) => scripts::skeleton_similarity(kq, kc) >= 0.85,
+        // One in Arabic script: by skeletons (`بلال بن مروان`, `Bilal bin Marwan`).
+        (Script::Arabic, _) => scripts::skeleton_similarity(kq, &arabic_comparable_key(tc)) >= 0.85,
+        (_, Script::Arabic) => scripts::skeleton_similarity(&arabic_comparable_key(tq), kc) >= 0.85,
+        _ => token_similarity(tq, kq, tc, kc) >= 0.85,
+    };
+    !close
 }
 
 /// Scores two raw names, 0–100.
@@ -1601,8 +1815,58 @@ mod tests {
             let s = score(arabic, latin, NameKind::Person);
             assert!(s >= 90, "{arabic} / {latin}: {s}");
         }
-        // Latin to Latin, `Abdul` is `Abd al-`.
+        // Latin to Latin, `Abdul` is `Abd al-`, written apart or not.
         assert!(score("Abdul Aziz", "ABD AL-AZIZ", NameKind::Person) >= 95);
+        assert!(score("Abdulaziz Haqqani", "HAQQANI, Abdul Aziz", NameKind::Person) >= 90);
+        assert_eq!(NormalName::new("Abdullah").tokens, ["abdullah"]);
+    }
+
+    #[test]
+    fn arabic_names_of_the_un_list_against_their_latin_names() {
+        for (arabic, latin) in [
+            // `بن` on both sides: the patronymic heads are one name.
+            ("بلال بن مروان", "BILAL BIN MARWAN"),
+            // `عبد` written onto the article-bearing name after it.
+            ("عبدالرحمان زاهد", "Abdul Rehman Zahid"),
+            ("عبدالمنان نیازی", "Abdul Manan Niazi"),
+            // Two letters of one class side by side: `فواز` is `Fawaz`.
+            (
+                "خالد عبد الرحمن حمد الفواز",
+                "KHALID ABD AL-RAHMAN HAMD AL-FAWAZ",
+            ),
+            // No consonant written: the first letter, the vowels heard.
+            ("يحيى حقانی", "YAHYA HAQQANI"),
+            // `و` heard as `w`.
+            ("انور ناصر عبدالله العولقي", "Anwar Nasser Abdulla Aulaqi"),
+            // `ولد` is `ould`, a particle.
+            ("حماده ولد محمد الخيري", "HAMADA OULD MOHAMED EL KHAIRY"),
+        ] {
+            let s = score(arabic, latin, NameKind::Person);
+            assert!(s >= 90, "{arabic} / {latin}: {s}");
+        }
+    }
+
+    #[test]
+    fn arabic_letters_the_skeleton_merges_still_tell_names_apart() {
+        for (arabic, latin) in [
+            // A vowel first against a consonant first.
+            ("بتول آل معيض", "ABDOLLAHI, Hamed"),
+            // `ب` is not `v`, `ف` is not `b`.
+            ("آلاء حنبولي", "NAVAI, Ali"),
+            ("آلاء الجابر", "JA'FAR, Abu"),
+            // `ظ` is `z`, not `s`; `ش` is `sh`, not `z`.
+            ("جودي آل بن ظافر", "SAFARI, Mohammad Javad"),
+            ("روعة الشايع", "HIJAZI, Riad"),
+            // A final `ة` is heard as `a`: `عالية` is not `Ali`.
+            ("عالية آل صفوان", "AL SIFRANI, Ali"),
+            // A Latin `kh` is `خ`.
+            ("ربى آل علي", "KHAROUBI, Ali"),
+            // An `h` the Arabic writes, across two names run together.
+            ("تاليا أحلام مهنا", "AL-ALMANI, Abu Talha"),
+        ] {
+            let s = score(arabic, latin, NameKind::Person);
+            assert!(s < 90, "{arabic} / {latin}: {s}");
+        }
     }
 
     #[test]

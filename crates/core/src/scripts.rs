@@ -72,7 +72,8 @@ fn is_arabic(c: char) -> bool {
 /// The letters of an Arabic-script word, without vowel marks, tatweel or
 /// anything else, in their isolated forms (NFKC folds presentation forms).
 fn arabic_letters(word: &str) -> Vec<char> {
-    word.chars()
+    use unicode_normalization::UnicodeNormalization as _;
+    word.nfkc()
         .filter(|&c| {
             is_arabic(c)
                 && c.is_alphabetic()
@@ -90,6 +91,9 @@ pub fn arabic_particle(word: &str) -> Option<&'static str> {
         "بن" => Some("bin"),
         "ابن" | "إبن" => Some("ibn"),
         "بنت" => Some("bint"),
+        "ولد" => Some("ould"),
+        "و" => Some("wa"),
+        "حاجي" | "حاجی" | "حاجى" => Some("haji"),
         _ => None,
     }
 }
@@ -106,7 +110,27 @@ pub fn split_article(word: &str) -> (bool, String) {
     }
 }
 
-/// A long `a` (`ا`, `ى`), in [`arabic_skeleton_and_vowels`]'s gaps.
+/// `عبد` or `ابو` written onto the article-bearing name that follows it
+/// (`عبدالرحمن` is `عبد الرحمن`, `ابواليزيد` is `ابو اليزيد`), split apart.
+pub fn split_glued_head(word: &str) -> Option<(String, String)> {
+    let letters = arabic_letters(word);
+    let head = match letters.as_slice() {
+        ['ع', 'ب', 'د', ..] => 3,
+        ['ا' | 'أ', 'ب', 'و', ..] => 3,
+        _ => return None,
+    };
+    let rest = letters.get(head..)?;
+    match rest {
+        // `عبدالله` is one name, as `Abdullah` is.
+        ['ا', 'ل', 'ل', 'ه'] => None,
+        ['ا', 'ل', tail @ ..] if tail.len() >= 2 => {
+            Some((letters.iter().take(head).collect(), rest.iter().collect()))
+        }
+        _ => None,
+    }
+}
+
+/// A long `a` (`ا`, `ى`), in [`ArabicMarks::vowels`].
 pub const VOWEL_A: u8 = 1;
 /// A long `i` (`ي`).
 pub const VOWEL_I: u8 = 2;
@@ -124,13 +148,83 @@ pub fn vowels_agree(written: &[u8], heard: &[u8]) -> bool {
             .all(|(&w, &h)| w == 0 || w & h != 0)
 }
 
-/// [`arabic_skeleton`], and the long vowels written before each of its
-/// consonants and after the last (a word-initial alef carries any vowel and
-/// is not counted).
-pub fn arabic_skeleton_and_vowels(word: &str) -> (String, Vec<u8>) {
+/// How a word starts, as far as a spelling in another script can tell: a
+/// vowel (`ا`, `ع`, `Omar`), a consonant, or either (`و` is `w` or `u`, `ي`
+/// is `y` or `i`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Initial {
+    /// A vowel, or the letters that carry one (alef, hamza, `ʿayn`).
+    Vowel,
+    /// A consonant.
+    Consonant,
+    /// Either.
+    #[default]
+    Either,
+}
+
+impl Initial {
+    /// Whether two words could start with the same sound.
+    pub fn agrees(self, other: Self) -> bool {
+        self == Self::Either || other == Self::Either || self == other
+    }
+
+    /// How a Latin token starts (`y` and `w` are either).
+    pub fn of_latin(token: &str) -> Self {
+        match token.as_bytes().first() {
+            Some(b'a' | b'e' | b'i' | b'o' | b'u') => Self::Vowel,
+            Some(b'y' | b'w') | None => Self::Either,
+            Some(_) => Self::Consonant,
+        }
+    }
+}
+
+/// Whether the letters behind the skeletons' `v`, `s` and `t` agree, one
+/// by one: classes of one letter in the skeleton that Arabic keeps apart
+/// (`b` `ب`, `f` `ف`, `w` `و`; `s` `س`, `z` `ز`, `x` the `sh` of `ش`; `d`
+/// `د`, `t` `ت`). A Latin `v` is `f` or `w`, and `e` (a final `t`, a `th`)
+/// is `t` or `d`. Sequences of different lengths are not compared.
+pub fn letters_agree(arabic: &[u8], latin: &[u8]) -> bool {
+    arabic.len() != latin.len()
+        || arabic.iter().zip(latin).all(|(&a, &l)| {
+            a == l
+                || (l == b'v' && matches!(a, b'f' | b'w'))
+                || (l == b'e' && matches!(a, b'd' | b't'))
+        })
+}
+
+/// What an Arabic-script word writes beyond its skeleton, checked against a
+/// Latin spelling of the same skeleton.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ArabicMarks {
+    /// The long vowels written before each consonant of the skeleton and
+    /// after the last (`VOWEL_*` bits per gap).
+    pub vowels: Vec<u8>,
+    /// The letter behind each `v`, `s` and `t` of the skeleton (see
+    /// [`letters_agree`]).
+    pub letters: Vec<u8>,
+    /// How the word starts.
+    pub initial: Initial,
+    /// Whether it ends in `ة`, heard as a final `a` (`Osama`, `أسامة`).
+    pub feminine: bool,
+}
+
+/// [`arabic_skeleton`], and what the word writes beyond it: the long vowels
+/// before each of its consonants and after the last (a word-initial alef
+/// carries any vowel and is not counted), which letter each `v` is, and
+/// how the word starts.
+pub fn arabic_reading(word: &str) -> (String, ArabicMarks) {
     let key = arabic_skeleton(word);
     let letters = arabic_letters(word);
-    let mut gaps = vec![0u8; key.len() + 1];
+    let mut marks = ArabicMarks {
+        vowels: vec![0u8; key.len() + 1],
+        letters: Vec::new(),
+        initial: match letters.first() {
+            Some('ا' | 'أ' | 'إ' | 'آ' | 'ع' | 'ء' | 'ئ' | 'ؤ' | 'ى') => Initial::Vowel,
+            Some('و' | 'ي' | 'ی') | None => Initial::Either,
+            Some(_) => Initial::Consonant,
+        },
+        feminine: letters.last() == Some(&'ة'),
+    };
     let mut at = 0;
     let mut last = '\0';
     for (i, &c) in letters.iter().enumerate() {
@@ -139,26 +233,46 @@ pub fn arabic_skeleton_and_vowels(word: &str) -> (String, Vec<u8>) {
         let mapped = consonant(c, i, prev, next);
         match mapped {
             Some(m) => {
-                if m != last {
+                if m != last || prev != Some(c) {
                     at += 1;
+                    let letter = match c {
+                        'ف' => Some(b'f'),
+                        'و' => Some(b'w'),
+                        'ب' | 'پ' => Some(b'b'),
+                        'ز' | 'ظ' => Some(b'z'),
+                        'س' | 'ص' => Some(b's'),
+                        'ش' | 'چ' => Some(b'x'),
+                        'د' | 'ذ' | 'ض' => Some(b'd'),
+                        'ت' | 'ط' | 'ث' => Some(b't'),
+                        _ => None,
+                    };
+                    marks.letters.extend(letter);
                 }
                 last = m;
             }
             None => {
-                last = 'a';
+                last = '\0';
+                // The article's alef in a name ending in `الله` (`عبدالله`,
+                // `Abdullah`) carries any vowel.
+                let allah = letters.get(i..) == Some(&['ا', 'ل', 'ل', 'ه'][..]);
                 let class = match c {
-                    'ا' | 'ى' | 'آ' if i > 0 => VOWEL_A,
+                    'ا' if allah => 0,
+                    'ا' | 'آ' if i > 0 => VOWEL_A,
+                    // A final `ى` or Persian `ی` ends `Mustafa` and `Isa`
+                    // (`عیسی`) as well as `Ali` (`على`).
+                    'ى' | 'ی' if next.is_none() => VOWEL_A | VOWEL_I,
+                    'ى' => VOWEL_A,
                     'ي' | 'ی' => VOWEL_I,
                     'و' => VOWEL_U,
                     _ => 0,
                 };
-                if let Some(gap) = gaps.get_mut(at) {
+                if let Some(gap) = marks.vowels.get_mut(at) {
                     *gap |= class;
                 }
             }
         }
     }
-    (key, gaps)
+    (key, marks)
 }
 
 /// The skeleton letter of an Arabic-script letter, `None` when silent.
@@ -169,7 +283,10 @@ fn consonant(c: char, i: usize, prev: Option<char>, next: Option<char>) -> Optio
         'ج' | 'ژ' => 'j',
         'ر' => 'r',
         'ز' | 'س' | 'ش' | 'ص' | 'ظ' => 's',
-        'غ' | 'ق' | 'ك' | 'ک' | 'گ' | 'چ' => 'k',
+        'غ' | 'ق' | 'ك' | 'ک' | 'گ' => 'k',
+        // `چ` is the `ch` of `Chaudhry`, as `ش` is the French `ch` of
+        // `Achour`: one letter with `s` (see `names::arabic_comparable_key`).
+        'چ' => 's',
         'ل' => 'l',
         'م' => 'm',
         'ن' => 'n',
@@ -187,22 +304,63 @@ fn consonant(c: char, i: usize, prev: Option<char>, next: Option<char>) -> Optio
 /// [`crate::names::phonetic_key`]: `حسين` → `sn` (as `Hussein`), `صدام` → `stm`
 /// (as `Saddam`), `إبراهيم` → `vrm` (as `Ibrahim`).
 pub fn arabic_skeleton(word: &str) -> String {
-    let letters = arabic_letters(word);
+    skeleton_of(&arabic_letters(word), false)
+}
+
+/// The skeleton of an Arabic-script word's letters; `w_consonant` reads
+/// every `و` between letters as the consonant `w` (`انور`, `Anwar`).
+fn skeleton_of(letters: &[char], w_consonant: bool) -> String {
     let mut out = String::with_capacity(letters.len());
     let mut last = '\0';
     for (i, &c) in letters.iter().enumerate() {
         let next = letters.get(i + 1).copied();
         let prev = i.checked_sub(1).and_then(|p| letters.get(p)).copied();
-        let mapped = consonant(c, i, prev, next).unwrap_or('a');
-        if mapped == 'a' {
-            last = 'a';
+        let mapped = match consonant(c, i, prev, next) {
+            None if w_consonant && c == 'و' && next.is_some() => Some('v'),
+            m => m,
+        };
+        let Some(m) = mapped else {
+            last = '\0';
             continue;
+        };
+        // Two letters of one class side by side are both heard (`فواز`,
+        // `Fawaz`): a short vowel the script does not write stands between.
+        if m != last || prev != Some(c) {
+            out.push(m);
         }
-        if mapped != last {
-            out.push(mapped);
-        }
-        last = mapped;
+        last = m;
     }
+    if out.is_empty() {
+        // No consonant written (`يحيى`, `حی`): the first letter stands for
+        // the name, as a Latin spelling's first letter does.
+        match letters.first() {
+            Some('ي' | 'ی') => out.push('y'),
+            Some('ح' | 'ه' | 'خ') => out.push('h'),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Other skeletons an Arabic-script word may be spelt by: `و` heard as `w`
+/// (`انور`, `Anwar`), a final `ة` heard as `t` (`جبهة`, `Jabhat`).
+pub fn arabic_other_skeletons(word: &str) -> Vec<String> {
+    let letters = arabic_letters(word);
+    let base = skeleton_of(&letters, false);
+    let mut out = Vec::new();
+    let w = skeleton_of(&letters, true);
+    if w != base {
+        out.push(w);
+    }
+    if letters.last() == Some(&'ة') {
+        let t: Vec<String> = std::iter::once(base.clone())
+            .chain(out.iter().cloned())
+            .map(|k| if k.ends_with('t') { k } else { format!("{k}t") })
+            .collect();
+        out.extend(t);
+    }
+    out.retain(|k| *k != base);
+    out.dedup();
     out
 }
 
@@ -289,6 +447,34 @@ mod tests {
         }
         assert_eq!(split_article("التكريتي"), (true, "تكريتي".to_owned()));
         assert_eq!(split_article("الله"), (false, "الله".to_owned()));
+    }
+
+    #[test]
+    fn arabic_words_are_read_beyond_their_skeletons() {
+        assert_eq!(
+            split_glued_head("عبدالرحمن"),
+            Some(("عبد".to_owned(), "الرحمن".to_owned()))
+        );
+        assert_eq!(split_glued_head("عبدالله"), None);
+        assert_eq!(split_glued_head("عبيد"), None);
+        // `فواز`: two letters of one class, both heard.
+        assert_eq!(arabic_skeleton("فواز"), phonetic_key("fawaz"));
+        assert_eq!(arabic_skeleton("يحيى"), "y");
+        assert_eq!(arabic_other_skeletons("انور"), ["nvr"]);
+        assert!(arabic_other_skeletons("جبهة").contains(&"jvt".to_owned()));
+        let (_, marks) = arabic_reading("ﺁخوند");
+        assert_eq!(
+            marks.initial,
+            Initial::Vowel,
+            "presentation forms are folded"
+        );
+        let (_, marks) = arabic_reading("صفوان");
+        assert_eq!(marks.letters, b"sfw");
+        assert!(!letters_agree(&marks.letters, b"xbw"));
+        assert!(letters_agree(b"fw", b"vv"));
+        assert!(letters_agree(b"d", b"e"));
+        assert!(!letters_agree(b"z", b"s"));
+        assert!(arabic_reading("أسامة").1.feminine);
     }
 
     #[test]

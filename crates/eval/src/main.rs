@@ -12,6 +12,7 @@ struct Args {
     innocents_per_locale: usize,
     threshold: u8,
     examples: bool,
+    misses: bool,
     seed: u64,
     probe: Vec<String>,
     pairs: Vec<String>,
@@ -24,6 +25,7 @@ fn args() -> anyhow::Result<Args> {
         innocents_per_locale: 10_000,
         threshold: portcullis_core::enrich::EnrichSettings::default().screening_threshold,
         examples: false,
+        misses: false,
         seed: 2026,
         probe: Vec::new(),
         pairs: Vec::new(),
@@ -38,6 +40,7 @@ fn args() -> anyhow::Result<Args> {
             "--threshold" => a.threshold = value()?.parse()?,
             "--seed" => a.seed = value()?.parse()?,
             "--examples" => a.examples = true,
+            "--misses" => a.misses = true,
             "--probe" => a.probe.push(value()?),
             "--pair" => a.pairs.push(value()?),
             "--scale" => a.scale = Some(value()?.parse()?),
@@ -96,6 +99,45 @@ fn scale(factor: usize, a: &Args) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// `--misses`: each UN original-script name scored below the threshold
+/// against every Latin name of its own designation, the best one explained.
+#[allow(clippy::print_stdout)]
+fn un_misses(
+    un: &[portcullis_core::designation::Designated],
+    queries: &[sets::OriginalScript],
+    threshold: u8,
+) {
+    use portcullis_core::names::{NormalName, explain};
+    for q in queries {
+        let Some(d) = un.iter().find(|d| d.record.id == q.id) else {
+            continue;
+        };
+        let nq = NormalName::new(&q.name);
+        let best = d
+            .record
+            .names
+            .iter()
+            .map(|n| (explain(&nq, &NormalName::new(n), q.kind), n))
+            .max_by_key(|(e, _)| e.name_score);
+        if let Some((e, n)) = best.filter(|(e, _)| e.name_score < threshold) {
+            let pairs: Vec<String> = e
+                .pairs
+                .iter()
+                .map(|p| format!("{}~{}:{}", p.screened, p.designated, p.similarity))
+                .collect();
+            println!(
+                "MISS {:3} {} | {} | {} | q-left {:?} d-left {:?}",
+                e.name_score,
+                q.name,
+                n,
+                pairs.join(" "),
+                e.screened_left_out,
+                e.designated_left_out
+            );
+        }
+    }
 }
 
 #[allow(clippy::print_stdout)]
@@ -177,12 +219,20 @@ fn main() -> anyhow::Result<()> {
                 println!("  miss [{}] {s:3} {name} <- {original}", kind.label());
             }
         }
-        for (name, locale, s) in v.innocents.examples.iter().take(30) {
+        for (name, locale, s) in v
+            .innocents
+            .examples
+            .iter()
+            .take(if a.misses { 200 } else { 30 })
+        {
             println!("  innocent matched [{locale}] {s:3} {name}");
         }
     }
 
     let (un, queries) = sets::un_original_script()?;
+    if a.misses {
+        un_misses(&un, &queries, a.threshold);
+    }
     let un_index = ScreeningIndex::build(un);
     let by_script = report::original_script(&un_index, &queries, a.threshold);
     println!(
@@ -244,8 +294,30 @@ fn main() -> anyhow::Result<()> {
     );
     if a.examples {
         for (locale, t) in &innocent {
-            for (name, _, s) in t.examples.iter().take(8) {
+            for (name, _, s) in t.examples.iter().take(if a.misses { 200 } else { 8 }) {
                 println!("  innocent matched [{locale}] {s:3} {name}");
+                if a.misses {
+                    // What it matched, explained.
+                    let customer = portcullis_eval::Customer {
+                        name,
+                        kind: portcullis_core::names::NameKind::Person,
+                        countries: Vec::new(),
+                    };
+                    let found = index.screen_uncached(&customer, a.threshold);
+                    if let Some(m) = found.matches.first() {
+                        let e = portcullis_core::names::explain(
+                            &portcullis_core::names::NormalName::new(name),
+                            &portcullis_core::names::NormalName::new(&m.name),
+                            portcullis_core::names::NameKind::Person,
+                        );
+                        println!(
+                            "      -> {} {} {}",
+                            m.score,
+                            m.name,
+                            serde_json::to_string(&e)?
+                        );
+                    }
+                }
             }
         }
     }

@@ -17,7 +17,7 @@ fn spelling_variants_of_sdn_individuals() {
     let index = ScreeningIndex::build(sdn);
     let r = report::variants(&index, &people, 100, 2026, threshold());
     eprintln!("{}", report::variant_table(&r));
-    assert!(r.recall() >= 0.94, "recall {:.3}", r.recall());
+    assert!(r.recall() >= 0.95, "recall {:.3}", r.recall());
     assert!(r.precision() >= 0.99, "precision {:.3}", r.precision());
     // Unchanged spellings are always found.
     for kind in [
@@ -52,7 +52,7 @@ fn un_original_script_names_against_latin_only_designations() {
         .values()
         .fold((0, 0), |(h, t), x| (h + x.hits, t + x.total));
     let recall = hits as f64 / total as f64;
-    assert!(recall >= 0.58, "recall {recall:.3}");
+    assert!(recall >= 0.72, "recall {recall:.3}");
 }
 
 #[test]
@@ -97,7 +97,7 @@ fn innocent_names_across_locales() {
         ("it_IT", 0.004),
         ("pt_BR", 0.004),
         ("pt_PT", 0.004),
-        ("ar_SA", 0.025),
+        ("ar_SA", 0.005),
     ] {
         let t = &by_locale[locale];
         assert!(

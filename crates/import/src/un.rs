@@ -2,7 +2,10 @@
 //! and `ENTITIES`, one record each.
 //!
 //! Names: an individual's `FIRST_NAME` … `FOURTH_NAME` joined, an entity's
-//! `FIRST_NAME`; then `NAME_ORIGINAL_SCRIPT`; then the aliases. `Low` quality
+//! `FIRST_NAME`; then `NAME_ORIGINAL_SCRIPT`; then the aliases. A field may
+//! hold several names (`Jin Tiesan (金铁三)`, `Abdul Rehman; Abd Ur-Rehman`,
+//! `حسن غول (Hassan Ghul; Hasan Gul)`): each is a name of its own (see
+//! [`listed_names`]). `Low` quality
 //! aliases (the list's weak aliases) are left out unless asked for. Dates of
 //! birth: `DATE` as is, `YEAR` (exact or approximate) as a year, `BETWEEN`
 //! `FROM_YEAR`/`TO_YEAR` as each year (see [`super::year_range`]), a lone
@@ -20,6 +23,7 @@ use super::{
     year_range,
 };
 use portcullis_core::designation::Designation;
+use portcullis_core::scripts::Script;
 
 /// The `source` of every UN record.
 pub const SOURCE: &str = "UN";
@@ -173,8 +177,8 @@ fn individual(person: &Individual, stats: &mut Stats, options: &Options) -> Opti
     .filter(|n| !n.is_empty())
     .collect::<Vec<_>>()
     .join(" ");
-    b.name(&full_name);
-    b.name(&person.name_original_script);
+    names(&mut b, &full_name);
+    names(&mut b, &person.name_original_script);
     aliases(&mut b, &person.aliases, options);
     b.program(&person.un_list_type);
     individual_dates_of_birth(&mut b, person);
@@ -228,14 +232,147 @@ fn entity_record(entity: &Entity, stats: &mut Stats, options: &Options) -> Optio
         &entity.data_id,
         ORGANIZATION,
     );
-    b.name(&entity.first_name);
-    b.name(&entity.name_original_script);
+    names(&mut b, &entity.first_name);
+    names(&mut b, &entity.name_original_script);
     aliases(&mut b, &entity.aliases, options);
     b.program(&entity.un_list_type);
     for address in &entity.addresses {
         b.country(&address.country);
     }
     b.finish(options)
+}
+
+/// Each name a field holds, added.
+fn names(b: &mut Builder<'_>, field: &str) {
+    for name in listed_names(field) {
+        b.name(&name);
+    }
+}
+
+/// The names one field of the list holds. The list writes a name's other
+/// forms beside it: in parentheses (`Jin Tiesan (金铁三)`, `حسن غول (Hassan
+/// Ghul; Hassan Gul)`), after semicolons (`Abdul Rehman; Abd Ur-Rehman`), or
+/// one script after the other (`Agha Jan Alizai اغا جان عالیزی`); each is a
+/// name of its own, and the list's notes (`original script`, `- sub-unit
+/// name`) are none. Parentheses in the name's own script without a
+/// semicolon are part of it (`Ansar al Charia in Libya (ASL)`,
+/// `華信船務(香港)有限公司`).
+pub(crate) fn listed_names(field: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    split_listed(field, &mut out);
+    out
+}
+
+fn split_listed(text: &str, out: &mut Vec<String>) {
+    let outside_script = script_of(&top_level(text).0);
+    let (outside, groups) = top_level_keeping(text, |group| {
+        !group.contains(';')
+            && !is_note(group)
+            && outside_script.is_some_and(|s| script_of(group) == Some(s))
+    });
+    for part in outside.split(';') {
+        let part = part.trim();
+        let part = part
+            .strip_suffix("- sub-unit name")
+            .unwrap_or(part)
+            .trim_end_matches([',', ';', ' ', '-'])
+            .trim();
+        if is_note(part) || !part.chars().any(char::is_alphabetic) {
+            continue;
+        }
+        out.extend(script_runs(part));
+    }
+    for group in groups {
+        if !is_note(&group) {
+            split_listed(&group, out);
+        }
+    }
+}
+
+/// The text outside top-level parentheses, and the text inside each.
+fn top_level(text: &str) -> (String, Vec<String>) {
+    top_level_keeping(text, |_| false)
+}
+
+/// [`top_level`], keeping in the outside text (parentheses and all) the
+/// groups `keep` accepts. An unclosed group runs to the end.
+fn top_level_keeping(text: &str, keep: impl Fn(&str) -> bool) -> (String, Vec<String>) {
+    let (mut outside, mut groups, mut current, mut depth) =
+        (String::new(), Vec::new(), String::new(), 0usize);
+    let close = |group: String, outside: &mut String, groups: &mut Vec<String>| {
+        if keep(&group) {
+            outside.push('(');
+            outside.push_str(&group);
+            outside.push(')');
+        } else {
+            groups.push(group);
+        }
+    };
+    for c in text.chars() {
+        match c {
+            '(' => {
+                if depth > 0 {
+                    current.push(c);
+                }
+                depth += 1;
+            }
+            ')' if depth > 0 => {
+                depth -= 1;
+                if depth == 0 {
+                    close(std::mem::take(&mut current), &mut outside, &mut groups);
+                } else {
+                    current.push(c);
+                }
+            }
+            _ if depth > 0 => current.push(c),
+            _ => outside.push(c),
+        }
+    }
+    if depth > 0 {
+        close(current, &mut outside, &mut groups);
+    }
+    (outside, groups)
+}
+
+/// The list's notes on a name, not names.
+fn is_note(text: &str) -> bool {
+    let t = text.trim().to_lowercase();
+    t == "original script" || t == "sub-unit name"
+}
+
+/// The script of a text's letters, if it has any.
+fn script_of(text: &str) -> Option<Script> {
+    text.chars()
+        .any(char::is_alphabetic)
+        .then(|| Script::of(text))
+}
+
+/// A name written in Latin letters and then in another script (or the other
+/// way round), as two names; any other name whole.
+fn script_runs(name: &str) -> Vec<String> {
+    let words: Vec<&str> = name.split_whitespace().collect();
+    let scripts: Vec<Option<Script>> = words.iter().map(|w| script_of(w)).collect();
+    let change = scripts
+        .windows(2)
+        .position(|w| matches!(w, [Some(a), Some(b)] if a != b));
+    let Some(at) = change else {
+        return vec![name.to_owned()];
+    };
+    let (first, second) = words.split_at(at + 1);
+    let run_script = |run: &[&str]| script_of(&run.join(" "));
+    let uniform = |run: &[&str], script: Option<Script>| {
+        run.iter()
+            .all(|w| script_of(w).is_none() || script_of(w) == script)
+    };
+    let (a, b) = (run_script(first), run_script(second));
+    if a == b
+        || !uniform(first, a)
+        || !uniform(second, b)
+        || !(a == Some(Script::Latin) || b == Some(Script::Latin))
+    {
+        return vec![name.to_owned()];
+    }
+    vec![first.join(" "), second.join(" ")]
 }
 
 fn builder<'a>(stats: &'a mut Stats, reference: &str, data_id: &str, kind: &str) -> Builder<'a> {
@@ -254,7 +391,7 @@ fn aliases(b: &mut Builder<'_>, aliases: &[Alias], options: &Options) {
         if alias.quality.trim().eq_ignore_ascii_case("low") && !options.weak_aliases {
             b.stats().weak_aliases_skipped += 1;
         } else {
-            b.name(&alias.alias_name);
+            names(b, &alias.alias_name);
         }
     }
 }
@@ -451,6 +588,53 @@ fn document_kind(description: &str) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_field_holding_several_names_gives_each() {
+        let cases: &[(&str, &[&str])] = &[
+            ("Jin Tiesan (金铁三)", &["Jin Tiesan", "金铁三"]),
+            (
+                "حسن غول (Hassan Ghul; Hassan Gul; Hasan Gul)",
+                &["حسن غول", "Hassan Ghul", "Hassan Gul", "Hasan Gul"],
+            ),
+            (
+                "Abdul Rehman; Abd Ur-Rehman; Abdur Rahman",
+                &["Abdul Rehman", "Abd Ur-Rehman", "Abdur Rahman"],
+            ),
+            (
+                "Akhter Mohmad son of Noor Mohmad (اختر محمد ولد نور محمد ),",
+                &["Akhter Mohmad son of Noor Mohmad", "اختر محمد ولد نور محمد"],
+            ),
+            (
+                "Agha Jan Alizai اغا جان عالیزی",
+                &["Agha Jan Alizai", "اغا جان عالیزی"],
+            ),
+            (
+                "Hay’at Tahrir al-Sham (HTS) (هيئة تحرير الشام (original script); Hayat Tahrir al-Sham)",
+                &[
+                    "Hay’at Tahrir al-Sham (HTS)",
+                    "هيئة تحرير الشام",
+                    "Hayat Tahrir al-Sham",
+                ],
+            ),
+            (
+                "شبكة أنصار المجاهدين (Ansar al-Mujahideen Network - sub-unit name)",
+                &["شبكة أنصار المجاهدين", "Ansar al-Mujahideen Network"],
+            ),
+            // Parentheses in the name's own script are part of it.
+            (
+                "Ansar al Charia in Libya (ASL)",
+                &["Ansar al Charia in Libya (ASL)"],
+            ),
+            ("華信船務(香港)有限公司", &["華信船務(香港)有限公司"]),
+            ("SADDAM HUSSEIN AL-TIKRITI", &["SADDAM HUSSEIN AL-TIKRITI"]),
+            ("", &[]),
+            ("(unclosed", &["unclosed"]),
+        ];
+        for (field, names) in cases {
+            assert_eq!(listed_names(field), *names, "{field}");
+        }
+    }
 
     const LIST: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 <CONSOLIDATED_LIST dateGenerated="2026-02-27T00:00:09.554Z">
