@@ -143,7 +143,7 @@ pub struct NormalName {
     pub forms: Vec<&'static str>,
     /// The token before `bin`/`ibn` (`X bin Y` is not `Y bin X`), and its
     /// key and script.
-    pub patronymic_head: Option<(String, String, Script)>,
+    pub patronymic_head: Option<Box<(String, String, Script)>>,
     /// The tokens run together, and its phonetic key.
     pub joined: String,
     /// The phonetic key of `joined`.
@@ -317,7 +317,7 @@ impl NormalName {
             .and_then(|w| w.first())
             .map(|t| {
                 let key = t.key.clone().unwrap_or_else(|| phonetic_key(&t.text));
-                (t.text.clone(), key, t.script)
+                Box::new((t.text.clone(), key, t.script))
             });
         let (numbers, rest): (Vec<Tok>, Vec<Tok>) = rest
             .into_iter()
@@ -380,16 +380,10 @@ impl NormalName {
             // Skeletons run together, the article's `l` heard where it was
             // written (`عبد الرحمن` is `Abdelrahman`), a letter repeated across
             // a boundary once.
-            let mut k: Vec<char> = keys
-                .iter()
-                .enumerate()
-                .flat_map(|(i, key)| {
-                    let article = i > 0 && i < 64 && articled & (1 << i) != 0;
-                    article.then_some('l').into_iter().chain(key.chars())
-                })
-                .collect();
-            k.dedup();
-            k.into_iter().collect()
+            run_together(keys.iter().enumerate().flat_map(|(i, key)| {
+                let article = i > 0 && i < 64 && articled & (1 << i) != 0;
+                article.then_some("l").into_iter().chain([key.as_str()])
+            }))
         } else {
             phonetic_key(&joined)
         };
@@ -448,6 +442,28 @@ impl NormalName {
             }
             self.particles.push(particle.to_owned());
         }
+    }
+
+    /// Gives back what preparing the name allocated beyond what it keeps (a
+    /// list built in place of a longer one keeps that one's buffer): for
+    /// names held for a long time, the designated ones.
+    pub fn compact(&mut self) {
+        fn strings(list: &mut Vec<String>) {
+            list.iter_mut().for_each(String::shrink_to_fit);
+            list.shrink_to_fit();
+        }
+        strings(&mut self.tokens);
+        strings(&mut self.keys);
+        strings(&mut self.particles);
+        strings(&mut self.numbers);
+        self.scripts.shrink_to_fit();
+        self.alt_keys.shrink_to_fit();
+        self.alt_tokens.shrink_to_fit();
+        self.arabic_marks.shrink_to_fit();
+        self.forms.shrink_to_fit();
+        self.joined.shrink_to_fit();
+        self.joined_key.shrink_to_fit();
+        self.exact.shrink_to_fit();
     }
 
     /// Whether nothing comparable is left of the name.
@@ -669,9 +685,8 @@ pub fn phonetic_key(token: &str) -> String {
 /// [`phonetic_key`] as compared with an Arabic skeleton: a `j` is always the
 /// consonant `ج` (`Khafaji`, `Raja`), never the `y` of `Sergej`.
 pub fn arabic_comparable_key(token: &str) -> String {
-    // Nor is `zh` the Russian `ж`: it is `ز` and `ه` (`Azhar`); a `ch` is
-    // `ش` (`Achour`) or `چ` (`Chaudhry`), one letter with `s`.
-    let token = token.replace("ch", "sh");
+    // Nor is `zh` the Russian `ж`: it is `ز` and `ه` (`Azhar`).
+    let token = arabic_comparable_spelling(token);
     let folded: Vec<u8> = token
         .split("zh")
         .map(fold)
@@ -680,9 +695,34 @@ pub fn arabic_comparable_key(token: &str) -> String {
     skeleton(&folded, false, |_, _| {})
 }
 
+/// A Latin spelling as an Arabic reader hears it: a `ch` is `ش` (`Achour`)
+/// or `چ` (`Chaudhry`), one letter with `sh`; a French `ou` before a vowel
+/// is `و` (`Aouadi`, `Rouine`).
+fn arabic_comparable_spelling(token: &str) -> String {
+    let token = token.replace("ch", "sh");
+    let bytes = token.as_bytes();
+    let mut out = String::with_capacity(token.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        let ou = b == b'o'
+            && bytes.get(i + 1) == Some(&b'u')
+            && bytes
+                .get(i + 2)
+                .is_some_and(|c| matches!(c, b'a' | b'e' | b'i' | b'o'));
+        if ou {
+            out.push('w');
+            i += 2;
+        } else {
+            out.push(char::from(b));
+            i += 1;
+        }
+    }
+    out
+}
+
 /// Whether [`arabic_comparable_key`] can differ from [`phonetic_key`].
 pub fn reads_otherwise_to_arabic(token: &str) -> bool {
-    token.contains('j') || token.contains("zh") || token.contains("ch")
+    token.contains('j') || token.contains("zh") || token.contains("ch") || token.contains("ou")
 }
 
 /// The multi-letter spellings of one sound folded to one letter.
@@ -803,7 +843,7 @@ pub fn vowel_gaps(token: &str) -> Vec<u8> {
 /// [`arabic_comparable_key`] reads the token).
 pub fn latin_letters(token: &str) -> Vec<u8> {
     let mut out = Vec::new();
-    let token = token.replace("ch", "sh");
+    let token = arabic_comparable_spelling(token);
     skeleton_with(
         &fold(&token),
         false,
@@ -1531,13 +1571,12 @@ fn arabic_run(
         // article written on the second may be heard (`عبد الرحمن`,
         // `Abdelrahman`) or not (`Abdurrahman`).
         let joined = |article: bool| -> String {
-            let mut run: Vec<char> = kx
-                .chars()
-                .chain(article.then_some('l'))
-                .chain(ky.chars())
-                .collect();
-            run.dedup();
-            run.into_iter().collect()
+            run_together(
+                [kx.as_str()]
+                    .into_iter()
+                    .chain(article.then_some("l"))
+                    .chain([ky.as_str()]),
+            )
         };
         let articled = x + 1 < 64 && long.articled & (1 << (x + 1)) != 0;
         let s = scripts::skeleton_similarity(&key, &joined(false)).max(if articled {
@@ -1586,6 +1625,22 @@ fn run_agrees(short: &NormalName, i: usize, long: &NormalName, x: usize, arabic:
     }
     let articled = at < 64 && a.articled & (1 << at) != 0;
     arabic_agrees_with_latin(&marks, articled, &latin) && sounds_agree(&arabic_text, &latin)
+}
+
+/// Skeletons run together, a letter ending one and starting the next heard
+/// once (`vv` and `l` are `vvl`, `mt` and `t` are `mt`).
+fn run_together<'a>(parts: impl IntoIterator<Item = &'a str>) -> String {
+    let mut out = String::new();
+    for part in parts {
+        let mut chars = part.chars();
+        if let (Some(first), Some(last)) = (part.chars().next(), out.chars().last()) {
+            if first == last {
+                chars.next();
+            }
+        }
+        out.extend(chars);
+    }
+    out
 }
 
 /// How many tokens of `short` longer than an initial closely match their pair.
@@ -1683,7 +1738,9 @@ fn distinct_legal_forms(q: &NormalName, c: &NormalName) -> bool {
 /// Both names have a patronymic head (`X` of `X bin Y`), and they differ.
 #[inline]
 fn distinct_patronymic_heads(q: &NormalName, c: &NormalName) -> bool {
-    let (Some((tq, kq, sq)), Some((tc, kc, sc))) = (&q.patronymic_head, &c.patronymic_head) else {
+    let (Some((tq, kq, sq)), Some((tc, kc, sc))) =
+        (q.patronymic_head.as_deref(), c.patronymic_head.as_deref())
+    else {
         return false;
     };
     let close = match (sq, sc) {
@@ -1840,6 +1897,14 @@ mod tests {
             ("انور ناصر عبدالله العولقي", "Anwar Nasser Abdulla Aulaqi"),
             // `ولد` is `ould`, a particle.
             ("حماده ولد محمد الخيري", "HAMADA OULD MOHAMED EL KHAIRY"),
+            // Two names run together, letters doubled inside one kept.
+            ("حبیب الله رشاد", "HABIBULLAH RESHAD"),
+            // Persian and colloquial readings of `ض`, `ث`, `ظ`.
+            ("فضل رحيم", "Fazil Rahim"),
+            ("نور محمد ثاقب", "NOOR MOHAMMAD SAQIB"),
+            ("رشيد طعان كاظم", "Rashid Taan Kathim"),
+            // A French `ou` before a vowel is `و`.
+            ("يحيى جوادي", "YAHIA DJOUADI"),
         ] {
             let s = score(arabic, latin, NameKind::Person);
             assert!(s >= 90, "{arabic} / {latin}: {s}");

@@ -287,9 +287,9 @@ pub struct ScreeningIndex {
     indexed: Vec<IndexedName>,
     /// Phonetic key of a token, or of a whole name's letters → `indexed` positions.
     postings: HashMap<String, Vec<u32>>,
-    /// A token key with one letter deleted → the token keys it comes from
-    /// (keys of three letters or more): retrieval that survives one edit.
-    near: HashMap<String, Vec<String>>,
+    /// The keys of `postings` (three letters or more) under their one-letter
+    /// deletions: retrieval that survives one edit of a key.
+    near: TypoIndex,
     /// The names' Latin tokens, with those one typing error away.
     typos: TypoIndex,
     /// A token of `typos` → the `indexed` positions of the names holding it.
@@ -313,13 +313,13 @@ impl ScreeningIndex {
             let kind = NameKind::of_designation(d.record.kind.as_deref());
             for (n, name) in d.record.names.iter().enumerate() {
                 let n = u16::try_from(n).unwrap_or(u16::MAX);
-                let normal = NormalName::new(name);
-                if !normal.exact.is_empty() {
-                    index
-                        .names
-                        .entry(normal.exact.clone())
-                        .or_default()
-                        .push((i, n));
+                let mut normal = NormalName::new(name);
+                normal.compact();
+                // The exact key is looked up, never compared again: the
+                // map holds it, not the prepared name.
+                let exact = std::mem::take(&mut normal.exact);
+                if !exact.is_empty() {
+                    index.names.entry(exact).or_default().push((i, n));
                 }
                 if normal.is_empty() {
                     continue;
@@ -375,19 +375,16 @@ impl ScreeningIndex {
             }
             index.cidrs.extend(d.cidrs.iter().map(|net| (*net, i)));
         }
-        let mut near: HashMap<String, Vec<String>> = HashMap::default();
-        for key in index
+        let mut keys: Vec<&String> = index
             .postings
             .keys()
             .filter(|k| k.len() >= 3 && !k.starts_with('~'))
-        {
-            for d in deletions(key) {
-                near.entry(d).or_default().push(key.clone());
-            }
-        }
-        for keys in near.values_mut() {
-            keys.sort_unstable();
-            keys.dedup();
+            .collect();
+        // Ids in key order: the same list builds the same index.
+        keys.sort_unstable();
+        let mut near = TypoIndex::default();
+        for key in keys {
+            near.intern(key);
         }
         index.near = near;
         index.entries = entries;
@@ -905,21 +902,20 @@ impl ScreeningIndex {
     /// Token keys of the index one edit away from `key` (a letter deleted,
     /// inserted or changed), without `key` itself.
     fn near_keys<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        let longer = self.near.get(key).into_iter().flatten().map(String::as_str);
-        let edits = if key.len() >= 3 {
+        // Longer by a letter, one changed or two swapped, and shorter by a
+        // letter down to three letters.
+        let near = self.near.neighbours(key);
+        let near = near.into_iter().filter_map(|id| self.near.text(id));
+        // Shorter by a letter, to two.
+        let two = if key.len() == 3 {
             deletions(key)
         } else {
             Vec::new()
         };
-        let shorter_or_changed = edits.into_iter().flat_map(move |d| {
-            let shorter = self.postings.get_key_value(&d).map(|(k, _)| k.as_str());
-            let changed = self.near.get(&d).into_iter().flatten().map(String::as_str);
-            shorter.into_iter().chain(changed)
-        });
-        let mut keys: Vec<&str> = longer
-            .chain(shorter_or_changed)
-            .filter(|k| *k != key)
-            .collect();
+        let shorter = two
+            .into_iter()
+            .filter_map(|d| self.postings.get_key_value(&d).map(|(k, _)| k.as_str()));
+        let mut keys: Vec<&str> = near.chain(shorter).filter(|k| *k != key).collect();
         keys.sort_unstable();
         keys.dedup();
         keys.into_iter()

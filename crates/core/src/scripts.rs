@@ -181,12 +181,14 @@ impl Initial {
 /// Whether the letters behind the skeletons' `v`, `s` and `t` agree, one
 /// by one: classes of one letter in the skeleton that Arabic keeps apart
 /// (`b` `ب`, `f` `ف`, `w` `و`; `s` `س`, `z` `ز`, `x` the `sh` of `ش`; `d`
-/// `د`, `t` `ت`). A Latin `v` is `f` or `w`, and `e` (a final `t`, a `th`)
-/// is `t` or `d`. Sequences of different lengths are not compared.
+/// `د`, `t` `ت`; `*` a letter read two ways: `ث`, `ذ`, `ض`, `ظ`). A Latin
+/// `v` is `f` or `w`, and `e` (a final `t`, a `th`) is `t` or `d`.
+/// Sequences of different lengths are not compared.
 pub fn letters_agree(arabic: &[u8], latin: &[u8]) -> bool {
     arabic.len() != latin.len()
         || arabic.iter().zip(latin).all(|(&a, &l)| {
             a == l
+                || a == b'*'
                 || (l == b'v' && matches!(a, b'f' | b'w'))
                 || (l == b'e' && matches!(a, b'd' | b't'))
         })
@@ -239,11 +241,14 @@ pub fn arabic_reading(word: &str) -> (String, ArabicMarks) {
                         'ف' => Some(b'f'),
                         'و' => Some(b'w'),
                         'ب' | 'پ' => Some(b'b'),
-                        'ز' | 'ظ' => Some(b'z'),
+                        'ز' => Some(b'z'),
                         'س' | 'ص' => Some(b's'),
                         'ش' | 'چ' => Some(b'x'),
-                        'د' | 'ذ' | 'ض' => Some(b'd'),
-                        'ت' | 'ط' | 'ث' => Some(b't'),
+                        // Letters read two ways (`ض` is `d` in Arabic, `z`
+                        // in Persian; `ث` `t` or `s`): any.
+                        'ذ' | 'ض' | 'ث' | 'ظ' => Some(b'*'),
+                        'د' => Some(b'd'),
+                        'ت' | 'ط' => Some(b't'),
                         _ => None,
                     };
                     marks.letters.extend(letter);
@@ -304,12 +309,12 @@ fn consonant(c: char, i: usize, prev: Option<char>, next: Option<char>) -> Optio
 /// [`crate::names::phonetic_key`]: `حسين` → `sn` (as `Hussein`), `صدام` → `stm`
 /// (as `Saddam`), `إبراهيم` → `vrm` (as `Ibrahim`).
 pub fn arabic_skeleton(word: &str) -> String {
-    skeleton_of(&arabic_letters(word), false)
+    skeleton_of(&arabic_letters(word), false, false)
 }
 
 /// The skeleton of an Arabic-script word's letters; `w_consonant` reads
 /// every `و` between letters as the consonant `w` (`انور`, `Anwar`).
-fn skeleton_of(letters: &[char], w_consonant: bool) -> String {
+fn skeleton_of(letters: &[char], w_consonant: bool, soft: bool) -> String {
     let mut out = String::with_capacity(letters.len());
     let mut last = '\0';
     for (i, &c) in letters.iter().enumerate() {
@@ -317,6 +322,10 @@ fn skeleton_of(letters: &[char], w_consonant: bool) -> String {
         let prev = i.checked_sub(1).and_then(|p| letters.get(p)).copied();
         let mapped = match consonant(c, i, prev, next) {
             None if w_consonant && c == 'و' && next.is_some() => Some('v'),
+            // Persian and colloquial readings: `ث`, `ذ`, `ض` as `s`/`z`
+            // (`Saqib`, `Zakir`, `Fazel`), `ظ` as `d`/`th` (`Hafed`, `Kathim`).
+            Some(_) if soft && matches!(c, 'ث' | 'ذ' | 'ض') => Some('s'),
+            Some(_) if soft && c == 'ظ' => Some('t'),
             m => m,
         };
         let Some(m) = mapped else {
@@ -343,15 +352,18 @@ fn skeleton_of(letters: &[char], w_consonant: bool) -> String {
 }
 
 /// Other skeletons an Arabic-script word may be spelt by: `و` heard as `w`
-/// (`انور`, `Anwar`), a final `ة` heard as `t` (`جبهة`, `Jabhat`).
+/// (`انور`, `Anwar`), `ث`/`ذ`/`ض` as `s` and `ظ` as `t` (`فضل`, `Fazel`),
+/// a final `ة` heard as `t` (`جبهة`, `Jabhat`).
 pub fn arabic_other_skeletons(word: &str) -> Vec<String> {
     let letters = arabic_letters(word);
-    let base = skeleton_of(&letters, false);
-    let mut out = Vec::new();
-    let w = skeleton_of(&letters, true);
-    if w != base {
-        out.push(w);
-    }
+    let base = skeleton_of(&letters, false, false);
+    let mut out: Vec<String> = [(true, false), (false, true), (true, true)]
+        .into_iter()
+        .map(|(w, soft)| skeleton_of(&letters, w, soft))
+        .filter(|k| *k != base)
+        .collect();
+    out.sort_unstable();
+    out.dedup();
     if letters.last() == Some(&'ة') {
         let t: Vec<String> = std::iter::once(base.clone())
             .chain(out.iter().cloned())

@@ -76,7 +76,7 @@ impl TypoIndex {
     }
 
     /// The text of token `id`.
-    fn text(&self, id: u32) -> Option<&str> {
+    pub fn text(&self, id: u32) -> Option<&str> {
         self.texts.get(id as usize).map(|t| &**t)
     }
 

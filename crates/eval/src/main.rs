@@ -1,7 +1,8 @@
 //! Prints the screening quality tables of `docs/screening.md`.
 //!
 //! `cargo run --profile bench -p portcullis-eval -- [--per-kind N]
-//! [--innocents-per-locale N] [--threshold T] [--examples]`
+//! [--innocents-per-locale N] [--threshold T] [--examples] [--misses]
+//! [--probe NAME] [--pair "A|B"] [--scale N [--write FILE]]`
 
 use anyhow::Context as _;
 use portcullis_core::screening::ScreeningIndex;
@@ -17,6 +18,7 @@ struct Args {
     probe: Vec<String>,
     pairs: Vec<String>,
     scale: Option<usize>,
+    write: Option<std::path::PathBuf>,
 }
 
 fn args() -> anyhow::Result<Args> {
@@ -30,6 +32,7 @@ fn args() -> anyhow::Result<Args> {
         probe: Vec::new(),
         pairs: Vec::new(),
         scale: None,
+        write: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -44,6 +47,7 @@ fn args() -> anyhow::Result<Args> {
             "--probe" => a.probe.push(value()?),
             "--pair" => a.pairs.push(value()?),
             "--scale" => a.scale = Some(value()?.parse()?),
+            "--write" => a.write = Some(value()?.into()),
             other => anyhow::bail!("unknown argument `{other}`"),
         }
     }
@@ -143,6 +147,17 @@ fn un_misses(
 #[allow(clippy::print_stdout)]
 fn main() -> anyhow::Result<()> {
     let a = args()?;
+    if let (Some(factor), Some(path)) = (a.scale, &a.write) {
+        // `--scale N --write FILE`: the grown list as a designations file,
+        // for the service itself (start, decide, reload).
+        let records: Vec<_> = sets::scaled_sdn(factor, a.seed)?
+            .into_iter()
+            .map(|d| d.record)
+            .collect();
+        portcullis_import::write_jsonl(path, &records)?;
+        println!("wrote {} designations to {}", records.len(), path.display());
+        return Ok(());
+    }
     if let Some(factor) = a.scale {
         return scale(factor, &a);
     }
