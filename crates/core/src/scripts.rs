@@ -92,6 +92,9 @@ pub fn arabic_particle(word: &str) -> Option<&'static str> {
         "ابن" | "إبن" => Some("ibn"),
         "بنت" => Some("bint"),
         "ولد" => Some("ould"),
+        "ب" => Some("bi"),
+        // `آل سعود`, the family of Saud.
+        "آل" => Some("al"),
         "و" => Some("wa"),
         "حاجي" | "حاجی" | "حاجى" => Some("haji"),
         _ => None,
@@ -111,12 +114,16 @@ pub fn split_article(word: &str) -> (bool, String) {
 }
 
 /// `عبد` or `ابو` written onto the article-bearing name that follows it
-/// (`عبدالرحمن` is `عبد الرحمن`, `ابواليزيد` is `ابو اليزيد`), split apart.
+/// (`عبدالرحمن` is `عبد الرحمن`, `ابواليزيد` is `ابو اليزيد`), or `و`, `ب`
+/// onto an article-bearing word (`والجهاد`), split apart.
 pub fn split_glued_head(word: &str) -> Option<(String, String)> {
     let letters = arabic_letters(word);
     let head = match letters.as_slice() {
         ['ع', 'ب', 'د', ..] => 3,
         ['ا' | 'أ', 'ب', 'و', ..] => 3,
+        // `و` (and) and `ب` (by) written onto an article-bearing word:
+        // `والجهاد` is `و الجهاد`, `wal-Jihad`.
+        ['و' | 'ب', 'ا', 'ل', ..] => 1,
         _ => return None,
     };
     let rest = letters.get(head..)?;
@@ -189,6 +196,7 @@ pub fn letters_agree(arabic: &[u8], latin: &[u8]) -> bool {
         || arabic.iter().zip(latin).all(|(&a, &l)| {
             a == l
                 || a == b'*'
+                || (a == b'+' && matches!(l, b's' | b'x'))
                 || (l == b'v' && matches!(a, b'f' | b'w'))
                 || (l == b'e' && matches!(a, b'd' | b't'))
         })
@@ -208,6 +216,12 @@ pub struct ArabicMarks {
     pub initial: Initial,
     /// Whether it ends in `ة`, heard as a final `a` (`Osama`, `أسامة`).
     pub feminine: bool,
+    /// Whether an `h` sound (`ح`, `ه`, `خ`) is written before the last letter.
+    pub inner_h: bool,
+    /// Whether an `h` sound is written at all.
+    pub any_h: bool,
+    /// Whether `خ` is written.
+    pub kh: bool,
 }
 
 /// [`arabic_skeleton`], and what the word writes beyond it: the long vowels
@@ -226,7 +240,24 @@ pub fn arabic_reading(word: &str) -> (String, ArabicMarks) {
             Some(_) => Initial::Consonant,
         },
         feminine: letters.last() == Some(&'ة'),
+        inner_h: letters
+            .iter()
+            .rev()
+            .skip(1)
+            .any(|c| matches!(c, 'ح' | 'ه' | 'خ' | 'ہ' | 'ھ')),
+        any_h: letters
+            .iter()
+            .any(|c| matches!(c, 'ح' | 'ه' | 'خ' | 'ہ' | 'ھ')),
+        kh: letters.contains(&'خ'),
     };
+    // A Persian or Pashto alef before `s` and a consonant only carries the
+    // cluster (`استانکزی`, `Stanekzai`).
+    if matches!(
+        letters.as_slice(),
+        ['ا', 'س' | 'ش' | 'ص', c, ..] if !matches!(c, 'ا' | 'و' | 'ي' | 'ی' | 'ى')
+    ) {
+        marks.initial = Initial::Either;
+    }
     let mut at = 0;
     let mut last = '\0';
     for (i, &c) in letters.iter().enumerate() {
@@ -242,6 +273,10 @@ pub fn arabic_reading(word: &str) -> (String, ArabicMarks) {
                         'و' => Some(b'w'),
                         'ب' | 'پ' => Some(b'b'),
                         'ز' => Some(b'z'),
+                        // Before an `h`, a Latin `sh` may be the two (`اسحاق`, `Ishaq`).
+                        'س' | 'ص' if matches!(next, Some('ح' | 'ه' | 'ہ' | 'ھ')) => {
+                            Some(b'+')
+                        }
                         'س' | 'ص' => Some(b's'),
                         'ش' | 'چ' => Some(b'x'),
                         // Letters read two ways (`ض` is `d` in Arabic, `z`
