@@ -797,6 +797,9 @@ fn skeleton_with(
             // elsewhere a vowel (`Mahmwd`); `j` after a vowel is a `y` (`Sergej`).
             'w' if next.is_none() || vowel(next) => 'v',
             'j' if j_after_vowel_is_y && vowel(prev) => 'a',
+            // A soft `c` (`Francisco` / `Fransisco`, `Cecilia` / `Sesilia`),
+            // in the Latin reading only.
+            'c' if j_after_vowel_is_y && matches!(next, Some(b'e' | b'i' | b'y')) => 's',
             'c' | 'q' | 'k' | 'g' => 'k',
             'j' => 'j',
             'z' | 's' | 'x' | '$' => 's',
@@ -2041,6 +2044,13 @@ mod tests {
         assert_eq!(unleet("44th".into()), "44th");
         assert_eq!(unleet("2004".into()), "2004");
         assert_eq!(unleet("a1234".into()), "a1234");
+    }
+
+    #[test]
+    fn a_soft_c_is_an_s() {
+        assert_eq!(phonetic_key("francisco"), phonetic_key("fransisco"));
+        assert!(score("Франсиссо Диаз", "DIAZ, Francisco", NameKind::Person) >= 90);
+        assert_ne!(phonetic_key("carlos"), phonetic_key("sarlos"));
     }
 
     #[test]
