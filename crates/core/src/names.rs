@@ -276,16 +276,22 @@ fn scripted_tokens(name: &str) -> Vec<Tok> {
 /// (`عبدالرحمن`, `ابواليزيد`) apart; the article `ال` apart from the word
 /// it is written on.
 fn push_arabic(out: &mut Vec<Tok>, word: &str) {
-    if let Some(particle) = scripts::arabic_particle(word) {
+    push_arabic_letters(out, &scripts::arabic_letters(word));
+}
+
+/// [`push_arabic`] of a word's letters, read once.
+fn push_arabic_letters(out: &mut Vec<Tok>, letters: &[char]) {
+    if let Some(particle) = scripts::arabic_particle(letters) {
         out.push(Tok::arabic(particle.to_owned()));
         return;
     }
-    if let Some((head, rest)) = scripts::split_glued_head(word) {
-        push_arabic(out, &head);
-        push_arabic(out, &rest);
+    if let Some(head) = scripts::split_glued_head(letters) {
+        let (head, rest) = letters.split_at(head);
+        push_arabic_letters(out, head);
+        push_arabic_letters(out, rest);
         return;
     }
-    let (article, rest) = scripts::split_article(word);
+    let (article, rest) = scripts::split_article(letters);
     if article {
         // Written on its word: `عبد الرحمن` is still one name run apart
         // (see `run_breaks`), unlike a particle of its own.
@@ -294,14 +300,14 @@ fn push_arabic(out: &mut Vec<Tok>, word: &str) {
             ..Tok::arabic(ARTICLE.to_owned())
         });
     }
-    let (key, marks) = scripts::arabic_reading(&rest);
-    let text: String = tokenize(&rest).concat();
+    let text: String = tokenize(&rest.iter().collect::<String>()).concat();
     if !text.is_empty() {
+        let reading = scripts::arabic_reading(rest);
         out.push(Tok {
-            key: Some(key),
-            marks: Some(marks),
+            key: Some(reading.key),
+            marks: Some(reading.marks),
             articled: article,
-            other_keys: scripts::arabic_other_skeletons(&rest),
+            other_keys: reading.others,
             ..Tok::arabic(text)
         });
     }
@@ -1057,57 +1063,39 @@ pub fn pair_similarity(a: &NormalName, i: usize, b: &NormalName, j: usize) -> f6
         if sa == sb {
             return token_similarity(ta, ka, tb, kb).max(scripts::skeleton_similarity(ka, kb));
         }
-        let mut sim: f64 = 0.0;
+        // The Arabic-script token and the other.
+        let (arabic, at, arabic_key, arabic_text, latin, latin_key) = if sa == Script::Arabic {
+            (a, i, ka, ta, tb, kb)
+        } else {
+            (b, j, kb, tb, ta, ka)
+        };
         // A Latin `j` after a vowel is read `y` (`Sergej`); against Arabic
         // it is `ج` (`Khafaji`), as a `ch` is `ش` and an `ou` before a vowel
         // is `و`: the token as an Arabic reader hears it.
-        let (arabic_key, latin_token) = if sa == Script::Arabic {
-            (ka, tb)
-        } else {
-            (kb, ta)
-        };
-        let strict =
-            reads_otherwise_to_arabic(latin_token).then(|| arabic_comparable_key(latin_token));
-        let latin_key = if sa == Script::Arabic { kb } else { ka };
-        let latin_keys = std::iter::once(strict.as_deref().unwrap_or(latin_key.as_str()));
-        let arabic_at = if sa == Script::Arabic { (a, i) } else { (b, j) };
-        let other_arabic = arabic_at
-            .0
-            .alt_keys
-            .iter()
-            .filter(|(p, _)| *p == arabic_at.1)
-            .map(|(_, k)| k.as_str());
-        let mut equal = false;
-        for lk in latin_keys.clone() {
-            sim = sim.max(scripts::skeleton_similarity(arabic_key, lk));
-            equal |= arabic_key == lk;
-            // Another reading of the Arabic letters is a little less sure.
-            for ak in other_arabic.clone() {
-                sim = sim.max(scripts::skeleton_similarity(ak, lk).min(0.9));
-                equal |= ak == lk;
-            }
+        let strict = reads_otherwise_to_arabic(latin).then(|| arabic_comparable_key(latin));
+        let heard = strict.as_deref().unwrap_or(latin_key);
+        let mut sim = scripts::skeleton_similarity(arabic_key, heard);
+        let mut equal = arabic_key == heard;
+        // Another reading of the Arabic letters is a little less sure.
+        for (_, other) in arabic.alt_keys.iter().filter(|(p, _)| *p == at) {
+            sim = sim.max(scripts::skeleton_similarity(other, heard).min(0.9));
+            equal |= other == heard;
         }
         // Letters the skeleton leaves out but a Latin spelling shows: an
         // `h` sound written in Arabic (`خضير` is not `Diarra`), a `y` that
         // starts the Latin name (`Yusuf` is not `سبأ`).
-        let arabic_text = if sa == Script::Arabic { ta } else { tb };
-        let (owner, owner_at) = if sa == Script::Arabic { (a, i) } else { (b, j) };
-        let owner_marks = owner
+        let marks = arabic
             .arabic_marks
             .iter()
-            .find(|(p, _)| *p == owner_at)
+            .find(|(p, _)| *p == at)
             .map(|(_, m)| m);
-        if !sounds_agree(arabic_text, owner_marks, latin_token) {
+        let sounds = sounds_agree(arabic_text, marks, latin);
+        if !sounds {
             sim = sim.min(0.85);
         }
         // The long vowels Arabic writes must be heard in the Latin spelling
         // (`حسين` is `Hussein`, not `Hassan`).
-        let (arabic, at, latin) = if sa == Script::Arabic {
-            (a, i, tb)
-        } else {
-            (b, j, ta)
-        };
-        let Some((_, marks)) = arabic.arabic_marks.iter().find(|(p, _)| *p == at) else {
+        let Some(marks) = marks else {
             return sim;
         };
         let articled = at < 64 && arabic.articled & (1 << at) != 0;
@@ -1129,15 +1117,12 @@ pub fn pair_similarity(a: &NormalName, i: usize, b: &NormalName, j: usize) -> f6
             && marks.initial.agrees(Initial::of_latin(latin))
             // `ي` against `y`, `و` against `w`: either, on both sides.
             && (marks.initial != Initial::Either || Initial::of_latin(latin) == Initial::Either);
-        if short && confirmed && sounds_agree(arabic_text, Some(marks), latin_token) && sim >= 0.85
-        {
-            sim = sim.max(
-                if arabic_key.len() == 1 || arabic_key != latin_key.as_str() {
-                    0.9
-                } else {
-                    0.94
-                },
-            );
+        if short && confirmed && sounds && sim >= 0.85 {
+            sim = sim.max(if arabic_key.len() == 1 || arabic_key != latin_key {
+                0.9
+            } else {
+                0.94
+            });
         }
         return sim;
     }
@@ -1671,14 +1656,9 @@ fn run_agrees(short: &NormalName, i: usize, long: &NormalName, x: usize, arabic:
     }
     let run = format!("{}{}", text(long, x), text(long, x + 1));
     let (a, at, arabic_text, latin) = if arabic {
-        (
-            short,
-            i,
-            text(short, i).to_owned(),
-            text(long, x).to_owned() + text(long, x + 1),
-        )
+        (short, i, text(short, i), run.as_str())
     } else {
-        (long, x, run, text(short, i).to_owned())
+        (long, x, run.as_str(), text(short, i))
     };
     let marks_at = |at: usize| {
         a.arabic_marks
@@ -1696,11 +1676,10 @@ fn run_agrees(short: &NormalName, i: usize, long: &NormalName, x: usize, arabic:
             marks.kh |= second.kh;
             marks.feminine = second.feminine;
         }
-        marks.vowels.clear();
     }
     let articled = at < 64 && a.articled & (1 << at) != 0;
-    arabic_agrees_with_latin(&marks, articled, &latin)
-        && sounds_agree(&arabic_text, Some(&marks), &latin)
+    arabic_agrees_with_latin(&marks, articled, latin)
+        && sounds_agree(arabic_text, Some(&marks), latin)
 }
 
 /// Skeletons run together, a letter ending one and starting the next heard
