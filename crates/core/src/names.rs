@@ -72,6 +72,16 @@ const LEGAL_FORMS: &[(&str, &[&str])] = &[
     ("nv", &["nv"]),
 ];
 
+/// The position of legal-form class `class` in the table of legal forms.
+pub(crate) fn legal_form_index(class: &str) -> Option<usize> {
+    LEGAL_FORMS.iter().position(|(c, _)| *c == class)
+}
+
+/// The legal-form class at position `i` of the table of legal forms.
+pub(crate) fn legal_form_class(i: usize) -> Option<&'static str> {
+    LEGAL_FORMS.get(i).map(|(c, _)| *c)
+}
+
 /// The first word of every legal-form spelling, sorted: most tokens start none.
 static FORM_FIRST_WORDS: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::new(|| {
     let mut words: Vec<&'static str> = LEGAL_FORMS
@@ -116,7 +126,7 @@ const SHORT_FORMS: &[(&str, &str)] = &[
 ];
 
 /// A name prepared for comparison.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NormalName {
     /// Significant tokens, in their original order.
     pub tokens: Vec<String>,

@@ -25,11 +25,13 @@ use serde::Serialize;
 use crate::budget::{Budget, Unbounded};
 use crate::country::Country;
 use crate::designation::Designated;
+use crate::frozen::{HashLists, HashListsBuilder, Lists, hash_str};
 use crate::keys::{domain_key, email_key, identifier_key};
 use crate::names::{Explanation, NameKind, NormalName, compare, explain};
+use crate::packed::PackedNames;
 use crate::request::PartialDate;
 use crate::scripts::Script;
-use crate::typos::TypoIndex;
+use crate::typos::{TypoIndex, TypoIndexBuilder};
 
 /// What a match was found on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -144,13 +146,15 @@ impl Found {
     }
 }
 
-/// One designated name, prepared for comparison.
+/// One designated name, prepared for comparison: where it comes from, and
+/// its [`NormalName`] packed under the same number in [`PackedNames`].
 #[derive(Debug)]
 struct IndexedName {
     entry: u32,
     name: u16,
-    normal: NormalName,
     kind: NameKind,
+    /// How many tokens its prepared name has.
+    tokens: u8,
 }
 
 /// Matches reported per screened name, best first (near misses included, so the
@@ -282,18 +286,23 @@ pub struct ScreeningIndex {
     /// Unique per built index, for the name cache.
     id: u64,
     entries: Vec<Designated>,
-    /// Exact, order-insensitive name keys.
-    names: HashMap<String, Vec<(u32, u16)>>,
+    /// Hash of an exact, order-insensitive name key → `exact_names` positions.
+    exact: HashLists,
+    /// `(entry, name)` of every designated name with an exact key.
+    exact_names: Box<[(u32, u16)]>,
     indexed: Vec<IndexedName>,
-    /// Phonetic key of a token, or of a whole name's letters → `indexed` positions.
-    postings: HashMap<String, Vec<u32>>,
+    /// The prepared names of `indexed`, by the same number.
+    packed: PackedNames,
+    /// Hash of the phonetic key of a token, or of a whole name's letters →
+    /// `indexed` positions.
+    postings: HashLists,
     /// The keys of `postings` (three letters or more) under their one-letter
     /// deletions: retrieval that survives one edit of a key.
     near: TypoIndex,
     /// The names' Latin tokens, with those one typing error away.
     typos: TypoIndex,
     /// A token of `typos` → the `indexed` positions of the names holding it.
-    token_postings: Vec<Vec<u32>>,
+    token_postings: Lists,
     identifiers: HashMap<String, Vec<(u32, u16)>>,
     emails: HashMap<String, Vec<u32>>,
     domains: HashMap<String, Vec<u32>>,
@@ -308,18 +317,25 @@ impl ScreeningIndex {
             id: NEXT_INDEX_ID.fetch_add(1, Ordering::Relaxed),
             ..Self::default()
         };
+        let mut exact = HashListsBuilder::default();
+        let mut exact_names = Vec::new();
+        let mut postings = HashListsBuilder::default();
+        // Keys of three letters or more, for `near`.
+        let mut near_keys: std::collections::BTreeSet<String> = Default::default();
+        let mut typos = TypoIndexBuilder::default();
+        let mut token_postings: Vec<(u32, u32)> = Vec::new();
         for (i, d) in entries.iter().enumerate() {
             let i = u32::try_from(i).unwrap_or(u32::MAX);
             let kind = NameKind::of_designation(d.record.kind.as_deref());
             for (n, name) in d.record.names.iter().enumerate() {
                 let n = u16::try_from(n).unwrap_or(u16::MAX);
-                let mut normal = NormalName::new(name);
-                normal.compact();
-                // The exact key is looked up, never compared again: the
-                // map holds it, not the prepared name.
-                let exact = std::mem::take(&mut normal.exact);
-                if !exact.is_empty() {
-                    index.names.entry(exact).or_default().push((i, n));
+                let normal = NormalName::new(name);
+                // The exact key is looked up by its hash, and a hit checked
+                // against the designated name itself.
+                if !normal.exact.is_empty() {
+                    let at = u32::try_from(exact_names.len()).unwrap_or(u32::MAX);
+                    exact.push(hash_str(&normal.exact), at);
+                    exact_names.push((i, n));
                 }
                 if normal.is_empty() {
                     continue;
@@ -339,25 +355,21 @@ impl ScreeningIndex {
                 keys.sort_unstable();
                 keys.dedup();
                 for k in keys {
-                    index.postings.entry(k).or_default().push(at);
+                    postings.push(hash_str(&k), at);
+                    if k.len() >= 3 && !k.starts_with('~') {
+                        near_keys.insert(k);
+                    }
                 }
                 let latin = normal.tokens.iter().zip(&normal.scripts);
                 for (token, _) in latin.filter(|(_, s)| **s == Script::Latin) {
-                    let id = index.typos.intern(token) as usize;
-                    if index.token_postings.len() <= id {
-                        index.token_postings.resize_with(id + 1, Vec::new);
-                    }
-                    if let Some(list) = index.token_postings.get_mut(id) {
-                        if list.last() != Some(&at) {
-                            list.push(at);
-                        }
-                    }
+                    token_postings.push((typos.intern(token), at));
                 }
+                index.packed.push(&normal);
                 index.indexed.push(IndexedName {
                     entry: i,
                     name: n,
-                    normal,
                     kind,
+                    tokens: u8::try_from(normal.tokens.len()).unwrap_or(u8::MAX),
                 });
             }
             for (n, id) in d.record.identifiers.iter().enumerate() {
@@ -375,18 +387,19 @@ impl ScreeningIndex {
             }
             index.cidrs.extend(d.cidrs.iter().map(|net| (*net, i)));
         }
-        let mut keys: Vec<&String> = index
-            .postings
-            .keys()
-            .filter(|k| k.len() >= 3 && !k.starts_with('~'))
-            .collect();
         // Ids in key order: the same list builds the same index.
-        keys.sort_unstable();
-        let mut near = TypoIndex::default();
-        for key in keys {
+        let mut near = TypoIndexBuilder::default();
+        for key in &near_keys {
             near.intern(key);
         }
-        index.near = near;
+        index.near = near.build();
+        index.typos = typos.build();
+        index.token_postings = Lists::from_pairs(token_postings);
+        index.postings = postings.build();
+        index.exact = exact.build();
+        index.exact_names = exact_names.into();
+        index.indexed.shrink_to_fit();
+        index.packed.shrink_to_fit();
         index.entries = entries;
         index
     }
@@ -653,11 +666,8 @@ impl ScreeningIndex {
         let mut query = NormalName::new(name);
         query.unglue(|t| self.typos.get(t).is_some());
         let mut hits: Vec<Hit> = self
-            .names
-            .get(&query.exact)
-            .into_iter()
-            .flatten()
-            .map(|&(entry, name)| Hit {
+            .exact_names(&query.exact)
+            .map(|(entry, name)| Hit {
                 entry,
                 name,
                 base: 100,
@@ -667,11 +677,16 @@ impl ScreeningIndex {
         if query.is_empty() {
             return hits;
         }
+        // Each candidate is unpacked into this one name in turn.
+        let mut scratch = NormalName::default();
         for at in self.candidates(&query) {
             let Some(cand) = self.indexed.get(at as usize) else {
                 continue;
             };
-            let base = compare(&query, &cand.normal, cand.kind).score;
+            if !self.packed.unpack(at, &mut scratch) {
+                continue;
+            }
+            let base = compare(&query, &scratch, cand.kind).score;
             let base = (base * 100.0).round() as i32;
             if base >= i32::from(REPORT_FLOOR) - 10 {
                 hits.push(Hit {
@@ -683,6 +698,36 @@ impl ScreeningIndex {
             }
         }
         hits
+    }
+
+    /// The designated names whose exact key is `key`: those under its hash,
+    /// each checked against the name itself.
+    fn exact_names<'a>(&'a self, key: &'a str) -> impl Iterator<Item = (u32, u16)> + 'a {
+        let found = if key.is_empty() {
+            &[][..]
+        } else {
+            self.exact.get(hash_str(key))
+        };
+        found
+            .iter()
+            .filter_map(|&at| self.exact_names.get(at as usize).copied())
+            .filter(move |&(entry, name)| {
+                self.entry(entry)
+                    .and_then(|d| d.record.names.get(usize::from(name)))
+                    .is_some_and(|n| NormalName::new(n).exact == key)
+            })
+    }
+
+    /// The names under a key's hash, when there are any.
+    fn posting(&self, key: &str) -> Option<&[u32]> {
+        let list = self.postings.get(hash_str(key));
+        (!list.is_empty()).then_some(list)
+    }
+
+    /// The names spelling token `id` of `typos`.
+    fn spelling(&self, id: u32) -> Option<&[u32]> {
+        let list = self.token_postings.get(id as usize);
+        (!list.is_empty()).then_some(list)
     }
 
     /// Designated names worth scoring against the query. Each token of the
@@ -699,7 +744,7 @@ impl ScreeningIndex {
     /// exists. The best-overlapping [`MAX_CANDIDATES`] are kept.
     fn candidates(&self, query: &NormalName) -> Vec<u32> {
         let groups = self.token_lists(query);
-        let mut exact: Vec<&Vec<u32>> = groups.iter().filter_map(|g| g.own).collect();
+        let mut exact: Vec<&[u32]> = groups.iter().filter_map(|g| g.own).collect();
         exact.sort_by_key(|l| l.len());
         let single = query.tokens.len() <= 1;
         let mut found: HashMap<u32, Reach> = HashMap::default();
@@ -716,7 +761,7 @@ impl ScreeningIndex {
         // spelling: `Mohamed` also finds `Muhammad`). A token with a short
         // list was walked already; its names are probed in the others.
         let tokens = groups.len().saturating_sub(1);
-        let mut rarest: Vec<&Vec<u32>> = groups
+        let mut rarest: Vec<&[u32]> = groups
             .iter()
             .take(tokens)
             .filter(|g| g.lists().all(|(_, l)| l.len() > SHORT_POSTING))
@@ -757,7 +802,7 @@ impl ScreeningIndex {
         // Best reached first, then names of about the query's length.
         let length_gap = |at: u32| {
             self.indexed.get(at as usize).map_or(usize::MAX, |n| {
-                n.normal.tokens.len().abs_diff(query.tokens.len())
+                usize::from(n.tokens).abs_diff(query.tokens.len())
             })
         };
         let mut ranked: Vec<(u32, usize, u32)> = found
@@ -775,7 +820,7 @@ impl ScreeningIndex {
     fn token_lists<'a>(&'a self, query: &NormalName) -> Vec<Group<'a>> {
         let mut groups: Vec<Group<'a>> = Vec::with_capacity(query.tokens.len() + 1);
         for (i, key) in query.keys.iter().enumerate() {
-            let own = self.postings.get(key);
+            let own = self.posting(key);
             let mut group = Group {
                 own,
                 key: own,
@@ -783,9 +828,7 @@ impl ScreeningIndex {
                 runs: Vec::new(),
             };
             let alt = query.alt_keys.iter().filter(|(p, _)| *p == i);
-            group
-                .near
-                .extend(alt.filter_map(|(_, k)| self.postings.get(k)));
+            group.near.extend(alt.filter_map(|(_, k)| self.posting(k)));
             let token = query.tokens.get(i).map_or("", String::as_str);
             let script = query.scripts.get(i).copied().unwrap_or_default();
             if script == Script::Latin {
@@ -806,11 +849,8 @@ impl ScreeningIndex {
                 // Another script's token: its key (a skeleton) may differ by
                 // one letter from the list's reading of the same name.
                 // Near keys, rarest first, within a budget of names walked.
-                let mut near: Vec<&Vec<u32>> = self
-                    .near_keys(key)
-                    .filter_map(|k| self.postings.get(k))
-                    .collect();
-                near.sort_unstable_by_key(|l| l.len());
+                let mut near = self.near_lists(key);
+                near.sort_by_key(|l| l.len());
                 let mut walked = 0;
                 for list in near {
                     walked += list.len();
@@ -832,7 +872,7 @@ impl ScreeningIndex {
         for (i, pair) in query.tokens.windows(2).enumerate() {
             if let [a, b] = pair {
                 let run = crate::names::phonetic_key(&format!("{a}{b}"));
-                if let Some(list) = self.postings.get(&run) {
+                if let Some(list) = self.posting(&run) {
                     for g in [i, i + 1] {
                         if let Some(group) = groups.get_mut(g) {
                             group.near.push(list);
@@ -841,7 +881,7 @@ impl ScreeningIndex {
                 }
             }
         }
-        let whole = self.postings.get(&joined_key(query));
+        let whole = self.posting(&joined_key(query));
         groups.push(Group {
             own: whole,
             key: whole,
@@ -857,10 +897,7 @@ impl ScreeningIndex {
     /// list never spells it, the names spelling a token one typing error
     /// away, rarest first, within a budget.
     fn spelling_lists<'a>(&'a self, token: &str, group: &mut Group<'a>) {
-        let spelt = self
-            .typos
-            .get(token)
-            .and_then(|id| self.token_postings.get(id as usize));
+        let spelt = self.typos.get(token).and_then(|id| self.spelling(id));
         if let Some(spelt) = spelt {
             match group.own {
                 Some(key_list)
@@ -877,13 +914,13 @@ impl ScreeningIndex {
         if token.len() > MAX_TYPO_TOKEN {
             return;
         }
-        let mut near: Vec<&Vec<u32>> = self
+        let mut near: Vec<&[u32]> = self
             .typos
             .neighbours(token)
             .into_iter()
-            .filter_map(|id| self.token_postings.get(id as usize))
+            .filter_map(|id| self.spelling(id))
             .collect();
-        near.sort_unstable_by_key(|l| l.len());
+        near.sort_by_key(|l| l.len());
         // Short lists are walked within a budget; long ones (`Muhammabd`:
         // `muhammad`) are only probed, so they cost nothing unless the names
         // they hold were found otherwise.
@@ -899,26 +936,29 @@ impl ScreeningIndex {
         }
     }
 
-    /// Token keys of the index one edit away from `key` (a letter deleted,
-    /// inserted or changed), without `key` itself.
-    fn near_keys<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+    /// The lists of the index's token keys one edit away from `key` (a
+    /// letter deleted, inserted or changed), `key`'s own excluded, in key
+    /// order.
+    fn near_lists(&self, key: &str) -> Vec<&[u32]> {
         // Longer by a letter, one changed or two swapped, and shorter by a
         // letter down to three letters.
-        let near = self.near.neighbours(key);
-        let near = near.into_iter().filter_map(|id| self.near.text(id));
+        let mut keys: Vec<&str> = self
+            .near
+            .neighbours(key)
+            .into_iter()
+            .filter_map(|id| self.near.text(id))
+            .collect();
         // Shorter by a letter, to two.
         let two = if key.len() == 3 {
             deletions(key)
         } else {
             Vec::new()
         };
-        let shorter = two
-            .into_iter()
-            .filter_map(|d| self.postings.get_key_value(&d).map(|(k, _)| k.as_str()));
-        let mut keys: Vec<&str> = near.chain(shorter).filter(|k| *k != key).collect();
+        keys.extend(two.iter().map(String::as_str));
+        keys.retain(|k| *k != key);
         keys.sort_unstable();
         keys.dedup();
-        keys.into_iter()
+        keys.into_iter().filter_map(|k| self.posting(k)).collect()
     }
 
     /// The names holding two names a token may be run together from
@@ -932,11 +972,7 @@ impl ScreeningIndex {
             };
             // Both halves spelt as the list spells them: two hash lookups a
             // cut, nothing built.
-            let spelt = |half: &str| {
-                self.typos
-                    .get(half)
-                    .and_then(|id| self.token_postings.get(id as usize))
-            };
+            let spelt = |half: &str| self.typos.get(half).and_then(|id| self.spelling(id));
             let lists = (spelt(a), spelt(b));
             if let (Some(x), Some(y)) = lists {
                 // The shorter list's names looked up in the longer: two
@@ -1063,23 +1099,23 @@ impl ScreeningIndex {
 struct Group<'a> {
     /// The list of the token's own key, or of its exact spelling when the
     /// key's is too common to walk.
-    own: Option<&'a Vec<u32>>,
+    own: Option<&'a [u32]>,
     /// The list of the token's own key.
-    key: Option<&'a Vec<u32>>,
+    key: Option<&'a [u32]>,
     /// Lists of keys near it (one edit, another reading, a split).
-    near: Vec<&'a Vec<u32>>,
+    near: Vec<&'a [u32]>,
     /// Names holding both halves of the token, when it is two names run together.
     runs: Vec<Vec<u32>>,
 }
 
 impl<'a> Group<'a> {
     /// Every list, with whether it is the token's own.
-    fn lists(&self) -> impl Iterator<Item = (bool, &Vec<u32>)> + '_ {
+    fn lists(&self) -> impl Iterator<Item = (bool, &[u32])> + '_ {
         self.own
             .map(|l| (true, l))
             .into_iter()
             .chain(self.near.iter().map(|l| (false, *l)))
-            .chain(self.runs.iter().map(|l| (false, l)))
+            .chain(self.runs.iter().map(|l| (false, l.as_slice())))
     }
 }
 

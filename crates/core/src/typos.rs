@@ -1,7 +1,7 @@
 //! Tokens one typing error away: a deletion-neighbourhood index (the
 //! SymSpell scheme) over the distinct tokens of the designated names.
 //!
-//! Every token of four letters or more is stored under the hash of each
+//! Every token of three letters or more is stored under the hash of each
 //! spelling with one letter deleted. A token typed with one letter inserted,
 //! deleted, changed, or two neighbours swapped shares one of those spellings
 //! (or is one) with the token it was meant to be, so the tokens one edit away
@@ -14,35 +14,47 @@
 
 use foldhash::HashMap;
 
+use crate::frozen::{HashLists, HashListsBuilder, Texts, hash};
+
 /// Tokens shorter than this have no neighbours: one edit of two letters makes
 /// another name, not a typo (three-letter tokens keep theirs: `Kmi` is `Kim`,
 /// and scoring, not retrieval, tells `Kim` from `Kia`).
 pub const MIN_TYPO_LEN: usize = 3;
 
-/// The tokens of a list and their one-edit neighbourhoods.
+/// The tokens of a list and their one-edit neighbourhoods, frozen (see
+/// [`crate::frozen`]): about 12 bytes a deletion.
 #[derive(Debug, Default)]
 pub struct TypoIndex {
     /// Hash of a token → its id.
-    tokens: HashMap<u64, u32>,
+    tokens: HashLists,
     /// Each token's text, by id.
-    texts: Vec<Box<str>>,
+    texts: Texts,
     /// Hash of a token with one letter deleted → the ids of the tokens it
     /// comes from.
-    deletions: HashMap<u64, Vec<u32>>,
+    deletions: HashLists,
 }
 
-impl TypoIndex {
-    /// The id of `token`, adding it (and its deletions) when new.
+/// A [`TypoIndex`] being filled.
+#[derive(Debug, Default)]
+pub struct TypoIndexBuilder {
+    tokens: HashMap<u64, u32>,
+    texts: Texts,
+    deletions: HashListsBuilder,
+}
+
+impl TypoIndexBuilder {
+    /// The id of `token`, adding it (and its deletions) when new. Ids are
+    /// given in order from 0.
     pub fn intern(&mut self, token: &str) -> u32 {
         let bytes = token.as_bytes();
         let next = u32::try_from(self.texts.len()).unwrap_or(u32::MAX);
         let id = *self.tokens.entry(hash(&[bytes])).or_insert(next);
-        if id != next && self.text(id) == Some(token) {
+        if id != next && self.texts.get(id) == Some(token) {
             return id;
         }
         // A new token (or, once in 2^64, one whose hash another has: it
-        // keeps its own id and neighbours, but `get` does not know it).
-        self.texts.push(token.into());
+        // keeps its own id and neighbours, and both are found by the hash).
+        self.texts.push(token);
         let id = next;
         if bytes.len() >= MIN_TYPO_LEN && token.is_ascii() {
             for at in 0..bytes.len() {
@@ -50,15 +62,43 @@ impl TypoIndex {
                     bytes.get(..at).unwrap_or_default(),
                     bytes.get(at + 1..).unwrap_or_default(),
                 ]);
-                let ids = self.deletions.entry(h).or_default();
-                if ids.last() != Some(&id) {
-                    ids.push(id);
-                }
+                self.deletions.push(h, id);
             }
         }
         id
     }
 
+    /// How many distinct tokens were interned.
+    pub fn len(&self) -> usize {
+        self.texts.len()
+    }
+
+    /// Whether no token was interned.
+    pub fn is_empty(&self) -> bool {
+        self.texts.is_empty()
+    }
+
+    /// The frozen index.
+    pub fn build(self) -> TypoIndex {
+        // Every token under its hash (one whose hash another token took
+        // too is found beside it, and told apart by its text).
+        let mut tokens = HashListsBuilder::default();
+        for id in 0..u32::try_from(self.texts.len()).unwrap_or(u32::MAX) {
+            if let Some(text) = self.texts.get(id) {
+                tokens.push(hash(&[text.as_bytes()]), id);
+            }
+        }
+        let mut texts = self.texts;
+        texts.shrink_to_fit();
+        TypoIndex {
+            tokens: tokens.build(),
+            texts,
+            deletions: self.deletions.build(),
+        }
+    }
+}
+
+impl TypoIndex {
     /// How many distinct tokens are indexed.
     pub fn len(&self) -> usize {
         self.texts.len()
@@ -71,13 +111,21 @@ impl TypoIndex {
 
     /// The id of `token` when it is a token of the list.
     pub fn get(&self, token: &str) -> Option<u32> {
-        let id = *self.tokens.get(&hash(&[token.as_bytes()]))?;
-        (self.text(id) == Some(token)).then_some(id)
+        self.tokens
+            .get(hash(&[token.as_bytes()]))
+            .iter()
+            .copied()
+            .find(|&id| self.text(id) == Some(token))
     }
 
     /// The text of token `id`.
     pub fn text(&self, id: u32) -> Option<&str> {
-        self.texts.get(id as usize).map(|t| &**t)
+        self.texts.get(id)
+    }
+
+    /// Heap bytes held.
+    pub fn heap_bytes(&self) -> usize {
+        self.tokens.heap_bytes() + self.deletions.heap_bytes() + self.texts.heap_bytes()
     }
 
     /// The ids of the list's tokens one edit from `token` (itself excluded),
@@ -89,7 +137,7 @@ impl TypoIndex {
             return out;
         }
         // One letter inserted in the token typed: the token is a deletion of it.
-        out.extend(self.deletions.get(&hash(&[bytes])).into_iter().flatten());
+        out.extend(self.deletions.get(hash(&[bytes])));
         for at in 0..bytes.len() {
             let h = hash(&[
                 bytes.get(..at).unwrap_or_default(),
@@ -97,10 +145,10 @@ impl TypoIndex {
             ]);
             // One letter missing from the token typed.
             if bytes.len() > MIN_TYPO_LEN {
-                out.extend(self.tokens.get(&h));
+                out.extend(self.tokens.get(h));
             }
             // One letter changed, or two swapped: a deletion in common.
-            out.extend(self.deletions.get(&h).into_iter().flatten());
+            out.extend(self.deletions.get(h));
         }
         out.sort_unstable();
         out.dedup();
@@ -111,29 +159,16 @@ impl TypoIndex {
     }
 }
 
-/// FNV-1a over the parts in turn: the hash of a spelling given in pieces is
-/// the hash of the pieces written as one.
-fn hash(parts: &[&[u8]]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for part in parts {
-        for &b in *part {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-    h
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn index(tokens: &[&str]) -> TypoIndex {
-        let mut t = TypoIndex::default();
+        let mut t = TypoIndexBuilder::default();
         for token in tokens {
             t.intern(token);
         }
-        t
+        t.build()
     }
 
     fn found(t: &TypoIndex, query: &str) -> Vec<u32> {
@@ -166,7 +201,7 @@ mod tests {
 
     #[test]
     fn interning_is_stable() {
-        let mut t = TypoIndex::default();
+        let mut t = TypoIndexBuilder::default();
         let a = t.intern("hassan");
         let b = t.intern("hussein");
         assert_eq!(t.intern("hassan"), a);

@@ -1,0 +1,386 @@
+//! Prepared designated names held as bytes, end to end in one buffer.
+//!
+//! A [`NormalName`] is built for comparison, not for keeping: a dozen
+//! vectors and strings, each its own allocation, about 350 bytes before any
+//! text. The screening index holds tens of thousands (hundreds of thousands
+//! for a consolidated list) and compares at most a few dozen per screened
+//! name, so it keeps each one packed (its texts and marks, about 60–120
+//! bytes) and unpacks a candidate into a reused [`NormalName`] when it scores
+//! it: a few copies, no allocation once the scratch name has grown.
+//!
+//! The layout is private to this module and rebuilt with every index: a
+//! count or length is one byte (a longer one is cut: no prepared name has a
+//! token of 256 bytes or 256 tokens), strings are their UTF-8 bytes.
+
+use crate::names::{NormalName, legal_form_class, legal_form_index};
+use crate::scripts::{ArabicMarks, Initial, Script};
+
+/// Packed names, numbered in the order they were pushed.
+#[derive(Debug, Default)]
+pub struct PackedNames {
+    bytes: Vec<u8>,
+    /// Name `i` is `bytes[ends[i - 1]..ends[i]]` (from 0 for the first).
+    ends: Vec<u32>,
+}
+
+impl PackedNames {
+    /// Packs `name` (its exact key is not kept); its number is the count of
+    /// names before it.
+    pub fn push(&mut self, name: &NormalName) -> u32 {
+        let mut w = Writer(&mut self.bytes);
+        w.strings(&name.tokens);
+        w.strings(&name.keys);
+        w.len(name.scripts.len());
+        for s in &name.scripts {
+            w.byte(script_code(*s));
+        }
+        w.positioned(&name.alt_keys);
+        w.positioned(&name.alt_tokens);
+        w.len(name.arabic_marks.len());
+        for (at, marks) in &name.arabic_marks {
+            w.len(*at);
+            w.marks(marks);
+        }
+        w.u64(name.articled);
+        w.strings(&name.particles);
+        w.strings(&name.numbers);
+        w.len(name.forms.len());
+        for form in &name.forms {
+            w.len(legal_form_index(form).unwrap_or(usize::from(u8::MAX)));
+        }
+        match name.patronymic_head.as_deref() {
+            Some((text, key, script)) => {
+                w.byte(1);
+                w.str(text);
+                w.str(key);
+                w.byte(script_code(*script));
+            }
+            None => w.byte(0),
+        }
+        w.str(&name.joined);
+        w.str(&name.joined_key);
+        w.u64(name.family);
+        w.u64(name.run_breaks);
+        self.ends
+            .push(u32::try_from(self.bytes.len()).unwrap_or(u32::MAX));
+        u32::try_from(self.ends.len() - 1).unwrap_or(u32::MAX)
+    }
+
+    /// Unpacks name `i` into `out`, reusing its room. `false` when there is
+    /// no such name (then `out` is unchanged).
+    pub fn unpack(&self, i: u32, out: &mut NormalName) -> bool {
+        let i = i as usize;
+        let Some(&to) = self.ends.get(i) else {
+            return false;
+        };
+        let from = match i.checked_sub(1) {
+            Some(before) => self.ends.get(before).copied().unwrap_or(0),
+            None => 0,
+        };
+        let Some(bytes) = self.bytes.get(from as usize..to as usize) else {
+            return false;
+        };
+        Reader(bytes).name(out).is_some()
+    }
+
+    /// How many names are held.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Whether no name is held.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Gives back the room kept for more names.
+    pub fn shrink_to_fit(&mut self) {
+        self.bytes.shrink_to_fit();
+        self.ends.shrink_to_fit();
+    }
+
+    /// Heap bytes held.
+    pub fn heap_bytes(&self) -> usize {
+        self.bytes.capacity() + 4 * self.ends.capacity()
+    }
+}
+
+fn script_code(s: Script) -> u8 {
+    match s {
+        Script::Latin => 0,
+        Script::Arabic => 1,
+        Script::Cyrillic => 2,
+        Script::Ideographic => 3,
+        Script::Other => 4,
+    }
+}
+
+fn script_of(code: u8) -> Option<Script> {
+    Some(match code {
+        0 => Script::Latin,
+        1 => Script::Arabic,
+        2 => Script::Cyrillic,
+        3 => Script::Ideographic,
+        4 => Script::Other,
+        _ => return None,
+    })
+}
+
+fn initial_code(i: Initial) -> u8 {
+    match i {
+        Initial::Vowel => 0,
+        Initial::Consonant => 1,
+        Initial::Either => 2,
+    }
+}
+
+fn initial_of(code: u8) -> Option<Initial> {
+    Some(match code {
+        0 => Initial::Vowel,
+        1 => Initial::Consonant,
+        2 => Initial::Either,
+        _ => return None,
+    })
+}
+
+struct Writer<'a>(&'a mut Vec<u8>);
+
+impl Writer<'_> {
+    fn byte(&mut self, b: u8) {
+        self.0.push(b);
+    }
+
+    /// A count or length, cut to a byte (see the module's note).
+    fn len(&mut self, n: usize) {
+        self.byte(u8::try_from(n).unwrap_or(u8::MAX));
+    }
+
+    fn bytes(&mut self, b: &[u8]) {
+        let b = b.get(..usize::from(u8::MAX)).unwrap_or(b);
+        self.len(b.len());
+        self.0.extend_from_slice(b);
+    }
+
+    fn str(&mut self, s: &str) {
+        // A cut inside a character would not read back: cut at a boundary.
+        let mut end = s.len().min(usize::from(u8::MAX));
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        self.bytes(s.get(..end).unwrap_or_default().as_bytes());
+    }
+
+    fn strings(&mut self, list: &[String]) {
+        self.len(list.len());
+        for s in list.iter().take(usize::from(u8::MAX)) {
+            self.str(s);
+        }
+    }
+
+    fn positioned(&mut self, list: &[(usize, String)]) {
+        self.len(list.len());
+        for (at, s) in list.iter().take(usize::from(u8::MAX)) {
+            self.len(*at);
+            self.str(s);
+        }
+    }
+
+    fn u64(&mut self, v: u64) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+
+    fn marks(&mut self, m: &ArabicMarks) {
+        self.bytes(&m.vowels);
+        self.bytes(&m.letters);
+        self.byte(initial_code(m.initial));
+        let flags = u8::from(m.feminine)
+            | u8::from(m.inner_h) << 1
+            | u8::from(m.any_h) << 2
+            | u8::from(m.kh) << 3;
+        self.byte(flags);
+    }
+}
+
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn byte(&mut self) -> Option<u8> {
+        let (&b, rest) = self.0.split_first()?;
+        self.0 = rest;
+        Some(b)
+    }
+
+    fn len(&mut self) -> Option<usize> {
+        self.byte().map(usize::from)
+    }
+
+    fn bytes(&mut self) -> Option<&'a [u8]> {
+        let n = self.len()?;
+        let (b, rest) = self.0.split_at_checked(n)?;
+        self.0 = rest;
+        Some(b)
+    }
+
+    fn str(&mut self) -> Option<&'a str> {
+        std::str::from_utf8(self.bytes()?).ok()
+    }
+
+    fn string_into(&mut self, out: &mut String) -> Option<()> {
+        let s = self.str()?;
+        out.clear();
+        out.push_str(s);
+        Some(())
+    }
+
+    fn strings_into(&mut self, out: &mut Vec<String>) -> Option<()> {
+        let n = self.len()?;
+        out.truncate(n);
+        for i in 0..n {
+            let s = self.str()?;
+            match out.get_mut(i) {
+                Some(slot) => {
+                    slot.clear();
+                    slot.push_str(s);
+                }
+                None => out.push(s.to_owned()),
+            }
+        }
+        Some(())
+    }
+
+    fn positioned_into(&mut self, out: &mut Vec<(usize, String)>) -> Option<()> {
+        let n = self.len()?;
+        out.truncate(n);
+        for i in 0..n {
+            let at = self.len()?;
+            let s = self.str()?;
+            match out.get_mut(i) {
+                Some(slot) => {
+                    slot.0 = at;
+                    slot.1.clear();
+                    slot.1.push_str(s);
+                }
+                None => out.push((at, s.to_owned())),
+            }
+        }
+        Some(())
+    }
+
+    fn u64(&mut self) -> Option<u64> {
+        let (b, rest) = self.0.split_first_chunk::<8>()?;
+        self.0 = rest;
+        Some(u64::from_le_bytes(*b))
+    }
+
+    fn marks_into(&mut self, m: &mut ArabicMarks) -> Option<()> {
+        let vowels = self.bytes()?;
+        m.vowels.clear();
+        m.vowels.extend_from_slice(vowels);
+        let letters = self.bytes()?;
+        m.letters.clear();
+        m.letters.extend_from_slice(letters);
+        m.initial = initial_of(self.byte()?)?;
+        let flags = self.byte()?;
+        m.feminine = flags & 1 != 0;
+        m.inner_h = flags & 2 != 0;
+        m.any_h = flags & 4 != 0;
+        m.kh = flags & 8 != 0;
+        Some(())
+    }
+
+    fn name(&mut self, out: &mut NormalName) -> Option<()> {
+        self.strings_into(&mut out.tokens)?;
+        self.strings_into(&mut out.keys)?;
+        let n = self.len()?;
+        out.scripts.clear();
+        for _ in 0..n {
+            out.scripts.push(script_of(self.byte()?)?);
+        }
+        self.positioned_into(&mut out.alt_keys)?;
+        self.positioned_into(&mut out.alt_tokens)?;
+        let n = self.len()?;
+        out.arabic_marks.truncate(n);
+        for i in 0..n {
+            let at = self.len()?;
+            match out.arabic_marks.get_mut(i) {
+                Some(slot) => {
+                    slot.0 = at;
+                    self.marks_into(&mut slot.1)?;
+                }
+                None => {
+                    let mut marks = ArabicMarks::default();
+                    self.marks_into(&mut marks)?;
+                    out.arabic_marks.push((at, marks));
+                }
+            }
+        }
+        out.articled = self.u64()?;
+        self.strings_into(&mut out.particles)?;
+        self.strings_into(&mut out.numbers)?;
+        let n = self.len()?;
+        out.forms.clear();
+        for _ in 0..n {
+            if let Some(class) = legal_form_class(self.len()?) {
+                out.forms.push(class);
+            }
+        }
+        out.patronymic_head = match self.byte()? {
+            0 => None,
+            _ => {
+                let (text, key) = (self.str()?.to_owned(), self.str()?.to_owned());
+                Some(Box::new((text, key, script_of(self.byte()?)?)))
+            }
+        };
+        self.string_into(&mut out.joined)?;
+        self.string_into(&mut out.joined_key)?;
+        out.exact.clear();
+        out.family = self.u64()?;
+        out.run_breaks = self.u64()?;
+        self.0.is_empty().then_some(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NAMES: &[&str] = &[
+        "HASSAN, Ali Mohammed",
+        "صدام حسين التكريتي",
+        "عبد الله بن عبد العزيز آل سعود",
+        "Джойке Теураи Ропа Муджуру",
+        "Гао Ян",
+        "金铁三",
+        "BANK MELLI IRAN ZAO",
+        "AL-QAIDA IN THE ARABIAN PENINSULA 2004",
+        "Ould Mohamed Lemine",
+        "Rosneft Oil Company PJSC",
+        "Ahmad bin Ali",
+        "",
+    ];
+
+    #[test]
+    fn every_name_unpacks_to_what_was_packed_but_its_exact_key() {
+        let mut packed = PackedNames::default();
+        let prepared: Vec<NormalName> = NAMES.iter().map(|n| NormalName::new(n)).collect();
+        for (i, n) in prepared.iter().enumerate() {
+            assert_eq!(packed.push(n) as usize, i);
+        }
+        // One scratch name through all of them, both ways round: nothing of
+        // an earlier, longer name may linger.
+        let mut scratch = NormalName::default();
+        for order in [false, true] {
+            let mut at: Vec<usize> = (0..prepared.len()).collect();
+            if order {
+                at.reverse();
+            }
+            for i in at {
+                assert!(packed.unpack(i as u32, &mut scratch), "{}", NAMES[i]);
+                let mut expected = prepared[i].clone();
+                expected.exact.clear();
+                assert_eq!(scratch, expected, "{}", NAMES[i]);
+            }
+        }
+        assert!(!packed.unpack(NAMES.len() as u32, &mut scratch));
+    }
+}
