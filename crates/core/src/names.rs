@@ -1611,8 +1611,12 @@ fn arabic_run(
         }
     };
     let arabic = short.scripts.get(i) == Some(&Script::Arabic);
-    // Skeletons of fewer than three letters are shared by too many names.
-    let key = key_of(short, i).filter(|k| k.len() >= 3)?;
+    // Skeletons of fewer than three letters are shared by too many names,
+    // unless the token is long enough to say more than its skeleton
+    // (`Khayrallah`, `rl`, is `خير الله`; its letters and `h` sounds are
+    // checked below).
+    let long_token = short.tokens.get(i).is_some_and(|t| t.chars().count() >= 8);
+    let key = key_of(short, i).filter(|k| k.len() >= 3 || (k.len() == 2 && long_token))?;
     let mut best: Option<(f64, usize)> = None;
     for x in 0..long.keys.len().saturating_sub(1) {
         let other_script = |at: usize| (long.scripts.get(at) == Some(&Script::Arabic)) != arabic;
@@ -1923,6 +1927,20 @@ mod tests {
         assert!(one >= 90, "{one}");
         let two = score("فداء آل علي", "ABDALLAH, Abu", NameKind::Person);
         assert!(two < 90, "{two}");
+        // A name with `الله` written apart, whose first part's skeleton is
+        // short (`خير`, `عطاء`), against its Latin spelling run together; not
+        // against two other names of the same skeletons.
+        for (arabic, latin) in [
+            ("خير الله", "KHAYRALLAH"),
+            ("خير الله", "Khairullah"),
+            ("عطاء الله", "Ataullah"),
+            ("ساجدة خير الله طلفاح", "SAJIDA KHAYRALLAH TILFAH"),
+        ] {
+            let s = score(arabic, latin, NameKind::Person);
+            assert!(s >= 90, "{arabic} / {latin}: {s}");
+        }
+        let s = score("خير الله", "Khalil Rahman", NameKind::Person);
+        assert!(s < 90, "{s}");
     }
 
     #[test]

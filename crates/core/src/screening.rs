@@ -756,18 +756,27 @@ impl ScreeningIndex {
                 }
             }
         }
-        // Tokens none of whose lists could be walked (`Muhammabd Ibrahim`):
-        // the names on the key lists of the two rarest of them (by key, not
-        // spelling: `Mohamed` also finds `Muhammad`). A token with a short
-        // list was walked already; its names are probed in the others.
+        // Tokens whose own key's list is too common to walk (`Muhammabd
+        // Ibrahim`; `عباس حسن غريب`, whose near keys' short lists were
+        // walked but hold other names): the names on the key lists of the
+        // two rarest of them (by key, not spelling: `Mohamed` also finds
+        // `Muhammad`). A token none of whose lists is long enough to need it
+        // was walked already; its names are probed in the others.
         let tokens = groups.len().saturating_sub(1);
         let mut rarest: Vec<&[u32]> = groups
             .iter()
             .take(tokens)
-            .filter(|g| g.lists().all(|(_, l)| l.len() > SHORT_POSTING))
             .filter_map(|g| {
-                g.key
-                    .or_else(|| g.lists().map(|(_, l)| l).min_by_key(|l| l.len()))
+                if g.lists().all(|(_, l)| l.len() > SHORT_POSTING) {
+                    g.key
+                        .or_else(|| g.lists().map(|(_, l)| l).min_by_key(|l| l.len()))
+                } else if g.own.zip(g.key).is_some_and(|(o, k)| std::ptr::eq(o, k)) {
+                    // Its own list is its key's (no spelling of the list's
+                    // stands in for it: another script), too long to walk.
+                    g.key.filter(|l| l.len() > SHORT_POSTING)
+                } else {
+                    None
+                }
             })
             .collect();
         rarest.sort_by_key(|l| l.len());
