@@ -8,9 +8,11 @@
 //! bytes) and unpacks a candidate into a reused [`NormalName`] when it scores
 //! it: a few copies, no allocation once the scratch name has grown.
 //!
-//! The layout is private to this module and rebuilt with every index: a
-//! count or length is one byte (a longer one is cut: no prepared name has a
-//! token of 256 bytes or 256 tokens), strings are their UTF-8 bytes.
+//! The layout is private to this module and rebuilt with every index: the
+//! length of a head (two bytes), the head, then the name's texts end to end,
+//! checked as UTF-8 once per unpacking. In the head a count or length is one
+//! byte (a longer one is cut: no prepared name has a token of 256 bytes or 256
+//! tokens); a text is its length there and its bytes in the texts.
 
 use crate::names::{NormalName, legal_form_class, legal_form_index};
 use crate::scripts::{ArabicMarks, Initial, Script};
@@ -27,7 +29,10 @@ impl PackedNames {
     /// Packs `name` (its exact key is not kept); its number is the count of
     /// names before it.
     pub fn push(&mut self, name: &NormalName) -> u32 {
-        let mut w = Writer(&mut self.bytes);
+        let mut w = Writer {
+            head: Vec::with_capacity(64),
+            text: String::with_capacity(64),
+        };
         w.strings(&name.tokens);
         w.strings(&name.keys);
         w.len(name.scripts.len());
@@ -61,6 +66,11 @@ impl PackedNames {
         w.str(&name.joined_key);
         w.u64(name.family);
         w.u64(name.run_breaks);
+        let head = u16::try_from(w.head.len()).unwrap_or(u16::MAX);
+        self.bytes.extend_from_slice(&head.to_le_bytes());
+        self.bytes
+            .extend_from_slice(w.head.get(..usize::from(head)).unwrap_or_default());
+        self.bytes.extend_from_slice(w.text.as_bytes());
         self.ends
             .push(u32::try_from(self.bytes.len()).unwrap_or(u32::MAX));
         u32::try_from(self.ends.len() - 1).unwrap_or(u32::MAX)
@@ -80,7 +90,17 @@ impl PackedNames {
         let Some(bytes) = self.bytes.get(from as usize..to as usize) else {
             return false;
         };
-        Reader(bytes).name(out).is_some()
+        let Some((head, rest)) = bytes.split_first_chunk::<2>() else {
+            return false;
+        };
+        let Some((head, text)) = rest.split_at_checked(usize::from(u16::from_le_bytes(*head)))
+        else {
+            return false;
+        };
+        let Ok(text) = std::str::from_utf8(text) else {
+            return false;
+        };
+        Reader { head, text }.name(out).is_some()
     }
 
     /// How many names are held.
@@ -143,11 +163,14 @@ fn initial_of(code: u8) -> Option<Initial> {
     })
 }
 
-struct Writer<'a>(&'a mut Vec<u8>);
+struct Writer {
+    head: Vec<u8>,
+    text: String,
+}
 
-impl Writer<'_> {
+impl Writer {
     fn byte(&mut self, b: u8) {
-        self.0.push(b);
+        self.head.push(b);
     }
 
     /// A count or length, cut to a byte (see the module's note).
@@ -158,7 +181,7 @@ impl Writer<'_> {
     fn bytes(&mut self, b: &[u8]) {
         let b = b.get(..usize::from(u8::MAX)).unwrap_or(b);
         self.len(b.len());
-        self.0.extend_from_slice(b);
+        self.head.extend_from_slice(b);
     }
 
     fn str(&mut self, s: &str) {
@@ -167,7 +190,8 @@ impl Writer<'_> {
         while !s.is_char_boundary(end) {
             end -= 1;
         }
-        self.bytes(s.get(..end).unwrap_or_default().as_bytes());
+        self.len(end);
+        self.text.push_str(s.get(..end).unwrap_or_default());
     }
 
     fn strings(&mut self, list: &[String]) {
@@ -186,7 +210,7 @@ impl Writer<'_> {
     }
 
     fn u64(&mut self, v: u64) {
-        self.0.extend_from_slice(&v.to_le_bytes());
+        self.head.extend_from_slice(&v.to_le_bytes());
     }
 
     fn marks(&mut self, m: &ArabicMarks) {
@@ -201,12 +225,16 @@ impl Writer<'_> {
     }
 }
 
-struct Reader<'a>(&'a [u8]);
+struct Reader<'a> {
+    head: &'a [u8],
+    /// The texts not read yet.
+    text: &'a str,
+}
 
 impl<'a> Reader<'a> {
     fn byte(&mut self) -> Option<u8> {
-        let (&b, rest) = self.0.split_first()?;
-        self.0 = rest;
+        let (&b, rest) = self.head.split_first()?;
+        self.head = rest;
         Some(b)
     }
 
@@ -216,13 +244,16 @@ impl<'a> Reader<'a> {
 
     fn bytes(&mut self) -> Option<&'a [u8]> {
         let n = self.len()?;
-        let (b, rest) = self.0.split_at_checked(n)?;
-        self.0 = rest;
+        let (b, rest) = self.head.split_at_checked(n)?;
+        self.head = rest;
         Some(b)
     }
 
     fn str(&mut self) -> Option<&'a str> {
-        std::str::from_utf8(self.bytes()?).ok()
+        let n = self.len()?;
+        let (s, rest) = self.text.split_at_checked(n)?;
+        self.text = rest;
+        Some(s)
     }
 
     fn string_into(&mut self, out: &mut String) -> Option<()> {
@@ -267,8 +298,8 @@ impl<'a> Reader<'a> {
     }
 
     fn u64(&mut self) -> Option<u64> {
-        let (b, rest) = self.0.split_first_chunk::<8>()?;
-        self.0 = rest;
+        let (b, rest) = self.head.split_first_chunk::<8>()?;
+        self.head = rest;
         Some(u64::from_le_bytes(*b))
     }
 
@@ -336,7 +367,7 @@ impl<'a> Reader<'a> {
         out.exact.clear();
         out.family = self.u64()?;
         out.run_breaks = self.u64()?;
-        self.0.is_empty().then_some(())
+        (self.head.is_empty() && self.text.is_empty()).then_some(())
     }
 }
 
