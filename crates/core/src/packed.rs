@@ -9,10 +9,11 @@
 //! it: a few copies, no allocation once the scratch name has grown.
 //!
 //! The layout is private to this module and rebuilt with every index: the
-//! length of a head (two bytes), the head, then the name's texts end to end,
+//! length of a head (four bytes), the head, then the name's texts end to end,
 //! checked as UTF-8 once per unpacking. In the head a count or length is one
-//! byte (a longer one is cut: no prepared name has a token of 256 bytes or 256
-//! tokens); a text is its length there and its bytes in the texts.
+//! byte; a text is its length there and its bytes in the texts. A name with a
+//! longer count or text (no real name has a token of 256 bytes or 256
+//! tokens) is not packed: it never unpacks, and the index prepares it afresh.
 
 use crate::names::{NormalName, legal_form_class, legal_form_index};
 use crate::scripts::{ArabicMarks, Initial, Script};
@@ -32,6 +33,7 @@ impl PackedNames {
         let mut w = Writer {
             head: Vec::with_capacity(64),
             text: String::with_capacity(64),
+            whole: true,
         };
         w.strings(&name.tokens);
         w.strings(&name.keys);
@@ -42,7 +44,7 @@ impl PackedNames {
         w.positioned(&name.alt_keys);
         w.positioned(&name.alt_tokens);
         w.len(name.arabic_marks.len());
-        for (at, marks) in &name.arabic_marks {
+        for (at, marks) in name.arabic_marks.iter().take(usize::from(u8::MAX)) {
             w.len(*at);
             w.marks(marks);
         }
@@ -50,7 +52,7 @@ impl PackedNames {
         w.strings(&name.particles);
         w.strings(&name.numbers);
         w.len(name.forms.len());
-        for form in &name.forms {
+        for form in name.forms.iter().take(usize::from(u8::MAX)) {
             w.len(legal_form_index(form).unwrap_or(usize::from(u8::MAX)));
         }
         match name.patronymic_head.as_deref() {
@@ -66,18 +68,24 @@ impl PackedNames {
         w.str(&name.joined_key);
         w.u64(name.family);
         w.u64(name.run_breaks);
-        let head = u16::try_from(w.head.len()).unwrap_or(u16::MAX);
-        self.bytes.extend_from_slice(&head.to_le_bytes());
-        self.bytes
-            .extend_from_slice(w.head.get(..usize::from(head)).unwrap_or_default());
-        self.bytes.extend_from_slice(w.text.as_bytes());
+        match u32::try_from(w.head.len()) {
+            Ok(head) if w.whole && head != u32::MAX => {
+                self.bytes.extend_from_slice(&head.to_le_bytes());
+                self.bytes.extend_from_slice(&w.head);
+                self.bytes.extend_from_slice(w.text.as_bytes());
+            }
+            // Something had to be cut: a head no unpacking reads, so the
+            // caller prepares the name afresh instead of scoring it cut.
+            _ => self.bytes.extend_from_slice(&u32::MAX.to_le_bytes()),
+        }
         self.ends
             .push(u32::try_from(self.bytes.len()).unwrap_or(u32::MAX));
         u32::try_from(self.ends.len() - 1).unwrap_or(u32::MAX)
     }
 
     /// Unpacks name `i` into `out`, reusing its room. `false` when there is
-    /// no such name (then `out` is unchanged).
+    /// no such name, or it was too large to pack whole (a token of 256 bytes
+    /// or more, 256 tokens or more): then `out` is not to be used.
     pub fn unpack(&self, i: u32, out: &mut NormalName) -> bool {
         let i = i as usize;
         let Some(&to) = self.ends.get(i) else {
@@ -90,11 +98,10 @@ impl PackedNames {
         let Some(bytes) = self.bytes.get(from as usize..to as usize) else {
             return false;
         };
-        let Some((head, rest)) = bytes.split_first_chunk::<2>() else {
+        let Some((head, rest)) = bytes.split_first_chunk::<4>() else {
             return false;
         };
-        let Some((head, text)) = rest.split_at_checked(usize::from(u16::from_le_bytes(*head)))
-        else {
+        let Some((head, text)) = rest.split_at_checked(u32::from_le_bytes(*head) as usize) else {
             return false;
         };
         let Ok(text) = std::str::from_utf8(text) else {
@@ -166,6 +173,8 @@ fn initial_of(code: u8) -> Option<Initial> {
 struct Writer {
     head: Vec<u8>,
     text: String,
+    /// Whether nothing was cut to fit a one-byte count or length.
+    whole: bool,
 }
 
 impl Writer {
@@ -175,10 +184,13 @@ impl Writer {
 
     /// A count or length, cut to a byte (see the module's note).
     fn len(&mut self, n: usize) {
-        self.byte(u8::try_from(n).unwrap_or(u8::MAX));
+        let byte = u8::try_from(n).unwrap_or(u8::MAX);
+        self.whole &= usize::from(byte) == n;
+        self.byte(byte);
     }
 
     fn bytes(&mut self, b: &[u8]) {
+        self.whole &= b.len() <= usize::from(u8::MAX);
         let b = b.get(..usize::from(u8::MAX)).unwrap_or(b);
         self.len(b.len());
         self.head.extend_from_slice(b);
@@ -190,6 +202,7 @@ impl Writer {
         while !s.is_char_boundary(end) {
             end -= 1;
         }
+        self.whole &= end == s.len();
         self.len(end);
         self.text.push_str(s.get(..end).unwrap_or_default());
     }
@@ -413,5 +426,24 @@ mod tests {
             }
         }
         assert!(!packed.unpack(NAMES.len() as u32, &mut scratch));
+    }
+
+    #[test]
+    fn a_name_too_large_to_pack_whole_never_unpacks() {
+        let mut packed = PackedNames::default();
+        let long_token = format!("Ali {}", "x".repeat(300));
+        let many_tokens = vec!["Omar"; 300].join(" ");
+        let ok = packed.push(&NormalName::new("Omar Ali"));
+        let cut = packed.push(&NormalName::new(&long_token));
+        let many = packed.push(&NormalName::new(&many_tokens));
+        let after = packed.push(&NormalName::new("Ali Omar"));
+        let mut scratch = NormalName::default();
+        assert!(!packed.unpack(cut, &mut scratch));
+        assert!(!packed.unpack(many, &mut scratch));
+        // Its neighbours are untouched.
+        for (i, name) in [(ok, "Omar Ali"), (after, "Ali Omar")] {
+            assert!(packed.unpack(i, &mut scratch));
+            assert_eq!(scratch.tokens, NormalName::new(name).tokens);
+        }
     }
 }

@@ -684,7 +684,16 @@ impl ScreeningIndex {
                 continue;
             };
             if !self.packed.unpack(at, &mut scratch) {
-                continue;
+                // Not for anything `PackedNames::push` wrote, short of a
+                // name too large to pack whole: prepared afresh, never
+                // skipped.
+                let name = self
+                    .entry(cand.entry)
+                    .and_then(|d| d.record.names.get(usize::from(cand.name)));
+                let Some(name) = name else {
+                    continue;
+                };
+                scratch = NormalName::new(name);
             }
             let base = compare(&query, &scratch, cand.kind).score;
             let base = (base * 100.0).round() as i32;
@@ -1461,6 +1470,18 @@ mod tests {
             assert!(score >= 90, "{typed}: {score}");
             assert_eq!(found.as_deref(), Some(id), "{typed}");
         }
+    }
+
+    #[test]
+    fn a_designated_name_too_large_to_pack_is_still_scored() {
+        // A token of 300 letters cannot be packed; the name is prepared
+        // afresh when it is a candidate, not skipped.
+        let long = "x".repeat(300);
+        let list = format!(r#"{{"id":"T-9","kind":"individual","names":["OMAR, Ali {long}"]}}"#);
+        let idx = index(&list);
+        let (score, found) = best(&idx, &format!(r#"{{"id":"c","name":"Ali {long} Omer"}}"#));
+        assert!(score >= 90, "{score}");
+        assert_eq!(found.as_deref(), Some("T-9"));
     }
 
     #[test]
