@@ -73,9 +73,9 @@ fn rss_kib() -> u64 {
 #[allow(clippy::print_stdout)]
 fn scale(factor: usize, a: &Args) -> anyhow::Result<()> {
     println!(
-        "| list | designations | names | build | index memory | per name | innocent name, uncached | innocents matched | variant recall |"
+        "| list | designations | names | build | index memory | per name | index tables per name | innocent name, uncached | innocents matched | variant recall |"
     );
-    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     for f in [1, factor] {
         let entries = sets::scaled_sdn(f, a.seed)?;
         let people = sets::individuals(&entries);
@@ -85,6 +85,7 @@ fn scale(factor: usize, a: &Args) -> anyhow::Result<()> {
         let started = std::time::Instant::now();
         let index = ScreeningIndex::build(entries);
         let build = started.elapsed();
+        let tables = index.heap_bytes();
         // The designations themselves are part of what the index holds.
         let memory = rss_kib().saturating_sub(before);
         let started = std::time::Instant::now();
@@ -95,9 +96,10 @@ fn scale(factor: usize, a: &Args) -> anyhow::Result<()> {
         let per_name = started.elapsed() / u32::try_from(total.max(1)).unwrap_or(u32::MAX);
         let v = report::variants(&index, &people, a.per_kind, a.seed, a.threshold);
         println!(
-            "| SDN ×{f} | {designations} | {names} | {build:.2?} | {:.1} MiB | {} B | {per_name:.1?} | {:.2} % | {:.3} |",
+            "| SDN ×{f} | {designations} | {names} | {build:.2?} | {:.1} MiB | {} B | {} B | {per_name:.1?} | {:.2} % | {:.3} |",
             memory as f64 / 1024.0,
             memory * 1024 / u64::try_from(names.max(1)).unwrap_or(1),
+            tables / names.max(1),
             100.0 * hits as f64 / total.max(1) as f64,
             v.recall(),
         );

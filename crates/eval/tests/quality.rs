@@ -15,7 +15,12 @@ fn threshold() -> u8 {
 fn spelling_variants_of_sdn_individuals() {
     let sdn = sets::sdn().unwrap();
     let people = sets::individuals(&sdn);
+    let names: usize = sdn.iter().map(|d| d.record.names.len()).sum();
     let index = ScreeningIndex::build(sdn);
+    // The index's own tables, counted (not resident memory, which moves
+    // with the allocator): the budget is 600 bytes a name.
+    let per_name = index.heap_bytes() / names;
+    assert!(per_name <= 450, "{per_name} bytes per designated name");
     let r = report::variants(&index, &people, 100, 2026, threshold());
     eprintln!("{}", report::variant_table(&r));
     assert!(r.recall() >= 0.95, "recall {:.3}", r.recall());
