@@ -42,16 +42,6 @@ impl HashListsBuilder {
         self.pairs.push((hash, value));
     }
 
-    /// How many pairs were added.
-    pub fn len(&self) -> usize {
-        self.pairs.len()
-    }
-
-    /// Whether no pair was added.
-    pub fn is_empty(&self) -> bool {
-        self.pairs.is_empty()
-    }
-
     /// The frozen multimap. Each hash's values come out in ascending order.
     pub fn build(mut self) -> HashLists {
         self.pairs.sort_unstable();
@@ -65,32 +55,31 @@ impl HashListsBuilder {
         // its own.
         self.pairs
             .sort_unstable_by_key(|&(h, v)| (h >> shift, h as u32, v));
-        let slot_of = |h: u64| h >> shift;
+        let slot_of = |h: u64| usize::try_from(h >> shift).unwrap_or(usize::MAX);
+        let slots = 1usize << bits;
+        let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
         let mut checks = Vec::with_capacity(keys);
         let mut starts = Vec::with_capacity(keys + 1);
-        let mut key_slots = Vec::with_capacity(keys);
+        let mut directory = Vec::with_capacity(slots + 1);
         let mut at = 0usize;
         for run in self
             .pairs
             .chunk_by(|a, b| slot_of(a.0) == slot_of(b.0) && a.0 as u32 == b.0 as u32)
         {
             if let Some(&(h, _)) = run.first() {
+                // Every slot up to this key's that has no entry yet starts here.
+                while directory.len() <= slot_of(h).min(slots) {
+                    directory.push(count(checks.len()));
+                }
                 // The low half of the hash: the truncation is the point.
                 checks.push(h as u32);
-                key_slots.push(slot_of(h));
-                starts.push(u32::try_from(at).unwrap_or(u32::MAX));
+                starts.push(count(at));
             }
             at += run.len();
         }
-        starts.push(u32::try_from(at).unwrap_or(u32::MAX));
-        let slots = 1usize << bits;
-        let mut directory = Vec::with_capacity(slots + 1);
-        let mut k = 0usize;
-        for slot in 0..=slots {
-            while key_slots.get(k).is_some_and(|&s| s < slot as u64) {
-                k += 1;
-            }
-            directory.push(u32::try_from(k).unwrap_or(u32::MAX));
+        starts.push(count(at));
+        while directory.len() <= slots {
+            directory.push(count(checks.len()));
         }
         HashLists {
             shift,
@@ -172,15 +161,8 @@ impl Lists {
 
     /// List `i` (empty when there is no such list).
     pub fn get(&self, i: usize) -> &[u32] {
-        let Some(&to) = self.ends.get(i) else {
-            return &[];
-        };
-        let from = match i.checked_sub(1) {
-            Some(before) => self.ends.get(before).copied().unwrap_or(0),
-            None => 0,
-        };
-        self.items
-            .get(from as usize..to as usize)
+        span(&self.ends, i)
+            .and_then(|at| self.items.get(at))
             .unwrap_or_default()
     }
 
@@ -218,13 +200,7 @@ impl Texts {
 
     /// String `i`.
     pub fn get(&self, i: u32) -> Option<&str> {
-        let i = i as usize;
-        let to = *self.ends.get(i)? as usize;
-        let from = match i.checked_sub(1) {
-            Some(before) => *self.ends.get(before)? as usize,
-            None => 0,
-        };
-        self.text.get(from..to)
+        self.text.get(span(&self.ends, i as usize)?)
     }
 
     /// How many strings are held.
@@ -247,6 +223,17 @@ impl Texts {
         self.text.shrink_to_fit();
         self.ends.shrink_to_fit();
     }
+}
+
+/// Where item `i` lies in a buffer of items held end to end, given where
+/// each ends (the first starts at 0); `None` past the last.
+pub(crate) fn span(ends: &[u32], i: usize) -> Option<std::ops::Range<usize>> {
+    let to = *ends.get(i)? as usize;
+    let from = match i.checked_sub(1) {
+        Some(before) => *ends.get(before)? as usize,
+        None => 0,
+    };
+    Some(from..to)
 }
 
 /// FNV-1a over the parts in turn: the hash of a spelling given in pieces is

@@ -15,6 +15,7 @@
 //! longer count or text (no real name has a token of 256 bytes or 256
 //! tokens) is not packed: it never unpacks, and the index prepares it afresh.
 
+use crate::frozen::span;
 use crate::names::{NormalName, legal_form_class, legal_form_index};
 use crate::scripts::{ArabicMarks, Initial, Script};
 
@@ -87,15 +88,7 @@ impl PackedNames {
     /// no such name, or it was too large to pack whole (a token of 256 bytes
     /// or more, 256 tokens or more): then `out` is not to be used.
     pub fn unpack(&self, i: u32, out: &mut NormalName) -> bool {
-        let i = i as usize;
-        let Some(&to) = self.ends.get(i) else {
-            return false;
-        };
-        let from = match i.checked_sub(1) {
-            Some(before) => self.ends.get(before).copied().unwrap_or(0),
-            None => 0,
-        };
-        let Some(bytes) = self.bytes.get(from as usize..to as usize) else {
+        let Some(bytes) = span(&self.ends, i as usize).and_then(|at| self.bytes.get(at)) else {
             return false;
         };
         let Some((head, rest)) = bytes.split_first_chunk::<4>() else {
@@ -108,16 +101,6 @@ impl PackedNames {
             return false;
         };
         Reader { head, text }.name(out).is_some()
-    }
-
-    /// How many names are held.
-    pub fn len(&self) -> usize {
-        self.ends.len()
-    }
-
-    /// Whether no name is held.
-    pub fn is_empty(&self) -> bool {
-        self.ends.is_empty()
     }
 
     /// Gives back the room kept for more names.

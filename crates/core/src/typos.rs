@@ -14,7 +14,7 @@
 
 use foldhash::HashMap;
 
-use crate::frozen::{HashLists, HashListsBuilder, Texts, hash};
+use crate::frozen::{HashLists, HashListsBuilder, Texts, hash, hash_str};
 
 /// Tokens shorter than this have no neighbours: one edit of two letters makes
 /// another name, not a typo (three-letter tokens keep theirs: `Kmi` is `Kim`,
@@ -48,7 +48,7 @@ impl TypoIndexBuilder {
     pub fn intern(&mut self, token: &str) -> u32 {
         let bytes = token.as_bytes();
         let next = u32::try_from(self.texts.len()).unwrap_or(u32::MAX);
-        let id = *self.tokens.entry(hash(&[bytes])).or_insert(next);
+        let id = *self.tokens.entry(hash_str(token)).or_insert(next);
         if id != next && self.texts.get(id) == Some(token) {
             return id;
         }
@@ -85,7 +85,7 @@ impl TypoIndexBuilder {
         let mut tokens = HashListsBuilder::default();
         for id in 0..u32::try_from(self.texts.len()).unwrap_or(u32::MAX) {
             if let Some(text) = self.texts.get(id) {
-                tokens.push(hash(&[text.as_bytes()]), id);
+                tokens.push(hash_str(text), id);
             }
         }
         let mut texts = self.texts;
@@ -112,7 +112,7 @@ impl TypoIndex {
     /// The id of `token` when it is a token of the list.
     pub fn get(&self, token: &str) -> Option<u32> {
         self.tokens
-            .get(hash(&[token.as_bytes()]))
+            .get(hash_str(token))
             .iter()
             .copied()
             .find(|&id| self.text(id) == Some(token))

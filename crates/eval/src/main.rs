@@ -86,7 +86,7 @@ fn scale(factor: usize, a: &Args) -> anyhow::Result<()> {
         let index = ScreeningIndex::build(entries);
         let build = started.elapsed();
         let tables = index.heap_bytes();
-        // The designations themselves are part of what the index holds.
+        // The records were read before `before`: only the index is counted.
         let memory = rss_kib().saturating_sub(before);
         let started = std::time::Instant::now();
         let by_locale = report::innocents(&index, a.innocents_per_locale, 2027, a.threshold);
