@@ -68,6 +68,7 @@ impl PolicyDirArgs {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
     /// For people: diagnostics with the source line and a caret.
+    #[value(alias = "text")]
     Human,
     /// One JSON document on stdout, for pipelines.
     Json,

@@ -6,9 +6,22 @@ use serde::Serialize;
 
 use portcullis_core::snapshot::Snapshot;
 
+use clap::Args;
+
 use super::args::{Format, PolicyDirArgs};
-use super::diagnostics::{self, JsonDiagnostic};
+use super::diagnostics::{self, JsonDiagnostic, Severity};
 use super::exit;
+
+/// `portcullis check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    dir: PolicyDirArgs,
+    /// Treat warnings (a measure lasting more than 365 days without
+    /// `@extended`, …) as errors: exit 3 when there is any.
+    #[arg(long)]
+    deny_warnings: bool,
+}
 
 /// `--format json`: one document, whether the directory is valid or not.
 #[derive(Debug, Serialize)]
@@ -29,11 +42,22 @@ struct Summary<'a> {
     diagnostics: Vec<JsonDiagnostic<'a>>,
 }
 
-pub fn run(args: PolicyDirArgs) -> anyhow::Result<u8> {
+pub fn run(args: CheckArgs) -> anyhow::Result<u8> {
+    let CheckArgs {
+        dir: args,
+        deny_warnings,
+    } = args;
     let format = args.format;
     let built = Snapshot::build(args.sources()?);
+    let warnings = built.as_ref().map_or(&[][..], |s| s.policies.warnings());
+    let refused = built.is_err() || (deny_warnings && !warnings.is_empty());
     match (&built, format) {
+        (Ok(_), Format::Human) if refused => {
+            diagnostics::report_warnings(warnings);
+            eprintln!("refused: warnings are denied (--deny-warnings)");
+        }
         (Ok(s), Format::Human) => {
+            diagnostics::report_warnings(warnings);
             println!(
                 "ok: {} policies, {} designations, {} geo databases, {} test cases passed; revision {}",
                 s.policies.len(),
@@ -50,14 +74,14 @@ pub fn run(args: PolicyDirArgs) -> anyhow::Result<u8> {
         }
         (Err(e), Format::Human) => diagnostics::report(&e.diagnostics),
         (Ok(s), Format::Json) => print_json(&Summary {
-            ok: true,
+            ok: !refused,
             revision: Some(&s.revision),
             policies: Some(s.policies.len()),
             decided_by_guards: Some(s.policies.decided_by_guards()),
             designations: Some(s.designations.len()),
             geo_databases: Some(s.geo.databases().len()),
             test_cases: Some(s.test_cases),
-            diagnostics: Vec::new(),
+            diagnostics: diagnostics::json_as(warnings, Severity::Warning),
         })?,
         (Err(e), Format::Json) => print_json(&Summary {
             ok: false,
@@ -70,11 +94,7 @@ pub fn run(args: PolicyDirArgs) -> anyhow::Result<u8> {
             diagnostics: diagnostics::json(&e.diagnostics),
         })?,
     }
-    Ok(if built.is_ok() {
-        exit::OK
-    } else {
-        exit::INVALID
-    })
+    Ok(if refused { exit::INVALID } else { exit::OK })
 }
 
 /// Prints one JSON document on stdout.

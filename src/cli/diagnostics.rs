@@ -106,9 +106,54 @@ fn token_len(rest: &str) -> usize {
     end.min(rest.len())
 }
 
+/// A [`Located`] problem that does not stop anything: shown as a warning.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct Warning(Located);
+
+impl miette::Diagnostic for Warning {
+    fn severity(&self) -> Option<miette::Severity> {
+        Some(miette::Severity::Warning)
+    }
+
+    fn help<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
+        self.0.help()
+    }
+
+    fn source_code(&self) -> Option<&dyn miette::SourceCode> {
+        self.0.source_code()
+    }
+
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = miette::LabeledSpan> + '_>> {
+        self.0.labels()
+    }
+}
+
 /// Renders one diagnostic for people: Unicode and colour on a terminal (never
 /// with `NO_COLOR` set), plain ASCII (a `^` under the column) anywhere else.
 pub fn render(d: &Diagnostic) -> String {
+    render_as(d, Severity::Error)
+}
+
+/// Whether a diagnostic stops what it is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    /// It does: the input is refused.
+    Error,
+    /// It does not, unless warnings are denied.
+    Warning,
+}
+
+impl Severity {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Error => "error",
+            Self::Warning => "warning",
+        }
+    }
+}
+
+fn render_as(d: &Diagnostic, severity: Severity) -> String {
     let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let theme = if colour {
         GraphicalTheme::unicode()
@@ -119,12 +164,26 @@ pub fn render(d: &Diagnostic) -> String {
         .with_width(WIDTH)
         .with_wrap_lines(false);
     let mut out = String::new();
-    if handler.render_report(&mut out, &Located::new(d)).is_err() {
+    let rendered = match severity {
+        Severity::Error => handler.render_report(&mut out, &Located::new(d)),
+        Severity::Warning => handler.render_report(&mut out, &Warning(Located::new(d))),
+    };
+    if rendered.is_err() {
         // Rendering into a String does not fail; if it ever did, the plain
         // form still says everything.
-        out = format!("error: {d}\n");
+        out = format!("{}: {d}\n", severity.as_str());
     }
     out
+}
+
+/// Prints every warning to stderr, and how many there were (nothing when none).
+pub fn report_warnings(warnings: &[Diagnostic]) {
+    for d in warnings {
+        eprint!("{}", render_as(d, Severity::Warning));
+    }
+    if !warnings.is_empty() {
+        eprintln!("{} warning(s)", warnings.len());
+    }
 }
 
 /// Prints every diagnostic to stderr, and how many there were.
@@ -145,10 +204,15 @@ pub struct JsonDiagnostic<'a> {
 
 /// Every diagnostic, for `--format json`.
 pub fn json(diagnostics: &[Diagnostic]) -> Vec<JsonDiagnostic<'_>> {
+    json_as(diagnostics, Severity::Error)
+}
+
+/// Every diagnostic with its severity, for `--format json`.
+pub fn json_as(diagnostics: &[Diagnostic], severity: Severity) -> Vec<JsonDiagnostic<'_>> {
     diagnostics
         .iter()
         .map(|diagnostic| JsonDiagnostic {
-            severity: "error",
+            severity: severity.as_str(),
             diagnostic,
         })
         .collect()

@@ -12,3 +12,7 @@ pub const TESTS_FAILED: u8 = 4;
 pub const RECORDS_BROKEN: u8 = 5;
 /// `records verify`: intact but for a torn final record (a crash mid-write).
 pub const RECORDS_TORN: u8 = 6;
+/// `fmt --check`: some file would change (1, as `cargo fmt --check` and `cedar format --check`).
+pub const NOT_FORMATTED: u8 = 1;
+/// `test --min-coverage`: the cases pass but cover less than asked.
+pub const COVERAGE_LOW: u8 = 1;

@@ -14,6 +14,8 @@ mod check;
 mod designations;
 pub mod diagnostics;
 pub mod exit;
+mod explain;
+mod fmt;
 mod records;
 mod schema;
 mod screen;
@@ -44,11 +46,16 @@ enum LogFormat {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve decisions over HTTP.
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Parse and validate a policy directory (policies and designations).
-    Check(args::PolicyDirArgs),
+    Check(check::CheckArgs),
     /// Run the policy test cases of a policy directory (`tests/*.json`).
-    Test(args::PolicyDirArgs),
+    Test(test::TestArgs),
+    /// Explain the decision on one request: the facts, what happened to each
+    /// policy, and how the answer was reached.
+    Explain(explain::ExplainArgs),
+    /// Format Cedar policy files with Cedar's own formatter.
+    Fmt(fmt::FmtArgs),
     /// Print the built-in Cedar schema.
     Schema,
     /// Open-loop load test of a running service.
@@ -88,9 +95,11 @@ fn run() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.log_format);
     let result = match cli.command {
-        Command::Serve(args) => serve::run(args),
+        Command::Serve(args) => serve::run(*args),
         Command::Check(args) => check::run(args),
         Command::Test(args) => test::run(args),
+        Command::Explain(args) => explain::run(args),
+        Command::Fmt(args) => fmt::run(args),
         Command::Schema => schema::run(),
         Command::Bench(args) => bench::run(args),
         Command::Synth(args) => synth::run(args),

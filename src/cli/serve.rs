@@ -17,7 +17,7 @@ use super::{diagnostics, exit};
 use crate::server::connections::{self, Settings};
 use crate::server::metrics::Metrics;
 use crate::server::run::{self as service, Options};
-use crate::server::state::{AppState, DEFAULT_MAX_LIST_SHRINK, Limits};
+use crate::server::state::{AppState, DEFAULT_MAX_LIST_SHRINK, DEFAULT_UPCOMING, Limits};
 
 /// Wait for file changes to settle this long before a reload.
 const DEFAULT_WATCH_DEBOUNCE: Duration = Duration::from_millis(250);
@@ -96,6 +96,13 @@ pub struct ServeArgs {
     /// `/v1/status` until `POST /v1/admin/reload?force=true` accepts it.
     #[arg(long, default_value_t = Percent::from_share(DEFAULT_MAX_LIST_SHRINK))]
     max_list_shrink: Percent,
+    /// Accept `at` in decision requests (decide as of another instant). Off by
+    /// default: a control plane must not step around a measure by choosing the time.
+    #[arg(long)]
+    allow_as_of: bool,
+    /// `/v1/status` lists the measures that start or end within this long.
+    #[arg(long, default_value_t = human(DEFAULT_UPCOMING))]
+    upcoming: HumanDuration,
     #[command(flatten)]
     records: RecordsArgs,
 }
@@ -228,6 +235,7 @@ impl ServeArgs {
             max_parties: self.max_parties,
             max_name_chars: self.max_name_length,
             max_matches: self.max_matches,
+            allow_as_of: self.allow_as_of,
         }
     }
 
@@ -291,6 +299,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<u8> {
             return Ok(exit::INVALID);
         }
     };
+    for w in snapshot.policies.warnings() {
+        tracing::warn!(warning = %w, "policy warning");
+    }
     tracing::info!(
         revision = %snapshot.revision,
         policies = snapshot.policies.len(),
@@ -311,7 +322,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<u8> {
     let metrics = Metrics::new()?;
     let recorder = start_recorder(args.records, &metrics)?;
     let mut state = AppState::new(snapshot, metrics, limits, args.admin_token)
-        .with_max_list_shrink(args.max_list_shrink.share());
+        .with_max_list_shrink(args.max_list_shrink.share())
+        .with_upcoming(args.upcoming.into());
     if let Some(recorder) = recorder {
         state = state.with_recorder(recorder);
     }

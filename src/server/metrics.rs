@@ -7,6 +7,7 @@ use prometheus::{
 };
 
 use portcullis_core::decision::Outcome;
+use portcullis_core::lifecycle::MeasureState;
 
 #[derive(Debug, thiserror::Error)]
 #[error("cannot register metric: {0}")]
@@ -35,6 +36,7 @@ pub struct Metrics {
     loaded_at: IntGauge,
     policies: IntGauge,
     designations: IntGauge,
+    measures: IntGaugeVec,
     /// Decision records (zero while recording is off).
     pub records: RecordsMetrics,
 }
@@ -158,6 +160,14 @@ impl Metrics {
             "designations",
             "Designated persons in the snapshot in force",
         )?;
+        let measures = IntGaugeVec::new(
+            Opts::new(
+                "measures",
+                "Measures (policies with @measure or a window) of the snapshot in force, by state",
+            ),
+            &["state"],
+        )?;
+        registry.register(Box::new(measures.clone()))?;
         registry.register(Box::new(decisions_vec))?;
         registry.register(Box::new(decision_seconds.clone()))?;
         registry.register(Box::new(rejected.clone()))?;
@@ -184,6 +194,7 @@ impl Metrics {
             loaded_at,
             policies,
             designations,
+            measures,
             records,
         })
     }
@@ -227,6 +238,16 @@ impl Metrics {
             .set(i64::try_from(in_force.policies).unwrap_or(i64::MAX));
         self.designations
             .set(i64::try_from(in_force.designations).unwrap_or(i64::MAX));
+    }
+
+    /// How many measures are in each state (set when metrics are read, so
+    /// that they are right at the instant of the scrape).
+    pub fn set_measures(&self, counts: &[(MeasureState, usize)]) {
+        for (state, n) in counts {
+            self.measures
+                .with_label_values(&[state.as_str()])
+                .set(i64::try_from(*n).unwrap_or(i64::MAX));
+        }
     }
 
     /// The Prometheus text exposition.

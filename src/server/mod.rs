@@ -3,6 +3,7 @@
 pub mod connections; // HTTP/1.1 connections: accept loop, time limits, connection cap, lingering close
 pub mod deadline; // the request time limit, armed only when a request waits
 pub mod http; // axum router, handlers, errors
+pub mod measures; // logs measures starting and ending while serving
 pub mod metrics; // Prometheus metrics
 pub mod reload; // all-or-nothing reloads: coalesced builds, outcomes, the list shrink guard
 pub mod run;

@@ -195,6 +195,9 @@ impl AppState {
                 let snapshot = Arc::new(snapshot);
                 self.snapshot.store(snapshot.clone());
                 outcome.policy_revision = snapshot.revision.clone();
+                for w in snapshot.policies.warnings() {
+                    tracing::warn!(id, trigger, warning = %w, "policy warning");
+                }
                 if previous == snapshot.revision {
                     tracing::info!(id, trigger, revision = %snapshot.revision, ?took, "snapshot reloaded, revision unchanged");
                 } else {

@@ -90,7 +90,9 @@ pub async fn run(state: Arc<AppState>, options: Options) -> Result<(), ServeErro
         let _ = rx.wait_for(|stop| *stop).await;
     }));
     tracing::info!(address = %local, "listening");
+    let measures = tokio::spawn(crate::server::measures::log_transitions(state.clone()));
     signals.run(state.clone()).await;
+    measures.abort();
     let drain = options.drain;
     tracing::info!(drain = ?drain, "shutting down: draining in-flight requests");
     let _ = tx.send(true);

@@ -25,6 +25,8 @@ pub struct Limits {
     pub max_name_chars: usize,
     /// Screening matches listed per answer, best first, `--max-matches`.
     pub max_matches: usize,
+    /// Requests may set `at` (decide as of another instant), `--allow-as-of`.
+    pub allow_as_of: bool,
 }
 
 impl Limits {
@@ -34,6 +36,7 @@ impl Limits {
             max_names: self.max_names,
             max_parties: self.max_parties,
             max_name_chars: self.max_name_chars,
+            allow_as_of: self.allow_as_of,
         }
     }
 }
@@ -48,6 +51,7 @@ impl Default for Limits {
             max_parties: 100,
             max_name_chars: 1000,
             max_matches: 100,
+            allow_as_of: false,
         }
     }
 }
@@ -65,7 +69,12 @@ pub struct AppState {
     /// A reload may remove at most this share (0.0–1.0) of the designations
     /// in force unless forced.
     pub max_list_shrink: f64,
+    /// `/v1/status` lists the measures starting or ending within this long.
+    pub upcoming: std::time::Duration,
 }
+
+/// The default `--upcoming`: thirty days.
+pub const DEFAULT_UPCOMING: std::time::Duration = std::time::Duration::from_secs(30 * 86_400);
 
 /// The default `--max-list-shrink`: a tenth of the designations in force.
 pub const DEFAULT_MAX_LIST_SHRINK: f64 = 0.10;
@@ -87,6 +96,7 @@ impl AppState {
             admin_token: admin_token.filter(|t| !t.is_empty()),
             recorder: None,
             max_list_shrink: DEFAULT_MAX_LIST_SHRINK,
+            upcoming: DEFAULT_UPCOMING,
         }
     }
 
@@ -99,6 +109,12 @@ impl AppState {
     /// Sets the list shrink guard (a share from 0.0 to 1.0; 1.0 turns it off).
     pub fn with_max_list_shrink(mut self, share: f64) -> Self {
         self.max_list_shrink = share.clamp(0.0, 1.0);
+        self
+    }
+
+    /// Sets how far ahead `/v1/status` lists measures starting or ending.
+    pub fn with_upcoming(mut self, upcoming: std::time::Duration) -> Self {
+        self.upcoming = upcoming;
         self
     }
 

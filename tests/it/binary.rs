@@ -389,7 +389,7 @@ fn test_command_runs_each_case() {
         stdout.contains("ok    a reseller in KP is denied"),
         "{stdout}"
     );
-    assert!(stdout.ends_with("6 passed, 0 failed\n"), "{stdout}");
+    assert!(stdout.ends_with("7 passed, 0 failed\n"), "{stdout}");
 
     let dir = policy_dir(&[
         ("base.cedar", BASELINE),

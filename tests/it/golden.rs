@@ -124,7 +124,7 @@ async fn answer_deny_for_a_kp_reseller() {
     )
     .await;
     assert_eq!(status, 200);
-    insta::assert_json_snapshot!(body, {".decision_id" => "[decision_id]", ".policy_revision" => "[revision]"});
+    insta::assert_json_snapshot!(body, {".decision_id" => "[decision_id]", ".policy_revision" => "[revision]", ".decided_at" => "[decided_at]"});
 }
 
 #[tokio::test]
@@ -140,7 +140,7 @@ async fn answer_conditional_with_screening_and_geolocation() {
     )
     .await;
     assert_eq!(status, 200);
-    insta::assert_json_snapshot!(body, {".decision_id" => "[decision_id]", ".policy_revision" => "[revision]"});
+    insta::assert_json_snapshot!(body, {".decision_id" => "[decision_id]", ".policy_revision" => "[revision]", ".decided_at" => "[decided_at]"});
 }
 
 #[tokio::test]
@@ -175,5 +175,6 @@ async fn answer_to_a_batch() {
     insta::assert_json_snapshot!(body, {
         ".decisions[].decision_id" => "[decision_id]",
         ".decisions[].policy_revision" => "[revision]",
+        ".decisions[].decided_at" => "[decided_at]",
     });
 }

@@ -92,6 +92,7 @@ const CORE_LAYERS: &[&str] = &[
     "country",
     "diagnostic",
     "files",
+    "lifecycle",
     "frozen",
     "scripts",
     "typos",
@@ -112,6 +113,8 @@ const CORE_LAYERS: &[&str] = &[
     "snapshot",
     "engine",
     "gate",
+    "explain",
+    "coverage",
 ];
 
 /// The `crate::module` paths a source file uses, comments and tests left out.

@@ -11,6 +11,7 @@
 mod support;
 
 mod api;
+mod author;
 mod binary;
 mod bounds;
 mod connections;
@@ -20,6 +21,7 @@ mod golden;
 mod import;
 mod layers;
 mod layouts;
+mod lifecycle;
 mod limits;
 mod records;
 mod reload;

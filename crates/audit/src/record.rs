@@ -26,6 +26,9 @@ pub struct DecisionRecord<'a> {
     pub kind: &'static str,
     pub decision_id: &'a str,
     pub time: String,
+    /// The instant the policies were applied as of, when the request set `at`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub as_of: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_id: Option<&'a str>,
     pub action: Action,
@@ -226,6 +229,7 @@ impl<'a> DecisionRecord<'a> {
             kind: "decision",
             decision_id: &decision.decision_id,
             time: super::chain::record_time(time),
+            as_of: req.at.map(|_| decision.decided_at.to_string()),
             request_id: decision.request_id.as_deref(),
             action: req.action,
             decision: decision.decision,

@@ -19,6 +19,7 @@ use cedar_policy::Effect;
 use serde::{Deserialize, Serialize};
 
 use crate::enrich::Facts;
+use crate::lifecycle::{Instant, Window};
 
 /// What the annotations of one policy say.
 #[derive(Debug, Clone)]
@@ -35,10 +36,54 @@ pub struct PolicyMeta {
     pub(crate) condition: Option<Arc<str>>,
     /// `@obligation`: a duty attached to an allow this permit determines.
     pub(crate) obligation: Option<Arc<str>>,
+    /// `@effective`, `@expires`, `@extended`: when it applies.
+    pub(crate) window: Window,
     /// The policy file it is in.
     pub(crate) file: PathBuf,
     /// 1-based line of the policy in its file.
     pub(crate) line: usize,
+}
+
+impl PolicyMeta {
+    /// `@id`.
+    pub fn id(&self) -> &Arc<str> {
+        &self.id
+    }
+
+    /// Whether it is a `forbid`.
+    pub fn is_forbid(&self) -> bool {
+        self.effect == Effect::Forbid
+    }
+
+    /// `@measure`.
+    pub fn measure(&self) -> Option<&Arc<str>> {
+        self.measure.as_ref()
+    }
+
+    /// `@condition`.
+    pub fn condition(&self) -> Option<&Arc<str>> {
+        self.condition.as_ref()
+    }
+
+    /// `@obligation`.
+    pub fn obligation(&self) -> Option<&Arc<str>> {
+        self.obligation.as_ref()
+    }
+
+    /// When it applies.
+    pub fn window(&self) -> &Window {
+        &self.window
+    }
+
+    /// The policy file it is in.
+    pub fn file(&self) -> &std::path::Path {
+        &self.file
+    }
+
+    /// 1-based line of the policy in its file.
+    pub fn line(&self) -> usize {
+        self.line
+    }
 }
 
 /// Reserved: the reason reported when no permit applies.
@@ -115,6 +160,9 @@ pub struct Decision {
     pub decision_id: String,
     /// `policy_revision`: content hash (16 hex digits) of the snapshot's inputs.
     pub policy_revision: Arc<str>,
+    /// `decided_at`: the instant the policies were applied as of (RFC 3339,
+    /// UTC, milliseconds): when the decision was made, or the request's `at`.
+    pub decided_at: Instant,
     /// `reasons`: the policies that deny or make the request conditional; empty for allow.
     pub reasons: Vec<Reason>,
     /// `conditions`: what must be met first; only for conditional.

@@ -19,8 +19,10 @@ use crate::budget::{Budget, OverBudget, Timebox, Unbounded};
 use crate::cedar_input::{self, CedarInputError};
 use crate::decision::{Decision, Evaluation, Verdict, resolve};
 use crate::enrich::{Facts, enrich_within};
+use crate::lifecycle::Instant;
+use crate::policies::CompiledPolicy;
 use crate::request::DecideRequest;
-use crate::slicing::GuardFacts;
+use crate::slicing::{Guard, GuardFacts};
 use crate::snapshot::Snapshot;
 
 /// Policies are static (templates are refused at load), so no slot is bound.
@@ -63,6 +65,20 @@ fn decide_budgeted<B: Budget>(
     slicing: Slicing,
     budget: &B,
 ) -> Result<Decision, B::Over> {
+    decide_traced(snapshot, req, slicing, budget, &mut ())
+}
+
+/// The one decision path: [`decide`] and `explain` alike, the latter with a
+/// trace that sees what happened to each policy.
+pub(crate) fn decide_traced<B: Budget, T: Trace>(
+    snapshot: &Snapshot,
+    req: &DecideRequest,
+    slicing: Slicing,
+    budget: &B,
+    trace: &mut T,
+) -> Result<Decision, B::Over> {
+    // The clock is read once: every policy's window is judged at one instant.
+    let now = req.at.unwrap_or_else(Instant::now);
     let facts = enrich_within(
         req,
         &snapshot.geo,
@@ -72,7 +88,7 @@ fn decide_budgeted<B: Budget>(
     )?;
     let verdict = match facts.errors.first() {
         Some(first) => Verdict::fail_closed(first.clone()),
-        None => evaluate(snapshot, req, &facts, slicing)
+        None => evaluate(snapshot, req, &facts, slicing, now, trace)
             .unwrap_or_else(|e| Verdict::fail_closed(e.to_string())),
     };
     Ok(Decision {
@@ -80,6 +96,7 @@ fn decide_budgeted<B: Budget>(
         decision: verdict.outcome,
         decision_id: ulid::Ulid::generate().to_string(),
         policy_revision: snapshot.revision.clone(),
+        decided_at: now,
         reasons: verdict.reasons,
         conditions: verdict.conditions,
         obligations: verdict.obligations,
@@ -91,11 +108,13 @@ fn decide_budgeted<B: Budget>(
 /// Evaluates the policies that can apply, in one pass. Cedar input is built
 /// only if one of them is not decided by its guards (with `Slicing::Full`,
 /// always).
-fn evaluate(
+fn evaluate<T: Trace>(
     snapshot: &Snapshot,
     req: &DecideRequest,
     facts: &Facts,
     slicing: Slicing,
+    now: Instant,
+    trace: &mut T,
 ) -> Result<Verdict, CedarInputError> {
     let policies = &snapshot.policies;
     let guard_facts = GuardFacts {
@@ -117,10 +136,19 @@ fn evaluate(
     let mut evaluator = None;
     let mut evaluation = Evaluation::default();
     for policy in policies.for_action(req.action) {
-        if sliced && !policy.guards.iter().all(|g| g.holds(&guard_facts)) {
+        // Out of its window, a policy does not exist (whatever the slicing).
+        if !policy.meta.window.applies(now) {
+            trace.out_of_window(policy, now);
             continue;
         }
+        if sliced {
+            if let Some(failed) = policy.guards.iter().find(|g| !g.holds(&guard_facts)) {
+                trace.guard_false(policy, failed);
+                continue;
+            }
+        }
         if sliced && policy.decided_by_guards {
+            trace.satisfied(policy, true);
             evaluation.satisfied.push(&policy.meta);
             continue;
         }
@@ -139,25 +167,47 @@ fn evaluate(
         };
         match evaluator.interpret(&policy.condition, &NO_SLOTS) {
             Ok(v) if matches!(v.value_kind(), ValueKind::Lit(Literal::Bool(true))) => {
+                trace.satisfied(policy, false);
                 evaluation.satisfied.push(&policy.meta);
             }
-            Ok(v) if matches!(v.value_kind(), ValueKind::Lit(Literal::Bool(false))) => {}
+            Ok(v) if matches!(v.value_kind(), ValueKind::Lit(Literal::Bool(false))) => {
+                trace.not_satisfied(policy);
+            }
             // Strict validation rules this out; if it happens, it is an error.
-            Ok(v) => evaluation.errors.push((
-                &policy.meta,
-                format!(
+            Ok(v) => {
+                let message = format!(
                     "policy `{}` evaluated to `{v}`, not a boolean",
                     policy.meta.id
-                ),
-            )),
-            Err(e) => evaluation.errors.push((
-                &policy.meta,
-                format!("error while evaluating policy `{}`: {e}", policy.meta.id),
-            )),
+                );
+                trace.erred(policy, &message);
+                evaluation.errors.push((&policy.meta, message));
+            }
+            Err(e) => {
+                let message = format!("error while evaluating policy `{}`: {e}", policy.meta.id);
+                trace.erred(policy, &message);
+                evaluation.errors.push((&policy.meta, message));
+            }
         }
     }
     Ok(resolve(evaluation, &req.satisfied_conditions))
 }
+
+/// What happens to each policy of the action's slice, for `explain`. The
+/// decision path calls it with `()`, which does nothing and costs nothing.
+pub(crate) trait Trace {
+    /// The policy is out of its `@effective` / `@expires` window.
+    fn out_of_window(&mut self, _policy: &CompiledPolicy, _now: Instant) {}
+    /// A guard of the policy is false: it cannot be satisfied.
+    fn guard_false(&mut self, _policy: &CompiledPolicy, _guard: &Guard) {}
+    /// The policy is satisfied: by its guards alone, or evaluated by Cedar.
+    fn satisfied(&mut self, _policy: &CompiledPolicy, _by_guards: bool) {}
+    /// Cedar evaluated the policy and it is not satisfied.
+    fn not_satisfied(&mut self, _policy: &CompiledPolicy) {}
+    /// Evaluating the policy erred.
+    fn erred(&mut self, _policy: &CompiledPolicy, _message: &str) {}
+}
+
+impl Trace for () {}
 
 #[cfg(test)]
 mod tests {

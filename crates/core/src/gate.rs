@@ -73,6 +73,13 @@ impl Failure {
 /// Runs one case on a snapshot; `Err` lists what differed.
 pub fn run_one(snapshot: &Snapshot, case: &Case) -> Result<Decision, Vec<String>> {
     let d = decide(snapshot, &case.request);
+    compare(case, &d)?;
+    Ok(d)
+}
+
+/// Compares a decision made on a case's request with what the case expects;
+/// `Err` lists what differed.
+pub fn compare(case: &Case, d: &Decision) -> Result<(), Vec<String>> {
     let mut problems = Vec::new();
     let e = &case.expect;
     if d.decision != e.decision {
@@ -82,38 +89,37 @@ pub fn run_one(snapshot: &Snapshot, case: &Case) -> Result<Decision, Vec<String>
             d.decision.as_str()
         ));
     }
-    let compare =
-        |what: &str, want: &Option<Vec<String>>, got: Vec<&str>, out: &mut Vec<String>| {
-            if let Some(want) = want {
-                let mut want: Vec<&str> = want.iter().map(String::as_str).collect();
-                let mut got = got;
-                want.sort_unstable();
-                got.sort_unstable();
-                if want != got {
-                    out.push(format!("expected {what} {want:?}, got {got:?}"));
-                }
+    let same = |what: &str, want: &Option<Vec<String>>, got: Vec<&str>, out: &mut Vec<String>| {
+        if let Some(want) = want {
+            let mut want: Vec<&str> = want.iter().map(String::as_str).collect();
+            let mut got = got;
+            want.sort_unstable();
+            got.sort_unstable();
+            if want != got {
+                out.push(format!("expected {what} {want:?}, got {got:?}"));
             }
-        };
-    compare(
+        }
+    };
+    same(
         "reasons",
         &e.reasons,
         d.reasons.iter().map(|r| &*r.policy).collect(),
         &mut problems,
     );
-    compare(
+    same(
         "conditions",
         &e.conditions,
         d.conditions.iter().map(|c| &*c.id).collect(),
         &mut problems,
     );
-    compare(
+    same(
         "obligations",
         &e.obligations,
         d.obligations.iter().map(|o| &*o.id).collect(),
         &mut problems,
     );
     if problems.is_empty() {
-        Ok(d)
+        Ok(())
     } else {
         Err(problems)
     }

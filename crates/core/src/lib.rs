@@ -23,9 +23,9 @@
 //! dependency: the server and the CLI are built on top of this crate.
 //!
 //! Layers, lowest first (a module uses only those before it):
-//! `country`, `diagnostic`, `files`, `names`, `keys`, `budget` → `request` →
+//! `country`, `diagnostic`, `files`, `lifecycle`, `names`, `keys`, `budget` → `request` →
 //! `geo`, `designation` → `screening` → `enrich` → `cedar_input` → `decision` →
-//! `slicing` → `policies` → `cases` → `snapshot` → `engine` → `gate`.
+//! `slicing` → `policies` → `cases` → `snapshot` → `engine` → `gate` → `explain` → `coverage`.
 
 #![deny(missing_docs)]
 
@@ -33,16 +33,19 @@ pub mod budget;
 pub mod cases;
 pub mod cedar_input;
 pub mod country;
+pub mod coverage;
 pub mod decision;
 pub mod designation;
 pub mod diagnostic;
 pub mod engine;
 pub mod enrich;
+pub mod explain;
 mod files;
 pub mod frozen;
 pub mod gate;
 pub mod geo;
 pub mod keys;
+pub mod lifecycle;
 pub mod names;
 pub mod packed;
 pub mod policies;

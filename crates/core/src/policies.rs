@@ -19,6 +19,7 @@ use cedar_policy_core::ast::{self, ExprKind, Var};
 
 use crate::decision::{NO_PERMIT, PolicyMeta};
 use crate::diagnostic::Diagnostic;
+use crate::lifecycle::{self, Instant, Window};
 use crate::request::Action;
 
 pub mod limits;
@@ -50,6 +51,8 @@ pub struct LoadedPolicies {
     /// Whether any policy reads `source_ips`; if none does, the (costly) set of
     /// `ipaddr` values need not be built per request.
     pub(crate) reads_source_ips: bool,
+    /// What the author should look at; none stops the set from loading.
+    warnings: Vec<Diagnostic>,
 }
 
 impl LoadedPolicies {
@@ -70,6 +73,11 @@ impl LoadedPolicies {
         self.compiled.iter()
     }
 
+    /// Every policy, compiled, in load order.
+    pub(crate) fn compiled(&self) -> impl Iterator<Item = &CompiledPolicy> {
+        self.compiled.iter()
+    }
+
     /// How many policies the set holds.
     pub fn len(&self) -> usize {
         self.compiled.len()
@@ -85,10 +93,124 @@ impl LoadedPolicies {
         self.compiled.is_empty()
     }
 
+    /// Warnings found while loading (a measure that lasts too long), located.
+    pub fn warnings(&self) -> &[Diagnostic] {
+        &self.warnings
+    }
+
+    /// Every policy's annotations, in load order.
+    pub fn metas(&self) -> impl Iterator<Item = &PolicyMeta> {
+        self.compiled.iter().map(|p| &p.meta)
+    }
+
+    /// The first instant after `now` at which some policy starts or stops applying.
+    pub fn next_change(&self, now: Instant) -> Option<Instant> {
+        self.compiled
+            .iter()
+            .filter_map(|p| p.meta.window.next_change(now))
+            .min()
+    }
+
     /// Every policy, in load order, to be changed by a test (a wrong guard).
     #[cfg(test)]
     pub(crate) fn compiled_mut(&mut self) -> &mut [CompiledPolicy] {
         &mut self.compiled
+    }
+}
+
+/// A measure as `/v1/status` lists it: a policy with a `@measure` or a window.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct MeasureEntry {
+    /// `policy`: the policy's `@id`.
+    pub policy: Arc<str>,
+    /// `measure`: its `@measure`, if any.
+    pub measure: Option<Arc<str>>,
+    /// `effective`, `expires`, `extended`: its window, each when set.
+    #[serde(flatten)]
+    pub window: lifecycle::Window,
+}
+
+/// A measure starting or ending soon.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct MeasureEvent {
+    /// `policy`: the policy's `@id`.
+    pub policy: Arc<str>,
+    /// `measure`: its `@measure`, if any.
+    pub measure: Option<Arc<str>>,
+    /// `event`: `starts` or `ends`.
+    pub event: &'static str,
+    /// `at`: when.
+    pub at: Instant,
+}
+
+/// The measures of a policy set at one instant, by state, and what changes soon.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Measures {
+    /// `as_of`: the instant the states are for.
+    pub as_of: Instant,
+    /// `in_force`: the measures that apply now.
+    pub in_force: Vec<MeasureEntry>,
+    /// `scheduled`: those whose `@effective` instant is ahead.
+    pub scheduled: Vec<MeasureEntry>,
+    /// `expired`: those whose `@expires` instant has passed.
+    pub expired: Vec<MeasureEntry>,
+    /// `upcoming`: starts and ends within the horizon asked for, soonest first.
+    pub upcoming: Vec<MeasureEvent>,
+}
+
+impl Measures {
+    /// How many measures are in each state.
+    pub fn counts(&self) -> [(lifecycle::MeasureState, usize); 3] {
+        use lifecycle::MeasureState::{Expired, InForce, Scheduled};
+        [
+            (Scheduled, self.scheduled.len()),
+            (InForce, self.in_force.len()),
+            (Expired, self.expired.len()),
+        ]
+    }
+}
+
+impl LoadedPolicies {
+    /// The measures (policies with a `@measure` or a window) at `now`, with
+    /// those that start or end within `horizon`.
+    pub fn measures(&self, now: Instant, horizon: std::time::Duration) -> Measures {
+        let until = now.plus(horizon);
+        let mut m = Measures {
+            as_of: now,
+            in_force: Vec::new(),
+            scheduled: Vec::new(),
+            expired: Vec::new(),
+            upcoming: Vec::new(),
+        };
+        for meta in self.metas() {
+            let window = &meta.window;
+            if meta.measure.is_none() && !window.is_dated() {
+                continue;
+            }
+            let event = |event, at| MeasureEvent {
+                policy: meta.id.clone(),
+                measure: meta.measure.clone(),
+                event,
+                at,
+            };
+            for (name, at) in [("starts", window.effective), ("ends", window.expires)] {
+                if let Some(at) = at.filter(|t| now < *t && *t <= until) {
+                    m.upcoming.push(event(name, at));
+                }
+            }
+            let entry = MeasureEntry {
+                policy: meta.id.clone(),
+                measure: meta.measure.clone(),
+                window: window.clone(),
+            };
+            match window.state(now) {
+                lifecycle::MeasureState::InForce => m.in_force.push(entry),
+                lifecycle::MeasureState::Scheduled => m.scheduled.push(entry),
+                lifecycle::MeasureState::Expired => m.expired.push(entry),
+            }
+        }
+        m.upcoming.sort_by_key(|e| e.at);
+        m
     }
 }
 
@@ -106,11 +228,14 @@ pub fn load_sources(
 struct Named {
     source: PolicySet,
     meta: HashMap<PolicyId, PolicyMeta>,
+    warnings: Vec<Diagnostic>,
 }
 
 /// One policy as written in its file, with where it starts.
 struct Located {
     policy: Policy,
+    /// Byte offset of its first character.
+    start: usize,
     line: usize,
     column: usize,
 }
@@ -121,6 +246,7 @@ fn name_policies(sources: &[(PathBuf, String)]) -> Result<Named, Vec<Diagnostic>
     let mut named = Named {
         source: PolicySet::new(),
         meta: HashMap::new(),
+        warnings: Vec::new(),
     };
     let mut diags = Vec::new();
     for (file, text) in sources {
@@ -132,7 +258,7 @@ fn name_policies(sources: &[(PathBuf, String)]) -> Result<Named, Vec<Diagnostic>
             }
         };
         for l in located {
-            let added = check_depth(file, text, &l).and_then(|()| named.add(file, l));
+            let added = check_depth(file, text, &l).and_then(|()| named.add(file, text, l));
             if let Err(problem) = added {
                 diags.push(problem);
             }
@@ -192,6 +318,7 @@ fn parse_file(file: &Path, text: &str) -> Result<Vec<Located>, Vec<Diagnostic>> 
             let (line, column) = line_col(text, start);
             Located {
                 policy: policy.clone(),
+                start,
                 line,
                 column,
             }
@@ -219,7 +346,7 @@ fn check_depth(file: &Path, text: &str, l: &Located) -> Result<(), Diagnostic> {
 impl Named {
     /// Adds one policy under its `@id`, after checking its annotations and
     /// that no policy already has that id.
-    fn add(&mut self, file: &Path, l: Located) -> Result<(), Diagnostic> {
+    fn add(&mut self, file: &Path, text: &str, l: Located) -> Result<(), Diagnostic> {
         let at = |message: String, help: Option<&str>| Diagnostic {
             file: file.to_owned(),
             line: l.line,
@@ -227,7 +354,38 @@ impl Named {
             message,
             help: help.map(str::to_owned),
         };
-        let annotated = annotations(&l.policy).map_err(|message| at(message, None))?;
+        // An annotation's problem is shown at the annotation.
+        let at_annotation = |key: &str, message: String, help: Option<&str>| {
+            let found = text
+                .get(l.start..)
+                .and_then(|rest| rest.find(&format!("@{key}")))
+                .map(|o| line_col(text, l.start + o));
+            let (line, column) = found.unwrap_or((l.line, l.column));
+            Diagnostic {
+                line,
+                column,
+                ..at(message, help)
+            }
+        };
+        let annotated = annotations(&l.policy).map_err(|e| match e.key {
+            Some(key) => at_annotation(key, e.message, None),
+            None => at(e.message, None),
+        })?;
+        if let Some(message) = annotated.window.error() {
+            return Err(at_annotation("expires", message, None));
+        }
+        if let Some(message) = annotated.window.warning() {
+            let key = if annotated.window.expires.is_some() {
+                "expires"
+            } else {
+                "effective"
+            };
+            self.warnings.push(at_annotation(
+                key,
+                format!("policy `{}`: {message}", annotated.id),
+                Some(lifecycle::EXTEND_HELP),
+            ));
+        }
         let id = PolicyId::new(annotated.id.as_ref());
         if let Some(first) = self.meta.get(&id) {
             return Err(at(
@@ -286,7 +444,11 @@ fn validate(
 /// Compiles the validated set: load order (by file, then by line), each
 /// policy's condition and guards, the slices by action.
 fn compile(named: Named) -> LoadedPolicies {
-    let Named { source, meta } = named;
+    let Named {
+        source,
+        meta,
+        warnings,
+    } = named;
     let mut ordered: Vec<&Policy> = source.policies().collect();
     ordered.sort_by_key(|p| meta.get(p.id()).map(|m| (m.file.clone(), m.line)));
     let reads_source_ips = ordered.iter().any(|p| reads_source_ips((*p).as_ref()));
@@ -300,6 +462,7 @@ fn compile(named: Named) -> LoadedPolicies {
         compiled,
         by_action,
         reads_source_ips,
+        warnings,
     }
 }
 
@@ -372,37 +535,75 @@ fn admits(policy: &Policy, action: Action) -> bool {
     }
 }
 
+/// A problem with a policy's annotations, and the annotation it is in.
+struct AnnotationError {
+    /// The annotation's key, when the problem is in one.
+    key: Option<&'static str>,
+    message: String,
+}
+
+impl AnnotationError {
+    fn at(key: &'static str, message: String) -> Self {
+        Self {
+            key: Some(key),
+            message,
+        }
+    }
+}
+
 /// Reads and checks the Portcullis annotations of one policy.
-fn annotations(policy: &Policy) -> Result<PolicyMeta, String> {
-    let text = |key: &str| -> Result<Option<Arc<str>>, String> {
+fn annotations(policy: &Policy) -> Result<PolicyMeta, AnnotationError> {
+    let text = |key: &'static str| -> Result<Option<Arc<str>>, AnnotationError> {
         match policy.annotation(key) {
             None => Ok(None),
-            Some(v) if v.trim().is_empty() => Err(format!("`@{key}` must not be empty")),
+            Some(v) if v.trim().is_empty() => Err(AnnotationError::at(
+                key,
+                format!("`@{key}` must not be empty"),
+            )),
             Some(v) => Ok(Some(Arc::from(v))),
         }
     };
-    let id = text("id")?.ok_or_else(|| {
-        "policy has no `@id(\"...\")` annotation; every policy needs a unique id".to_owned()
+    let instant = |key: &'static str| -> Result<Option<Instant>, AnnotationError> {
+        text(key)?
+            .map(|v| {
+                Instant::parse(&v).map_err(|e| AnnotationError::at(key, format!("`@{key}`: {e}")))
+            })
+            .transpose()
+    };
+    let id = text("id")?.ok_or_else(|| AnnotationError {
+        key: None,
+        message: "policy has no `@id(\"...\")` annotation; every policy needs a unique id"
+            .to_owned(),
     })?;
     if id.as_ref() == NO_PERMIT {
-        return Err(format!("`@id(\"{NO_PERMIT}\")` is reserved"));
+        return Err(AnnotationError::at(
+            "id",
+            format!("`@id(\"{NO_PERMIT}\")` is reserved"),
+        ));
     }
     let effect = policy.effect();
     let condition = text("condition")?;
     let obligation = text("obligation")?;
     if condition.is_some() && effect != Effect::Forbid {
-        return Err(format!(
-            "policy `{id}`: `@condition` is only meaningful on a `forbid`"
+        return Err(AnnotationError::at(
+            "condition",
+            format!("policy `{id}`: `@condition` is only meaningful on a `forbid`"),
         ));
     }
     if obligation.is_some() && effect != Effect::Permit {
-        return Err(format!(
-            "policy `{id}`: `@obligation` is only meaningful on a `permit`"
+        return Err(AnnotationError::at(
+            "obligation",
+            format!("policy `{id}`: `@obligation` is only meaningful on a `permit`"),
         ));
     }
     Ok(PolicyMeta {
         measure: text("measure")?,
         message: text("message")?,
+        window: Window {
+            effective: instant("effective")?,
+            expires: instant("expires")?,
+            extended: text("extended")?,
+        },
         id,
         effect,
         condition,

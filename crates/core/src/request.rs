@@ -18,6 +18,7 @@ use serde::de::{self, Deserializer, MapAccess};
 use serde::{Deserialize, Serialize};
 
 use crate::country::Country;
+use crate::lifecycle::Instant;
 
 /// What the control plane is about to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -35,8 +36,8 @@ impl Action {
     /// Every action, in the order above.
     pub(crate) const ALL: [Action; 3] = [Self::OpenAccount, Self::MaintainAccount, Self::Provision];
 
-    /// The Cedar action id (`Action::"<name>"`).
-    pub(crate) fn as_str(self) -> &'static str {
+    /// The Cedar action id (`Action::"<name>"`), as the wire names it.
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::OpenAccount => "open_account",
             Self::MaintainAccount => "maintain_account",
@@ -92,6 +93,12 @@ pub struct DecideRequest {
     /// were paired and what adjusted the score. Off by default.
     #[serde(default, deserialize_with = "null_as_false")]
     pub explain: bool,
+    /// `at`: decide as of this instant (`YYYY-MM-DD` or RFC 3339) instead of
+    /// now: which measures are in force depends on it. Policy test cases and
+    /// impact analysis use it; the live endpoints refuse it unless the service
+    /// allows it (`serve --allow-as-of`).
+    #[serde(default)]
+    pub at: Option<Instant>,
 }
 
 /// The `customer` of a request: the Cedar principal.
@@ -381,6 +388,18 @@ impl<'de> Deserialize<'de> for PartialDate {
     }
 }
 
+impl<'de> Deserialize<'de> for Instant {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Instant::parse(&s).map_err(|_| {
+            de::Error::custom(format_args!(
+                "{BAD_VALUE} `{}`: expected a date (YYYY-MM-DD, meaning 00:00 UTC) or an RFC 3339 instant with its offset",
+                Truncated(&s)
+            ))
+        })
+    }
+}
+
 impl<'de> Deserialize<'de> for NonEmpty {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
@@ -563,12 +582,24 @@ pub struct Bounds {
     pub max_parties: usize,
     /// Characters in one name or alias.
     pub max_name_chars: usize,
+    /// Whether a request may set `at` (decide as of another instant): off for
+    /// the live endpoints unless `serve --allow-as-of`, so that a control
+    /// plane cannot step around a measure by choosing the time.
+    pub allow_as_of: bool,
 }
 
 impl DecideRequest {
     /// Checks the request against `bounds`, in document order; the error names
     /// the first element beyond a bound (`customer.aliases[49]`).
     pub fn check_bounds(&self, bounds: &Bounds) -> Result<(), RequestError> {
+        if self.at.is_some() && !bounds.allow_as_of {
+            return Err(RequestError::new(
+                "invalid_value",
+                "`at` (decide as of another instant) is refused by this service: a live \
+                 decision is made as of now (`serve --allow-as-of` allows it)",
+                Some("at".to_owned()),
+            ));
+        }
         let c = &self.customer;
         check_party("customer", &c.name, &c.aliases, bounds)?;
         if let Some(beyond) = bounds.max_parties.checked_sub(1) {
@@ -860,6 +891,7 @@ mod tests {
     }
 
     const BOUNDS: Bounds = Bounds {
+        allow_as_of: false,
         max_names: 4,
         max_parties: 3,
         max_name_chars: 20,

@@ -186,6 +186,69 @@ impl Guard {
     }
 }
 
+impl SetFact {
+    /// The attribute as a policy names it.
+    fn path(self) -> &'static str {
+        match self {
+            SetFact::Jurisdictions => "context.jurisdictions",
+            SetFact::DeclaredCountries => "context.declared_countries",
+            SetFact::IpCountries => "context.ip_countries",
+            SetFact::ScreeningMatches => "context.screening_matches",
+            SetFact::SatisfiedConditions => "context.satisfied_conditions",
+            SetFact::Nationalities => "principal.nationalities",
+            SetFact::OwnerCountries => "principal.owner_countries",
+        }
+    }
+}
+
+impl Cmp {
+    fn symbol(self) -> &'static str {
+        match self {
+            Cmp::Eq => "==",
+            Cmp::Ne => "!=",
+            Cmp::Lt => "<",
+            Cmp::Le => "<=",
+            Cmp::Gt => ">",
+            Cmp::Ge => ">=",
+        }
+    }
+}
+
+impl std::fmt::Display for Guard {
+    /// The guard as Cedar text (`context.jurisdictions.contains("KP")`).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let quoted = |v: &str| format!("{v:?}");
+        match self {
+            Guard::Contains(set, v) => write!(f, "{}.contains({})", set.path(), quoted(v)),
+            Guard::ContainsAny(set, vs) => {
+                let vs: Vec<String> = vs.iter().map(|v| quoted(v)).collect();
+                write!(f, "{}.containsAny([{}])", set.path(), vs.join(", "))
+            }
+            Guard::NotEmpty(set) => write!(f, "!{}.isEmpty()", set.path()),
+            Guard::Flag(FlagFact::AnonymousIp) => f.write_str("context.anonymous_ip"),
+            Guard::Flag(FlagFact::IpCountryMismatch) => f.write_str("context.ip_country_mismatch"),
+            Guard::Long(fact, op, n) => {
+                let path = match fact {
+                    LongFact::GpuCount => "resource.gpu_count",
+                    LongFact::ScreeningScore => "context.screening_score",
+                };
+                write!(f, "{path} {} {n}", op.symbol())
+            }
+            Guard::Str(fact, op, v) => {
+                let path = match fact {
+                    StrFact::CustomerKind => "principal.kind",
+                    StrFact::CustomerCountry => "principal.country",
+                    StrFact::PaymentCountry => "principal.payment_country",
+                    StrFact::ResellerCountry => "principal.reseller_country",
+                    StrFact::ResourceKind => "resource.kind",
+                    StrFact::ResourceRegion => "resource.region",
+                };
+                write!(f, "{path} {} {}", op.symbol(), quoted(v))
+            }
+        }
+    }
+}
+
 /// The leading guards of a policy: the leading operands of its first clause,
 /// if that clause is a `when`, up to the first operand that is not a guard.
 pub fn guards(policy: &ast::Policy) -> Vec<Guard> {

@@ -90,6 +90,22 @@ fn force_param(query: Option<&str>) -> Result<bool, ApiError> {
     Ok(force)
 }
 
+/// An admin caller: the request carries the admin bearer token. As an
+/// extractor it runs before the body is read, so a caller without the token
+/// learns nothing from how a body would be validated.
+pub(super) struct Admin;
+
+impl axum::extract::FromRequestParts<Arc<AppState>> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, ApiError> {
+        authorize_admin(state, &parts.headers).map(|()| Admin)
+    }
+}
+
 /// Checks `Authorization: Bearer <token>` in constant time.
 fn authorize_admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     let Some(expected) = state.admin_token.as_deref() else {

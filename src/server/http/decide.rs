@@ -189,7 +189,7 @@ fn decide_all(
 /// Runs `work` within `budget`: inline when it is light, else on the blocking
 /// pool. There, once this future is dropped (the request was answered 408 by
 /// the deadline layer, or abandoned), the work stops at its next check.
-async fn within_budget<T: Send + 'static>(
+pub(super) async fn within_budget<T: Send + 'static>(
     heavy: bool,
     budget: Timebox,
     work: impl FnOnce(&Timebox) -> T + Send + 'static,

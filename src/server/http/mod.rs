@@ -7,6 +7,7 @@
 mod admin; // POST /v1/admin/reload
 mod decide; // POST /v1/decide, /v1/decide/batch: one decide-and-record path
 mod error; // ApiError: the only error body on the wire
+mod explain; // POST /v1/explain (admin): a decision and its trace
 mod extract; // the body extractor: size limit, early 413, decoding into ApiError
 mod status; // /healthz, /readyz, /v1/status, /metrics
 
@@ -31,6 +32,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/v1/decide", post(decide::one))
         .route("/v1/decide/batch", post(decide::batch))
+        .route("/v1/explain", post(explain::explain))
         .route("/v1/status", get(status::status))
         .route("/v1/admin/reload", post(admin::reload))
         .route("/healthz", get(status::healthz))

@@ -9,6 +9,9 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::json;
 
+use portcullis_core::lifecycle::Instant;
+use portcullis_core::policies::Measures;
+
 use super::error::ApiError;
 use crate::server::reload::{ReloadFailure, ReloadOutcome, rfc3339};
 use crate::server::state::AppState;
@@ -31,6 +34,11 @@ pub(super) async fn readyz(State(state): State<Arc<AppState>>) -> Response {
 }
 
 pub(super) async fn metrics(State(state): State<Arc<AppState>>) -> Result<Response, ApiError> {
+    let measures = state
+        .snapshot()
+        .policies
+        .measures(Instant::now(), std::time::Duration::ZERO);
+    state.metrics.set_measures(&measures.counts());
     let text = state
         .metrics
         .render()
@@ -61,6 +69,9 @@ pub(super) struct Status {
     /// The last build, whatever its result and whoever asked for it.
     last_reload: Option<Arc<ReloadOutcome>>,
     records: Option<portcullis_audit::RecordsStatus>,
+    /// The measures in force, scheduled and expired now, and those starting
+    /// or ending within `serve --upcoming`.
+    measures: Measures,
     version: &'static str,
 }
 
@@ -81,6 +92,7 @@ pub(super) async fn status(State(state): State<Arc<AppState>>) -> Json<Status> {
             .recorder
             .as_ref()
             .map(portcullis_audit::Recorder::status),
+        measures: s.policies.measures(Instant::now(), state.upcoming),
         version: env!("CARGO_PKG_VERSION"),
     })
 }
