@@ -64,6 +64,20 @@ impl PolicyDirArgs {
     }
 }
 
+/// Loads the snapshot a read-only command works on (`explain`, `screen`):
+/// an empty policy directory allowed, test cases not run; on failure the
+/// problems are reported and the exit code is returned.
+pub fn load_for_reading(sources: Sources) -> Result<portcullis_core::snapshot::Snapshot, u8> {
+    let sources = Sources {
+        allow_empty: true,
+        ..sources
+    };
+    portcullis_core::snapshot::Snapshot::load(sources).map_err(|e| {
+        super::diagnostics::report(&e.diagnostics);
+        super::exit::INVALID
+    })
+}
+
 /// Output format of `check` and `test`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {

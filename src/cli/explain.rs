@@ -12,11 +12,11 @@ use clap::Args;
 
 use portcullis_core::explain::{Explanation, PolicyResult, Role, explain};
 use portcullis_core::request::parse_decide;
-use portcullis_core::snapshot::{Snapshot, Sources};
+use portcullis_core::snapshot::Sources;
 
-use super::args::{EnrichArgs, Format, Geo, geo_files};
+use super::args::{EnrichArgs, Format, Geo, geo_files, load_for_reading};
 use super::check::print_json;
-use super::{diagnostics, exit};
+use super::exit;
 
 #[derive(Debug, Args)]
 pub struct ExplainArgs {
@@ -57,19 +57,11 @@ pub fn run(args: ExplainArgs) -> anyhow::Result<u8> {
             e.message
         )
     })?;
-    let sources = Sources {
-        policies: args.policies.clone(),
-        geo: geo_files(&args.geo, Geo::Optional)?,
-        settings: args.enrich.settings(),
-        allow_empty: true,
-        settle: std::time::Duration::ZERO,
-    };
-    let snapshot = match Snapshot::load(sources) {
+    let mut sources = Sources::new(&args.policies, geo_files(&args.geo, Geo::Optional)?);
+    sources.settings = args.enrich.settings();
+    let snapshot = match load_for_reading(sources) {
         Ok(s) => s,
-        Err(e) => {
-            diagnostics::report(&e.diagnostics);
-            return Ok(exit::INVALID);
-        }
+        Err(code) => return Ok(code),
     };
     let explanation = explain(&snapshot, &request);
     match args.format {

@@ -12,10 +12,10 @@ use serde_json::json;
 
 use portcullis_core::request::parse_decide;
 use portcullis_core::screening::{Basis, Match, Screening};
-use portcullis_core::snapshot::{Snapshot, Sources};
+use portcullis_core::snapshot::Sources;
 
-use super::args::{EnrichArgs, Format};
-use super::{diagnostics, exit};
+use super::args::{EnrichArgs, Format, load_for_reading};
+use super::exit;
 
 /// What the screened name is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -81,19 +81,11 @@ pub fn run(args: ScreenArgs) -> anyhow::Result<u8> {
         anyhow::anyhow!("{flag}: {} ({})", e.message, e.code)
     })?;
 
-    let sources = Sources {
-        policies: args.policies.clone(),
-        geo: Vec::new(),
-        settings: args.enrich.settings(),
-        allow_empty: true,
-        settle: std::time::Duration::ZERO,
-    };
-    let snapshot = match Snapshot::load(sources) {
+    let mut sources = Sources::new(&args.policies, Vec::new());
+    sources.settings = args.enrich.settings();
+    let snapshot = match load_for_reading(sources) {
         Ok(s) => s,
-        Err(e) => {
-            diagnostics::report(&e.diagnostics);
-            return Ok(exit::INVALID);
-        }
+        Err(code) => return Ok(code),
     };
     let threshold = args.enrich.screening_threshold;
     let screening = snapshot.designations.screen_uncached(&request, threshold);

@@ -137,6 +137,17 @@ pub fn get(base: &str, path: &str) -> (u16, Value) {
     (status, res.body_mut().read_json().unwrap_or(Value::Null))
 }
 
+/// The Prometheus text of a running server.
+pub fn metrics_text(base: &str) -> String {
+    agent()
+        .get(format!("{base}/metrics"))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap()
+}
+
 pub fn signal(child: &Child, sig: &str) {
     let ok = Command::new("kill")
         .args([format!("-{sig}"), child.id().to_string()])
@@ -458,13 +469,7 @@ fn bench_command_loads_a_running_server_open_loop() {
         reports[1]["reloads"]["ok"].as_u64().unwrap() >= 1,
         "{reports}"
     );
-    let metrics = agent()
-        .get(format!("{}/metrics", server.base))
-        .call()
-        .unwrap()
-        .body_mut()
-        .read_to_string()
-        .unwrap();
+    let metrics = metrics_text(&server.base);
     assert!(metrics.contains("portcullis_decisions_total{decision=\"allow\"}"));
 }
 

@@ -299,13 +299,7 @@ forbid(principal, action, resource) when {{ context.jurisdictions.contains("KP")
         status["measures"]["expired"][0]["expires"],
         json!(format!("{}.000Z", at.trim_end_matches('Z')))
     );
-    let metrics = crate::binary::agent()
-        .get(format!("{}/metrics", server.base))
-        .call()
-        .unwrap()
-        .body_mut()
-        .read_to_string()
-        .unwrap();
+    let metrics = crate::binary::metrics_text(&server.base);
     for line in [
         "portcullis_measures{state=\"in_force\"} 1",
         "portcullis_measures{state=\"expired\"} 1",

@@ -77,8 +77,10 @@ pub(crate) fn decide_traced<B: Budget, T: Trace>(
     budget: &B,
     trace: &mut T,
 ) -> Result<Decision, B::Over> {
-    // The clock is read once: every policy's window is judged at one instant.
-    let now = req.at.unwrap_or_else(Instant::now);
+    // The clock is read once: every policy's window is judged at one instant,
+    // and the decision id carries the same time.
+    let clock = std::time::SystemTime::now();
+    let now = req.at.unwrap_or_else(|| Instant::from_system(clock));
     let facts = enrich_within(
         req,
         &snapshot.geo,
@@ -88,13 +90,19 @@ pub(crate) fn decide_traced<B: Budget, T: Trace>(
     )?;
     let verdict = match facts.errors.first() {
         Some(first) => Verdict::fail_closed(first.clone()),
-        None => evaluate(snapshot, req, &facts, slicing, now, trace)
+        // A set without any window (the usual case) is evaluated by a loop
+        // that does not look at windows at all.
+        None if snapshot.policies.dated => {
+            evaluate::<T, true>(snapshot, req, &facts, slicing, now, trace)
+                .unwrap_or_else(|e| Verdict::fail_closed(e.to_string()))
+        }
+        None => evaluate::<T, false>(snapshot, req, &facts, slicing, now, trace)
             .unwrap_or_else(|e| Verdict::fail_closed(e.to_string())),
     };
     Ok(Decision {
         request_id: req.request_id.clone(),
         decision: verdict.outcome,
-        decision_id: ulid::Ulid::generate().to_string(),
+        decision_id: ulid::Ulid::from_datetime(clock).to_string(),
         policy_revision: snapshot.revision.clone(),
         decided_at: now,
         reasons: verdict.reasons,
@@ -108,7 +116,7 @@ pub(crate) fn decide_traced<B: Budget, T: Trace>(
 /// Evaluates the policies that can apply, in one pass. Cedar input is built
 /// only if one of them is not decided by its guards (with `Slicing::Full`,
 /// always).
-fn evaluate<T: Trace>(
+fn evaluate<T: Trace, const WINDOWS: bool>(
     snapshot: &Snapshot,
     req: &DecideRequest,
     facts: &Facts,
@@ -137,7 +145,7 @@ fn evaluate<T: Trace>(
     let mut evaluation = Evaluation::default();
     for policy in policies.for_action(req.action) {
         // Out of its window, a policy does not exist (whatever the slicing).
-        if !policy.meta.window.applies(now) {
+        if WINDOWS && !policy.meta.window.applies(now) {
             trace.out_of_window(policy, now);
             continue;
         }

@@ -28,7 +28,19 @@ pub struct Instant(pub Timestamp);
 impl Instant {
     /// The current time.
     pub fn now() -> Self {
-        Self(Timestamp::now())
+        Self::from_system(std::time::SystemTime::now())
+    }
+
+    /// The instant a `SystemTime` is (the ends of the representable range
+    /// for times beyond it).
+    pub fn from_system(t: std::time::SystemTime) -> Self {
+        Self(Timestamp::try_from(t).unwrap_or_else(|_| {
+            if t < std::time::UNIX_EPOCH {
+                Timestamp::MIN
+            } else {
+                Timestamp::MAX
+            }
+        }))
     }
 
     /// Parses `YYYY-MM-DD` (00:00 UTC that day) or an RFC 3339 instant with

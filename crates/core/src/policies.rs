@@ -53,6 +53,9 @@ pub struct LoadedPolicies {
     pub(crate) reads_source_ips: bool,
     /// What the author should look at; none stops the set from loading.
     warnings: Vec<Diagnostic>,
+    /// Whether any policy has an `@effective` or `@expires` window; if none
+    /// has, decisions do not check windows at all.
+    pub(crate) dated: bool,
 }
 
 impl LoadedPolicies {
@@ -457,12 +460,14 @@ fn compile(named: Named) -> LoadedPolicies {
         .iter()
         .filter_map(|p| meta.get(p.id()).map(|m| compile_policy(p, m)))
         .collect();
+    let dated = meta.values().any(|m| m.window.is_dated());
     LoadedPolicies {
         source,
         compiled,
         by_action,
         reads_source_ips,
         warnings,
+        dated,
     }
 }
 
