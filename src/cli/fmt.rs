@@ -9,6 +9,9 @@ use anyhow::Context as _;
 use cedar_policy_formatter::{Config, policies_str_to_pretty};
 use clap::Args;
 
+use portcullis_core::policies::{limits, line_col};
+use portcullis_core::snapshot::BUILD_STACK;
+
 use super::exit;
 
 #[derive(Debug, Args)]
@@ -30,8 +33,14 @@ enum Formatted {
     Changed(String),
 }
 
-/// The formatted text of one policy file (ending with one newline).
+/// The formatted text of one policy file (ending with one newline). Size and
+/// nesting are checked first, as the loader checks them: the formatter's parser
+/// recurses per level.
 pub fn format_text(text: &str, line_width: usize) -> anyhow::Result<String> {
+    if let Some((offset, message)) = limits::check_source(text).into_iter().next() {
+        let (line, column) = line_col(text, offset);
+        anyhow::bail!("{line}:{column}: {message}");
+    }
     let config = Config {
         line_width,
         ..Config::default()
@@ -46,9 +55,9 @@ pub fn format_text(text: &str, line_width: usize) -> anyhow::Result<String> {
     Ok(pretty)
 }
 
-fn format_file(path: &Path, line_width: usize) -> anyhow::Result<Formatted> {
-    let text = std::fs::read_to_string(path).context("cannot read")?;
-    let pretty = format_text(&text, line_width)?;
+/// Formats one file's text: `Err` when it cannot be formatted.
+fn format_file(text: &str, line_width: usize) -> anyhow::Result<Formatted> {
+    let pretty = format_text(text, line_width)?;
     Ok(if pretty == text {
         Formatted::Unchanged
     } else {
@@ -60,10 +69,9 @@ fn format_file(path: &Path, line_width: usize) -> anyhow::Result<Formatted> {
 /// renamed over it, with the original's permissions.
 fn replace(path: &Path, text: &str) -> anyhow::Result<()> {
     use std::io::Write as _;
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    // Through a symbolic link, the file linked to is the one replaced.
+    let path = &std::fs::canonicalize(path).context("cannot resolve the path")?;
+    let dir = path.parent().unwrap_or(Path::new("."));
     let mut tmp = tempfile::NamedTempFile::new_in(dir).context("cannot create a temporary file")?;
     tmp.write_all(text.as_bytes()).context("cannot write")?;
     tmp.as_file().sync_all().context("cannot sync")?;
@@ -106,8 +114,12 @@ fn collect(dir: &Path, files: &mut Vec<PathBuf>) -> anyhow::Result<()> {
         if hidden {
             continue;
         }
+        let linked = std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink());
         if path.is_dir() {
-            collect(&path, files)?;
+            // A linked directory is not walked: a link loop would never end.
+            if !linked {
+                collect(&path, files)?;
+            }
         } else if path.extension().is_some_and(|e| e == "cedar") {
             files.push(path);
         }
@@ -116,10 +128,32 @@ fn collect(dir: &Path, files: &mut Vec<PathBuf>) -> anyhow::Result<()> {
 }
 
 pub fn run(args: FmtArgs) -> anyhow::Result<u8> {
+    // On the stack a snapshot is built on: a policy within the limits
+    // formats wherever the loader would load it.
+    std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("fmt".into())
+            .stack_size(BUILD_STACK)
+            .spawn_scoped(scope, || format_all(&args))
+            .context("cannot start the formatting thread")?
+            .join()
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("formatting failed unexpectedly (panic)")))
+    })
+}
+
+fn format_all(args: &FmtArgs) -> anyhow::Result<u8> {
     let files = cedar_files(&args.paths)?;
-    let (mut changed, mut failed) = (0usize, 0usize);
+    let (mut changed, mut invalid, mut failed) = (0usize, 0usize, 0usize);
     for file in &files {
-        match format_file(file, args.line_width) {
+        let text = match std::fs::read_to_string(file) {
+            Ok(text) => text,
+            Err(e) => {
+                failed += 1;
+                eprintln!("error: {}: cannot read: {e}", file.display());
+                continue;
+            }
+        };
+        match format_file(&text, args.line_width) {
             Ok(Formatted::Unchanged) => {}
             Ok(Formatted::Changed(pretty)) => {
                 changed += 1;
@@ -133,7 +167,7 @@ pub fn run(args: FmtArgs) -> anyhow::Result<u8> {
                 }
             }
             Err(e) => {
-                failed += 1;
+                invalid += 1;
                 eprintln!("error: {}: cannot format: {e:#}", file.display());
             }
         }
@@ -144,8 +178,10 @@ pub fn run(args: FmtArgs) -> anyhow::Result<u8> {
         "changed"
     };
     eprintln!("{} file(s) checked, {changed} {verb}", files.len());
-    Ok(if failed > 0 {
+    Ok(if invalid > 0 {
         exit::INVALID
+    } else if failed > 0 {
+        exit::ERROR
     } else if args.check && changed > 0 {
         exit::NOT_FORMATTED
     } else {

@@ -98,6 +98,42 @@ fn fmt_refuses_a_file_it_cannot_parse_and_says_which() {
 }
 
 #[test]
+fn fmt_formats_the_file_a_link_points_to_and_refuses_what_the_loader_refuses() {
+    let shared = policy_dir(&[("kp.cedar", UNFORMATTED)]);
+    let dir = policy_dir(&[("base.cedar", BASELINE)]);
+    let link = dir.path().join("kp.cedar");
+    std::os::unix::fs::symlink(shared.path().join("kp.cedar"), &link).unwrap();
+    let (code, out, err) = run(&["fmt", path(dir.path())], root());
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink(),
+        "the link stays a link"
+    );
+    let target = std::fs::read_to_string(shared.path().join("kp.cedar")).unwrap();
+    assert!(
+        target.contains("forbid (principal, action, resource)"),
+        "{target}"
+    );
+
+    // Nesting beyond the loader's limit is refused before any parser recurses.
+    let deep = format!(
+        "permit(principal, action, resource) when {{ {}true{} }};",
+        "(".repeat(100_000),
+        ")".repeat(100_000)
+    );
+    let dir = policy_dir(&[("deep.cedar", &deep)]);
+    let (code, _, err) = run(&["fmt", path(dir.path())], root());
+    assert_eq!(code, 3, "{err}");
+    assert!(
+        err.contains("deep.cedar: cannot format: 1:") && err.contains("levels deep"),
+        "{err}"
+    );
+}
+
+#[test]
 fn the_shipped_policies_are_formatted() {
     let (code, out, err) = run(&["fmt", "--check", "policies"], root());
     assert_eq!(code, 0, "{out}{err}");

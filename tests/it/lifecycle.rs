@@ -184,6 +184,23 @@ fn check_locates_bad_dates_and_warns_of_long_measures() {
         "{err}"
     );
 
+    // A misspelt date annotation would leave the measure in force forever.
+    let (code, _, err) = check(
+        &format!("@id(\"m\")\n@expire(\"2027-01-01\") {forbid}"),
+        &[],
+    );
+    assert_eq!(code, 3, "{err}");
+    assert!(
+        err.contains("DIR/m.cedar:2:1: unknown annotation `@expire`: did you mean `@expires`?"),
+        "{err}"
+    );
+    let (code, _, err) = check(
+        &format!("@id(\"m\") @Effective(\"2027-01-01\") {forbid}"),
+        &[],
+    );
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("did you mean `@effective`?"), "{err}");
+
     let long = format!("@id(\"m\") @effective(\"2027-03-01\") @expires(\"2028-06-01\") {forbid}");
     let (code, out, err) = check(&long, &[]);
     assert_eq!(code, 0, "{err}");

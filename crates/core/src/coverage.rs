@@ -24,7 +24,7 @@ use serde::Serialize;
 use crate::cases::LocatedCase;
 use crate::explain::{Explanation, PolicyResult, Role, explain};
 use crate::policies::CompiledPolicy;
-use crate::slicing::{FlagFact, Guard};
+use crate::slicing::{FlagFact, Guard, SetFact};
 use crate::snapshot::Snapshot;
 
 /// Coverage of one policy.
@@ -134,20 +134,28 @@ impl PolicyCoverage {
     }
 }
 
-/// Why the loaded data can never satisfy `p`, if it cannot.
+/// Why the loaded data can never satisfy `p`, if it cannot: a guard on a
+/// fact that only a kind of geo database not loaded could make true.
 fn unreachable(snapshot: &Snapshot, p: &CompiledPolicy) -> Option<&'static str> {
-    let anonymizer = snapshot
-        .geo
-        .databases()
-        .iter()
-        .any(|db| db.layout().anonymizer);
-    let needs_anonymizer = p
-        .guards
-        .iter()
-        .any(|g| matches!(g, Guard::Flag(FlagFact::AnonymousIp)));
-    (needs_anonymizer && !anonymizer).then_some(
-        "no geo database loaded has anonymizer flags: `context.anonymous_ip` is always false",
-    )
+    let layouts = || snapshot.geo.databases().iter().map(|db| db.layout());
+    let anonymizer = layouts().any(|l| l.anonymizer);
+    let country = layouts().any(|l| l.country);
+    p.guards.iter().find_map(|g| match g {
+        Guard::Flag(FlagFact::AnonymousIp) if !anonymizer => Some(
+            "no geo database loaded has anonymizer flags: `context.anonymous_ip` is always false",
+        ),
+        Guard::Flag(FlagFact::IpCountryMismatch) if !country => Some(
+            "no geo database loaded has countries: `context.ip_country_mismatch` is always false",
+        ),
+        Guard::Contains(SetFact::IpCountries, _)
+        | Guard::ContainsAny(SetFact::IpCountries, _)
+        | Guard::NotEmpty(SetFact::IpCountries)
+            if !country =>
+        {
+            Some("no geo database loaded has countries: `context.ip_countries` is always empty")
+        }
+        _ => None,
+    })
 }
 
 fn percent(covered: usize, total: usize) -> f64 {
@@ -184,7 +192,8 @@ pub fn coverage<'c>(
             satisfied |= t.result.is_satisfied();
             not_satisfied |=
                 t.result.is_not_satisfied() || matches!(t.result, PolicyResult::OutOfWindow { .. });
-            lifted |= matches!(t.role, Some(Role::Lifted { .. }));
+            // Met while the forbid held (not while it erred).
+            lifted |= t.result.is_satisfied() && matches!(t.role, Some(Role::Lifted { .. }));
         }
         let unreachable = unreachable(snapshot, p);
         let reachable = |hit: bool| unreachable.is_none().then_some(hit);

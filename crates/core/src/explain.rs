@@ -8,6 +8,7 @@
 //! (satisfied, not satisfied, or the error) — and the part each satisfied one
 //! played in the answer.
 
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -171,16 +172,15 @@ pub fn explain_within<B: Budget>(
             .as_deref()
             .is_some_and(|c| req.satisfied_conditions.iter().any(|s| s == c))
     };
+    let seen: HashMap<&str, &PolicyResult> = trace.seen.iter().map(|(id, r)| (&**id, r)).collect();
     let policies = snapshot
         .policies
         .for_action(req.action)
         .map(|p| {
             let m = &p.meta;
-            let result = trace
-                .seen
-                .iter()
-                .find(|(id, _)| Arc::ptr_eq(id, &m.id))
-                .map_or(PolicyResult::NotReached, |(_, r)| r.clone());
+            let result = seen
+                .get(&*m.id)
+                .map_or(PolicyResult::NotReached, |r| (*r).clone());
             let role = role(m, &result, lifted(m), decision.decision);
             PolicyTrace {
                 policy: m.id.clone(),
@@ -193,11 +193,11 @@ pub fn explain_within<B: Budget>(
             }
         })
         .collect::<Vec<_>>();
-    let in_slice: Vec<&Arc<str>> = policies.iter().map(|p| &p.policy).collect();
+    let in_slice: HashSet<&str> = policies.iter().map(|p| &*p.policy).collect();
     let other_actions = snapshot
         .policies
         .metas()
-        .filter(|m| !in_slice.contains(&&m.id))
+        .filter(|m| !in_slice.contains(&*m.id))
         .map(|m| m.id.clone())
         .collect();
     let summary = summary(&decision, &policies);

@@ -54,7 +54,12 @@ impl Instant {
             return TimeZone::UTC
                 .to_timestamp(date.to_datetime(jiff::civil::Time::midnight()))
                 .map(Self)
-                .map_err(|e| format!("`{text}`: {e}"));
+                .map_err(|_| {
+                    format!(
+                        "`{text}` is beyond the instants supported (up to 9999-12-30); leave \
+                         `@expires` out for a measure without an end"
+                    )
+                });
         }
         text.parse::<Timestamp>().map(Self).map_err(|e| {
             format!(
@@ -179,8 +184,10 @@ impl Window {
         }
         match (self.effective, self.expires) {
             (Some(e), Some(x)) => {
-                let days = x.0.duration_since(e.0).as_secs() / 86_400;
-                (days > MAX_MEASURE_DAYS).then(|| {
+                let seconds = x.0.duration_since(e.0).as_secs();
+                // Any part of a day beyond the limit counts as a day more.
+                let days = seconds.div_euclid(86_400) + i64::from(seconds.rem_euclid(86_400) > 0);
+                (seconds > MAX_MEASURE_DAYS * 86_400).then(|| {
                     format!(
                         "the window lasts {days} days, more than the {MAX_MEASURE_DAYS} a special \
                          measure may last unless extended"
@@ -212,6 +219,7 @@ mod tests {
         assert_eq!(at("2027-03-01"), at("2027-03-01T00:00:00Z"));
         assert_eq!(at("2027-03-01T01:00:00+01:00"), at("2027-03-01"));
         assert_eq!(at("2027-03-01").to_string(), "2027-03-01T00:00:00.000Z");
+        assert!(Instant::parse("9999-12-31").unwrap_err().contains("beyond"));
         for bad in [
             "2027-02-30",
             "2027-3-1",
@@ -285,6 +293,9 @@ mod tests {
                 .is_none()
         );
         assert!(window(Some("2027-03-01"), None, None).warning().is_some());
+        // A second over 365 days is over.
+        let just_over = window(Some("2027-03-01"), Some("2028-02-29T00:00:01Z"), None);
+        assert!(just_over.warning().unwrap().contains("366 days"));
         assert!(window(None, Some("2027-03-01"), None).warning().is_none());
     }
 }

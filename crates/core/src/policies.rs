@@ -237,8 +237,9 @@ struct Named {
 /// One policy as written in its file, with where it starts.
 struct Located {
     policy: Policy,
-    /// Byte offset of its first character.
+    /// Byte offsets of its first character and just past its last.
     start: usize,
+    end: usize,
     line: usize,
     column: usize,
 }
@@ -318,10 +319,12 @@ fn parse_file(file: &Path, text: &str) -> Result<Vec<Located>, Vec<Diagnostic>> 
         .enumerate()
         .map(|(index, policy)| {
             let start = statements.get(index).map_or(0, |s| s.start);
+            let end = statements.get(index).map_or(text.len(), |s| s.end);
             let (line, column) = line_col(text, start);
             Located {
                 policy: policy.clone(),
                 start,
+                end,
                 line,
                 column,
             }
@@ -360,8 +363,8 @@ impl Named {
         // An annotation's problem is shown at the annotation.
         let at_annotation = |key: &str, message: String, help: Option<&str>| {
             let found = text
-                .get(l.start..)
-                .and_then(|rest| rest.find(&format!("@{key}")))
+                .get(l.start..l.end)
+                .and_then(|statement| annotation_offset(statement, key))
                 .map(|o| line_col(text, l.start + o));
             let (line, column) = found.unwrap_or((l.line, l.column));
             Diagnostic {
@@ -371,7 +374,7 @@ impl Named {
             }
         };
         let annotated = annotations(&l.policy).map_err(|e| match e.key {
-            Some(key) => at_annotation(key, e.message, None),
+            Some(key) => at_annotation(&key, e.message, None),
             None => at(e.message, None),
         })?;
         if let Some(message) = annotated.window.error() {
@@ -540,17 +543,80 @@ fn admits(policy: &Policy, action: Action) -> bool {
     }
 }
 
+/// Where `@key(` (spaces allowed before the bracket) is in a statement's
+/// text, outside strings and comments.
+fn annotation_offset(statement: &str, key: &str) -> Option<usize> {
+    let needle = format!("@{key}");
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut in_comment = false;
+    for (i, c) in statement.char_indices() {
+        if in_comment {
+            in_comment = c != '\n';
+            continue;
+        }
+        if in_string {
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '"' => in_string = true,
+            '/' if statement.get(i..).is_some_and(|r| r.starts_with("//")) => in_comment = true,
+            '@' => {
+                let rest = statement.get(i..).unwrap_or("");
+                let after = rest.strip_prefix(needle.as_str()).map(str::trim_start);
+                if after.is_some_and(|a| a.starts_with('(')) {
+                    return Some(i);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Annotation keys that look like a lifecycle annotation misspelt: refused,
+/// since a measure whose end is misspelt would never end.
+const LIFECYCLE_LOOKALIKES: &[(&str, &str)] = &[
+    ("effect", "effective"),
+    ("effective_from", "effective"),
+    ("effective_date", "effective"),
+    ("effectivedate", "effective"),
+    ("valid_from", "effective"),
+    ("start", "effective"),
+    ("starts", "effective"),
+    ("expire", "expires"),
+    ("expired", "expires"),
+    ("expiry", "expires"),
+    ("expiration", "expires"),
+    ("expires_at", "expires"),
+    ("expires_on", "expires"),
+    ("expiry_date", "expires"),
+    ("valid_until", "expires"),
+    ("until", "expires"),
+    ("end", "expires"),
+    ("ends", "expires"),
+    ("extend", "extended"),
+    ("extension", "extended"),
+    ("extended_by", "extended"),
+];
+
 /// A problem with a policy's annotations, and the annotation it is in.
 struct AnnotationError {
     /// The annotation's key, when the problem is in one.
-    key: Option<&'static str>,
+    key: Option<String>,
     message: String,
 }
 
 impl AnnotationError {
-    fn at(key: &'static str, message: String) -> Self {
+    fn at(key: &str, message: String) -> Self {
         Self {
-            key: Some(key),
+            key: Some(key.to_owned()),
             message,
         }
     }
@@ -585,6 +651,27 @@ fn annotations(policy: &Policy) -> Result<PolicyMeta, AnnotationError> {
             "id",
             format!("`@id(\"{NO_PERMIT}\")` is reserved"),
         ));
+    }
+    for (key, _) in policy.annotations() {
+        let meant = LIFECYCLE_LOOKALIKES
+            .iter()
+            .find(|(wrong, _)| key.eq_ignore_ascii_case(wrong))
+            .map(|(_, right)| *right)
+            // `Effective`, `EXPIRES`: the right word in another case.
+            .or_else(|| {
+                ["effective", "expires", "extended"]
+                    .into_iter()
+                    .find(|right| key != *right && key.eq_ignore_ascii_case(right))
+            });
+        if let Some(right) = meant {
+            return Err(AnnotationError::at(
+                key,
+                format!(
+                    "unknown annotation `@{key}`: did you mean `@{right}`? (a misspelt date \
+                     would leave the policy in force forever)"
+                ),
+            ));
+        }
     }
     let effect = policy.effect();
     let condition = text("condition")?;

@@ -37,5 +37,12 @@ pub(super) async fn explain(
         explain_within(&snapshot, &request, budget)
     })
     .await?;
-    explained.map(Json).map_err(|_| ApiError::from(OverBudget))
+    let mut explanation = explained.map_err(|_| ApiError::from(OverBudget))?;
+    // Matches listed as `/v1/decide` lists them.
+    explanation
+        .decision
+        .facts
+        .screening
+        .truncate(state.limits.max_matches);
+    Ok(Json(explanation))
 }

@@ -101,6 +101,13 @@ pub(crate) fn scan(text: &str) -> Vec<Statement> {
     statements
 }
 
+/// What is wrong with a policy file's text as to size and nesting, each
+/// problem with the byte offset to point at: what must hold before any Cedar
+/// parser (the loader's, the formatter's) recurses on it.
+pub fn check_source(text: &str) -> Vec<(usize, String)> {
+    scan(text).iter().filter_map(check_text).collect()
+}
+
 /// What is wrong with one statement's text, with the byte offset to point at.
 pub(crate) fn check_text(statement: &Statement) -> Option<(usize, String)> {
     if let Some(at) = statement.too_deep_at {
