@@ -319,7 +319,7 @@ mod tests {
 
         let sites: Vec<(usize, usize)> = snapshot
             .policies
-            .all()
+            .compiled()
             .enumerate()
             .flat_map(|(p, policy)| (0..policy.guards.len()).map(move |g| (p, g)))
             .collect();

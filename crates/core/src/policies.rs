@@ -70,12 +70,6 @@ impl LoadedPolicies {
         slice.iter().filter_map(|&i| self.compiled.get(i))
     }
 
-    /// Every policy, in load order (for tests).
-    #[cfg(test)]
-    pub(crate) fn all(&self) -> impl Iterator<Item = &CompiledPolicy> {
-        self.compiled.iter()
-    }
-
     /// Every policy, compiled, in load order.
     pub(crate) fn compiled(&self) -> impl Iterator<Item = &CompiledPolicy> {
         self.compiled.iter()
@@ -765,9 +759,9 @@ mod tests {
             "@id(\"base\") permit(principal, action, resource);\n@id(\"f\") @condition(\"kyc\") forbid(principal, action, resource);",
         )])
         .unwrap();
-        let ids: Vec<&str> = set.all().map(|p| &*p.meta.id).collect();
+        let ids: Vec<&str> = set.compiled().map(|p| &*p.meta.id).collect();
         assert_eq!(ids, ["base", "f"]);
-        let f = &set.all().nth(1).unwrap().meta;
+        let f = &set.compiled().nth(1).unwrap().meta;
         assert_eq!(f.condition.as_deref(), Some("kyc"));
         assert_eq!(f.effect, Effect::Forbid);
         assert_eq!(f.line, 2);
