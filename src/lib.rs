@@ -7,6 +7,7 @@
 //! benchmarks use.
 
 pub mod cli; // the command line: one module per command
+pub mod impact; // `portcullis impact`: two snapshots over a file of requests
 pub mod loadgen; // `portcullis bench`: open-loop load generator
 pub mod server; // the HTTP service: state, reload, watch, router, connections, metrics
 pub mod synth; // synthetic policy directories for benchmarks

@@ -8,6 +8,8 @@ use std::path::Path;
 
 use portcullis_core::snapshot::DESIGNATIONS_DIR;
 
+pub mod accounts;
+
 /// Real ISO codes the generated measures cycle over.
 const CODES: [&str; 48] = [
     "AF", "AL", "AM", "AO", "AR", "AZ", "BA", "BD", "BH", "BI", "BO", "BY", "CD", "CF", "CG", "CM",

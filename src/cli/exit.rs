@@ -16,3 +16,9 @@ pub const RECORDS_TORN: u8 = 6;
 pub const NOT_FORMATTED: u8 = 1;
 /// `test --min-coverage`: the cases pass but cover less than asked.
 pub const COVERAGE_LOW: u8 = 1;
+/// `impact --fail-on`: a listed transition occurred (1, as a failed check).
+pub const TRANSITION_FOUND: u8 = 1;
+/// `impact --strict`: a line is not a valid request.
+pub const REQUEST_REJECTED: u8 = 7;
+/// Stopped by Ctrl-C (128 + SIGINT, as a shell reports it).
+pub const INTERRUPTED: u8 = 130;

@@ -16,6 +16,7 @@ pub mod diagnostics;
 pub mod exit;
 mod explain;
 mod fmt;
+mod impact;
 mod records;
 mod schema;
 mod screen;
@@ -56,6 +57,9 @@ enum Command {
     Explain(explain::ExplainArgs),
     /// Format Cedar policy files with Cedar's own formatter.
     Fmt(fmt::FmtArgs),
+    /// Decide a file of requests on two policy directories (the one in force
+    /// and a candidate) and say whose answers change.
+    Impact(Box<impact::ImpactArgs>),
     /// Print the built-in Cedar schema.
     Schema,
     /// Open-loop load test of a running service.
@@ -100,6 +104,7 @@ fn run() -> ExitCode {
         Command::Test(args) => test::run(args),
         Command::Explain(args) => explain::run(args),
         Command::Fmt(args) => fmt::run(args),
+        Command::Impact(args) => impact::run(*args),
         Command::Schema => schema::run(),
         Command::Bench(args) => bench::run(args),
         Command::Synth(args) => synth::run(args),

@@ -115,6 +115,7 @@ const CORE_LAYERS: &[&str] = &[
     "gate",
     "explain",
     "coverage",
+    "impact",
 ];
 
 /// The `crate::module` paths a source file uses, comments and tests left out.

@@ -107,7 +107,7 @@ fn policy(i: usize) -> impl Strategy<Value = String> {
         })
 }
 
-fn policy_set() -> impl Strategy<Value = String> {
+pub(crate) fn policy_set() -> impl Strategy<Value = String> {
     (1usize..16).prop_flat_map(|n| {
         (0..n)
             .map(policy)
@@ -116,7 +116,7 @@ fn policy_set() -> impl Strategy<Value = String> {
     })
 }
 
-fn request() -> impl Strategy<Value = serde_json::Value> {
+pub(crate) fn request() -> impl Strategy<Value = serde_json::Value> {
     let code = prop::sample::select(CODES.to_vec());
     (
         prop::sample::select(vec!["open_account", "maintain_account", "provision"]),

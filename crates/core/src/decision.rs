@@ -90,7 +90,7 @@ impl PolicyMeta {
 pub(crate) const NO_PERMIT: &str = "no_permit";
 
 /// The answer: `allow`, `deny` or `conditional` (the `decision` field).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// Go ahead, with the obligations attached.

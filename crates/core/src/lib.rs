@@ -25,7 +25,7 @@
 //! Layers, lowest first (a module uses only those before it):
 //! `country`, `diagnostic`, `files`, `lifecycle`, `names`, `keys`, `budget` → `request` →
 //! `geo`, `designation` → `screening` → `enrich` → `cedar_input` → `decision` →
-//! `slicing` → `policies` → `cases` → `snapshot` → `engine` → `gate` → `explain` → `coverage`.
+//! `slicing` → `policies` → `cases` → `snapshot` → `engine` → `gate` → `explain` → `coverage` → `impact`.
 
 #![deny(missing_docs)]
 
@@ -44,6 +44,7 @@ mod files;
 pub mod frozen;
 pub mod gate;
 pub mod geo;
+pub mod impact;
 pub mod keys;
 pub mod lifecycle;
 pub mod names;

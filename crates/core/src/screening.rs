@@ -263,14 +263,40 @@ struct Hit {
 /// again (every review and provisioning call repeats their names), and what a
 /// name retrieves depends only on the name and the index: a repeated name
 /// costs a hash lookup instead of normalisation and candidate scoring. One
-/// cache per thread needs no lock; it is emptied when full and whenever a
-/// thread screens against another index (after a reload).
+/// cache per thread needs no lock. It keeps the names of two indexes, so
+/// that a thread deciding each request on two snapshots (impact analysis,
+/// shadow evaluation) keeps both warm; a third index takes the place of the
+/// one used least recently (after a reload). A slot is emptied when full.
 const NAME_CACHE_CAPACITY: usize = 4096;
 
 #[derive(Default)]
-struct NameCache {
+struct NameCacheSlot {
     index: u64,
     hits: HashMap<Box<str>, Rc<[Hit]>>,
+}
+
+#[derive(Default)]
+struct NameCache {
+    slots: [NameCacheSlot; 2],
+    /// The slot used last; the other goes to a new index.
+    last: usize,
+}
+
+impl NameCache {
+    /// The slot of `index`, taken over from the index used least recently if
+    /// neither slot holds it.
+    fn slot(&mut self, index: u64) -> &mut NameCacheSlot {
+        let found = self.slots.iter().position(|s| s.index == index);
+        let at = found.unwrap_or(1 - self.last.min(1));
+        self.last = at;
+        let [first, second] = &mut self.slots;
+        let slot = if at == 0 { first } else { second };
+        if slot.index != index {
+            slot.hits.clear();
+            slot.index = index;
+        }
+        slot
+    }
 }
 
 thread_local! {
@@ -667,10 +693,7 @@ impl ScreeningIndex {
     fn cached_hits(&self, name: &str) -> Rc<[Hit]> {
         let cached = NAME_CACHE.try_with(|cache| {
             let mut cache = cache.borrow_mut();
-            if cache.index != self.id {
-                cache.hits.clear();
-                cache.index = self.id;
-            }
+            let cache = cache.slot(self.id);
             if let Some(hits) = cache.hits.get(name) {
                 return hits.clone();
             }
@@ -1373,6 +1396,20 @@ mod tests {
         let after = second.screen(&req, 90);
         assert!(after.matches.is_empty(), "{after:?}");
         assert_eq!(first.screen(&req, 90), fresh);
+        // Two indexes alternate (impact analysis), then a third comes: each
+        // answer is its own index's.
+        let third = index(r#"{"id":"SMP-4","kind":"individual","names":["Ivan Petrov"]}"#);
+        for _ in 0..3 {
+            assert!(second.screen(&req, 90).matches.is_empty());
+            assert_eq!(first.screen(&req, 90), fresh);
+            let ids: Vec<String> = third
+                .screen(&req, 90)
+                .matches
+                .into_iter()
+                .map(|m| m.designation)
+                .collect();
+            assert_eq!(ids, ["SMP-4"]);
+        }
     }
 
     #[test]
