@@ -17,6 +17,7 @@ use super::{diagnostics, exit};
 use crate::server::connections::{self, Settings};
 use crate::server::metrics::Metrics;
 use crate::server::run::{self as service, Options};
+use crate::server::shadow::Shadow;
 use crate::server::state::{AppState, DEFAULT_MAX_LIST_SHRINK, DEFAULT_UPCOMING, Limits};
 
 /// Wait for file changes to settle this long before a reload.
@@ -103,6 +104,15 @@ pub struct ServeArgs {
     /// `/v1/status` lists the measures that start or end within this long.
     #[arg(long, default_value_t = human(DEFAULT_UPCOMING))]
     upcoming: HumanDuration,
+    /// Shadow evaluation: decide every live request on this candidate policy
+    /// directory too, after answering, and compare (`GET /v1/shadow`). Built,
+    /// watched and reloaded like the live one; never serves.
+    #[arg(long, value_name = "DIR")]
+    shadow: Option<PathBuf>,
+    /// Live requests waiting for the shadow candidate, at most; beyond, shadow
+    /// work is dropped (and counted), never live work delayed.
+    #[arg(long, default_value_t = crate::server::shadow::DEFAULT_QUEUE, value_parser = positive)]
+    shadow_queue: usize,
     #[command(flatten)]
     records: RecordsArgs,
 }
@@ -320,10 +330,25 @@ pub fn run(args: ServeArgs) -> anyhow::Result<u8> {
     }
     let limits = args.limits();
     let metrics = Metrics::new()?;
+    let shadow = match &args.shadow {
+        Some(dir) => {
+            let sources = Sources {
+                policies: dir.clone(),
+                ..snapshot.sources.clone()
+            };
+            let shadow = Shadow::start(sources, args.shadow_queue, metrics.shadow.clone())
+                .context("cannot start shadow evaluation")?;
+            Some(shadow)
+        }
+        None => None,
+    };
     let recorder = start_recorder(args.records, &metrics)?;
     let mut state = AppState::new(snapshot, metrics, limits, args.admin_token)
         .with_max_list_shrink(args.max_list_shrink.share())
         .with_upcoming(args.upcoming.into());
+    if let Some(shadow) = shadow {
+        state = state.with_shadow(shadow);
+    }
     if let Some(recorder) = recorder {
         state = state.with_recorder(recorder);
     }

@@ -39,6 +39,77 @@ pub struct Metrics {
     measures: IntGaugeVec,
     /// Decision records (zero while recording is off).
     pub records: RecordsMetrics,
+    /// Shadow evaluation (zero while it is off).
+    pub shadow: ShadowMetrics,
+}
+
+/// Metrics of shadow evaluation (`serve --shadow`), shared with its worker;
+/// zero while it is off.
+#[derive(Clone)]
+pub struct ShadowMetrics {
+    /// Live requests decided on the candidate too.
+    pub decisions: IntCounter,
+    /// Of those, answers that changed in anything (a flip or same decision, other reasons).
+    pub changed: IntCounter,
+    flips: IntCounterVec,
+    /// Live requests not offered to the candidate: its queue was full.
+    pub dropped: IntCounter,
+    reloads: IntCounterVec,
+}
+
+impl ShadowMetrics {
+    fn new(registry: &Registry) -> Result<Self, MetricsError> {
+        let decisions = IntCounter::new(
+            "shadow_decisions_total",
+            "Live requests decided on the shadow candidate as well",
+        )?;
+        let changed = IntCounter::new(
+            "shadow_changed_total",
+            "Shadow decisions whose answer differs from the live one in anything",
+        )?;
+        let flips = IntCounterVec::new(
+            Opts::new(
+                "shadow_flips_total",
+                "Shadow decisions whose decision differs from the live one, by transition",
+            ),
+            &["from", "to"],
+        )?;
+        let dropped = IntCounter::new(
+            "shadow_dropped_total",
+            "Live requests not decided on the candidate because its queue was full",
+        )?;
+        let reloads = IntCounterVec::new(
+            Opts::new(
+                "shadow_reloads_total",
+                "Builds of the shadow candidate, by result",
+            ),
+            &["result"],
+        )?;
+        registry.register(Box::new(decisions.clone()))?;
+        registry.register(Box::new(changed.clone()))?;
+        registry.register(Box::new(flips.clone()))?;
+        registry.register(Box::new(dropped.clone()))?;
+        registry.register(Box::new(reloads.clone()))?;
+        Ok(Self {
+            decisions,
+            changed,
+            flips,
+            dropped,
+            reloads,
+        })
+    }
+
+    /// One flip from `from` to `to`.
+    pub fn flip(&self, from: Outcome, to: Outcome) {
+        self.flips
+            .with_label_values(&[from.as_str(), to.as_str()])
+            .inc();
+    }
+
+    /// One build of the candidate: `success` or `failure`.
+    pub fn reload(&self, result: &str) {
+        self.reloads.with_label_values(&[result]).inc();
+    }
 }
 
 /// Metrics of decision records, shared with the writer thread.
@@ -179,6 +250,7 @@ impl Metrics {
         registry.register(Box::new(policies.clone()))?;
         registry.register(Box::new(designations.clone()))?;
         let records = RecordsMetrics::new(&registry)?;
+        let shadow = ShadowMetrics::new(&registry)?;
         for result in ["success", "failure", "refused"] {
             reloads.with_label_values(&[result]);
         }
@@ -196,6 +268,7 @@ impl Metrics {
             designations,
             measures,
             records,
+            shadow,
         })
     }
 

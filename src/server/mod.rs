@@ -7,5 +7,6 @@ pub mod measures; // logs measures starting and ending while serving
 pub mod metrics; // Prometheus metrics
 pub mod reload; // all-or-nothing reloads: coalesced builds, outcomes, the list shrink guard
 pub mod run;
+pub mod shadow; // serve --shadow: live requests decided again on a candidate, compared
 pub mod state; // the state of a running service: snapshot in force, metrics, limits, records
 pub mod watch; // reloads on file changes (debounced; ConfigMap `..data` swaps) // running the service: runtime, listen, signals (SIGHUP reload), drain

@@ -67,6 +67,22 @@ pub async fn run(state: Arc<AppState>, options: Options) -> Result<(), ServeErro
         }
         None => None,
     };
+    let _shadow_watcher = match (options.watch, &state.shadow) {
+        (Some(debounce), Some(shadow)) => {
+            let state = state.clone();
+            let watcher =
+                crate::server::watch::watch_sources(shadow.sources(), debounce, move || {
+                    let state = state.clone();
+                    tokio::spawn(async move {
+                        if let Some(shadow) = &state.shadow {
+                            shadow.reload("watch").await;
+                        }
+                    });
+                });
+            Some(watcher.map_err(ServeError::Watch)?)
+        }
+        _ => None,
+    };
     let listen_error = |source| ServeError::Listen {
         address: options.listen,
         source,
@@ -110,7 +126,8 @@ pub async fn run(state: Arc<AppState>, options: Options) -> Result<(), ServeErro
     Ok(())
 }
 
-/// SIGTERM and SIGINT stop the service; SIGHUP reloads the snapshot.
+/// SIGTERM and SIGINT stop the service; SIGHUP reloads the snapshot (and the
+/// shadow candidate).
 #[cfg(unix)]
 struct Signals {
     terminate: tokio::signal::unix::Signal,
@@ -141,6 +158,14 @@ impl Signals {
                         trigger: "sighup",
                         force: false,
                     });
+                    if state.shadow.is_some() {
+                        let state = state.clone();
+                        tokio::spawn(async move {
+                            if let Some(shadow) = &state.shadow {
+                                shadow.reload("sighup").await;
+                            }
+                        });
+                    }
                 }
             }
         }

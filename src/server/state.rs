@@ -71,6 +71,8 @@ pub struct AppState {
     pub max_list_shrink: f64,
     /// `/v1/status` lists the measures starting or ending within this long.
     pub upcoming: std::time::Duration,
+    /// Shadow evaluation on a candidate (`serve --shadow`); `None` when off.
+    pub shadow: Option<crate::server::shadow::Shadow>,
 }
 
 /// The default `--upcoming`: thirty days.
@@ -97,6 +99,7 @@ impl AppState {
             recorder: None,
             max_list_shrink: DEFAULT_MAX_LIST_SHRINK,
             upcoming: DEFAULT_UPCOMING,
+            shadow: None,
         }
     }
 
@@ -109,6 +112,12 @@ impl AppState {
     /// Sets the list shrink guard (a share from 0.0 to 1.0; 1.0 turns it off).
     pub fn with_max_list_shrink(mut self, share: f64) -> Self {
         self.max_list_shrink = share.clamp(0.0, 1.0);
+        self
+    }
+
+    /// Decides every live request on a shadow candidate too.
+    pub fn with_shadow(mut self, shadow: crate::server::shadow::Shadow) -> Self {
+        self.shadow = Some(shadow);
         self
     }
 

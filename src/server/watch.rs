@@ -6,6 +6,8 @@ use std::sync::Arc;
 
 use notify::{RecommendedWatcher, RecursiveMode, Watcher};
 
+use portcullis_core::snapshot::Sources;
+
 use crate::server::reload::ReloadRequest;
 use crate::server::state::AppState;
 
@@ -23,6 +25,21 @@ pub fn watch(
     debounce: std::time::Duration,
 ) -> Result<RecommendedWatcher, notify::Error> {
     let sources = state.snapshot().sources.clone();
+    watch_sources(&sources, debounce, move || {
+        state.request_reload(ReloadRequest {
+            trigger: "watch",
+            force: false,
+        });
+    })
+}
+
+/// Watches what `sources` reads, as [`watch`] describes, and calls
+/// `on_change` once changes have settled for `debounce` (on the runtime).
+pub fn watch_sources(
+    sources: &Sources,
+    debounce: std::time::Duration,
+    on_change: impl Fn() + Send + 'static,
+) -> Result<RecommendedWatcher, notify::Error> {
     let policy_dir =
         std::fs::canonicalize(&sources.policies).unwrap_or_else(|_| sources.policies.clone());
     let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_owned());
@@ -84,10 +101,7 @@ pub fn watch(
                     Err(_elapsed) => break,
                 }
             }
-            state.request_reload(ReloadRequest {
-                trigger: "watch",
-                force: false,
-            });
+            on_change();
         }
     });
     Ok(watcher)

@@ -28,4 +28,5 @@ mod records;
 mod reload;
 mod screening_quality;
 mod semantics;
+mod shadow;
 mod slicing;

@@ -135,11 +135,12 @@ async fn decide_and_record(
     let names: usize = requests.iter().map(DecideRequest::names_to_screen).sum();
     let heavy = requests.len() > INLINE_BATCH || names > INLINE_NAMES;
     let worker_state = state.clone();
-    let decided = within_budget(heavy, budget, move |budget| {
-        decide_all(&worker_state, &requests, budget)
+    let (decided, requests) = within_budget(heavy, budget, move |budget| {
+        (decide_all(&worker_state, &requests, budget), requests)
     })
-    .await??;
-    let decisions = decided
+    .await?;
+    let decided = decided?;
+    let decisions: Vec<Decision> = decided
         .decisions
         .into_iter()
         .map(|(d, took)| {
@@ -154,6 +155,11 @@ async fn decide_and_record(
             .submit(decided.records)
             .await
             .map_err(|e| ApiError::records_unavailable(&e))?;
+    }
+    if let Some(shadow) = &state.shadow {
+        for (request, decision) in requests.into_iter().zip(&decisions) {
+            shadow.offer(request, decision.clone());
+        }
     }
     Ok(decisions)
 }

@@ -9,6 +9,7 @@ mod decide; // POST /v1/decide, /v1/decide/batch: one decide-and-record path
 mod error; // ApiError: the only error body on the wire
 mod explain; // POST /v1/explain (admin): a decision and its trace
 mod extract; // the body extractor: size limit, early 413, decoding into ApiError
+mod shadow; // GET /v1/shadow: what the shadow candidate would change
 mod status; // /healthz, /readyz, /v1/status, /metrics
 
 use std::sync::Arc;
@@ -34,6 +35,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/decide/batch", post(decide::batch))
         .route("/v1/explain", post(explain::explain))
         .route("/v1/status", get(status::status))
+        .route("/v1/shadow", get(shadow::shadow))
         .route("/v1/admin/reload", post(admin::reload))
         .route("/healthz", get(status::healthz))
         .route("/readyz", get(status::readyz))
