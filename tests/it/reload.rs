@@ -321,6 +321,23 @@ fn a_rebuild_shares_the_screening_index_only_while_designations_are_unchanged() 
         portcullis_core::decision::Outcome::Allow,
         "the previous snapshot keeps its list"
     );
+
+    // Another directory with the same list (a candidate that changes only
+    // policies, for impact analysis) shares the index; one whose list differs does not.
+    let text = std::fs::read_to_string(dir.path().join("designations/list.jsonl")).unwrap();
+    let elsewhere = policy_dir(&[("base.cedar", BASELINE), ("designations/list.jsonl", &text)]);
+    let sources = |d: &std::path::Path| portcullis_core::snapshot::Sources {
+        policies: d.to_owned(),
+        ..list_edit.sources.clone()
+    };
+    let other = Snapshot::rebuild(sources(elsewhere.path()), Some(&list_edit)).unwrap();
+    assert!(Arc::ptr_eq(&list_edit.designations, &other.designations));
+    let renamed = policy_dir(&[
+        ("base.cedar", BASELINE),
+        ("designations/other.jsonl", &text),
+    ]);
+    let other = Snapshot::rebuild(sources(renamed.path()), Some(&list_edit)).unwrap();
+    assert!(!Arc::ptr_eq(&list_edit.designations, &other.designations));
 }
 
 /// `n` designations, one a line, named `Designated Person <i> Exampleton`.

@@ -149,7 +149,7 @@ impl Snapshot {
         let mut collect = |mut d: Vec<Diagnostic>| diagnostics.append(&mut d);
         let cases = crate::cases::load_sources(&inputs.cases).map_err(&mut collect);
         let policies = policies::load_sources(&inputs.policies, &schema).map_err(&mut collect);
-        let designations_digest = digest(&inputs.designations);
+        let designations_digest = digest(&sources.policies, &inputs.designations);
         let designations = Designations::load(&inputs.designations, designations_digest, previous)
             .map_err(&mut collect);
         let geo = open_geo_set(&sources, previous, &mut hasher, &mut diagnostics);
@@ -377,9 +377,14 @@ fn read_optional_dir(
 }
 
 /// A content hash of files as [`read_all`] returned them (names and contents).
-fn digest(files: &[(PathBuf, String)]) -> blake3::Hash {
+/// The designation files' digest: each file's path within the policy
+/// directory and its text. Two directories with the same list (the one in
+/// force and a candidate that changes only policies) share one index; where
+/// a designation came from is used only while loading.
+fn digest(dir: &Path, files: &[(PathBuf, String)]) -> blake3::Hash {
     let mut hasher = blake3::Hasher::new();
     for (path, text) in files {
+        let path = path.strip_prefix(dir).unwrap_or(path);
         hasher.update(path.as_os_str().as_encoded_bytes());
         hasher.update(b"\0");
         hasher.update(&(text.len() as u64).to_le_bytes());
