@@ -11,7 +11,7 @@
 //! than letting results pile up behind it.
 
 use std::collections::BTreeMap;
-use std::io::{self, BufRead, Write};
+use std::io::{self, BufRead, Read as _, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant as Clock};
 
@@ -210,6 +210,8 @@ struct Done {
     changes: Vec<u8>,
     /// `--strict`: the first rejected line; the rest of the chunk was not decided.
     stopped_at: Option<u64>,
+    /// Deciding the chunk failed (a defect: the engine does not panic); its lines.
+    failed: Option<String>,
 }
 
 /// Decides every request of `input` on both snapshots, writing each change to
@@ -234,19 +236,30 @@ pub fn run(
         ..Report::default()
     };
     let mut write_error = None;
+    let mut failed = None;
     std::thread::scope(|scope| -> io::Result<()> {
+        // Owned by this closure: whatever way it returns, the reader's tokens
+        // and the workers' queue go with it, so no thread is left waiting.
+        let tokens_tx = tokens_tx;
+        let chunks_rx = chunks_rx;
+        let started = |e: io::Error| {
+            options.stop.store(true, Ordering::Relaxed);
+            io::Error::new(e.kind(), format!("cannot start a thread: {e}"))
+        };
         let reader = std::thread::Builder::new()
             .name("impact-read".into())
             .spawn_scoped(scope, move || {
                 read_chunks(input, pair.max_line, chunks_tx, tokens_rx, options.stop)
-            })?;
+            })
+            .map_err(started)?;
         for i in 0..threads {
             let chunks = chunks_rx.clone();
             let done = done_tx.clone();
             std::thread::Builder::new()
                 .name(format!("impact-{i}"))
                 .stack_size(DECISION_STACK)
-                .spawn_scoped(scope, move || work(pair, options.strict, &chunks, &done))?;
+                .spawn_scoped(scope, move || work(pair, options.strict, &chunks, &done))
+                .map_err(started)?;
         }
         drop(done_tx);
         drop(chunks_rx);
@@ -257,7 +270,12 @@ pub fn run(
             while let Some(done) = pending.remove(&next) {
                 next += 1;
                 let _ = tokens_tx.send(());
-                if report.stopped_at.is_some() || write_error.is_some() {
+                if report.stopped_at.is_some() || write_error.is_some() || failed.is_some() {
+                    continue;
+                }
+                if let Some(lines) = &done.failed {
+                    failed = Some(format!("deciding lines {lines} failed"));
+                    options.stop.store(true, Ordering::Relaxed);
                     continue;
                 }
                 report.read += done.read;
@@ -290,7 +308,13 @@ pub fn run(
         Ok(())
     })?;
     if let Some(e) = write_error {
-        return Err(e);
+        return Err(io::Error::new(
+            e.kind(),
+            format!("cannot write the changes: {e}"),
+        ));
+    }
+    if let Some(e) = failed {
+        return Err(io::Error::other(e));
     }
     if let Some(out) = out {
         out.flush()?;
@@ -408,7 +432,24 @@ fn read_line(input: &mut impl BufRead, buf: &mut Vec<u8>, max: usize) -> io::Res
 /// Decides chunks until there are no more.
 fn work(pair: &Pair, strict: bool, chunks: &Receiver<Chunk>, done: &Sender<Done>) {
     for chunk in chunks.iter() {
-        let result = decide_chunk(pair, strict, &chunk);
+        // A chunk whose decision panicked is reported, not lost: the output
+        // waits for every chunk in order.
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            decide_chunk(pair, strict, &chunk)
+        }))
+        .unwrap_or_else(|_| Done {
+            seq: chunk.seq,
+            read: 0,
+            tally: Tally::default(),
+            rejected: Vec::new(),
+            changes: Vec::new(),
+            stopped_at: None,
+            failed: Some(format!(
+                "{}–{}",
+                chunk.first,
+                chunk.first + chunk.lines.len() as u64 - 1
+            )),
+        });
         if done.send(result).is_err() {
             return;
         }
@@ -423,6 +464,7 @@ fn decide_chunk(pair: &Pair, strict: bool, chunk: &Chunk) -> Done {
         rejected: Vec::new(),
         changes: Vec::new(),
         stopped_at: None,
+        failed: None,
     };
     for (line, span) in (chunk.first..).zip(&chunk.lines) {
         let judged = match span {
@@ -452,9 +494,9 @@ fn decide_chunk(pair: &Pair, strict: bool, chunk: &Chunk) -> Done {
                 result.read += 1;
                 result.tally.add(change.as_deref());
                 if let Some(change) = change {
-                    let id = match &request_id {
-                        Some(id) => RequestRef::Id(id),
-                        None => RequestRef::Line(line),
+                    let id = match request_id.as_deref() {
+                        Some(id) if !id.is_empty() => RequestRef::Id(id),
+                        _ => RequestRef::Line(line),
                     };
                     let entry = ChangeLine {
                         request_id: id,
@@ -480,13 +522,26 @@ fn decide_chunk(pair: &Pair, strict: bool, chunk: &Chunk) -> Done {
 /// input (by its magic number, whatever the name) is decompressed as read.
 pub fn open_input(path: &std::path::Path) -> io::Result<Box<dyn BufRead + Send>> {
     const BUFFER: usize = 256 * 1024;
-    let raw: Box<dyn io::Read + Send> = if path.as_os_str() == "-" {
+    let mut raw: Box<dyn io::Read + Send> = if path.as_os_str() == "-" {
         Box::new(io::stdin())
     } else {
         Box::new(std::fs::File::open(path)?)
     };
-    let mut reader = io::BufReader::with_capacity(BUFFER, raw);
-    let compressed = reader.fill_buf()?.starts_with(&ZSTD_MAGIC);
+    // The first bytes, however the reads come (a pipe may give one at a time).
+    let mut head = [0u8; ZSTD_MAGIC.len()];
+    let mut got = 0;
+    while let Some(rest) = head.get_mut(got..).filter(|r| !r.is_empty()) {
+        match raw.read(rest) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let compressed = head == ZSTD_MAGIC;
+    let head = head.get(..got).unwrap_or_default().to_vec();
+    let whole: Box<dyn io::Read + Send> = Box::new(io::Cursor::new(head).chain(raw));
+    let reader = io::BufReader::with_capacity(BUFFER, whole);
     if compressed {
         let decoder = zstd::stream::read::Decoder::with_buffer(reader)?;
         Ok(Box::new(io::BufReader::with_capacity(BUFFER, decoder)))

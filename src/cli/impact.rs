@@ -66,9 +66,9 @@ pub struct ImpactArgs {
     /// RFC 3339), on both directories; default: now, read once for the run.
     #[arg(long, value_name = "TIME", value_parser = Instant::parse)]
     at: Option<Instant>,
-    /// Worker threads; default: one per core.
-    #[arg(long, value_parser = super::args::positive)]
-    threads: Option<usize>,
+    /// Worker threads (1 to 1024); default: one per core.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    threads: Option<u16>,
     /// Longest line taken, in bytes (as `serve --max-body`).
     #[arg(long, default_value_t = Limits::default().max_body)]
     max_body: usize,
@@ -148,6 +148,19 @@ pub fn run(args: ImpactArgs) -> anyhow::Result<u8> {
     };
     let input = crate::impact::open_input(&args.requests)
         .with_context(|| format!("cannot read `{}`", args.requests.display()))?;
+    if let Some(out) = &args.out {
+        if out.as_os_str() == "-" {
+            anyhow::bail!(
+                "--out -: the summary goes to standard output; give a file for the changes"
+            );
+        }
+        if same_file(out, &args.requests) {
+            anyhow::bail!(
+                "--out `{}` is the requests file: writing the changes would destroy it",
+                out.display()
+            );
+        }
+    }
     let mut out_file = match &args.out {
         Some(path) => Some(std::io::BufWriter::new(
             std::fs::File::create(path)
@@ -156,9 +169,10 @@ pub fn run(args: ImpactArgs) -> anyhow::Result<u8> {
         None => None,
     };
     let stop = interrupt_flag()?;
-    let threads = args
-        .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+    let threads = args.threads.map_or_else(
+        || std::thread::available_parallelism().map_or(1, usize::from),
+        usize::from,
+    );
     let options = Options {
         threads,
         strict: args.strict,
@@ -181,8 +195,8 @@ pub fn run(args: ImpactArgs) -> anyhow::Result<u8> {
         &options,
     )
     .with_context(|| match &args.out {
-        Some(path) => format!("cannot write `{}`", path.display()),
-        None => "cannot decide the requests".to_owned(),
+        Some(path) => format!("impact stopped (changes in `{}`)", path.display()),
+        None => "impact stopped".to_owned(),
     })?;
     let failed: Vec<Transition> = args
         .fail_on
@@ -240,6 +254,20 @@ fn build(
             eprintln!("refused: the {which} policy directory is invalid");
             None
         }
+    }
+}
+
+/// Whether two paths name one existing file (the same inode, however reached).
+fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        #[cfg(unix)]
+        (Ok(x), Ok(y)) => {
+            use std::os::unix::fs::MetadataExt as _;
+            x.dev() == y.dev() && x.ino() == y.ino()
+        }
+        #[cfg(not(unix))]
+        (Ok(_), Ok(_)) => std::fs::canonicalize(a).ok() == std::fs::canonicalize(b).ok(),
+        _ => false,
     }
 }
 

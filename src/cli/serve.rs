@@ -336,8 +336,13 @@ pub fn run(args: ServeArgs) -> anyhow::Result<u8> {
                 policies: dir.clone(),
                 ..snapshot.sources.clone()
             };
-            let shadow = Shadow::start(sources, args.shadow_queue, metrics.shadow.clone())
-                .context("cannot start shadow evaluation")?;
+            let shadow = Shadow::start(
+                sources,
+                &snapshot,
+                args.shadow_queue,
+                metrics.shadow.clone(),
+            )
+            .context("cannot start shadow evaluation")?;
             Some(shadow)
         }
         None => None,

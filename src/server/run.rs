@@ -69,6 +69,7 @@ pub async fn run(state: Arc<AppState>, options: Options) -> Result<(), ServeErro
     };
     let _shadow_watcher = match (options.watch, &state.shadow) {
         (Some(debounce), Some(shadow)) => {
+            let dir = shadow.sources().policies.clone();
             let state = state.clone();
             let watcher =
                 crate::server::watch::watch_sources(shadow.sources(), debounce, move || {
@@ -79,7 +80,13 @@ pub async fn run(state: Arc<AppState>, options: Options) -> Result<(), ServeErro
                         }
                     });
                 });
-            Some(watcher.map_err(ServeError::Watch)?)
+            // The shadow never stops the live service: without a watcher it
+            // is reloaded by SIGHUP only.
+            watcher
+                .inspect_err(|e| {
+                    tracing::error!(error = %e, dir = %dir.display(), "cannot watch the shadow candidate; SIGHUP reloads it");
+                })
+                .ok()
         }
         _ => None,
     };

@@ -62,6 +62,8 @@ struct Seen {
     last: VecDeque<LastChange>,
     /// Live requests that found no candidate (none valid yet).
     skipped: u64,
+    /// The candidate the counts are of.
+    revision: Option<Arc<str>>,
     failure: Option<ShadowFailure>,
 }
 
@@ -127,10 +129,11 @@ impl Shadow {
     /// and shadows nothing until a build succeeds) and starts the worker.
     pub fn start(
         sources: Sources,
+        live: &Snapshot,
         capacity: usize,
         metrics: ShadowMetrics,
     ) -> std::io::Result<Self> {
-        let (shadow, jobs) = Self::new(sources, capacity, metrics);
+        let (shadow, jobs) = Self::new(sources, Some(live), capacity, metrics);
         let worker = shadow.shared.clone();
         std::thread::Builder::new()
             .name("shadow".into())
@@ -140,7 +143,14 @@ impl Shadow {
     }
 
     /// The shadow with its candidate built, and the queue its worker reads.
-    fn new(sources: Sources, capacity: usize, metrics: ShadowMetrics) -> (Self, Receiver<Job>) {
+    /// What the candidate shares with `live` (geo databases, the same list)
+    /// is not loaded twice.
+    fn new(
+        sources: Sources,
+        live: Option<&Snapshot>,
+        capacity: usize,
+        metrics: ShadowMetrics,
+    ) -> (Self, Receiver<Job>) {
         let (queue, jobs) = sync_channel(capacity.max(1));
         let shared = Arc::new(Shared {
             sources,
@@ -150,7 +160,7 @@ impl Shadow {
             capacity: capacity.max(1),
             building: tokio::sync::Mutex::new(()),
         });
-        shared.publish(Snapshot::build(shared.sources.clone()), "start");
+        shared.publish(Snapshot::rebuild(shared.sources.clone(), live), "start");
         (Self { queue, shared }, jobs)
     }
 
@@ -234,6 +244,7 @@ impl Shared {
                     let skipped = seen.skipped;
                     *seen = Seen {
                         skipped,
+                        revision: Some(revision.clone()),
                         ..Seen::default()
                     };
                 }
@@ -271,6 +282,10 @@ fn work(shared: &Shared, jobs: &Receiver<Job>) {
         let change = compare(live, after);
         shared.metrics.decisions.inc();
         let mut seen = shared.seen();
+        // Decided on a candidate replaced meanwhile: not counted with the new one.
+        if seen.revision.as_deref() != Some(&*candidate.revision) {
+            continue;
+        }
         seen.tally.add(change.as_ref());
         let Some(change) = change else {
             continue;
@@ -310,7 +325,7 @@ mod tests {
         );
         let metrics = crate::server::metrics::Metrics::new().unwrap();
         // No worker reads the queue: the first two fill it, the rest are dropped.
-        let (shadow, jobs) = Shadow::new(sources, 2, metrics.shadow.clone());
+        let (shadow, jobs) = Shadow::new(sources, None, 2, metrics.shadow.clone());
         let live = Snapshot::build(shadow.sources().clone()).unwrap();
         let request = parse_decide(
             br#"{"action": "open_account", "customer": {"id": "c", "name": "Ann Lee"}}"#,

@@ -241,9 +241,14 @@ pub fn write_accounts(
     out.flush()
 }
 
+/// SplitMix64 of the seed and the index: one independent stream per name.
 fn mix(seed: u64, i: u64) -> u64 {
-    (seed ^ 0x9E37_79B9_7F4A_7C15)
-        .wrapping_mul(i.wrapping_add(1).wrapping_mul(0xBF58_476D_1CE4_E5B9))
+    let mut z = seed
+        .wrapping_add(i.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+        .wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
 }
 
 fn region(total: u32, rng: &mut fastrand::Rng) -> (&'static str, Names) {
@@ -312,7 +317,10 @@ fn account(
         );
         customer.insert("kind".into(), json!("organization"));
         customer.insert("name".into(), json!(name));
-        let owners: Vec<Value> = (0..names.usize(1..4))
+        let count = names.u32(1..4);
+        // Each owner holds 10 % or more; together at most 100 %.
+        let most = 100 / count;
+        let owners: Vec<Value> = (0..count)
             .map(|_| {
                 let (owner_country, owner_names) = if names.u8(..10) < 8 {
                     (country, locale)
@@ -322,7 +330,7 @@ fn account(
                 json!({
                     "name": person_name(&owner_names, names),
                     "nationalities": [owner_country],
-                    "ownership_percent": names.u32(10..60),
+                    "ownership_percent": names.u32(10..=most),
                 })
             })
             .collect();

@@ -284,6 +284,65 @@ fn compressed_input_and_standard_input_give_the_same_summary() {
         without_timing(from_stdin)["transitions"],
         expected["transitions"]
     );
+
+    // Compressed through a pipe that gives its first bytes one read at a time.
+    let mut child = Command::new(BIN)
+        .args([
+            "impact",
+            "--base",
+            path(base.path()),
+            "--candidate",
+            path(candidate.path()),
+        ])
+        .args(["--requests", "-", "--format", "json", "--geo", path(&geo)])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let compressed = std::fs::read(&zst).unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(&compressed[..2]).unwrap();
+    stdin.flush().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    stdin.write_all(&compressed[2..]).unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let trickled: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        without_timing(trickled)["transitions"],
+        expected["transitions"]
+    );
+}
+
+#[test]
+fn the_changes_never_overwrite_the_requests() {
+    let (base, candidate) = dirs();
+    let work = tempfile::tempdir().unwrap();
+    let file = work.path().join("requests.jsonl");
+    std::fs::write(&file, requests()).unwrap();
+    let (code, _, err) = impact(
+        base.path(),
+        candidate.path(),
+        path(&file),
+        &["--out", path(&file)],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("would destroy it"), "{err}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), requests());
+    let (code, _, err) = impact(
+        base.path(),
+        candidate.path(),
+        path(&file),
+        &["--threads", "5000"],
+    );
+    assert_eq!(code, 2, "{err}");
 }
 
 #[test]

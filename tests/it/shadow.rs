@@ -43,8 +43,21 @@ fn customer(id: &str, name: &str, country: &str) -> Value {
            "customer": {"id": id, "name": name, "address": {"country": country}}})
 }
 
+const TOKEN: &str = "shadow-test-token";
+
+/// `GET /v1/shadow` with the admin token: status and body.
+fn shadow_call(base: &str, token: Option<&str>) -> (u16, Value) {
+    let mut req = crate::binary::agent().get(format!("{base}/v1/shadow"));
+    if let Some(token) = token {
+        req = req.header("authorization", format!("Bearer {token}"));
+    }
+    let mut res = req.call().unwrap();
+    let status = res.status().as_u16();
+    (status, res.body_mut().read_json().unwrap_or(Value::Null))
+}
+
 fn shadow(base: &str) -> Value {
-    let (status, body) = get(base, "/v1/shadow");
+    let (status, body) = shadow_call(base, Some(TOKEN));
     assert_eq!(status, 200, "{body}");
     body
 }
@@ -97,11 +110,15 @@ fn live_requests_are_decided_on_the_candidate_and_the_changes_shown() {
             "50ms",
             "--records",
             records_dir.to_str().unwrap(),
+            "--admin-token",
+            TOKEN,
         ],
         root(),
         &[],
     );
     let base = &server.base;
+    // The last changes tie request ids to designations: admin only.
+    assert_eq!(shadow_call(base, None).0, 401);
     let requests = [
         customer("r-fr", "Ann Lee", "FR"),
         customer("r-ir", "Ann Lee", "IR"),
@@ -223,8 +240,8 @@ fn live_requests_are_decided_on_the_candidate_and_the_changes_shown() {
 
 #[test]
 fn without_shadow_the_endpoint_says_it_is_off() {
-    let server = start(&[], root(), &[]);
-    let (status, body) = get(&server.base, "/v1/shadow");
+    let server = start(&["--admin-token", TOKEN], root(), &[]);
+    let (status, body) = shadow_call(&server.base, Some(TOKEN));
     assert_eq!(status, 404);
     assert_eq!(body["error"]["code"], "shadow_off");
 }
@@ -236,12 +253,39 @@ fn a_broken_candidate_at_start_does_not_stop_the_service() {
         "permit(principal, action, resource) when { 1 + };",
     )]);
     let geo = default_geo();
+    let geo = geo.to_str().unwrap();
+    // A candidate directory that does not exist (not even watchable) does not
+    // stop the service either.
+    let missing = candidate.path().join("no-such-dir");
     let server = start(
         &[
             "--geo",
-            geo.to_str().unwrap(),
+            geo,
             "--shadow",
-            candidate.path().to_str().unwrap(),
+            missing.to_str().unwrap(),
+            "--admin-token",
+            TOKEN,
+        ],
+        root(),
+        &[],
+    );
+    let (status, _) = post(
+        &server.base,
+        "/v1/decide",
+        &customer("r", "Ann Lee", "FR"),
+        None,
+    );
+    assert_eq!(status, 200);
+    drop(server);
+    let candidate_dir = candidate.path().to_str().unwrap();
+    let server = start(
+        &[
+            "--geo",
+            geo,
+            "--shadow",
+            candidate_dir,
+            "--admin-token",
+            TOKEN,
         ],
         root(),
         &[],
