@@ -429,6 +429,21 @@ fn read_line(input: &mut impl BufRead, buf: &mut Vec<u8>, max: usize) -> io::Res
     })
 }
 
+impl Done {
+    /// Nothing decided yet.
+    fn empty(seq: u64) -> Self {
+        Self {
+            seq,
+            read: 0,
+            tally: Tally::default(),
+            rejected: Vec::new(),
+            changes: Vec::new(),
+            stopped_at: None,
+            failed: None,
+        }
+    }
+}
+
 /// Decides chunks until there are no more.
 fn work(pair: &Pair, strict: bool, chunks: &Receiver<Chunk>, done: &Sender<Done>) {
     for chunk in chunks.iter() {
@@ -437,18 +452,12 @@ fn work(pair: &Pair, strict: bool, chunks: &Receiver<Chunk>, done: &Sender<Done>
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             decide_chunk(pair, strict, &chunk)
         }))
-        .unwrap_or_else(|_| Done {
-            seq: chunk.seq,
-            read: 0,
-            tally: Tally::default(),
-            rejected: Vec::new(),
-            changes: Vec::new(),
-            stopped_at: None,
-            failed: Some(format!(
-                "{}–{}",
-                chunk.first,
-                chunk.first + chunk.lines.len() as u64 - 1
-            )),
+        .unwrap_or_else(|_| {
+            let last = chunk.first + chunk.lines.len() as u64 - 1;
+            Done {
+                failed: Some(format!("{}–{last}", chunk.first)),
+                ..Done::empty(chunk.seq)
+            }
         });
         if done.send(result).is_err() {
             return;
@@ -457,15 +466,7 @@ fn work(pair: &Pair, strict: bool, chunks: &Receiver<Chunk>, done: &Sender<Done>
 }
 
 fn decide_chunk(pair: &Pair, strict: bool, chunk: &Chunk) -> Done {
-    let mut result = Done {
-        seq: chunk.seq,
-        read: 0,
-        tally: Tally::default(),
-        rejected: Vec::new(),
-        changes: Vec::new(),
-        stopped_at: None,
-        failed: None,
-    };
+    let mut result = Done::empty(chunk.seq);
     for (line, span) in (chunk.first..).zip(&chunk.lines) {
         let judged = match span {
             LineSpan::Text(range) => pair.judge(chunk.text.get(range.clone()).unwrap_or_default()),

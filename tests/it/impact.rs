@@ -256,14 +256,47 @@ fn compressed_input_and_standard_input_give_the_same_summary() {
     let expected = summary(path(&plain));
     assert_eq!(summary(path(&zst)), expected);
 
+    let from_stdin = impact_from_stdin(base.path(), candidate.path(), |stdin| {
+        stdin.write_all(requests().as_bytes()).unwrap();
+    });
+    assert_eq!(from_stdin["transitions"], expected["transitions"]);
+
+    // Compressed through a pipe that gives its first bytes one read at a time.
+    let compressed = std::fs::read(&zst).unwrap();
+    let trickled = impact_from_stdin(base.path(), candidate.path(), |stdin| {
+        stdin.write_all(&compressed[..2]).unwrap();
+        stdin.flush().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        stdin.write_all(&compressed[2..]).unwrap();
+    });
+    assert_eq!(trickled["transitions"], expected["transitions"]);
+}
+
+/// `synth --accounts … --out FILE` with the default geo database.
+fn synth_accounts(out: &str, args: &[&str]) {
+    let geo = default_geo();
+    let mut all = vec!["synth"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--out", out, "--geo", path(&geo)]);
+    let (code, _, err) = run(&all, root());
+    assert_eq!(code, 0, "{err}");
+}
+
+/// `impact --requests - --format json`, standard input written by `feed`:
+/// the summary without its timing.
+fn impact_from_stdin(
+    base: &std::path::Path,
+    candidate: &std::path::Path,
+    feed: impl FnOnce(&mut std::process::ChildStdin),
+) -> Value {
     let geo = default_geo();
     let mut child = Command::new(BIN)
         .args([
             "impact",
             "--base",
-            path(base.path()),
+            path(base),
             "--candidate",
-            path(candidate.path()),
+            path(candidate),
         ])
         .args(["--requests", "-", "--format", "json", "--geo", path(&geo)])
         .stdin(Stdio::piped())
@@ -271,41 +304,8 @@ fn compressed_input_and_standard_input_give_the_same_summary() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(requests().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(0));
-    let from_stdin: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(
-        without_timing(from_stdin)["transitions"],
-        expected["transitions"]
-    );
-
-    // Compressed through a pipe that gives its first bytes one read at a time.
-    let mut child = Command::new(BIN)
-        .args([
-            "impact",
-            "--base",
-            path(base.path()),
-            "--candidate",
-            path(candidate.path()),
-        ])
-        .args(["--requests", "-", "--format", "json", "--geo", path(&geo)])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let compressed = std::fs::read(&zst).unwrap();
     let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(&compressed[..2]).unwrap();
-    stdin.flush().unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(200));
-    stdin.write_all(&compressed[2..]).unwrap();
+    feed(&mut stdin);
     drop(stdin);
     let out = child.wait_with_output().unwrap();
     assert_eq!(
@@ -314,11 +314,7 @@ fn compressed_input_and_standard_input_give_the_same_summary() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let trickled: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(
-        without_timing(trickled)["transitions"],
-        expected["transitions"]
-    );
+    without_timing(serde_json::from_slice(&out.stdout).unwrap())
 }
 
 #[test]
@@ -421,21 +417,7 @@ fn ctrl_c_prints_the_summary_so_far() {
     let work = tempfile::tempdir().unwrap();
     let accounts = work.path().join("accounts.jsonl.zst");
     let geo = default_geo();
-    let (code, _, err) = run(
-        &[
-            "synth",
-            "--accounts",
-            "200000",
-            "--seed",
-            "3",
-            "--out",
-            path(&accounts),
-            "--geo",
-            path(&geo),
-        ],
-        root(),
-    );
-    assert_eq!(code, 0, "{err}");
+    synth_accounts(path(&accounts), &["--accounts", "200000", "--seed", "3"]);
     let mut child = Command::new(BIN)
         .args([
             "impact",
@@ -495,22 +477,7 @@ fn ctrl_c_prints_the_summary_so_far() {
 fn a_new_designation_flags_exactly_the_accounts_it_matches() {
     let work = tempfile::tempdir().unwrap();
     let accounts = work.path().join("accounts.jsonl");
-    let geo = default_geo();
-    let (code, _, err) = run(
-        &[
-            "synth",
-            "--accounts",
-            "100000",
-            "--seed",
-            "11",
-            "--out",
-            path(&accounts),
-            "--geo",
-            path(&geo),
-        ],
-        root(),
-    );
-    assert_eq!(code, 0, "{err}");
+    synth_accounts(path(&accounts), &["--accounts", "100000", "--seed", "11"]);
     let mut lines: Vec<String> = std::fs::read_to_string(&accounts)
         .unwrap()
         .lines()
@@ -612,22 +579,10 @@ fn a_new_designation_flags_exactly_the_accounts_it_matches() {
 fn synthetic_accounts_are_valid_requests_and_repeat_names_when_asked() {
     let work = tempfile::tempdir().unwrap();
     let file = work.path().join("a.jsonl");
-    let geo = default_geo();
-    let (code, _, err) = run(
-        &[
-            "synth",
-            "--accounts",
-            "2000",
-            "--distinct-names",
-            "50",
-            "--out",
-            path(&file),
-            "--geo",
-            path(&geo),
-        ],
-        root(),
+    synth_accounts(
+        path(&file),
+        &["--accounts", "2000", "--distinct-names", "50"],
     );
-    assert_eq!(code, 0, "{err}");
     let text = std::fs::read_to_string(&file).unwrap();
     let mut names = std::collections::BTreeSet::new();
     let mut organizations = 0;

@@ -6,26 +6,12 @@ use std::collections::HashSet;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
 use crate::binary::{get, post, start_watching};
-use crate::support::{BASELINE, default_geo, maxmind, policy_dir, root};
-
-const DEADLINE: Duration = Duration::from_secs(20);
-
-/// Polls `probe` until it returns `Some`, or panics with `what` at the deadline.
-fn eventually<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
-    let end = Instant::now() + DEADLINE;
-    loop {
-        if let Some(v) = probe() {
-            return v;
-        }
-        assert!(Instant::now() < end, "timed out waiting for: {what}");
-        std::thread::sleep(Duration::from_millis(25));
-    }
-}
+use crate::support::{BASELINE, default_geo, eventually, maxmind, policy_dir, root};
 
 fn kp() -> Value {
     json!({"action": "open_account", "customer": {"id": "c", "name": "N", "nationalities": ["KP"]}})

@@ -3,25 +3,10 @@
 //! `/metrics` say what would change; a broken candidate never touches the live
 //! snapshot; shadow decisions are not recorded.
 
-use std::time::{Duration, Instant};
-
 use serde_json::{Value, json};
 
 use crate::binary::{get, metrics_text, post, start, wait_log};
-use crate::support::{BASELINE, default_geo, policy_dir, root};
-
-const DEADLINE: Duration = Duration::from_secs(20);
-
-fn eventually<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
-    let end = Instant::now() + DEADLINE;
-    loop {
-        if let Some(v) = probe() {
-            return v;
-        }
-        assert!(Instant::now() < end, "timed out waiting for: {what}");
-        std::thread::sleep(Duration::from_millis(25));
-    }
-}
+use crate::support::{BASELINE, default_geo, eventually, policy_dir, root};
 
 const LIVE: &str = r#"@id("sm-kp") @measure("SM-1")
 forbid(principal, action, resource) when { context.jurisdictions.contains("KP") };

@@ -135,3 +135,21 @@ pub fn ids(decision: &Value, list: &str, key: &str) -> Vec<String> {
         .map(|r| r[key].as_str().unwrap().to_owned())
         .collect()
 }
+
+/// How long [`eventually`] waits.
+pub const EVENTUALLY: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// Polls `probe` until it returns `Some`, or panics with `what` at the deadline.
+pub fn eventually<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
+    let end = std::time::Instant::now() + EVENTUALLY;
+    loop {
+        if let Some(v) = probe() {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < end,
+            "timed out waiting for: {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+}
