@@ -4,7 +4,8 @@
 //! written in input order.
 //!
 //! Memory does not grow with the input: a reader thread cuts the input into
-//! chunks of lines, workers decide whole chunks, and the caller's thread puts
+//! chunks of lines (at most [`CHUNK_LINES`] lines or about [`CHUNK_BYTES`]
+//! bytes), workers decide whole chunks, and the caller's thread puts
 //! their results back in order. At most [`WINDOW`] chunks are between the
 //! reader and the output at any time (the reader waits for a token the output
 //! gives back per chunk written), so a slow chunk holds up the reader rather
@@ -26,8 +27,12 @@ use portcullis_core::policies::limits::DECISION_STACK;
 use portcullis_core::request::{Bounds, DecideRequest, RequestError, parse_decide};
 use portcullis_core::snapshot::Snapshot;
 
-/// Lines a worker takes at once.
+/// Lines a worker takes at once, at most.
 pub const CHUNK_LINES: usize = 512;
+/// Bytes of lines a chunk holds before it is sent (one more line may cross
+/// it): long lines make short chunks, so memory stays bounded by
+/// [`WINDOW`] × (this + the longest line), not by the lines' length.
+pub const CHUNK_BYTES: usize = 1 << 20;
 /// Chunks read and not yet written, at most.
 pub const WINDOW: usize = 64;
 /// Rejected lines kept for the summary (all are counted and reported as they come).
@@ -346,7 +351,7 @@ fn read_chunks(
             lines: Vec::with_capacity(CHUNK_LINES),
         };
         let mut eof = false;
-        while chunk.lines.len() < CHUNK_LINES {
+        while chunk.lines.len() < CHUNK_LINES && chunk.text.len() < CHUNK_BYTES {
             if stop.load(Ordering::Relaxed) {
                 eof = true;
                 break;

@@ -23,7 +23,6 @@ use arc_swap::ArcSwapOption;
 use serde::Serialize;
 
 use portcullis_core::decision::Decision;
-use portcullis_core::diagnostic::Diagnostic;
 use portcullis_core::engine::decide;
 use portcullis_core::impact::{MeasuresDiffer, Side, Tally, Transition, compare};
 use portcullis_core::lifecycle::Instant;
@@ -32,7 +31,7 @@ use portcullis_core::request::DecideRequest;
 use portcullis_core::snapshot::{Snapshot, Sources};
 
 use crate::server::metrics::ShadowMetrics;
-use crate::server::reload::rfc3339;
+use crate::server::reload::{ReloadFailure, rfc3339};
 
 /// Requests waiting for the candidate, at most (`--shadow-queue`).
 pub const DEFAULT_QUEUE: usize = 4096;
@@ -64,7 +63,8 @@ struct Seen {
     skipped: u64,
     /// The candidate the counts are of.
     revision: Option<Arc<str>>,
-    failure: Option<ShadowFailure>,
+    /// The last build that failed (the previous candidate goes on).
+    failure: Option<ReloadFailure>,
 }
 
 /// One changed answer, as `GET /v1/shadow` lists it (no names: the request id,
@@ -80,15 +80,6 @@ pub struct LastChange {
     measures: MeasuresDiffer,
 }
 
-/// A candidate build that failed; the previous candidate (if any) goes on.
-#[derive(Debug, Clone, Serialize)]
-pub struct ShadowFailure {
-    #[serde(serialize_with = "rfc3339")]
-    at: SystemTime,
-    trigger: &'static str,
-    errors: Vec<Diagnostic>,
-}
-
 struct Job {
     request: DecideRequest,
     live: Decision,
@@ -100,7 +91,7 @@ pub struct ShadowStatus {
     policy_dir: std::path::PathBuf,
     /// `null` until a candidate has been built.
     candidate: Option<CandidateInfo>,
-    last_failure: Option<ShadowFailure>,
+    last_failure: Option<ReloadFailure>,
     queue: QueueInfo,
     /// Live requests that found no valid candidate.
     skipped: u64,
@@ -255,9 +246,9 @@ impl Shared {
                 for d in &e.diagnostics {
                     tracing::error!(problem = %d, trigger, "shadow candidate refused");
                 }
-                self.seen().failure = Some(ShadowFailure {
+                self.seen().failure = Some(ReloadFailure {
                     at: SystemTime::now(),
-                    trigger,
+                    trigger: trigger.to_owned(),
                     errors: e.diagnostics,
                 });
             }

@@ -262,6 +262,16 @@ fn region(total: u32, rng: &mut fastrand::Rng) -> (&'static str, Names) {
     ("US", EN_NAMES)
 }
 
+/// `country`, but one time in `one_in` a country drawn from all regions
+/// (a traveller's IP, a foreign card, a reseller abroad).
+fn usually(country: &'static str, one_in: u8, total: u32, rng: &mut fastrand::Rng) -> &'static str {
+    if rng.u8(..one_in) == 0 {
+        region(total, rng).0
+    } else {
+        country
+    }
+}
+
 fn pick(table: &'static [&'static str], rng: &mut fastrand::Rng) -> &'static str {
     table
         .get(rng.usize(..table.len().max(1)))
@@ -358,11 +368,7 @@ fn account(
         );
     }
     if rng.u8(..10) < 8 {
-        let payment = if rng.u8(..20) == 0 {
-            region(total, rng).0
-        } else {
-            country
-        };
+        let payment = usually(country, 20, total, rng);
         customer.insert(
             "payment".into(),
             json!({ "country": payment, "method": "card" }),
@@ -373,11 +379,7 @@ fn account(
     request.insert("action".into(), json!("maintain_account"));
     request.insert("customer".into(), Value::Object(customer));
     if rng.u8(..100) < 8 {
-        let at = if rng.u8(..10) == 0 {
-            region(total, rng).0
-        } else {
-            country
-        };
+        let at = usually(country, 10, total, rng);
         request.insert(
             "reseller".into(),
             json!({ "id": format!("reseller-{:03}", rng.u32(..200)), "country": at }),
@@ -389,11 +391,7 @@ fn account(
         _ => 1,
     })
         .filter_map(|_| {
-            let from = if rng.u8(..14) == 0 {
-                region(total, rng).0
-            } else {
-                country
-            };
+            let from = usually(country, 14, total, rng);
             let pool = pools.get(from)?;
             pool.get(rng.usize(..pool.len().max(1)))
                 .map(ToString::to_string)
