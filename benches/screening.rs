@@ -46,11 +46,11 @@ fn bench_list(c: &mut Criterion, label: &str, entries: Vec<Designated>) {
     let first = entries[entries.len() / 3].record.names[0].clone();
     // A spelling variant: swapped order, one letter changed.
     let mut variant: Vec<String> = first.split_whitespace().rev().map(str::to_owned).collect();
-    if let Some(last) = variant.last_mut() {
-        if last.len() > 4 {
-            last.pop();
-            last.push('e');
-        }
+    if let Some(last) = variant.last_mut()
+        && last.len() > 4
+    {
+        last.pop();
+        last.push('e');
     }
     let variant = variant.join(" ");
     let request = |name: &str| {

@@ -293,11 +293,11 @@ pub fn run(
                         report.rejected.lines.push(r);
                     }
                 }
-                if let Some(out) = out.as_deref_mut() {
-                    if let Err(e) = out.write_all(&done.changes) {
-                        write_error = Some(e);
-                        options.stop.store(true, Ordering::Relaxed);
-                    }
+                if let Some(out) = out.as_deref_mut()
+                    && let Err(e) = out.write_all(&done.changes)
+                {
+                    write_error = Some(e);
+                    options.stop.store(true, Ordering::Relaxed);
                 }
                 if done.stopped_at.is_some() {
                     report.stopped_at = done.stopped_at;

@@ -62,6 +62,8 @@ enum Command {
     Impact(Box<impact::ImpactArgs>),
     /// Print the built-in Cedar schema.
     Schema,
+    /// Print the HTTP API as an OpenAPI 3.1 document (as `GET /v1/openapi.json`).
+    Openapi,
     /// Open-loop load test of a running service.
     Bench(bench::BenchArgs),
     /// Write a synthetic policy directory for benchmarks and capacity tests.
@@ -106,6 +108,7 @@ fn run() -> ExitCode {
         Command::Fmt(args) => fmt::run(args),
         Command::Impact(args) => impact::run(*args),
         Command::Schema => schema::run(),
+        Command::Openapi => schema::openapi(),
         Command::Bench(args) => bench::run(args),
         Command::Synth(args) => synth::run(args),
         Command::Screen(args) => screen::run(args),

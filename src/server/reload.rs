@@ -17,11 +17,16 @@ use portcullis_core::diagnostic::Diagnostic;
 use portcullis_core::snapshot::{BuildError, Snapshot};
 
 /// A reload that did not go live.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ReloadFailure {
+    /// When it failed (RFC 3339).
     #[serde(serialize_with = "rfc3339")]
+    #[schema(value_type = String)]
     pub at: SystemTime,
+    /// What asked for it: `watch`, `sighup`, `admin`, `bundle`, … .
     pub trigger: String,
+    /// The problems, each located (file, line, column).
+    #[schema(value_type = Vec<Object>)]
     pub errors: Vec<Diagnostic>,
 }
 
@@ -39,23 +44,33 @@ pub struct ReloadRequest {
 }
 
 /// What became of one build, whoever asked for it and whether they waited.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ReloadOutcome {
     /// Requests are numbered from 1; a build answers every request up to its id.
     pub id: u64,
     /// Every trigger the build answers (`watch`, `sighup+admin`, …).
     pub trigger: String,
+    /// Whether a list that shrinks beyond `--max-list-shrink` was accepted.
     pub forced: bool,
     /// `success`, `failure` (invalid inputs) or `refused` (the designations
     /// would shrink beyond `--max-list-shrink`).
+    #[schema(value_type = String)]
     pub result: &'static str,
+    /// When the build was done with (RFC 3339).
     #[serde(serialize_with = "rfc3339")]
+    #[schema(value_type = String)]
     pub finished_at: SystemTime,
+    /// How long the build took.
     pub took_ms: u64,
     /// The revision in force once the build was done with.
+    #[schema(value_type = String)]
     pub policy_revision: Arc<str>,
+    /// The revision in force before it.
+    #[schema(value_type = String)]
     pub previous_revision: Arc<str>,
+    /// The problems found, each located; absent on success.
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<Object>)]
     pub errors: Vec<Diagnostic>,
 }
 

@@ -86,32 +86,52 @@ struct Job {
 }
 
 /// `GET /v1/shadow`.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ShadowStatus {
+    /// The candidate's policy directory (`serve --shadow DIR`).
+    #[schema(value_type = String)]
     policy_dir: std::path::PathBuf,
     /// `null` until a candidate has been built.
     candidate: Option<CandidateInfo>,
+    /// The candidate's last build that failed, if any.
     last_failure: Option<ReloadFailure>,
+    /// The shadow queue.
     queue: QueueInfo,
     /// Live requests that found no valid candidate.
     skipped: u64,
+    /// The comparison: `compared`, `unchanged`, `changed`, `flips`,
+    /// `transitions`, `by_measure`, `by_jurisdiction`, as `portcullis impact`
+    /// counts them.
     #[serde(flatten)]
+    #[schema(value_type = Object)]
     tally: Tally,
+    /// The last changes seen, newest last.
+    #[schema(value_type = Vec<Object>)]
     last_changes: Vec<LastChange>,
 }
 
-#[derive(Serialize)]
+/// The candidate built.
+#[derive(Serialize, utoipa::ToSchema)]
 struct CandidateInfo {
+    /// Its revision.
+    #[schema(value_type = String)]
     revision: Arc<str>,
+    /// When it was built (RFC 3339).
     #[serde(serialize_with = "rfc3339")]
+    #[schema(value_type = String)]
     loaded_at: SystemTime,
+    /// Policies in it.
     policies: usize,
+    /// Designated persons in it.
     designations: usize,
 }
 
-#[derive(Serialize)]
+/// The shadow queue.
+#[derive(Serialize, utoipa::ToSchema)]
 struct QueueInfo {
+    /// Requests it holds at most (`--shadow-queue`).
     capacity: usize,
+    /// Requests dropped because it was full.
     dropped: u64,
 }
 

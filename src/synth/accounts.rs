@@ -421,12 +421,12 @@ fn ip_pools(geo: &GeoSet, rng: &mut fastrand::Rng) -> HashMap<&'static str, Vec<
             continue;
         };
         let code = country.to_string();
-        if let Some(pool) = pools.get_mut(code.as_str()) {
-            if pool.len() < IPS_PER_COUNTRY {
-                pool.push(ip);
-                if pool.len() == IPS_PER_COUNTRY {
-                    missing -= 1;
-                }
+        if let Some(pool) = pools.get_mut(code.as_str())
+            && pool.len() < IPS_PER_COUNTRY
+        {
+            pool.push(ip);
+            if pool.len() == IPS_PER_COUNTRY {
+                missing -= 1;
             }
         }
     }

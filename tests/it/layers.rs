@@ -101,6 +101,7 @@ const CORE_LAYERS: &[&str] = &[
     "keys",
     "budget",
     "request",
+    "schema",
     "geo",
     "designation",
     "screening",

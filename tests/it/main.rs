@@ -24,6 +24,7 @@ mod layers;
 mod layouts;
 mod lifecycle;
 mod limits;
+mod openapi;
 mod records;
 mod reload;
 mod screening_quality;

@@ -41,9 +41,13 @@ fn shadow_call(base: &str, token: Option<&str>) -> (u16, Value) {
     (status, res.body_mut().read_json().unwrap_or(Value::Null))
 }
 
+/// `GET /v1/shadow` with the admin token: 200, and a body that fits the API
+/// document's `ShadowStatus`.
 fn shadow(base: &str) -> Value {
     let (status, body) = shadow_call(base, Some(TOKEN));
     assert_eq!(status, 200, "{body}");
+    let misfits = crate::openapi::misfits("ShadowStatus", &body);
+    assert!(misfits.is_empty(), "{misfits:#?}\n{body:#}");
     body
 }
 

@@ -62,10 +62,10 @@ impl Filter {
                 return false;
             }
         }
-        if let Some(d) = self.decision {
-            if rec.get("decision").and_then(Value::as_str) != Some(d.as_str()) {
-                return false;
-            }
+        if let Some(d) = self.decision
+            && rec.get("decision").and_then(Value::as_str) != Some(d.as_str())
+        {
+            return false;
         }
         if let Some(m) = &self.measure {
             let has = ["reasons", "conditions", "obligations"].iter().any(|list| {
@@ -96,16 +96,16 @@ pub fn query(dir: &Path, filter: &Filter, out: &mut impl Write) -> Result<Stats,
     let mut stats = Stats::default();
     for (i, f) in files.iter().enumerate() {
         // A file holds records from its start until the next file starts.
-        if let (Some(to), Some(start)) = (filter.to, f.started()) {
-            if start > to {
-                break;
-            }
+        if let (Some(to), Some(start)) = (filter.to, f.started())
+            && start > to
+        {
+            break;
         }
         let next_start = files.get(i + 1).and_then(chain::FileName::started);
-        if let (Some(from), Some(next)) = (filter.from, next_start) {
-            if next < from {
-                continue;
-            }
+        if let (Some(from), Some(next)) = (filter.from, next_start)
+            && next < from
+        {
+            continue;
         }
         stats.files += 1;
         let path = dir.join(&f.name);

@@ -593,14 +593,14 @@ impl ChainWalk {
                 r.at
             )));
         }
-        if let (Some(newest), Some(first)) = (r.deleted_newest, self.first_time) {
-            if first.checked_add(CLOCK_SLACK).is_some_and(|f| f < newest) {
-                self.report.problems.push(broken_at(at, format!(
+        if let (Some(newest), Some(first)) = (r.deleted_newest, self.first_time)
+            && first.checked_add(CLOCK_SLACK).is_some_and(|f| f < newest)
+        {
+            self.report.problems.push(broken_at(at, format!(
                     "the retention record at {} says it deleted records up to {}, later than this record, the first kept",
                     r.at,
                     chain::record_time(newest)
                 )));
-            }
         }
         self.report
             .notes

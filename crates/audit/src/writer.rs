@@ -482,10 +482,11 @@ impl Writer {
     /// Between groups: syncs unsynced writes once the sync interval has
     /// passed, and runs retention when it is due.
     fn upkeep(&mut self, next_retention: &mut Instant) {
-        if self.dirty && self.last_sync.elapsed() >= SYNC_INTERVAL {
-            if let Err(e) = self.sync() {
-                self.failed(&e);
-            }
+        if self.dirty
+            && self.last_sync.elapsed() >= SYNC_INTERVAL
+            && let Err(e) = self.sync()
+        {
+            self.failed(&e);
         }
         if Instant::now() >= *next_retention {
             self.retention();

@@ -125,10 +125,10 @@ impl PolicyCoverage {
                 missing.push(format!("condition `{}` lifted", c.id));
             }
         }
-        if let Some(o) = &self.obligation {
-            if o.produced == Some(false) {
-                missing.push(format!("obligation `{}` produced", o.id));
-            }
+        if let Some(o) = &self.obligation
+            && o.produced == Some(false)
+        {
+            missing.push(format!("obligation `{}` produced", o.id));
         }
         missing
     }

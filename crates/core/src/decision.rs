@@ -90,7 +90,19 @@ impl PolicyMeta {
 pub(crate) const NO_PERMIT: &str = "no_permit";
 
 /// The answer: `allow`, `deny` or `conditional` (the `decision` field).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// Go ahead, with the obligations attached.
@@ -116,41 +128,49 @@ impl Outcome {
 }
 
 /// A policy that decided, with its measure and message.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Reason {
     /// `policy`: the policy's `@id`; `no_permit` or `evaluation_error` when no policy decided.
+    #[schema(value_type = String)]
     pub policy: Arc<str>,
     /// `measure`: the policy's `@measure`; `null` when it has none.
+    #[schema(value_type = Option<String>)]
     pub measure: Option<Arc<str>>,
     /// `message`: the policy's `@message`; `null` when it has none.
+    #[schema(value_type = Option<String>)]
     pub message: Option<Arc<str>>,
 }
 
 /// A condition (from `@condition`) or obligation (from `@obligation`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Requirement {
     /// `id`: the `@condition` or `@obligation` id.
+    #[schema(value_type = String)]
     pub id: Arc<str>,
     /// `policy`: the `@id` of the policy that carries it.
+    #[schema(value_type = String)]
     pub policy: Arc<str>,
     /// `measure`: that policy's `@measure`; `null` when it has none.
+    #[schema(value_type = Option<String>)]
     pub measure: Option<Arc<str>>,
     /// `message`: that policy's `@message`; `null` when it has none.
+    #[schema(value_type = Option<String>)]
     pub message: Option<Arc<str>>,
 }
 
 /// An error met while deciding; any error in a forbid fails closed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct DecisionError {
     /// `policy`: the `@id` of the policy whose evaluation erred; omitted for an error outside any policy.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
     pub policy: Option<Arc<str>>,
     /// `message`: what went wrong.
     pub message: String,
 }
 
 /// The answer to one request (the body of `POST /v1/decide`).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Decision {
     /// `request_id`: as sent; `null` when the request had none.
     pub request_id: Option<String>,
@@ -159,6 +179,7 @@ pub struct Decision {
     /// `decision_id`: unique per decision (a ULID); its decision record carries it.
     pub decision_id: String,
     /// `policy_revision`: content hash (16 hex digits) of the snapshot's inputs.
+    #[schema(value_type = String)]
     pub policy_revision: Arc<str>,
     /// `decided_at`: the instant the policies were applied as of (RFC 3339,
     /// UTC, milliseconds): when the decision was made, or the request's `at`.

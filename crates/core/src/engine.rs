@@ -149,11 +149,9 @@ fn evaluate<T: Trace, const WINDOWS: bool>(
             trace.out_of_window(policy, now);
             continue;
         }
-        if sliced {
-            if let Some(failed) = policy.guards.iter().find(|g| !g.holds(&guard_facts)) {
-                trace.guard_false(policy, failed);
-                continue;
-            }
+        if sliced && let Some(failed) = policy.guards.iter().find(|g| !g.holds(&guard_facts)) {
+            trace.guard_false(policy, failed);
+            continue;
         }
         if sliced && policy.decided_by_guards {
             trace.satisfied(policy, true);

@@ -12,13 +12,15 @@ use crate::request::{DecideRequest, PartyKind};
 use crate::screening::{Person, Role, Screening, ScreeningIndex, Subject};
 
 /// What one source IP, or the IPv4 address it carries, resolved to.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct IpFact {
     /// `ip`: the address looked up.
+    #[schema(value_type = String)]
     pub ip: IpAddr,
     /// The IPv6 transition address (6to4, NAT64, Teredo) this IPv4 address was
     /// taken from; `None` for a source IP as given.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
     pub embedded_in: Option<IpAddr>,
     /// `country`: where the geo databases place it; `None` when none does.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -36,7 +38,7 @@ fn no_flag(a: &Anonymizer) -> bool {
 }
 
 /// Everything derived from a request before policies are evaluated.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Facts {
     /// Every country tied to the request, sorted, without duplicates.
     pub jurisdictions: Vec<Country>,

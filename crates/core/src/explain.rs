@@ -26,7 +26,8 @@ use crate::slicing::Guard;
 use crate::snapshot::Snapshot;
 
 /// A decision with its trace (the body of `POST /v1/explain`).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = ExplainAnswer)]
 pub struct Explanation {
     /// `decision`: exactly what `POST /v1/decide` answers (screening matches
     /// explained, as with `"explain": true`).
@@ -37,15 +38,17 @@ pub struct Explanation {
     pub countries: Vec<CountrySource>,
     /// `policies`: every policy whose action scope admits the action, in load
     /// order, with what happened to it.
+    #[schema(value_type = Vec<Object>)]
     pub policies: Vec<PolicyTrace>,
     /// `other_actions`: the policies whose action scope excludes the action.
+    #[schema(value_type = Vec<String>)]
     pub other_actions: Vec<Arc<str>>,
     /// `summary`: the answer in one sentence.
     pub summary: String,
 }
 
 /// A country tied to the request and where it came from.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CountrySource {
     /// `country`: ISO 3166-1 alpha-2.
     pub country: Country,

@@ -148,7 +148,7 @@ impl Record<'_> {
 }
 
 /// Anonymizer flags of one address, as the Anonymous-IP layout reports them.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Anonymizer {
     /// `anonymous`: flagged anonymous (`is_anonymous`).
     pub anonymous: bool,
@@ -362,10 +362,10 @@ fn verify(reader: &Reader<Vec<u8>>) -> Result<(), MaxMindDbError> {
             ));
         }
         let found = found?;
-        if let Some(offset) = found.offset() {
-            if seen.insert(offset) {
-                found.decode::<serde::de::IgnoredAny>()?;
-            }
+        if let Some(offset) = found.offset()
+            && seen.insert(offset)
+        {
+            found.decode::<serde::de::IgnoredAny>()?;
         }
     }
     Ok(())

@@ -23,7 +23,7 @@
 //! dependency: the server and the CLI are built on top of this crate.
 //!
 //! Layers, lowest first (a module uses only those before it):
-//! `country`, `diagnostic`, `files`, `lifecycle`, `names`, `keys`, `budget` → `request` →
+//! `country`, `diagnostic`, `files`, `lifecycle`, `names`, `keys`, `budget` → `request` → `schema`,
 //! `geo`, `designation` → `screening` → `enrich` → `cedar_input` → `decision` →
 //! `slicing` → `policies` → `cases` → `snapshot` → `engine` → `gate` → `explain` → `coverage` → `impact`.
 
@@ -51,6 +51,7 @@ pub mod names;
 pub mod packed;
 pub mod policies;
 pub mod request;
+mod schema;
 pub mod screening;
 pub mod scripts;
 mod slicing;

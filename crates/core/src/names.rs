@@ -1288,7 +1288,8 @@ pub fn compare(q: &NormalName, c: &NormalName, kind: NameKind) -> Comparison {
 
 /// How the tokens of a screened name and a designated name were paired, and
 /// the score it gave: what a reviewer reads to see why a name matched.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[schema(as = NameScoring)]
 pub struct Explanation {
     /// 0–100, the name's score before the party's kind, date of birth and
     /// countries adjust it.
@@ -1305,7 +1306,7 @@ pub struct Explanation {
 }
 
 /// One token of the screened name and what it was paired with.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct TokenPair {
     /// The screened token, as compared (folded, transliterated).
     pub screened: String,
@@ -1476,17 +1477,18 @@ fn align_tokens(short: &NormalName, long: &NormalName) -> Alignment {
         family_left: 0,
     };
     for (s, i, j) in pairs {
-        if a.partners.get(i) == Some(&Partner::None) && a.used_long.get(j) == Some(&false) {
-            if let (Some(p), Some(ul), Some(slot)) = (
+        if a.partners.get(i) == Some(&Partner::None)
+            && a.used_long.get(j) == Some(&false)
+            && let (Some(p), Some(ul), Some(slot)) = (
                 a.partners.get_mut(i),
                 a.used_long.get_mut(j),
                 a.sims.get_mut(i),
-            ) {
-                *p = Partner::One(j);
-                *ul = true;
-                *slot = s;
-                a.used += 1;
-            }
+            )
+        {
+            *p = Partner::One(j);
+            *ul = true;
+            *slot = s;
+            a.used += 1;
         }
     }
     // Runs are looked for in names of a few tokens (the search is quadratic
@@ -1537,11 +1539,11 @@ fn pair_runs_together(short: &NormalName, long: &NormalName, al: &mut Alignment)
             continue;
         };
         // The pair it had is given back, then the two of the run are taken.
-        if let Some(j) = current {
-            if let Some(u) = al.used_long.get_mut(j) {
-                *u = false;
-                al.used -= 1;
-            }
+        if let Some(j) = current
+            && let Some(u) = al.used_long.get_mut(j)
+        {
+            *u = false;
+            al.used -= 1;
         }
         for j in [x, y] {
             if let Some(u) = al.used_long.get_mut(j) {
@@ -1681,15 +1683,13 @@ fn run_agrees(short: &NormalName, i: usize, long: &NormalName, x: usize, arabic:
             .map(|(_, m)| m)
     };
     let mut marks = marks_at(at).cloned().unwrap_or_default();
-    if !arabic {
-        if let Some(second) = marks_at(at + 1) {
-            marks.letters.extend(&second.letters);
-            // Every letter of the first is inside the run.
-            marks.inner_h = marks.any_h || second.inner_h;
-            marks.any_h |= second.any_h;
-            marks.kh |= second.kh;
-            marks.feminine = second.feminine;
-        }
+    if !arabic && let Some(second) = marks_at(at + 1) {
+        marks.letters.extend(&second.letters);
+        // Every letter of the first is inside the run.
+        marks.inner_h = marks.any_h || second.inner_h;
+        marks.any_h |= second.any_h;
+        marks.kh |= second.kh;
+        marks.feminine = second.feminine;
     }
     let articled = at < 64 && a.articled & (1 << at) != 0;
     arabic_agrees_with_latin(&marks, articled, latin)
@@ -1702,10 +1702,10 @@ fn run_together<'a>(parts: impl IntoIterator<Item = &'a str>) -> String {
     let mut out = String::new();
     for part in parts {
         let mut chars = part.chars();
-        if let (Some(first), Some(last)) = (part.chars().next(), out.chars().last()) {
-            if first == last {
-                chars.next();
-            }
+        if let (Some(first), Some(last)) = (part.chars().next(), out.chars().last())
+            && first == last
+        {
+            chars.next();
         }
         out.extend(chars);
     }

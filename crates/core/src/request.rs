@@ -21,7 +21,7 @@ use crate::country::Country;
 use crate::lifecycle::Instant;
 
 /// What the control plane is about to do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
     /// `open_account`: open a customer account.
@@ -47,7 +47,7 @@ impl Action {
 }
 
 /// Individual or organization.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PartyKind {
     /// `individual`: a natural person.
@@ -67,7 +67,7 @@ impl PartyKind {
 }
 
 /// One decision request, validated.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(remote = "Self", deny_unknown_fields)]
 pub struct DecideRequest {
     /// `request_id`: the caller's id, echoed in the answer.
@@ -102,7 +102,7 @@ pub struct DecideRequest {
 }
 
 /// The `customer` of a request: the Cedar principal.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(remote = "Self", deny_unknown_fields)]
 pub struct Customer {
     /// `id`: required, not blank; the principal `Customer::"<id>"`.
@@ -142,7 +142,7 @@ pub struct Customer {
 }
 
 /// `customer.address`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(remote = "Self", deny_unknown_fields)]
 pub struct Address {
     /// `country`: a declared country (the principal's `country`).
@@ -163,7 +163,7 @@ pub struct Address {
 }
 
 /// `customer.payment`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(remote = "Self", deny_unknown_fields)]
 pub struct Payment {
     /// `country`: a declared country (the principal's `payment_country`).
@@ -175,7 +175,7 @@ pub struct Payment {
 }
 
 /// One of `customer.beneficial_owners`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(remote = "Self", deny_unknown_fields)]
 pub struct BeneficialOwner {
     /// `name`: required, not blank; screened.
@@ -198,7 +198,7 @@ pub struct BeneficialOwner {
 }
 
 /// One of `customer.identifiers`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(remote = "Self", deny_unknown_fields)]
 pub struct Identifier {
     /// `kind`: required; the kind of document, e.g. `passport` (free text).
@@ -211,7 +211,7 @@ pub struct Identifier {
 }
 
 /// `reseller`: the reseller the customer came through.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(remote = "Self", deny_unknown_fields)]
 pub struct Reseller {
     /// `id`: the reseller's id.
@@ -222,7 +222,7 @@ pub struct Reseller {
 }
 
 /// `resource`: the resource acted on (the Cedar resource).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(remote = "Self", deny_unknown_fields)]
 pub struct Resource {
     /// `kind`: required, not blank; the resource `Resource::"<kind>"`.
@@ -602,18 +602,18 @@ impl DecideRequest {
         }
         let c = &self.customer;
         check_party("customer", &c.name, &c.aliases, bounds)?;
-        if let Some(beyond) = bounds.max_parties.checked_sub(1) {
-            if c.beneficial_owners.len() > beyond {
-                return Err(beyond_bound(
-                    format!("customer.beneficial_owners[{beyond}]"),
-                    format!(
-                        "a request names at most {} parties (the customer and its beneficial \
+        if let Some(beyond) = bounds.max_parties.checked_sub(1)
+            && c.beneficial_owners.len() > beyond
+        {
+            return Err(beyond_bound(
+                format!("customer.beneficial_owners[{beyond}]"),
+                format!(
+                    "a request names at most {} parties (the customer and its beneficial \
                          owners), this one {} (--max-parties)",
-                        bounds.max_parties,
-                        c.beneficial_owners.len() + 1
-                    ),
-                ));
-            }
+                    bounds.max_parties,
+                    c.beneficial_owners.len() + 1
+                ),
+            ));
         }
         for (i, owner) in c.beneficial_owners.iter().enumerate() {
             let at = format!("customer.beneficial_owners[{i}]");

@@ -34,7 +34,7 @@ use crate::scripts::Script;
 use crate::typos::{TypoIndex, TypoIndexBuilder};
 
 /// What a match was found on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Basis {
     /// A name or alias, scored 0–100 by similarity.
@@ -50,7 +50,7 @@ pub enum Basis {
 }
 
 /// One designated person matched by the request.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Match {
     /// The designation id (`SMP-0001`).
     pub designation: String,
@@ -59,6 +59,7 @@ pub struct Match {
     /// What in the request matched it.
     pub screened: String,
     /// `customer`, `customer.alias`, `beneficial_owner`, … .
+    #[schema(value_type = String)]
     pub party: &'static str,
     /// What the match was found on.
     pub basis: Basis,
@@ -74,7 +75,7 @@ pub struct Match {
 
 /// How a name match was scored: the tokens paired, the name's own score, and
 /// what the party's kind, date of birth and countries added or took away.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct MatchExplanation {
     /// The pairing of tokens and the name's score before adjustments.
     #[serde(flatten)]
@@ -85,23 +86,24 @@ pub struct MatchExplanation {
 }
 
 /// Points a declared attribute added to (or took from) a name's score.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Adjustment {
     /// `kind_differs`, `date_of_birth_agrees`, `date_of_birth_differs`,
     /// `country_agrees`, `country_differs`.
+    #[schema(value_type = String)]
     pub reason: &'static str,
     /// Points, positive or negative.
     pub points: i32,
 }
 
 /// The best score and every match, highest score first.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Screening {
     /// The best score of any match (0 when none).
     pub score: u8,
     /// The matches, best first (near misses below the threshold included).
     pub matches: Vec<Match>,
-    /// Set when `matches` was cut to a limit ([`Screening::truncate`]): more
+    /// Set when `matches` was cut to a limit (`--max-matches`): more
     /// matched than are listed. The score is the best of all of them.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub matches_truncated: bool,
@@ -1134,12 +1136,12 @@ impl ScreeningIndex {
         let at = out.screening.matches.len();
         match out.seen.entry((i, basis, screened.into())) {
             Entry::Occupied(seen) => {
-                if let Some(m) = out.screening.matches.get_mut(*seen.get()) {
-                    if m.score < score {
-                        m.score = score;
-                        m.name = name;
-                        m.explanation = explanation;
-                    }
+                if let Some(m) = out.screening.matches.get_mut(*seen.get())
+                    && m.score < score
+                {
+                    m.score = score;
+                    m.name = name;
+                    m.explanation = explanation;
                 }
                 return false;
             }
@@ -1270,25 +1272,25 @@ fn adjustments(d: &Designated, party: &Party) -> [Adjustment; 3] {
             points: -KIND_CONFLICT,
         };
     }
-    if let Some(dob) = party.date_of_birth {
-        if !d.dates_of_birth.is_empty() {
-            let agrees = |x: &PartialDate| {
-                x.year == dob.year
-                    && (x.month.is_none() || dob.month.is_none() || x.month == dob.month)
-                    && (x.day.is_none() || dob.day.is_none() || x.day == dob.day)
+    if let Some(dob) = party.date_of_birth
+        && !d.dates_of_birth.is_empty()
+    {
+        let agrees = |x: &PartialDate| {
+            x.year == dob.year
+                && (x.month.is_none() || dob.month.is_none() || x.month == dob.month)
+                && (x.day.is_none() || dob.day.is_none() || x.day == dob.day)
+        };
+        let near = |x: &PartialDate| x.year.abs_diff(dob.year) <= 1;
+        if d.dates_of_birth.iter().any(agrees) {
+            born = Adjustment {
+                reason: "date_of_birth_agrees",
+                points: 5,
             };
-            let near = |x: &PartialDate| x.year.abs_diff(dob.year) <= 1;
-            if d.dates_of_birth.iter().any(agrees) {
-                born = Adjustment {
-                    reason: "date_of_birth_agrees",
-                    points: 5,
-                };
-            } else if !d.dates_of_birth.iter().any(near) {
-                born = Adjustment {
-                    reason: "date_of_birth_differs",
-                    points: -15,
-                };
-            }
+        } else if !d.dates_of_birth.iter().any(near) {
+            born = Adjustment {
+                reason: "date_of_birth_differs",
+                points: -15,
+            };
         }
     }
     let theirs: Vec<Country> = d

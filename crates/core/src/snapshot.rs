@@ -89,9 +89,10 @@ impl From<Vec<Diagnostic>> for BuildError {
 }
 
 /// A geo database in force, as reported by `/v1/status`.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct GeoInfo {
     /// `path`: the database file.
+    #[schema(value_type = String)]
     pub path: PathBuf,
     /// `database_type`: as its metadata names it (`GeoLite2-Country`, …).
     pub database_type: String,

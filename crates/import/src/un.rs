@@ -415,10 +415,10 @@ fn dates_of_birth(dob: &DateOfBirth) -> Vec<BirthDate> {
     if let Some(year) = year(&dob.year) {
         return vec![BirthDate::Year(year)];
     }
-    if dob.type_of_date.trim().eq_ignore_ascii_case("between") {
-        if let (Some(from), Some(to)) = (year(&dob.from_year), year(&dob.to_year)) {
-            return year_range(from, to);
-        }
+    if dob.type_of_date.trim().eq_ignore_ascii_case("between")
+        && let (Some(from), Some(to)) = (year(&dob.from_year), year(&dob.to_year))
+    {
+        return year_range(from, to);
     }
     note_date(&dob.note).into_iter().collect()
 }
@@ -431,10 +431,10 @@ fn note_date(note: &str) -> Option<BirthDate> {
         return None;
     }
     let words: Vec<&str> = note.split_whitespace().collect();
-    if let [m, y] = words.as_slice() {
-        if let (Some(m), Some(y)) = (month_number(m), year(y)) {
-            return BirthDate::month(y, m);
-        }
+    if let [m, y] = words.as_slice()
+        && let (Some(m), Some(y)) = (month_number(m), year(y))
+    {
+        return BirthDate::month(y, m);
     }
     let mut years = note.split(|c: char| !c.is_ascii_digit()).filter_map(year);
     match (years.next(), years.next()) {

@@ -6,9 +6,9 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
+use super::openapi::{ReloadAccepted, Reloaded};
 use crate::server::reload::ReloadRequest;
 use crate::server::state::AppState;
 
@@ -17,6 +17,21 @@ use crate::server::state::AppState;
 /// the errors (the snapshot in force is unchanged), or, for a long build, 202
 /// with the reload's id (its outcome then shows in `/v1/status`). Requests
 /// that arrive during a build share the next one.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/reload",
+    tag = "operations",
+    params(("force" = Option<bool>, Query, description = "Accept a designation list that shrinks beyond `--max-list-shrink`")),
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "Rebuilt: the new snapshot is in force", body = Reloaded),
+        (status = 202, description = "Still building; its outcome will show in `/v1/status` (`last_reload`)", body = ReloadAccepted),
+        (status = 400, description = "`unknown_field` or `invalid_value` in the query", body = ErrorBody),
+        (status = 401, description = "`unauthorized`: missing or wrong bearer token", body = ErrorBody),
+        (status = 403, description = "`admin_disabled`: no `--admin-token`", body = ErrorBody),
+        (status = 422, description = "Refused: the inputs are invalid (`errors`) or the list would shrink too far; the snapshot in force is unchanged", body = Reloaded),
+    ),
+)]
 pub(super) async fn reload(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -32,12 +47,12 @@ pub(super) async fn reload(
     let Ok(outcome) = tokio::time::timeout(wait, state.wait_reload(id)).await else {
         return Ok((
             StatusCode::ACCEPTED,
-            Json(json!({
-                "accepted": true,
-                "reload_id": id,
-                "policy_revision": &*state.snapshot().revision,
-                "message": "the reload is still building; its outcome will show in /v1/status (last_reload)",
-            })),
+            Json(ReloadAccepted {
+                accepted: true,
+                reload_id: id,
+                policy_revision: state.snapshot().revision.to_string(),
+                message: "the reload is still building; its outcome will show in /v1/status (last_reload)".into(),
+            }),
         )
             .into_response());
     };
@@ -46,15 +61,21 @@ pub(super) async fn reload(
     } else {
         StatusCode::UNPROCESSABLE_ENTITY
     };
+    let errors = outcome
+        .errors
+        .iter()
+        .map(serde_json::to_value)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ApiError::internal("cannot serialise the reload's errors", e))?;
     Ok((
         status,
-        Json(json!({
-            "reloaded": outcome.succeeded(),
-            "result": outcome.result,
-            "reload_id": outcome.id,
-            "policy_revision": &*outcome.policy_revision,
-            "errors": &outcome.errors,
-        })),
+        Json(Reloaded {
+            reloaded: outcome.succeeded(),
+            result: outcome.result.to_owned(),
+            reload_id: outcome.id,
+            policy_revision: outcome.policy_revision.to_string(),
+            errors,
+        }),
     )
         .into_response())
 }

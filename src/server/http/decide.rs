@@ -9,6 +9,7 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use portcullis_audit::Unavailable;
 use portcullis_core::budget::{Budget as _, CancelOnDrop, OverBudget, Timebox};
@@ -16,7 +17,7 @@ use portcullis_core::decision::Decision;
 use portcullis_core::engine::decide_within;
 use portcullis_core::request::DecideRequest;
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::extract::Decoded;
 use crate::server::state::AppState;
 
@@ -28,7 +29,31 @@ const INLINE_NAMES: usize = 64;
 /// Batches above this size are decided on the blocking pool.
 const INLINE_BATCH: usize = 16;
 
-/// `POST /v1/decide`.
+/// One decision: allow, deny or conditional, with the reasons, conditions,
+/// obligations and the facts decided on; recorded before it is answered.
+#[utoipa::path(
+    post,
+    path = "/v1/decide",
+    tag = "decisions",
+    request_body(content = DecideRequest, description = "One provisioning request", example = json!({
+        "request_id": "req-1",
+        "action": "provision",
+        "customer": {"id": "cust-123", "kind": "organization", "name": "Example Trading LLC",
+                     "address": {"country": "AE"},
+                     "beneficial_owners": [{"name": "Ivan Petrov", "nationalities": ["RU"]}]},
+        "source_ips": ["8.8.8.8"],
+        "resource": {"kind": "gpu_cluster", "region": "us-east-1", "gpu_count": 512}
+    })),
+    responses(
+        (status = 200, description = "The decision", body = Decision),
+        (status = 400, description = "Bad input, the field named: `malformed_json`, `missing_field`, `unknown_field`, `duplicate_field`, `invalid_type`, `invalid_value` (also a request beyond `--max-names`, `--max-parties`, `--max-name-length`, or `at` without `--allow-as-of`), `invalid_country`, `invalid_ip`, `bad_body`", body = ErrorBody,
+            example = json!({"error": {"code": "invalid_country", "message": "invalid country code `Iran`: expected an ISO 3166-1 alpha-2 code such as `US`", "field": "customer.nationalities[0]"}})),
+        (status = 408, description = "`request_timeout`: not decided within `--request-timeout`", body = ErrorBody),
+        (status = 413, description = "`payload_too_large`: the body is over `--max-body`", body = ErrorBody),
+        (status = 500, description = "`internal`: a fault of the service, never bad input", body = ErrorBody),
+        (status = 503, description = "`records_unavailable`: decision records cannot be written, so no decision is given", body = ErrorBody),
+    ),
+)]
 pub(super) async fn one(
     State(state): State<Arc<AppState>>,
     Decoded(request): Decoded<DecideRequest>,
@@ -47,20 +72,44 @@ pub(super) async fn one(
     }
 }
 
-#[derive(Deserialize)]
+/// Up to `--max-batch` requests, decided on one snapshot.
+#[derive(Deserialize, ToSchema)]
 #[serde(remote = "Self", deny_unknown_fields)]
 pub(super) struct BatchRequest {
+    /// The requests, each as `POST /v1/decide` takes it.
     requests: Vec<DecideRequest>,
 }
 
 portcullis_core::objects_only!(BatchRequest);
 
-#[derive(Serialize)]
+/// The decisions, in the order of the requests.
+#[derive(Serialize, ToSchema)]
 pub(super) struct BatchResponse {
+    /// One decision per request, in the same order.
     decisions: Vec<Decision>,
 }
 
-/// `POST /v1/decide/batch`: all the decisions, or one error for the batch.
+/// All the decisions, in order, or one error for the batch (the field
+/// prefixed `requests[i].`).
+#[utoipa::path(
+    post,
+    path = "/v1/decide/batch",
+    tag = "decisions",
+    request_body(content = BatchRequest, description = "Up to `--max-batch` (1,000) requests", example = json!({
+        "requests": [
+            {"request_id": "a", "action": "open_account", "customer": {"id": "c1", "name": "Ana Lima", "address": {"country": "BR"}}},
+            {"request_id": "b", "action": "open_account", "customer": {"id": "c2", "name": "Bo Chen"}, "reseller": {"id": "r1", "country": "KP"}}
+        ]
+    })),
+    responses(
+        (status = 200, description = "Every decision, in order", body = BatchResponse),
+        (status = 400, description = "Bad input in the batch or one of its requests (as `POST /v1/decide`; the field prefixed `requests[i].`)", body = ErrorBody),
+        (status = 408, description = "`request_timeout`", body = ErrorBody),
+        (status = 413, description = "`payload_too_large` or `batch_too_large` (over `--max-batch`)", body = ErrorBody),
+        (status = 500, description = "`internal`", body = ErrorBody),
+        (status = 503, description = "`records_unavailable`", body = ErrorBody),
+    ),
+)]
 pub(super) async fn batch(
     State(state): State<Arc<AppState>>,
     Decoded(batch): Decoded<BatchRequest>,

@@ -3,7 +3,8 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use portcullis_core::budget::OverBudget;
 use portcullis_core::request::RequestError;
@@ -86,12 +87,127 @@ impl From<BodyError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({
-            "error": {"code": self.code, "message": self.message, "field": self.field}
-        });
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code,
+                message: self.message,
+                field: self.field,
+            },
+        };
         (self.status, Json(body)).into_response()
     }
 }
+
+/// The body of every error answer.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct ErrorBody {
+    error: ErrorDetail,
+}
+
+/// What went wrong, and where.
+#[derive(Serialize, ToSchema)]
+struct ErrorDetail {
+    /// A stable code; see the list below.
+    #[schema(value_type = ErrorCode)]
+    code: &'static str,
+    /// What went wrong, for a person.
+    message: String,
+    /// The field at fault as a path (`customer.nationalities[0]`,
+    /// `requests[3].customer.name`); `null` when no one field is.
+    field: Option<String>,
+}
+
+/// Every error code, its HTTP status and what it means: the schema of `code`
+/// in the published API document.
+pub(crate) const ERROR_CODES: &[(&str, u16, &str)] = &[
+    ("malformed_json", 400, "the body is not JSON"),
+    ("missing_field", 400, "a required field is absent"),
+    (
+        "unknown_field",
+        400,
+        "a field the API does not know (a typo must not drop a fact)",
+    ),
+    ("duplicate_field", 400, "a key given twice in one object"),
+    (
+        "invalid_type",
+        400,
+        "a value of the wrong JSON type (an array where an object is expected, …)",
+    ),
+    (
+        "invalid_value",
+        400,
+        "a value out of its domain, or a request beyond a bound (names, parties, name length, `at` on a live endpoint)",
+    ),
+    (
+        "invalid_country",
+        400,
+        "not an ISO 3166-1 alpha-2 country code",
+    ),
+    ("invalid_ip", 400, "not an IPv4 or IPv6 address"),
+    ("bad_body", 400, "the body could not be read"),
+    (
+        "unauthorized",
+        401,
+        "an admin endpoint without the right bearer token",
+    ),
+    (
+        "admin_disabled",
+        403,
+        "admin endpoints are off (no `--admin-token`)",
+    ),
+    ("not_found", 404, "no such endpoint"),
+    (
+        "shadow_off",
+        404,
+        "shadow evaluation is off (`serve --shadow DIR`)",
+    ),
+    (
+        "method_not_allowed",
+        405,
+        "the endpoint does not take this method (see `Allow`)",
+    ),
+    (
+        "request_timeout",
+        408,
+        "not complete within `--request-timeout`; no decision was made",
+    ),
+    ("payload_too_large", 413, "the body is over `--max-body`"),
+    (
+        "batch_too_large",
+        413,
+        "a batch of more than `--max-batch` requests",
+    ),
+    (
+        "internal",
+        500,
+        "a fault of the service (never bad input); see its log",
+    ),
+    (
+        "records_unavailable",
+        503,
+        "decision records cannot be written, so no decision is given",
+    ),
+];
+
+/// The schema of an error `code`: one of [`ERROR_CODES`].
+pub(crate) struct ErrorCode;
+
+impl utoipa::PartialSchema for ErrorCode {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use std::fmt::Write as _;
+        let mut description = String::from("A stable error code:\n");
+        for (code, status, meaning) in ERROR_CODES {
+            let _ = writeln!(description, "- `{code}` ({status}): {meaning}");
+        }
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .enum_values(Some(ERROR_CODES.iter().map(|(code, _, _)| *code)))
+            .description(Some(description))
+            .into()
+    }
+}
+
+impl ToSchema for ErrorCode {}
 
 impl From<OverBudget> for ApiError {
     fn from(_: OverBudget) -> Self {

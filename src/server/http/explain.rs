@@ -15,10 +15,28 @@ use portcullis_core::request::{Bounds, DecideRequest};
 
 use super::admin::Admin;
 use super::decide::within_budget;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::extract::Decoded;
 use crate::server::state::AppState;
 
+/// The decision on one request and how it was reached: the countries and
+/// where each came from, every policy of the action and what it did, a
+/// summary. May set `at`; nothing is recorded.
+#[utoipa::path(
+    post,
+    path = "/v1/explain",
+    tag = "authors",
+    security(("admin_token" = [])),
+    request_body(content = DecideRequest, description = "A request as `POST /v1/decide` takes it; `at` is allowed"),
+    responses(
+        (status = 200, description = "The decision and its trace", body = Explanation),
+        (status = 400, description = "Bad input, as `POST /v1/decide`", body = ErrorBody),
+        (status = 401, description = "`unauthorized`", body = ErrorBody),
+        (status = 403, description = "`admin_disabled`", body = ErrorBody),
+        (status = 408, description = "`request_timeout`", body = ErrorBody),
+        (status = 413, description = "`payload_too_large`", body = ErrorBody),
+    ),
+)]
 pub(super) async fn explain(
     State(state): State<Arc<AppState>>,
     _admin: Admin,

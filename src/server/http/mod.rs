@@ -9,6 +9,7 @@ mod decide; // POST /v1/decide, /v1/decide/batch: one decide-and-record path
 mod error; // ApiError: the only error body on the wire
 mod explain; // POST /v1/explain (admin): a decision and its trace
 mod extract; // the body extractor: size limit, early 413, decoding into ApiError
+mod openapi; // GET /v1/openapi.json: the API as OpenAPI 3.1, from the wire types
 mod shadow; // GET /v1/shadow: what the shadow candidate would change
 mod status; // /healthz, /readyz, /v1/status, /metrics
 
@@ -26,6 +27,7 @@ use crate::server::deadline::DeadlineLayer;
 use crate::server::state::AppState;
 pub use error::ApiError;
 pub use extract::{BodyError, Decoded, RequestBody};
+pub use openapi::document_json as openapi_document;
 
 /// Builds the router over shared state.
 pub fn router(state: Arc<AppState>) -> Router {
@@ -40,6 +42,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(status::healthz))
         .route("/readyz", get(status::readyz))
         .route("/metrics", get(status::metrics))
+        .route("/v1/openapi.json", get(openapi::document))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limits.max_body))
