@@ -11,6 +11,11 @@
 //!
 //! With `--reload-every`, the run has two phases of equal length: steady state,
 //! then the same load while `POST /v1/admin/reload` is called at that interval.
+//!
+//! With `--grpc`, the same corpus goes to `portcullis.v1.Decisions` instead:
+//! each JSON body is turned once, before the clock starts, into the message
+//! whose proto3 JSON form it is (from the service's own descriptors), and
+//! each connection is one HTTP/2 channel sending them already encoded.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -43,6 +48,8 @@ pub struct Plan {
     /// Call the admin reload at this interval in a second phase.
     pub reload_every: Option<Duration>,
     pub admin_token: Option<String>,
+    /// Call `portcullis.v1.Decisions` over gRPC instead of the JSON API.
+    pub grpc: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +68,13 @@ pub enum LoadError {
     },
     #[error("the corpus is empty")]
     EmptyCorpus,
+    #[error("cannot connect over gRPC to `{address}`: {cause}")]
+    GrpcConnect {
+        address: String,
+        cause: tonic::transport::Error,
+    },
+    #[error("corpus line {line} is not a `portcullis.v1` request: {cause}")]
+    NotAMessage { line: usize, cause: String },
     #[error("invalid request: {0}")]
     Request(String),
     #[error("histogram: {0}")]
@@ -122,6 +136,14 @@ pub async fn run(plan: Plan) -> Result<Vec<PhaseReport>, LoadError> {
     if plan.corpus.is_empty() {
         return Err(LoadError::EmptyCorpus);
     }
+    let plan = if plan.grpc {
+        Plan {
+            corpus: grpc::encode(&plan.corpus, &plan.path)?,
+            ..plan
+        }
+    } else {
+        plan
+    };
     let mut reports = vec![phase(&plan, "steady", None).await?];
     if let Some(every) = plan.reload_every {
         reports.push(phase(&plan, "reloading", Some(every)).await?);
@@ -189,6 +211,16 @@ async fn start_workers(
     let rx = Arc::new(Mutex::new(rx));
     let mut workers = Vec::with_capacity(plan.connections);
     for _ in 0..plan.connections.max(1) {
+        if plan.grpc {
+            let channel = grpc::connect(&plan.address).await?;
+            workers.push(tokio::spawn(grpc::worker(
+                channel,
+                grpc::method(&plan.path),
+                rx.clone(),
+                errors.clone(),
+            )));
+            continue;
+        }
         let sender = connect(&plan.address).await?;
         workers.push(tokio::spawn(worker(
             sender,
@@ -402,4 +434,97 @@ pub fn render(reports: &[PhaseReport]) -> String {
         ));
     }
     out
+}
+
+/// The gRPC side of the load generator.
+mod grpc {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use bytes::Bytes;
+    use hdrhistogram::Histogram;
+    use prost_reflect::{DescriptorPool, DynamicMessage};
+    use tokio::sync::Mutex;
+    use tonic::transport::Channel;
+
+    use super::{Job, LoadError, new_histogram};
+    use crate::server::grpc::{DESCRIPTORS, SERVICE, raw::RawCodec};
+
+    /// The method a JSON API path stands for.
+    pub(super) fn method(path: &str) -> &'static str {
+        if path.trim_end_matches('/').ends_with("/batch") {
+            "DecideBatch"
+        } else {
+            "Decide"
+        }
+    }
+
+    /// Each JSON body as the encoded message of the path's method.
+    pub(super) fn encode(corpus: &[Bytes], path: &str) -> Result<Vec<Bytes>, LoadError> {
+        let not_a_message = |line: usize, cause: String| LoadError::NotAMessage { line, cause };
+        let pool =
+            DescriptorPool::decode(DESCRIPTORS).map_err(|e| not_a_message(0, e.to_string()))?;
+        let input = pool
+            .get_service_by_name(SERVICE)
+            .and_then(|s| s.methods().find(|m| m.name() == method(path)))
+            .map(|m| m.input())
+            .ok_or_else(|| not_a_message(0, format!("no method {}", method(path))))?;
+        corpus
+            .iter()
+            .enumerate()
+            .map(|(i, body)| {
+                let mut de = serde_json::Deserializer::from_slice(body);
+                let message = DynamicMessage::deserialize(input.clone(), &mut de)
+                    .map_err(|e| not_a_message(i + 1, e.to_string()))?;
+                Ok(Bytes::from(prost::Message::encode_to_vec(&message)))
+            })
+            .collect()
+    }
+
+    pub(super) async fn connect(address: &str) -> Result<Channel, LoadError> {
+        let fail = |cause| LoadError::GrpcConnect {
+            address: address.to_owned(),
+            cause,
+        };
+        Channel::from_shared(format!("http://{address}"))
+            .map_err(|e| LoadError::Request(e.to_string()))?
+            .tcp_nodelay(true)
+            .connect()
+            .await
+            .map_err(fail)
+    }
+
+    /// One channel's task: sends each job's message, times it from the
+    /// moment it was due.
+    pub(super) async fn worker(
+        channel: Channel,
+        method: &'static str,
+        jobs: Arc<Mutex<tokio::sync::mpsc::UnboundedReceiver<Job>>>,
+        errors: Arc<AtomicU64>,
+    ) -> Result<(Histogram<u64>, u64), LoadError> {
+        let path: tonic::codegen::http::uri::PathAndQuery =
+            format!("/{SERVICE}/{method}").parse().map_err(
+                |e: tonic::codegen::http::uri::InvalidUri| LoadError::Request(e.to_string()),
+            )?;
+        let mut client = tonic::client::Grpc::new(channel);
+        let mut hist = new_histogram()?;
+        let mut ok = 0;
+        loop {
+            let job = { jobs.lock().await.recv().await };
+            let Some(job) = job else { break };
+            let good = client.ready().await.is_ok()
+                && client
+                    .unary(tonic::Request::new(job.body), path.clone(), RawCodec)
+                    .await
+                    .is_ok();
+            let micros = u64::try_from(job.intended.elapsed().as_micros()).unwrap_or(u64::MAX);
+            let _ = hist.record(micros.max(1));
+            if good {
+                ok += 1;
+            } else {
+                errors.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        Ok((hist, ok))
+    }
 }

@@ -16,6 +16,8 @@ const DEFAULT_PATH: &str = "/v1/decide";
 #[derive(Debug, Args)]
 pub struct BenchArgs {
     /// Endpoint to load: `http://host:port[/path]` (path default `/v1/decide`).
+    /// With `--grpc`, the gRPC address (`serve --grpc-listen`); the path
+    /// chooses the method (`/v1/decide/batch`: `DecideBatch`).
     #[arg(long, default_value = "http://127.0.0.1:8700")]
     url: String,
     /// Offered requests per second (open loop: sent on schedule, whatever the answers).
@@ -24,18 +26,22 @@ pub struct BenchArgs {
     /// Length of each phase (e.g. `30s`).
     #[arg(long, default_value = "10s")]
     duration: HumanDuration,
-    /// HTTP/1.1 connections.
+    /// HTTP/1.1 connections (with `--grpc`, HTTP/2 channels).
     #[arg(long, default_value_t = 16)]
     connections: usize,
     /// JSON Lines file of request bodies, sent in turn. Default: a built-in mix.
     #[arg(long)]
     corpus: Option<PathBuf>,
     /// Add a second phase that calls `POST /v1/admin/reload` at this interval.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "grpc")]
     reload_every: Option<HumanDuration>,
     /// Bearer token for the reload calls.
     #[arg(long, env = "PORTCULLIS_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
+    /// Call `portcullis.v1.Decisions` over gRPC with the same corpus (each
+    /// JSON body sent as the message whose proto3 JSON form it is).
+    #[arg(long)]
+    grpc: bool,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -78,6 +84,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<u8> {
         path,
         reload_every: args.reload_every.map(Duration::from),
         admin_token: args.admin_token,
+        grpc: args.grpc,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -36,7 +36,11 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8700", env = "PORTCULLIS_LISTEN")]
     listen: SocketAddr,
-    /// Largest accepted request body, in bytes.
+    /// Also serve gRPC (`portcullis.v1.Decisions`, server reflection and
+    /// `grpc.health.v1`) on this address; off by default.
+    #[arg(long, value_name = "ADDR", env = "PORTCULLIS_GRPC_LISTEN")]
+    grpc_listen: Option<SocketAddr>,
+    /// Largest accepted request body, in bytes (over gRPC: the largest message).
     #[arg(long, default_value_t = Limits::default().max_body)]
     max_body: usize,
     /// Most requests in one batch.
@@ -321,6 +325,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<u8> {
     );
     let options = Options {
         listen: args.listen,
+        grpc_listen: args.grpc_listen,
         connections: args.connections(),
         drain: args.drain_timeout.into(),
         watch: (!args.no_watch).then_some(args.watch_debounce.into()),

@@ -22,11 +22,34 @@ pub struct InForce<'a> {
     pub designations: usize,
 }
 
+/// How a request reached the service: the `transport` label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// The JSON API.
+    Http,
+    /// `portcullis.v1.Decisions` (`serve --grpc-listen`).
+    Grpc,
+}
+
+impl Transport {
+    /// Both, in label order.
+    pub const ALL: [Transport; 2] = [Self::Http, Self::Grpc];
+
+    /// `http` or `grpc`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Http => "http",
+            Self::Grpc => "grpc",
+        }
+    }
+}
+
 /// Every metric Portcullis exports.
 #[derive(Clone)]
 pub struct Metrics {
     registry: Registry,
-    decisions: [IntCounter; 3],
+    /// By transport, then by outcome.
+    decisions: [[IntCounter; 3]; 2],
     decision_seconds: Histogram,
     rejected: IntCounterVec,
     reloads: IntCounterVec,
@@ -175,10 +198,15 @@ impl Metrics {
     pub fn new() -> Result<Self, MetricsError> {
         let registry = Registry::new_custom(Some("portcullis".into()), None)?;
         let decisions_vec = IntCounterVec::new(
-            Opts::new("decisions_total", "Decisions answered, by outcome"),
-            &["decision"],
+            Opts::new(
+                "decisions_total",
+                "Decisions answered, by outcome and transport (http, grpc)",
+            ),
+            &["decision", "transport"],
         )?;
-        let decisions = Outcome::ALL.map(|o| decisions_vec.with_label_values(&[o.as_str()]));
+        let decisions = Transport::ALL.map(|t| {
+            Outcome::ALL.map(|o| decisions_vec.with_label_values(&[o.as_str(), t.as_str()]))
+        });
         let decision_seconds = Histogram::with_opts(
             HistogramOpts::new(
                 "decision_duration_seconds",
@@ -191,9 +219,9 @@ impl Metrics {
         let rejected = IntCounterVec::new(
             Opts::new(
                 "rejected_requests_total",
-                "Requests rejected before a decision, by error code",
+                "Requests rejected before a decision, by error code and transport",
             ),
-            &["code"],
+            &["code", "transport"],
         )?;
         let reloads = IntCounterVec::new(
             Opts::new("reloads_total", "Snapshot reloads, by result"),
@@ -272,8 +300,12 @@ impl Metrics {
         })
     }
 
-    pub fn record_decision(&self, outcome: Outcome, seconds: f64) {
-        let [allow, deny, conditional] = &self.decisions;
+    pub fn record_decision(&self, transport: Transport, outcome: Outcome, seconds: f64) {
+        let [http, grpc] = &self.decisions;
+        let [allow, deny, conditional] = match transport {
+            Transport::Http => http,
+            Transport::Grpc => grpc,
+        };
         match outcome {
             Outcome::Allow => allow.inc(),
             Outcome::Deny => deny.inc(),
@@ -282,8 +314,10 @@ impl Metrics {
         self.decision_seconds.observe(seconds);
     }
 
-    pub fn record_rejection(&self, code: &str) {
-        self.rejected.with_label_values(&[code]).inc();
+    pub fn record_rejection(&self, transport: Transport, code: &str) {
+        self.rejected
+            .with_label_values(&[code, transport.as_str()])
+            .inc();
     }
 
     /// One finished build: `result` is `success`, `failure` (invalid inputs)

@@ -2,6 +2,7 @@
 
 pub mod connections; // HTTP/1.1 connections: accept loop, time limits, connection cap, lingering close
 pub mod deadline; // the request time limit, armed only when a request waits
+pub mod grpc; // serve --grpc-listen: portcullis.v1.Decisions, reflection, health
 pub mod http; // axum router, handlers, errors
 pub mod measures; // logs measures starting and ending while serving
 pub mod metrics; // Prometheus metrics

@@ -17,6 +17,8 @@ use crate::server::state::AppState;
 pub struct Options {
     /// Address to listen on.
     pub listen: SocketAddr,
+    /// Address to serve gRPC on, if any.
+    pub grpc_listen: Option<SocketAddr>,
     /// Connection limits and time limits.
     pub connections: Settings,
     /// On shutdown, how long requests in progress may take to finish.
@@ -40,6 +42,8 @@ pub enum ServeError {
         #[source]
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Grpc(#[from] crate::server::grpc::GrpcError),
     #[error("the server task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
 }
@@ -98,6 +102,10 @@ pub async fn run(state: Arc<AppState>, options: Options) -> Result<(), ServeErro
         .await
         .map_err(listen_error)?;
     let local = listener.local_addr().map_err(listen_error)?;
+    let grpc_listener = match options.grpc_listen {
+        Some(address) => Some(crate::server::grpc::bind(address).await?),
+        None => None,
+    };
     let settings = options.connections;
     tracing::info!(
         max_connections = settings.max_connections,
@@ -112,14 +120,35 @@ pub async fn run(state: Arc<AppState>, options: Options) -> Result<(), ServeErro
     let server = tokio::spawn(server.serve(listener, router, async move {
         let _ = rx.wait_for(|stop| *stop).await;
     }));
-    tracing::info!(address = %local, "listening");
+    let grpc_address = grpc_listener
+        .as_ref()
+        .map_or_else(|| "off".to_owned(), |l| l.local.to_string());
+    tracing::info!(address = %local, grpc = %grpc_address, "listening");
+    let grpc = grpc_listener.map(|listener| {
+        let mut rx = tx.subscribe();
+        tokio::spawn(crate::server::grpc::serve(
+            state.clone(),
+            listener,
+            async move {
+                let _ = rx.wait_for(|stop| *stop).await;
+            },
+        ))
+    });
     let measures = tokio::spawn(crate::server::measures::log_transitions(state.clone()));
     signals.run(state.clone()).await;
     measures.abort();
     let drain = options.drain;
     tracing::info!(drain = ?drain, "shutting down: draining in-flight requests");
     let _ = tx.send(true);
-    match tokio::time::timeout(drain, server).await {
+    let drained = async {
+        let http = server.await;
+        if let Some(grpc) = grpc {
+            // A gRPC failure was logged where it happened; the drain goes on.
+            let _ = grpc.await;
+        }
+        http
+    };
+    match tokio::time::timeout(drain, drained).await {
         Ok(joined) => joined?,
         Err(_) => {
             let open = closer.close_all();

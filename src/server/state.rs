@@ -82,6 +82,12 @@ pub const DEFAULT_UPCOMING: std::time::Duration = std::time::Duration::from_secs
 pub const DEFAULT_MAX_LIST_SHRINK: f64 = 0.10;
 
 impl AppState {
+    /// Ready to decide (`/readyz`, gRPC health): a snapshot is always in
+    /// force, so ready unless decision records cannot be written.
+    pub fn ready(&self) -> bool {
+        self.recorder.as_ref().is_none_or(|r| r.healthy())
+    }
+
     pub fn new(
         snapshot: Snapshot,
         metrics: Metrics,

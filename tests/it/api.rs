@@ -359,11 +359,13 @@ async fn operations_endpoints() {
     assert_eq!(status, StatusCode::OK);
     let text = String::from_utf8(text).unwrap();
     assert!(
-        text.contains("portcullis_decisions_total{decision=\"allow\"} 1"),
+        text.contains("portcullis_decisions_total{decision=\"allow\",transport=\"http\"} 1"),
         "{text}"
     );
     assert!(text.contains("portcullis_decision_duration_seconds_count 1"));
-    assert!(text.contains("portcullis_rejected_requests_total{code=\"malformed_json\"} 1"));
+    assert!(text.contains(
+        "portcullis_rejected_requests_total{code=\"malformed_json\",transport=\"http\"} 1"
+    ));
     assert!(text.contains(&format!(
         "portcullis_snapshot_info{{revision={}}} 1",
         st["policy_revision"]

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use crate::support::{BASELINE, maxmind, policy_dir, root};
 
-const BIN: &str = env!("CARGO_BIN_EXE_portcullis");
+pub const BIN: &str = env!("CARGO_BIN_EXE_portcullis");
 const DEADLINE: Duration = Duration::from_secs(30);
 
 pub struct Server {
@@ -470,7 +470,7 @@ fn bench_command_loads_a_running_server_open_loop() {
         "{reports}"
     );
     let metrics = metrics_text(&server.base);
-    assert!(metrics.contains("portcullis_decisions_total{decision=\"allow\"}"));
+    assert!(metrics.contains("portcullis_decisions_total{decision=\"allow\",transport=\"http\"}"));
 }
 
 #[test]

@@ -18,6 +18,7 @@ mod connections;
 mod fuzz;
 mod geo;
 mod golden;
+mod grpc;
 mod impact;
 mod import;
 mod layers;

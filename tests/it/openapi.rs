@@ -355,7 +355,7 @@ async fn operations_answers_fit_the_schema() {
 }
 
 /// The JSON bodies the README posts to `/v1/decide` with curl.
-fn readme_requests() -> Vec<Value> {
+pub fn readme_requests() -> Vec<Value> {
     let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
     let mut out = Vec::new();
     for (i, _) in readme.match_indices("/v1/decide") {

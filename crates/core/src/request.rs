@@ -512,6 +512,14 @@ pub fn decode<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, RequestError>
     Ok(value)
 }
 
+/// Decodes a request already held as a JSON value (the gRPC service's, built
+/// from its proto3 message): the same validation and error codes as [`decode`].
+pub fn decode_value<T: serde::de::DeserializeOwned>(
+    value: serde_json::Value,
+) -> Result<T, RequestError> {
+    serde_path_to_error::deserialize(value).map_err(classify)
+}
+
 /// Decodes one `POST /v1/decide` body.
 pub fn parse_decide(body: &[u8]) -> Result<DecideRequest, RequestError> {
     decode(body)

@@ -19,6 +19,7 @@ use portcullis_core::request::DecideRequest;
 
 use super::error::{ApiError, ErrorBody};
 use super::extract::Decoded;
+use crate::server::metrics::Transport;
 use crate::server::state::AppState;
 
 /// Requests (or batches) that screen more names than this are decided on the
@@ -62,7 +63,7 @@ pub(super) async fn one(
     request
         .check_bounds(&state.limits.bounds())
         .map_err(|e| ApiError::from(e).counted(&state))?;
-    let mut decisions = decide_and_record(&state, vec![request], budget).await?;
+    let mut decisions = decide_and_record(&state, vec![request], budget, Transport::Http).await?;
     match decisions.pop() {
         Some(decision) => Ok(Answer(decision)),
         None => Err(ApiError::internal(
@@ -116,12 +117,12 @@ pub(super) async fn batch(
 ) -> Result<Answer<BatchResponse>, ApiError> {
     let budget = Timebox::until(Instant::now() + state.limits.request_timeout);
     check_batch(&state, &batch.requests).map_err(|e| e.counted(&state))?;
-    let decisions = decide_and_record(&state, batch.requests, budget).await?;
+    let decisions = decide_and_record(&state, batch.requests, budget, Transport::Http).await?;
     Ok(Answer(BatchResponse { decisions }))
 }
 
 /// The batch's size, then each request's bounds (the field named by index).
-fn check_batch(state: &AppState, requests: &[DecideRequest]) -> Result<(), ApiError> {
+pub(crate) fn check_batch(state: &AppState, requests: &[DecideRequest]) -> Result<(), ApiError> {
     let max = state.limits.max_batch;
     if requests.len() > max {
         let mut e = ApiError::new(
@@ -175,10 +176,11 @@ struct Decided {
 /// are certain to be answered (a stopped request gives none); recorded
 /// (queued, or written and synced with `--records-sync always`) before any
 /// is answered.
-async fn decide_and_record(
+pub(crate) async fn decide_and_record(
     state: &Arc<AppState>,
     requests: Vec<DecideRequest>,
     budget: Timebox,
+    transport: Transport,
 ) -> Result<Vec<Decision>, ApiError> {
     records_ready(state)?;
     let names: usize = requests.iter().map(DecideRequest::names_to_screen).sum();
@@ -195,7 +197,7 @@ async fn decide_and_record(
         .map(|(d, took)| {
             state
                 .metrics
-                .record_decision(d.decision, took.as_secs_f64());
+                .record_decision(transport, d.decision, took.as_secs_f64());
             d
         })
         .collect();

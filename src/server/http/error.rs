@@ -10,6 +10,7 @@ use portcullis_core::budget::OverBudget;
 use portcullis_core::request::RequestError;
 
 use super::extract::BodyError;
+use crate::server::metrics::Transport;
 use crate::server::state::AppState;
 
 /// Every error answer: `{"error": {"code", "message", "field"}}`.
@@ -54,8 +55,34 @@ impl ApiError {
 impl ApiError {
     /// This error, counted as a request rejected before a decision.
     pub(super) fn counted(self, state: &AppState) -> Self {
-        state.metrics.record_rejection(self.code);
+        self.counted_on(state, Transport::Http)
+    }
+
+    /// This error, counted as a request that came by `transport` and was
+    /// rejected before a decision.
+    pub(crate) fn counted_on(self, state: &AppState, transport: Transport) -> Self {
+        state.metrics.record_rejection(transport, self.code);
         self
+    }
+
+    /// The HTTP status it answers with.
+    pub(crate) fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The stable error code (`invalid_country`, …).
+    pub(crate) fn code(&self) -> &'static str {
+        self.code
+    }
+
+    /// What went wrong, for a person.
+    pub(crate) fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The field at fault, as a path.
+    pub(crate) fn field(&self) -> Option<&str> {
+        self.field.as_deref()
     }
 }
 

@@ -5,7 +5,7 @@
 //! share one decide-and-record path ([`decide`]).
 
 mod admin; // POST /v1/admin/reload
-mod decide; // POST /v1/decide, /v1/decide/batch: one decide-and-record path
+pub(crate) mod decide; // POST /v1/decide, /v1/decide/batch: one decide-and-record path
 mod error; // ApiError: the only error body on the wire
 mod explain; // POST /v1/explain (admin): a decision and its trace
 mod extract; // the body extractor: size limit, early 413, decoding into ApiError

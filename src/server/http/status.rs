@@ -41,7 +41,7 @@ pub(super) async fn healthz() -> Json<Health> {
 pub(super) async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     // A snapshot is always in force: the service does not start without one,
     // and a failed reload keeps the previous one. Records may not be writable.
-    if state.recorder.as_ref().is_some_and(|r| !r.healthy()) {
+    if !state.ready() {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(Readiness {

@@ -1,0 +1,230 @@
+//! gRPC beside HTTP (`serve --grpc-listen ADDR`): the service
+//! `portcullis.v1.Decisions` (`proto/portcullis/v1/decisions.proto`), server
+//! reflection and the standard `grpc.health.v1` health service.
+//!
+//! A gRPC call takes the HTTP API's path: its message becomes the JSON API's
+//! request and is validated by the same decoder ([`convert`]), bounded by the
+//! same limits, decided and recorded by `http::decide::decide_and_record` on
+//! the same snapshot within the same time limit. Bad input is
+//! `INVALID_ARGUMENT`, with the API's error code (`google.rpc.ErrorInfo`,
+//! `reason`) and field (`google.rpc.BadRequest`) in the status details.
+
+pub mod convert;
+pub mod raw;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::http::StatusCode;
+use tonic::{Code, Request, Response, Status};
+use tonic_health::ServingStatus;
+use tonic_types::{ErrorDetails, StatusExt as _};
+
+use portcullis_core::budget::Timebox;
+
+use crate::server::http::ApiError;
+use crate::server::http::decide::{check_batch, decide_and_record};
+use crate::server::metrics::Transport;
+use crate::server::state::AppState;
+
+/// The code generated from `proto/portcullis/v1/decisions.proto`.
+#[allow(clippy::all, clippy::pedantic, missing_docs)]
+pub mod pb {
+    tonic::include_proto!("portcullis.v1");
+}
+
+/// The encoded descriptors of `portcullis.v1` (a `FileDescriptorSet`): what
+/// reflection serves, and how `bench --grpc` turns JSON requests into messages.
+pub const DESCRIPTORS: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/portcullis_descriptors.bin"));
+
+/// The full name of the decision service.
+pub const SERVICE: &str = "portcullis.v1.Decisions";
+
+/// The error details' `domain`.
+const DOMAIN: &str = "portcullis.v1";
+
+/// `portcullis.v1.Decisions` over the service's state.
+pub struct Decisions {
+    state: Arc<AppState>,
+}
+
+impl Decisions {
+    pub fn new(state: Arc<AppState>) -> Self {
+        Self { state }
+    }
+
+    /// The request's time budget: `--request-timeout` from now (tonic's own
+    /// timeout layer also honours a shorter `grpc-timeout` from the client,
+    /// and a call it abandons stops its work at the next check).
+    fn budget(&self) -> Timebox {
+        Timebox::until(Instant::now() + self.state.limits.request_timeout)
+    }
+
+    /// A request refused before a decision: counted, as over HTTP.
+    fn refuse(&self, e: ApiError) -> Status {
+        status(&e.counted_on(&self.state, Transport::Grpc))
+    }
+}
+
+#[tonic::async_trait]
+impl pb::decisions_server::Decisions for Decisions {
+    async fn decide(
+        &self,
+        request: Request<pb::DecideRequest>,
+    ) -> Result<Response<pb::Decision>, Status> {
+        let budget = self.budget();
+        let request = convert::request(request.into_inner()).map_err(|e| self.refuse(e.into()))?;
+        request
+            .check_bounds(&self.state.limits.bounds())
+            .map_err(|e| self.refuse(e.into()))?;
+        let mut decisions = decide_and_record(&self.state, vec![request], budget, Transport::Grpc)
+            .await
+            .map_err(|e| status(&e))?;
+        match decisions.pop() {
+            Some(d) => Ok(Response::new(convert::decision(d))),
+            None => Err(Status::internal("no decision for one request")),
+        }
+    }
+
+    async fn decide_batch(
+        &self,
+        request: Request<pb::DecideBatchRequest>,
+    ) -> Result<Response<pb::DecideBatchResponse>, Status> {
+        let budget = self.budget();
+        let mut requests = Vec::new();
+        for (i, message) in request.into_inner().requests.into_iter().enumerate() {
+            let request = convert::request(message).map_err(|mut e| {
+                e.field = Some(match e.field.take() {
+                    Some(f) => format!("requests[{i}].{f}"),
+                    None => format!("requests[{i}]"),
+                });
+                self.refuse(e.into())
+            })?;
+            requests.push(request);
+        }
+        check_batch(&self.state, &requests).map_err(|e| self.refuse(e))?;
+        let decisions = decide_and_record(&self.state, requests, budget, Transport::Grpc)
+            .await
+            .map_err(|e| status(&e))?;
+        Ok(Response::new(pb::DecideBatchResponse {
+            decisions: decisions.into_iter().map(convert::decision).collect(),
+        }))
+    }
+}
+
+/// The gRPC status of an API error: its code and field in the details.
+pub fn status(e: &ApiError) -> Status {
+    let code = match e.status() {
+        StatusCode::BAD_REQUEST | StatusCode::PAYLOAD_TOO_LARGE => Code::InvalidArgument,
+        StatusCode::REQUEST_TIMEOUT => Code::DeadlineExceeded,
+        StatusCode::SERVICE_UNAVAILABLE => Code::Unavailable,
+        StatusCode::UNAUTHORIZED => Code::Unauthenticated,
+        StatusCode::FORBIDDEN => Code::PermissionDenied,
+        StatusCode::NOT_FOUND => Code::NotFound,
+        _ => Code::Internal,
+    };
+    let mut metadata = HashMap::new();
+    if let Some(field) = e.field() {
+        metadata.insert("field".to_owned(), field.to_owned());
+    }
+    let mut details = ErrorDetails::with_error_info(e.code(), DOMAIN, metadata);
+    if let Some(field) = e.field() {
+        details.add_bad_request_violation(field, e.message());
+    }
+    Status::with_error_details(code, e.message(), details)
+}
+
+/// Why gRPC could not be served.
+#[derive(Debug, thiserror::Error)]
+pub enum GrpcError {
+    #[error("cannot listen for gRPC on {address}: {source}")]
+    Listen {
+        address: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot build the gRPC reflection service: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+}
+
+/// A bound gRPC listener, ready to serve.
+pub struct Listener {
+    incoming: tonic::transport::server::TcpIncoming,
+    /// The address it listens on (the port chosen when `:0` was asked).
+    pub local: SocketAddr,
+}
+
+/// Binds `address` (before the service announces itself, so that a port in
+/// use stops the start).
+pub async fn bind(address: SocketAddr) -> Result<Listener, GrpcError> {
+    let listen_error = |source| GrpcError::Listen { address, source };
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .map_err(listen_error)?;
+    let local = listener.local_addr().map_err(listen_error)?;
+    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+    Ok(Listener { incoming, local })
+}
+
+/// Serves `portcullis.v1.Decisions`, reflection and health on `listener`
+/// until `stop` resolves; in-flight calls then finish (HTTP/2 graceful
+/// shutdown).
+pub async fn serve(
+    state: Arc<AppState>,
+    listener: Listener,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), GrpcError> {
+    let max_message = state.limits.max_body;
+    let decisions = pb::decisions_server::DecisionsServer::new(Decisions::new(state.clone()))
+        .max_decoding_message_size(max_message);
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(DESCRIPTORS)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let reflection_alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(DESCRIPTORS)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()?;
+    let (reporter, health) = tonic_health::server::health_reporter();
+    let readiness = tokio::spawn(report_readiness(state.clone(), reporter));
+    let served = tonic::transport::Server::builder()
+        .timeout(state.limits.request_timeout)
+        .add_service(decisions)
+        .add_service(reflection)
+        .add_service(reflection_alpha)
+        .add_service(health)
+        .serve_with_incoming_shutdown(listener.incoming, stop)
+        .await;
+    readiness.abort();
+    if let Err(e) = served {
+        tracing::error!(error = %e, "the gRPC server stopped");
+    }
+    Ok(())
+}
+
+/// How often the health service re-reads readiness.
+const READINESS_EVERY: Duration = Duration::from_millis(250);
+
+/// Keeps `grpc.health.v1` in step with `/readyz`: `SERVING` for the service
+/// and the server as a whole while a snapshot is in force and decision
+/// records can be written, `NOT_SERVING` otherwise.
+async fn report_readiness(state: Arc<AppState>, reporter: tonic_health::server::HealthReporter) {
+    let mut last = None;
+    let mut tick = tokio::time::interval(READINESS_EVERY);
+    loop {
+        tick.tick().await;
+        let now = if state.ready() {
+            ServingStatus::Serving
+        } else {
+            ServingStatus::NotServing
+        };
+        if last != Some(now) {
+            reporter.set_service_status(SERVICE, now).await;
+            reporter.set_service_status("", now).await;
+            last = Some(now);
+        }
+    }
+}
