@@ -31,16 +31,16 @@ pub struct Options {
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     #[error("cannot start the async runtime: {0}")]
-    Runtime(#[source] std::io::Error),
+    Runtime(std::io::Error),
     #[error("cannot install signal handlers: {0}")]
-    Signals(#[source] std::io::Error),
+    Signals(std::io::Error),
     #[error("cannot watch the policy directory and geo databases: {0}")]
-    Watch(#[source] notify::Error),
-    #[error("cannot listen on {address}: {source}")]
+    Watch(notify::Error),
+    #[error("cannot listen on {address}: {cause}")]
     Listen {
         address: SocketAddr,
-        #[source]
-        source: std::io::Error,
+        // In the message, not a `source`: errors print chained (`{:#}`).
+        cause: std::io::Error,
     },
     #[error(transparent)]
     Grpc(#[from] crate::server::grpc::GrpcError),
@@ -94,9 +94,9 @@ pub async fn run(state: Arc<AppState>, options: Options) -> Result<(), ServeErro
         }
         _ => None,
     };
-    let listen_error = |source| ServeError::Listen {
+    let listen_error = |cause| ServeError::Listen {
         address: options.listen,
-        source,
+        cause,
     };
     let listener = tokio::net::TcpListener::bind(options.listen)
         .await

@@ -503,3 +503,31 @@ fn the_load_generator_drives_grpc_with_the_json_corpus() {
     assert!(stderr.contains("corpus line 1"), "{stderr}");
     drop(server);
 }
+
+#[test]
+fn a_grpc_address_in_use_stops_the_start_with_one_clear_error() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+    let out = std::process::Command::new(crate::binary::BIN)
+        .current_dir(root())
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--records",
+            "off",
+            "--grpc-listen",
+            &address,
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let said = format!("cannot listen for gRPC on {address}");
+    assert!(stderr.contains(&said), "{stderr}");
+    assert_eq!(
+        stderr.matches("in use").count(),
+        1,
+        "the cause once: {stderr}"
+    );
+}

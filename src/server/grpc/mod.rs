@@ -140,11 +140,11 @@ pub fn status(e: &ApiError) -> Status {
 /// Why gRPC could not be served.
 #[derive(Debug, thiserror::Error)]
 pub enum GrpcError {
-    #[error("cannot listen for gRPC on {address}: {source}")]
+    #[error("cannot listen for gRPC on {address}: {cause}")]
     Listen {
         address: SocketAddr,
-        #[source]
-        source: std::io::Error,
+        // In the message, not a `source`: errors print chained (`{:#}`).
+        cause: std::io::Error,
     },
     #[error("cannot build the gRPC reflection service: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
@@ -160,7 +160,7 @@ pub struct Listener {
 /// Binds `address` (before the service announces itself, so that a port in
 /// use stops the start).
 pub async fn bind(address: SocketAddr) -> Result<Listener, GrpcError> {
-    let listen_error = |source| GrpcError::Listen { address, source };
+    let listen_error = |cause| GrpcError::Listen { address, cause };
     let listener = tokio::net::TcpListener::bind(address)
         .await
         .map_err(listen_error)?;
