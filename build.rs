@@ -17,6 +17,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)
+        // Strict decoding: unknown or repeated fields refused (`server::grpc::codec`).
+        .codec_path("crate::server::grpc::codec::CheckedCodec")
         .compile_fds(descriptors)?;
     Ok(())
 }

@@ -140,11 +140,18 @@ pub async fn run(state: Arc<AppState>, options: Options) -> Result<(), ServeErro
     let drain = options.drain;
     tracing::info!(drain = ?drain, "shutting down: draining in-flight requests");
     let _ = tx.send(true);
+    // gRPC calls in progress finish within the request time limit; what is
+    // still open after it is a stream that never ends (a health `Watch`), and
+    // is cut rather than allowed to hold the drain.
+    let grpc_grace = state.limits.request_timeout.min(drain);
     let drained = async {
         let http = server.await;
-        if let Some(grpc) = grpc {
+        if let Some(mut grpc) = grpc {
             // A gRPC failure was logged where it happened; the drain goes on.
-            let _ = grpc.await;
+            if tokio::time::timeout(grpc_grace, &mut grpc).await.is_err() {
+                tracing::info!("closing gRPC streams still open (health watches)");
+                grpc.abort();
+            }
         }
         http
     };

@@ -291,6 +291,9 @@ async fn bad_requests_are_invalid_argument_with_the_apis_code_and_field() {
         json!({"action": "open_account", "customer": {"id": "c", "name": "n", "date_of_birth": "1970-13-01"}}),
         json!({"action": "open_account", "customer": {"id": "c", "name": "n", "aliases": aliases}}),
         json!({"action": "open_account", "customer": {"id": "c", "name": "n"}, "reseller": {"id": "r"}}),
+        // Beyond 32 bits: refused as over HTTP, never wrapped to a small count.
+        json!({"action": "provision", "customer": {"id": "c", "name": "n"},
+               "resource": {"kind": "gpu_cluster", "gpu_count": 4_294_967_808_u64}}),
     ];
     for body in &cases {
         let (status, http) = post(&server.base, "/v1/decide", body, None);
@@ -529,5 +532,79 @@ fn a_grpc_address_in_use_stops_the_start_with_one_clear_error() {
         stderr.matches("in use").count(),
         1,
         "the cause once: {stderr}"
+    );
+}
+
+/// Sends raw bytes as a `Decide` message.
+async fn raw_decide(channel: &Channel, bytes: Vec<u8>, timeout: Option<Duration>) -> tonic::Status {
+    let mut grpc = tonic::client::Grpc::new(channel.clone());
+    grpc.ready().await.unwrap();
+    let mut request = tonic::Request::new(Bytes::from(bytes));
+    if let Some(t) = timeout {
+        request.set_timeout(t);
+    }
+    let path = format!("/{SERVICE}/Decide").parse().unwrap();
+    grpc.unary(request, path, RawCodec).await.unwrap_err()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_protobuf_would_drop_is_refused_and_the_time_limit_answers_deadline_exceeded() {
+    let (_server, grpc) = serve(&[]);
+    let client = ReflectedClient::connect(&grpc).await;
+    let input = client
+        .pool
+        .get_message_by_name("portcullis.v1.DecideRequest")
+        .unwrap();
+    let valid = |body: Value| {
+        DynamicMessage::deserialize_with_options(input.clone(), &body, &DeserializeOptions::new())
+            .unwrap()
+            .encode_to_vec()
+    };
+    let person = json!({"action": "open_account", "customer": {"id": "c", "name": "Ana Lima"},
+                        "reseller": {"id": "r", "country": "KP"}});
+    // A field this service does not know (number 99): prost would drop it.
+    let mut unknown = valid(person.clone());
+    unknown.extend_from_slice(&[0x98, 0x06, 0x01]);
+    // `action` given twice: prost would keep the last.
+    let mut twice = valid(person.clone());
+    twice.extend_from_slice(&[0x12, 0x09]);
+    twice.extend_from_slice(b"provision");
+    for (what, bytes, code) in [
+        ("unknown field", unknown, "unknown_field"),
+        ("field twice", twice, "unknown_field"),
+        ("not protobuf", vec![0xff, 0xff, 0xff], "malformed_message"),
+    ] {
+        let e = raw_decide(&client.channel, bytes, None).await;
+        assert_eq!(e.code(), Code::InvalidArgument, "{what}: {e:?}");
+        assert_eq!(
+            e.get_error_details().error_info().unwrap().reason,
+            code,
+            "{what}"
+        );
+    }
+    // The same message without the extra field is decided.
+    assert!(client.call("Decide", &person).await.is_ok());
+
+    // 100 parties of 50 names cannot be screened in 5 ms: past
+    // --request-timeout the call is answered as over HTTP (408).
+    drop(_server);
+    let (_server, grpc) = serve(&["--request-timeout", "5ms"]);
+    let client = ReflectedClient::connect(&grpc).await;
+    let owners: Vec<Value> = (0..99)
+        .map(|i| json!({"name": format!("Owner {i}"), "aliases": (0..49).map(|j| format!("Mohammed Ali {i} {j}")).collect::<Vec<_>>()}))
+        .collect();
+    let heavy = json!({"action": "open_account", "customer": {"id": "c", "name": "Mohammed Ali",
+        "aliases": (0..49).map(|j| format!("Mohammed Ali {j}")).collect::<Vec<_>>(),
+        "beneficial_owners": owners}});
+    let e = raw_decide(
+        &client.channel,
+        valid(heavy),
+        Some(Duration::from_millis(1)),
+    )
+    .await;
+    assert_eq!(e.code(), Code::DeadlineExceeded, "{e:?}");
+    assert_eq!(
+        e.get_error_details().error_info().unwrap().reason,
+        "request_timeout"
     );
 }

@@ -9,6 +9,7 @@
 //! `INVALID_ARGUMENT`, with the API's error code (`google.rpc.ErrorInfo`,
 //! `reason`) and field (`google.rpc.BadRequest`) in the status details.
 
+pub mod codec;
 pub mod convert;
 pub mod raw;
 
@@ -44,7 +45,7 @@ pub const DESCRIPTORS: &[u8] =
 pub const SERVICE: &str = "portcullis.v1.Decisions";
 
 /// The error details' `domain`.
-const DOMAIN: &str = "portcullis.v1";
+pub(crate) const DOMAIN: &str = "portcullis.v1";
 
 /// `portcullis.v1.Decisions` over the service's state.
 pub struct Decisions {
@@ -56,11 +57,15 @@ impl Decisions {
         Self { state }
     }
 
-    /// The request's time budget: `--request-timeout` from now (tonic's own
-    /// timeout layer also honours a shorter `grpc-timeout` from the client,
-    /// and a call it abandons stops its work at the next check).
-    fn budget(&self) -> Timebox {
-        Timebox::until(Instant::now() + self.state.limits.request_timeout)
+    /// The call's time limit: `--request-timeout`, or the client's shorter
+    /// `grpc-timeout`.
+    fn limit(&self, metadata: &tonic::metadata::MetadataMap) -> Duration {
+        let limit = self.state.limits.request_timeout;
+        metadata
+            .get("grpc-timeout")
+            .and_then(|v| v.to_str().ok())
+            .and_then(grpc_timeout)
+            .map_or(limit, |asked| asked.min(limit))
     }
 
     /// A request refused before a decision: counted, as over HTTP.
@@ -75,8 +80,60 @@ impl pb::decisions_server::Decisions for Decisions {
         &self,
         request: Request<pb::DecideRequest>,
     ) -> Result<Response<pb::Decision>, Status> {
-        let budget = self.budget();
-        let request = convert::request(request.into_inner()).map_err(|e| self.refuse(e.into()))?;
+        let limit = self.limit(request.metadata());
+        within(limit, self.decide_one(request.into_inner(), limit)).await
+    }
+
+    async fn decide_batch(
+        &self,
+        request: Request<pb::DecideBatchRequest>,
+    ) -> Result<Response<pb::DecideBatchResponse>, Status> {
+        let limit = self.limit(request.metadata());
+        within(limit, self.decide_many(request.into_inner(), limit)).await
+    }
+}
+
+/// Runs a call within its time limit: past it, the call is dropped (its work
+/// stops at its next check) and answered `DEADLINE_EXCEEDED` with the API's
+/// `request_timeout`, as HTTP answers 408.
+async fn within<T>(
+    limit: Duration,
+    call: impl std::future::Future<Output = Result<T, Status>>,
+) -> Result<T, Status> {
+    match tokio::time::timeout(limit, call).await {
+        Ok(answered) => answered,
+        Err(_) => Err(status(&ApiError::from(portcullis_core::budget::OverBudget))),
+    }
+}
+
+/// A `grpc-timeout` header: an integer of at most 8 digits and a unit
+/// (`H`, `M`, `S`, `m`, `u`, `n`).
+fn grpc_timeout(value: &str) -> Option<Duration> {
+    let split = value.len().checked_sub(1)?;
+    let (digits, unit) = (value.get(..split)?, value.get(split..)?);
+    if digits.is_empty() || digits.len() > 8 {
+        return None;
+    }
+    let n: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(n.saturating_mul(3600)),
+        "M" => Duration::from_secs(n.saturating_mul(60)),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    })
+}
+
+impl Decisions {
+    async fn decide_one(
+        &self,
+        message: pb::DecideRequest,
+        limit: Duration,
+    ) -> Result<Response<pb::Decision>, Status> {
+        let budget = Timebox::until(Instant::now() + limit);
+        let request = convert::request(message).map_err(|e| self.refuse(e.into()))?;
         request
             .check_bounds(&self.state.limits.bounds())
             .map_err(|e| self.refuse(e.into()))?;
@@ -89,13 +146,14 @@ impl pb::decisions_server::Decisions for Decisions {
         }
     }
 
-    async fn decide_batch(
+    async fn decide_many(
         &self,
-        request: Request<pb::DecideBatchRequest>,
+        batch: pb::DecideBatchRequest,
+        limit: Duration,
     ) -> Result<Response<pb::DecideBatchResponse>, Status> {
-        let budget = self.budget();
+        let budget = Timebox::until(Instant::now() + limit);
         let mut requests = Vec::new();
-        for (i, message) in request.into_inner().requests.into_iter().enumerate() {
+        for (i, message) in batch.requests.into_iter().enumerate() {
             let request = convert::request(message).map_err(|mut e| {
                 e.field = Some(match e.field.take() {
                     Some(f) => format!("requests[{i}].{f}"),
@@ -189,9 +247,28 @@ pub async fn serve(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
     let (reporter, health) = tonic_health::server::health_reporter();
-    let readiness = tokio::spawn(report_readiness(state.clone(), reporter));
+    let readiness = tokio::spawn(report_readiness(state.clone(), reporter.clone()));
+    let stop_readiness = readiness.abort_handle();
+    // On stop, health says NOT_SERVING before the server drains, so that
+    // balancers stop sending calls here.
+    let stop = async move {
+        stop.await;
+        stop_readiness.abort();
+        reporter
+            .set_service_status(SERVICE, ServingStatus::NotServing)
+            .await;
+        reporter
+            .set_service_status("", ServingStatus::NotServing)
+            .await;
+    };
+    // Each call's time limit is enforced by the service itself (`within`),
+    // so that it is answered DEADLINE_EXCEEDED with the API's code.
     let served = tonic::transport::Server::builder()
-        .timeout(state.limits.request_timeout)
+        .max_concurrent_streams(Some(MAX_STREAMS))
+        .concurrency_limit_per_connection(MAX_STREAMS as usize)
+        .http2_keepalive_interval(Some(KEEPALIVE))
+        .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
+        .tcp_keepalive(Some(KEEPALIVE))
         .add_service(decisions)
         .add_service(reflection)
         .add_service(reflection_alpha)
@@ -204,6 +281,14 @@ pub async fn serve(
     }
     Ok(())
 }
+
+/// Calls in flight on one connection, at most (HTTP/2 `MAX_CONCURRENT_STREAMS`).
+const MAX_STREAMS: u32 = 256;
+
+/// An idle connection is pinged this often; a peer that does not answer
+/// within [`KEEPALIVE_TIMEOUT`] is dropped.
+const KEEPALIVE: Duration = Duration::from_secs(30);
+const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How often the health service re-reads readiness.
 const READINESS_EVERY: Duration = Duration::from_millis(250);
