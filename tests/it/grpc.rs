@@ -262,18 +262,7 @@ async fn a_reflected_client_gets_the_http_answer_for_every_case_and_readme_scena
         )),
         "{metrics}"
     );
-    let recorded: usize = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
-        .map(|p| {
-            std::fs::read_to_string(p)
-                .unwrap()
-                .lines()
-                .filter(|l| l.contains("\"decision_id\""))
-                .count()
-        })
-        .sum();
+    let recorded = crate::support::record_lines(&dir);
     assert_eq!(recorded as u64, 2 * expected);
     drop(server);
 }
@@ -536,13 +525,10 @@ fn a_grpc_address_in_use_stops_the_start_with_one_clear_error() {
 }
 
 /// Sends raw bytes as a `Decide` message.
-async fn raw_decide(channel: &Channel, bytes: Vec<u8>, timeout: Option<Duration>) -> tonic::Status {
+async fn raw_decide(channel: &Channel, bytes: Vec<u8>) -> tonic::Status {
     let mut grpc = tonic::client::Grpc::new(channel.clone());
     grpc.ready().await.unwrap();
-    let mut request = tonic::Request::new(Bytes::from(bytes));
-    if let Some(t) = timeout {
-        request.set_timeout(t);
-    }
+    let request = tonic::Request::new(Bytes::from(bytes));
     let path = format!("/{SERVICE}/Decide").parse().unwrap();
     grpc.unary(request, path, RawCodec).await.unwrap_err()
 }
@@ -574,7 +560,7 @@ async fn what_protobuf_would_drop_is_refused_and_the_time_limit_answers_deadline
         ("field twice", twice, "unknown_field"),
         ("not protobuf", vec![0xff, 0xff, 0xff], "malformed_message"),
     ] {
-        let e = raw_decide(&client.channel, bytes, None).await;
+        let e = raw_decide(&client.channel, bytes).await;
         assert_eq!(e.code(), Code::InvalidArgument, "{what}: {e:?}");
         assert_eq!(
             e.get_error_details().error_info().unwrap().reason,
@@ -596,12 +582,7 @@ async fn what_protobuf_would_drop_is_refused_and_the_time_limit_answers_deadline
     let heavy = json!({"action": "open_account", "customer": {"id": "c", "name": "Mohammed Ali",
         "aliases": (0..49).map(|j| format!("Mohammed Ali {j}")).collect::<Vec<_>>(),
         "beneficial_owners": owners}});
-    let e = raw_decide(
-        &client.channel,
-        valid(heavy),
-        Some(Duration::from_millis(1)),
-    )
-    .await;
+    let e = raw_decide(&client.channel, valid(heavy)).await;
     assert_eq!(e.code(), Code::DeadlineExceeded, "{e:?}");
     assert_eq!(
         e.get_error_details().error_info().unwrap().reason,

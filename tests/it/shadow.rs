@@ -51,21 +51,6 @@ fn shadow(base: &str) -> Value {
     body
 }
 
-fn record_lines(dir: &std::path::Path) -> usize {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
-        .map(|p| {
-            std::fs::read_to_string(p)
-                .unwrap()
-                .lines()
-                .filter(|l| l.contains("\"decision_id\""))
-                .count()
-        })
-        .sum()
-}
-
 #[test]
 fn live_requests_are_decided_on_the_candidate_and_the_changes_shown() {
     let live = policy_dir(&[
@@ -224,7 +209,7 @@ fn live_requests_are_decided_on_the_candidate_and_the_changes_shown() {
     crate::binary::signal(&server.child, "TERM");
     let mut server = server;
     assert!(crate::binary::wait_exit(&mut server.child).success());
-    assert_eq!(record_lines(&records_dir), 7);
+    assert_eq!(crate::support::record_lines(&records_dir), 7);
 }
 
 #[test]

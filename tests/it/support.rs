@@ -153,3 +153,19 @@ pub fn eventually<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
         std::thread::sleep(std::time::Duration::from_millis(25));
     }
 }
+
+/// Decision records in the `*.jsonl` files of a records directory.
+pub fn record_lines(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
+        .map(|p| {
+            std::fs::read_to_string(p)
+                .unwrap()
+                .lines()
+                .filter(|l| l.contains("\"decision_id\""))
+                .count()
+        })
+        .sum()
+}
