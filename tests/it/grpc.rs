@@ -326,7 +326,10 @@ async fn bad_requests_are_invalid_argument_with_the_apis_code_and_field() {
     let huge =
         json!({"action": "open_account", "customer": {"id": "c", "name": "x".repeat(2 << 20)}});
     let e = client.call("Decide", &huge).await.unwrap_err();
-    assert_ne!(e.code(), Code::Ok);
+    assert!(
+        matches!(e.code(), Code::OutOfRange | Code::ResourceExhausted),
+        "{e:?}"
+    );
     // `at` is refused on the live endpoint as over HTTP unless allowed.
     drop(server);
     let geo = default_geo();
