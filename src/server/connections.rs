@@ -400,8 +400,8 @@ impl Server {
     }
 }
 
-const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(5);
-const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
+pub(crate) const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(5);
+pub(crate) const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 
 /// The accept loop: accept errors (`EMFILE`) are logged once per burst and
 /// backed off, and make room by closing a connection without a request.
@@ -490,7 +490,7 @@ async fn all_ended(connections: &Connections) {
 }
 
 /// Errors of one connection, not of the listener: accept the next.
-fn is_connection_error(e: &std::io::Error) -> bool {
+pub(crate) fn is_connection_error(e: &std::io::Error) -> bool {
     matches!(
         e.kind(),
         std::io::ErrorKind::ConnectionRefused

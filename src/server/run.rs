@@ -114,6 +114,11 @@ pub async fn run(state: Arc<AppState>, options: Options) -> Result<(), ServeErro
         "connection limits"
     );
     let (tx, mut rx) = tokio::sync::watch::channel(false);
+    let grpc_limits = crate::server::grpc::incoming::ConnectionLimits {
+        max_connections: settings.max_connections,
+        preface_timeout: settings.header_read_timeout,
+        tcp_keepalive: crate::server::grpc::KEEPALIVE,
+    };
     let server = Server::new(settings);
     let closer = server.closer();
     let router = crate::server::http::router(state.clone());
@@ -129,6 +134,7 @@ pub async fn run(state: Arc<AppState>, options: Options) -> Result<(), ServeErro
         tokio::spawn(crate::server::grpc::serve(
             state.clone(),
             listener,
+            grpc_limits,
             async move {
                 let _ = rx.wait_for(|stop| *stop).await;
             },

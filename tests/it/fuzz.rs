@@ -319,7 +319,12 @@ fn valid_request(rng: &mut Rng) -> Value {
     maybe(&mut customer, rng, 40, "beneficial_owners", owners);
     let ids = list(rng, 2, |rng| {
         let mut i = Map::new();
-        i.insert("kind".into(), word(rng));
+        // Free text, but not blank (`invalid_value`).
+        let kind = match word(rng) {
+            Value::String(w) if !w.trim().is_empty() => Value::String(w),
+            _ => json!("passport"),
+        };
+        i.insert("kind".into(), kind);
         i.insert(
             "value".into(),
             json!(*rng.pick(&["EX0000001", "123456789", "AB 12 34"])),

@@ -236,13 +236,7 @@ async fn a_reflected_client_gets_the_http_answer_for_every_case_and_readme_scena
     assert_eq!(proto3_view(&answer), proto3_view(&http));
 
     // Every decision over either transport was recorded, and counted by transport.
-    let metrics = crate::binary::agent()
-        .get(format!("{}/metrics", server.base))
-        .call()
-        .unwrap()
-        .body_mut()
-        .read_to_string()
-        .unwrap();
+    let metrics = crate::binary::metrics_text(&server.base);
     let count = |transport: &str| -> u64 {
         metrics
             .lines()
@@ -303,6 +297,22 @@ async fn bad_requests_are_invalid_argument_with_the_apis_code_and_field() {
         );
         assert_eq!(e.message(), http["error"]["message"].as_str().unwrap());
     }
+    // An empty string is proto3's absent field: where HTTP says the field is
+    // blank, gRPC says it is missing, and both refuse it, naming the field.
+    let blank_kind = json!({"action": "open_account", "customer": {"id": "c", "name": "n",
+        "identifiers": [{"kind": "", "value": "AB123"}]}});
+    let (status, http) = post(&server.base, "/v1/decide", &blank_kind, None);
+    assert_eq!(status, 400, "{http}");
+    let e = client.call("Decide", &blank_kind).await.unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert_eq!(
+        e.get_error_details()
+            .error_info()
+            .unwrap()
+            .metadata
+            .get("field"),
+        http["error"]["field"].as_str().map(str::to_owned).as_ref(),
+    );
     // In a batch, the field names the request.
     let batch = json!({"requests": [{"action": "open_account", "customer": {"id": "c", "name": "n"}}, cases[0]]});
     let e = client.call("DecideBatch", &batch).await.unwrap_err();
@@ -573,6 +583,16 @@ async fn what_protobuf_would_drop_is_refused_and_the_time_limit_answers_deadline
     }
     // The same message without the extra field is decided.
     assert!(client.call("Decide", &person).await.is_ok());
+    // Refused by the codec, before the service: counted all the same, and
+    // the marker the counting layer reads does not reach the client.
+    let metrics = crate::binary::metrics_text(&_server.base);
+    for (code, n) in [("unknown_field", 2), ("malformed_message", 1)] {
+        let line =
+            format!("portcullis_rejected_requests_total{{code=\"{code}\",transport=\"grpc\"}} {n}");
+        assert!(metrics.contains(&line), "{line} in {metrics}");
+    }
+    let e = raw_decide(&client.channel, vec![0xff]).await;
+    assert!(e.metadata().get("portcullis-refused").is_none(), "{e:?}");
 
     // 100 parties of 50 names cannot be screened in 5 ms: past
     // --request-timeout the call is answered as over HTTP (408).
@@ -585,10 +605,181 @@ async fn what_protobuf_would_drop_is_refused_and_the_time_limit_answers_deadline
     let heavy = json!({"action": "open_account", "customer": {"id": "c", "name": "Mohammed Ali",
         "aliases": (0..49).map(|j| format!("Mohammed Ali {j}")).collect::<Vec<_>>(),
         "beneficial_owners": owners}});
-    let e = raw_decide(&client.channel, valid(heavy)).await;
+    let e = raw_decide(&client.channel, valid(heavy.clone())).await;
     assert_eq!(e.code(), Code::DeadlineExceeded, "{e:?}");
     assert_eq!(
         e.get_error_details().error_info().unwrap().reason,
         "request_timeout"
+    );
+
+    // The client's own shorter `grpc-timeout` is answered the same way, not
+    // with the transport's bare CANCELLED. (tonic's client enforces the
+    // header itself and would give up first, so the call goes over bare
+    // HTTP/2 to see what the server answers.)
+    drop(_server);
+    let (_server, grpc) = serve(&[]);
+    for _ in 0..5 {
+        let e = bare_call(&grpc, "Decide", &valid(heavy.clone()), Some("5m")).await;
+        assert_eq!(e.code(), Code::DeadlineExceeded, "{e:?}");
+        assert_eq!(
+            e.get_error_details().error_info().unwrap().reason,
+            "request_timeout"
+        );
+    }
+}
+
+/// One unary call over a bare HTTP/2 connection: the gRPC status the server
+/// answers, with no client-side deadline.
+async fn bare_call(
+    address: &str,
+    method: &str,
+    message: &[u8],
+    timeout: Option<&str>,
+) -> tonic::Status {
+    use http_body_util::BodyExt as _;
+    let stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let (mut sender, connection) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(connection);
+    let mut frame = vec![0u8];
+    frame.extend_from_slice(&u32::try_from(message.len()).unwrap().to_be_bytes());
+    frame.extend_from_slice(message);
+    let mut request = hyper::Request::post(format!("http://{address}/{SERVICE}/{method}"))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers");
+    if let Some(t) = timeout {
+        request = request.header("grpc-timeout", t);
+    }
+    let request = request
+        .body(http_body_util::Full::new(Bytes::from(frame)))
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    let (parts, body) = response.into_parts();
+    if let Some(status) = tonic::Status::from_header_map(&parts.headers) {
+        return status;
+    }
+    let trailers = body.collect().await.unwrap().trailers().cloned().unwrap();
+    tonic::Status::from_header_map(&trailers).unwrap()
+}
+
+/// Reads from `stream` until the server closes it (end of stream or reset);
+/// `None` if it is still open after `wait`.
+fn closed_within(stream: &mut std::net::TcpStream, wait: Duration) -> Option<()> {
+    use std::io::Read as _;
+    stream.set_read_timeout(Some(wait)).unwrap();
+    let mut buf = [0u8; 256];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return Some(()),
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                return None;
+            }
+            Err(_) => return Some(()),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_grpc_listener_has_the_connection_cap_and_the_silent_connection_timeout() {
+    let (server, grpc) = serve(&["--max-connections", "2", "--header-read-timeout", "300ms"]);
+
+    // A connection that never sends the HTTP/2 preface is closed after the
+    // header read timeout, and so is one that sends part of it.
+    let mut silent = std::net::TcpStream::connect(&grpc).unwrap();
+    assert!(
+        closed_within(&mut silent, Duration::from_secs(20)).is_some(),
+        "a silent connection stayed open"
+    );
+    let mut partial = std::net::TcpStream::connect(&grpc).unwrap();
+    std::io::Write::write_all(&mut partial, b"PRI * HTTP/2.0").unwrap();
+    assert!(
+        closed_within(&mut partial, Duration::from_secs(20)).is_some(),
+        "half a preface held the connection"
+    );
+
+    // Two live channels fill the cap, and stay open past the preface timeout.
+    let first = ReflectedClient::connect(&grpc).await;
+    let second = ReflectedClient::connect(&grpc).await;
+    let person = json!({"action": "open_account", "customer": {"id": "c", "name": "Ana Lima"}});
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(first.call("Decide", &person).await.is_ok());
+    assert!(second.call("Decide", &person).await.is_ok());
+
+    // A third connection is closed at once, while the two keep deciding.
+    let mut third = std::net::TcpStream::connect(&grpc).unwrap();
+    assert!(
+        closed_within(&mut third, Duration::from_secs(20)).is_some(),
+        "a connection over the cap was kept"
+    );
+    assert!(first.call("Decide", &person).await.is_ok());
+
+    // When one ends, a new one is admitted.
+    drop(second);
+    let mut admitted = None;
+    for _ in 0..100 {
+        let channel = Channel::from_shared(format!("http://{grpc}")).unwrap();
+        if let Ok(channel) = channel.connect().await {
+            let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+            let asked = tonic_health::pb::HealthCheckRequest {
+                service: String::new(),
+            };
+            if health.check(asked).await.is_ok() {
+                admitted = Some(health);
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(admitted.is_some(), "no room after a connection ended");
+    drop(server);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_stop_health_says_not_serving_and_an_open_watch_does_not_hold_the_drain() {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+
+    let (mut server, grpc) = serve(&["--drain-timeout", "30s", "--request-timeout", "2s"]);
+    let channel = Channel::from_shared(format!("http://{grpc}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut health = HealthClient::new(channel);
+    let mut watch = health
+        .watch(HealthCheckRequest {
+            service: SERVICE.to_owned(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let first = watch.message().await.unwrap().unwrap();
+    assert_eq!(first.status(), ServingStatus::Serving);
+
+    let stopped = std::time::Instant::now();
+    crate::binary::signal(&server.child, "TERM");
+    // The watch hears NOT_SERVING before the stream is closed.
+    let mut heard = Vec::new();
+    while let Ok(Some(m)) = watch.message().await {
+        heard.push(m.status());
+    }
+    assert!(heard.contains(&ServingStatus::NotServing), "{heard:?}");
+    let status = crate::binary::wait_exit(&mut server.child);
+    assert!(status.success(), "{status:?}");
+    // Closed at the request time limit, well before the 30 s drain.
+    assert!(
+        stopped.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        stopped.elapsed()
     );
 }

@@ -347,10 +347,10 @@ impl RecordedCustomer {
                 .identifiers
                 .iter()
                 .map(|i| RecordedIdentifier {
-                    kind: i.kind.clone(),
+                    kind: i.kind.as_str().to_owned(),
                     value: f.p.apply(
                         f.m.identifiers,
-                        FieldKind::Identifier(&i.kind),
+                        FieldKind::Identifier(i.kind.as_str()),
                         i.value.as_str(),
                     ),
                     country: i.country,

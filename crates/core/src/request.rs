@@ -201,8 +201,9 @@ pub struct BeneficialOwner {
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(remote = "Self", deny_unknown_fields)]
 pub struct Identifier {
-    /// `kind`: required; the kind of document, e.g. `passport` (free text).
-    pub kind: String,
+    /// `kind`: required, not blank; the kind of document, e.g. `passport`
+    /// (free text).
+    pub kind: NonEmpty,
     /// `value`: required, not blank; screened exactly.
     pub value: NonEmpty,
     /// `country`: the issuing country.

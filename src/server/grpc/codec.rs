@@ -6,6 +6,10 @@
 //! (`unknown_field`), as an unknown or repeated JSON key is: a typo or a
 //! newer client's field must never silently drop a fact.
 //!
+//! A refusal here happens before the service sees the call; it is counted in
+//! `portcullis_rejected_requests_total` by the layer `count_refusals` in the
+//! parent module.
+//!
 //! The check is one `encoded_len` of what was decoded against the bytes
 //! received: the canonical encoding every protobuf library writes is exactly
 //! as long as the message it encodes.
@@ -15,6 +19,7 @@ use std::marker::PhantomData;
 use bytes::Buf as _;
 use prost::Message;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::metadata::MetadataValue;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt as _};
 
@@ -74,13 +79,13 @@ impl<D: Message + Default> Decoder for CheckedDecoder<D> {
         let bytes = src.copy_to_bytes(received);
         let message = D::decode(bytes).map_err(|e| {
             refused(
-                "malformed_message",
+                MALFORMED,
                 format!("the message is not a valid protobuf message: {e}"),
             )
         })?;
         if message.encoded_len() != received {
             return Err(refused(
-                "unknown_field",
+                UNKNOWN_FIELD,
                 "the message has a field this service does not know, or a field given \
                  twice (check the client's proto against portcullis/v1/decisions.proto)"
                     .to_owned(),
@@ -90,8 +95,22 @@ impl<D: Message + Default> Decoder for CheckedDecoder<D> {
     }
 }
 
-fn refused(code: &str, message: String) -> Status {
+fn refused(code: &'static str, message: String) -> Status {
     let details =
         ErrorDetails::with_error_info(code, super::DOMAIN, std::collections::HashMap::new());
-    Status::with_error_details(Code::InvalidArgument, message, details)
+    let mut status = Status::with_error_details(Code::InvalidArgument, message, details);
+    // For the server's counting layer (`count_refusals`), which removes it.
+    status
+        .metadata_mut()
+        .insert(REFUSED_HEADER, MetadataValue::from_static(code));
+    status
 }
+
+/// Marks a refusal by the codec, which answers before the service (and its
+/// counting) sees the call: the header holds the API's error code.
+pub(crate) const REFUSED_HEADER: &str = "portcullis-refused";
+
+/// The codes the codec refuses with.
+pub(crate) const REFUSAL_CODES: [&str; 2] = [MALFORMED, UNKNOWN_FIELD];
+const MALFORMED: &str = "malformed_message";
+const UNKNOWN_FIELD: &str = "unknown_field";

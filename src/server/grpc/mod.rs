@@ -11,12 +11,14 @@
 
 pub mod codec;
 pub mod convert;
+pub mod deadline;
+pub mod incoming;
 pub mod raw;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::http::StatusCode;
 use tonic::{Code, Request, Response, Status};
@@ -25,6 +27,7 @@ use tonic_types::{ErrorDetails, StatusExt as _};
 
 use portcullis_core::budget::Timebox;
 
+use crate::server::grpc::incoming::{ConnectionLimits, Incoming};
 use crate::server::http::ApiError;
 use crate::server::http::decide::{check_batch, decide_and_record};
 use crate::server::metrics::Transport;
@@ -57,15 +60,16 @@ impl Decisions {
         Self { state }
     }
 
-    /// The call's time limit: `--request-timeout`, or the client's shorter
-    /// `grpc-timeout`.
-    fn limit(&self, metadata: &tonic::metadata::MetadataMap) -> Duration {
-        let limit = self.state.limits.request_timeout;
-        metadata
-            .get("grpc-timeout")
-            .and_then(|v| v.to_str().ok())
-            .and_then(grpc_timeout)
-            .map_or(limit, |asked| asked.min(limit))
+    /// The call's deadline, set by [`deadline::DeadlineLayer`]; without it
+    /// (a service used outside `serve`), `--request-timeout` from now.
+    fn deadline<T>(&self, request: &Request<T>) -> tokio::time::Instant {
+        request
+            .extensions()
+            .get::<deadline::CallDeadline>()
+            .map_or_else(
+                || tokio::time::Instant::now() + self.state.limits.request_timeout,
+                |d| d.0,
+            )
     }
 
     /// A request refused before a decision: counted, as over HTTP.
@@ -80,16 +84,16 @@ impl pb::decisions_server::Decisions for Decisions {
         &self,
         request: Request<pb::DecideRequest>,
     ) -> Result<Response<pb::Decision>, Status> {
-        let limit = self.limit(request.metadata());
-        within(limit, self.decide_one(request.into_inner(), limit)).await
+        let deadline = self.deadline(&request);
+        within(deadline, self.decide_one(request.into_inner(), deadline)).await
     }
 
     async fn decide_batch(
         &self,
         request: Request<pb::DecideBatchRequest>,
     ) -> Result<Response<pb::DecideBatchResponse>, Status> {
-        let limit = self.limit(request.metadata());
-        within(limit, self.decide_many(request.into_inner(), limit)).await
+        let deadline = self.deadline(&request);
+        within(deadline, self.decide_many(request.into_inner(), deadline)).await
     }
 }
 
@@ -97,42 +101,22 @@ impl pb::decisions_server::Decisions for Decisions {
 /// stops at its next check) and answered `DEADLINE_EXCEEDED` with the API's
 /// `request_timeout`, as HTTP answers 408.
 async fn within<T>(
-    limit: Duration,
+    deadline: tokio::time::Instant,
     call: impl std::future::Future<Output = Result<T, Status>>,
 ) -> Result<T, Status> {
-    match tokio::time::timeout(limit, call).await {
+    match tokio::time::timeout_at(deadline, call).await {
         Ok(answered) => answered,
         Err(_) => Err(status(&ApiError::from(portcullis_core::budget::OverBudget))),
     }
-}
-
-/// A `grpc-timeout` header: an integer of at most 8 digits and a unit
-/// (`H`, `M`, `S`, `m`, `u`, `n`).
-fn grpc_timeout(value: &str) -> Option<Duration> {
-    let split = value.len().checked_sub(1)?;
-    let (digits, unit) = (value.get(..split)?, value.get(split..)?);
-    if digits.is_empty() || digits.len() > 8 {
-        return None;
-    }
-    let n: u64 = digits.parse().ok()?;
-    Some(match unit {
-        "H" => Duration::from_secs(n.saturating_mul(3600)),
-        "M" => Duration::from_secs(n.saturating_mul(60)),
-        "S" => Duration::from_secs(n),
-        "m" => Duration::from_millis(n),
-        "u" => Duration::from_micros(n),
-        "n" => Duration::from_nanos(n),
-        _ => return None,
-    })
 }
 
 impl Decisions {
     async fn decide_one(
         &self,
         message: pb::DecideRequest,
-        limit: Duration,
+        deadline: tokio::time::Instant,
     ) -> Result<Response<pb::Decision>, Status> {
-        let budget = Timebox::until(Instant::now() + limit);
+        let budget = Timebox::until(deadline.into_std());
         let request = convert::request(message).map_err(|e| self.refuse(e.into()))?;
         request
             .check_bounds(&self.state.limits.bounds())
@@ -149,9 +133,9 @@ impl Decisions {
     async fn decide_many(
         &self,
         batch: pb::DecideBatchRequest,
-        limit: Duration,
+        deadline: tokio::time::Instant,
     ) -> Result<Response<pb::DecideBatchResponse>, Status> {
-        let budget = Timebox::until(Instant::now() + limit);
+        let budget = Timebox::until(deadline.into_std());
         let mut requests = Vec::new();
         for (i, message) in batch.requests.into_iter().enumerate() {
             let request = convert::request(message).map_err(|mut e| {
@@ -210,7 +194,7 @@ pub enum GrpcError {
 
 /// A bound gRPC listener, ready to serve.
 pub struct Listener {
-    incoming: tonic::transport::server::TcpIncoming,
+    listener: tokio::net::TcpListener,
     /// The address it listens on (the port chosen when `:0` was asked).
     pub local: SocketAddr,
 }
@@ -223,8 +207,7 @@ pub async fn bind(address: SocketAddr) -> Result<Listener, GrpcError> {
         .await
         .map_err(listen_error)?;
     let local = listener.local_addr().map_err(listen_error)?;
-    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
-    Ok(Listener { incoming, local })
+    Ok(Listener { listener, local })
 }
 
 /// Serves `portcullis.v1.Decisions`, reflection and health on `listener`
@@ -233,6 +216,7 @@ pub async fn bind(address: SocketAddr) -> Result<Listener, GrpcError> {
 pub async fn serve(
     state: Arc<AppState>,
     listener: Listener,
+    limits: ConnectionLimits,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), GrpcError> {
     let max_message = state.limits.max_body;
@@ -247,6 +231,14 @@ pub async fn serve(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
     let (reporter, health) = tonic_health::server::health_reporter();
+    // Known from the first call on, not from the readiness task's first tick.
+    let initial = if state.ready() {
+        ServingStatus::Serving
+    } else {
+        ServingStatus::NotServing
+    };
+    reporter.set_service_status(SERVICE, initial).await;
+    reporter.set_service_status("", initial).await;
     let readiness = tokio::spawn(report_readiness(state.clone(), reporter.clone()));
     let stop_readiness = readiness.abort_handle();
     // On stop, health says NOT_SERVING before the server drains, so that
@@ -261,19 +253,26 @@ pub async fn serve(
             .set_service_status("", ServingStatus::NotServing)
             .await;
     };
-    // Each call's time limit is enforced by the service itself (`within`),
-    // so that it is answered DEADLINE_EXCEEDED with the API's code.
+    // Each call's time limit is the service's own (`deadline`, and `within`
+    // around the decision), so that it is answered DEADLINE_EXCEEDED with the
+    // API's code rather than tonic's CANCELLED.
+    let counted = state.clone();
     let served = tonic::transport::Server::builder()
+        .layer(deadline::DeadlineLayer::new(state.limits.request_timeout))
+        .layer(tower::util::MapResponseLayer::new(
+            move |response: axum::http::Response<tonic::body::Body>| {
+                count_refusals(&counted, response)
+            },
+        ))
         .max_concurrent_streams(Some(MAX_STREAMS))
         .concurrency_limit_per_connection(MAX_STREAMS as usize)
         .http2_keepalive_interval(Some(KEEPALIVE))
         .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
-        .tcp_keepalive(Some(KEEPALIVE))
         .add_service(decisions)
         .add_service(reflection)
         .add_service(reflection_alpha)
         .add_service(health)
-        .serve_with_incoming_shutdown(listener.incoming, stop)
+        .serve_with_incoming_shutdown(Incoming::new(listener.listener, limits), stop)
         .await;
     readiness.abort();
     if let Err(e) = served {
@@ -282,12 +281,32 @@ pub async fn serve(
     Ok(())
 }
 
+/// Counts a call the codec refused (its answer carries
+/// [`codec::REFUSED_HEADER`], which is removed here), as the service counts
+/// the calls it refuses.
+fn count_refusals(
+    state: &AppState,
+    mut response: axum::http::Response<tonic::body::Body>,
+) -> axum::http::Response<tonic::body::Body> {
+    let Some(code) = response.headers_mut().remove(codec::REFUSED_HEADER) else {
+        return response;
+    };
+    // Only the codec's own codes become labels, whatever the header holds.
+    if let Some(code) = codec::REFUSAL_CODES
+        .iter()
+        .find(|known| known.as_bytes() == code.as_bytes())
+    {
+        state.metrics.record_rejection(Transport::Grpc, code);
+    }
+    response
+}
+
 /// Calls in flight on one connection, at most (HTTP/2 `MAX_CONCURRENT_STREAMS`).
 const MAX_STREAMS: u32 = 256;
 
 /// An idle connection is pinged this often; a peer that does not answer
 /// within [`KEEPALIVE_TIMEOUT`] is dropped.
-const KEEPALIVE: Duration = Duration::from_secs(30);
+pub(crate) const KEEPALIVE: Duration = Duration::from_secs(30);
 const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How often the health service re-reads readiness.
