@@ -60,6 +60,7 @@ impl PolicyDirArgs {
             settings: self.enrich.settings(),
             allow_empty: self.allow_empty,
             settle: Duration::ZERO,
+            label: None,
         })
     }
 }

@@ -20,5 +20,8 @@ pub const COVERAGE_LOW: u8 = 1;
 pub const TRANSITION_FOUND: u8 = 1;
 /// `impact --strict`: a line is not a valid request.
 pub const REQUEST_REJECTED: u8 = 7;
+/// `bundle verify`, `bundle pull`: unsigned, signed by a key not trusted,
+/// or a file that does not match the manifest.
+pub const BUNDLE_REFUSED: u8 = 8;
 /// Stopped by Ctrl-C (128 + SIGINT, as a shell reports it).
 pub const INTERRUPTED: u8 = 130;

@@ -123,6 +123,7 @@ pub fn run(args: ImpactArgs) -> anyhow::Result<u8> {
         settings: args.enrich.settings(),
         allow_empty: args.allow_empty,
         settle: std::time::Duration::ZERO,
+        label: None,
     };
     let Some(base) = build("base", Snapshot::build(sources(&args.base))) else {
         return Ok(exit::INVALID);

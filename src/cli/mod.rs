@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 mod args;
 mod bench;
+mod bundle;
 mod check;
 mod designations;
 pub mod diagnostics;
@@ -77,6 +78,10 @@ enum Command {
     /// Check or search decision records.
     #[command(subcommand)]
     Records(records::RecordsCommand),
+    /// Build, sign, verify, push and pull snapshot bundles (a fleet's
+    /// policies, designations and geo databases, through an OCI registry).
+    #[command(subcommand)]
+    Bundle(bundle::BundleCommand),
 }
 
 /// Parses the command line and runs it, on a thread whose stack is the one
@@ -114,6 +119,7 @@ fn run() -> ExitCode {
         Command::Screen(args) => screen::run(args),
         Command::Designations(command) => designations::run(command),
         Command::Records(command) => records::run(command),
+        Command::Bundle(command) => bundle::run(command),
     };
     ExitCode::from(result.unwrap_or_else(|e| {
         eprintln!("error: {e:#}");

@@ -14,6 +14,10 @@ use portcullis_core::snapshot::{Snapshot, Sources};
 
 use super::args::{EnrichArgs, Geo, HumanDuration, Percent, geo_files, human, positive};
 use super::{diagnostics, exit};
+use crate::server::bundle::{Acquired, BundleSource, BundleState};
+
+/// A bundle failure at start: reason, message, artifact.
+type Failure = (&'static str, String, Option<String>);
 use crate::server::connections::{self, Settings};
 use crate::server::metrics::Metrics;
 use crate::server::run::{self as service, Options};
@@ -117,6 +121,29 @@ pub struct ServeArgs {
     /// work is dropped (and counted), never live work delayed.
     #[arg(long, default_value_t = crate::server::shadow::DEFAULT_QUEUE, value_parser = positive)]
     shadow_queue: usize,
+    /// Serve from a signed bundle in an OCI registry
+    /// (`oci://HOST[:PORT]/REPOSITORY:TAG`) instead of `--policies` and
+    /// `--geo`: pulled, checked and polled for new versions.
+    #[arg(
+        long,
+        value_name = "REFERENCE",
+        env = "PORTCULLIS_BUNDLE",
+        requires = "trust_key"
+    )]
+    bundle: Option<String>,
+    /// A public key trusted to sign bundles; repeat for several (rotation).
+    #[arg(long = "trust-key", value_name = "PUB")]
+    trust_key: Vec<PathBuf>,
+    /// How often the bundle's tag is read for a new version.
+    #[arg(long, default_value_t = human(Duration::from_secs(10)))]
+    bundle_poll: HumanDuration,
+    /// Where the last good bundle is kept, so that a restart serves while the
+    /// registry is down. Default: `portcullis-bundle-cache` in the working
+    /// directory.
+    #[arg(long, value_name = "DIR", default_value = "portcullis-bundle-cache")]
+    bundle_cache: PathBuf,
+    #[command(flatten)]
+    registry: super::bundle::CredentialArgs,
     #[command(flatten)]
     records: RecordsArgs,
 }
@@ -298,19 +325,28 @@ fn start_recorder(records: RecordsArgs, metrics: &Metrics) -> anyhow::Result<Opt
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<u8> {
-    let sources = Sources {
-        policies: args.policies.clone(),
-        geo: geo_files(&args.geo, Geo::Required)?,
-        settings: args.enrich.settings(),
-        allow_empty: args.allow_empty,
-        settle: args.watch_debounce.into(),
-    };
-    let snapshot = match Snapshot::build(sources) {
-        Ok(s) => s,
-        Err(e) => {
-            diagnostics::report(&e.diagnostics);
-            eprintln!("refusing to start: the snapshot is invalid");
-            return Ok(exit::INVALID);
+    let metrics = Metrics::new()?;
+    let (snapshot, bundle) = if let Some(reference) = &args.bundle {
+        match from_bundle(&args, reference, &metrics)? {
+            Ok(both) => both,
+            Err(code) => return Ok(code),
+        }
+    } else {
+        let sources = Sources {
+            policies: args.policies.clone(),
+            geo: geo_files(&args.geo, Geo::Required)?,
+            settings: args.enrich.settings(),
+            allow_empty: args.allow_empty,
+            settle: args.watch_debounce.into(),
+            label: None,
+        };
+        match Snapshot::build(sources) {
+            Ok(s) => (s, None),
+            Err(e) => {
+                diagnostics::report(&e.diagnostics);
+                eprintln!("refusing to start: the snapshot is invalid");
+                return Ok(exit::INVALID);
+            }
         }
     };
     for w in snapshot.policies.warnings() {
@@ -328,13 +364,13 @@ pub fn run(args: ServeArgs) -> anyhow::Result<u8> {
         grpc_listen: args.grpc_listen,
         connections: args.connections(),
         drain: args.drain_timeout.into(),
-        watch: (!args.no_watch).then_some(args.watch_debounce.into()),
+        // A bundle's files change only by a new bundle.
+        watch: (!args.no_watch && bundle.is_none()).then_some(args.watch_debounce.into()),
     };
     if args.admin_token.is_none() {
         tracing::info!("no admin token configured: admin endpoints are disabled");
     }
     let limits = args.limits();
-    let metrics = Metrics::new()?;
     let shadow = match &args.shadow {
         Some(dir) => {
             let sources = Sources {
@@ -359,6 +395,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<u8> {
     if let Some(shadow) = shadow {
         state = state.with_shadow(shadow);
     }
+    if let Some(bundle) = bundle {
+        state = state.with_bundle(bundle);
+    }
     if let Some(recorder) = recorder {
         state = state.with_recorder(recorder);
     }
@@ -368,4 +407,99 @@ pub fn run(args: ServeArgs) -> anyhow::Result<u8> {
     // process does not wait for it after the drain.
     runtime.shutdown_background();
     Ok(exit::OK)
+}
+
+/// The first snapshot of `serve --bundle`: the tag's bundle, else the last
+/// good one in the cache; `Err(exit code)` when neither builds.
+fn from_bundle(
+    args: &ServeArgs,
+    reference: &str,
+    metrics: &Metrics,
+) -> anyhow::Result<Result<(Snapshot, Option<BundleState>), u8>> {
+    let source = BundleSource {
+        reference: reference.parse()?,
+        credentials: args.registry.credentials(),
+        trusted: super::bundle::read_keys(&args.trust_key)?,
+        poll: args.bundle_poll.into(),
+        cache: args.bundle_cache.clone(),
+    };
+    let base = Sources {
+        settings: args.enrich.settings(),
+        allow_empty: args.allow_empty,
+        ..Sources::new(PathBuf::new(), Vec::new())
+    };
+    let mut failures = Vec::new();
+    let pulled = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?
+        .block_on(async {
+            let digest = source.digest().await?;
+            source
+                .pull(&digest)
+                .await
+                .map_err(|e| (e, Some(digest)))
+                .map_err(|(e, d)| {
+                    failures.push((e.reason(), e.to_string(), d));
+                    e
+                })
+        });
+    let try_build = |acquired: &Acquired, failures: &mut Vec<Failure>| match Snapshot::build(
+        acquired.sources(&base),
+    ) {
+        Ok(snapshot) => Some(snapshot),
+        Err(e) => {
+            diagnostics::report(&e.diagnostics);
+            failures.push((
+                "invalid",
+                format!("bundle {} failed validation", acquired.bundle_digest),
+                Some(acquired.artifact_digest.clone()),
+            ));
+            None
+        }
+    };
+    let mut chosen = None;
+    match pulled {
+        Ok(acquired) => {
+            chosen = try_build(&acquired, &mut failures).map(|s| (s, acquired));
+        }
+        Err(e) => {
+            if failures.is_empty() {
+                failures.push((e.reason(), e.to_string(), None));
+            }
+            tracing::warn!(reference, error = %e, "cannot take the bundle from the registry");
+        }
+    }
+    // The registry could not give a good bundle: the last good one.
+    let mut cache_error = None;
+    if chosen.is_none() {
+        match source.from_cache() {
+            Ok(cached) => chosen = try_build(&cached, &mut failures).map(|s| (s, cached)),
+            Err(e) => cache_error = Some(e),
+        }
+    }
+    if let Some((snapshot, acquired)) = chosen {
+        tracing::info!(
+            reference,
+            bundle = %acquired.bundle_digest,
+            artifact = %acquired.artifact_digest,
+            signed_by = %acquired.key_id,
+            from = acquired.from,
+            "bundle in force"
+        );
+        source.went_live(&acquired);
+        let state = BundleState::new(source.clone(), &acquired, metrics.bundle.clone());
+        for (reason, message, artifact) in failures {
+            state.failed(reason, message, artifact);
+        }
+        return Ok(Ok((snapshot, Some(state))));
+    }
+    for (reason, message, _) in &failures {
+        eprintln!("bundle refused ({reason}): {message}");
+    }
+    if let Some(e) = cache_error {
+        eprintln!("no usable bundle in the cache: {e}");
+    }
+    eprintln!("refusing to start: no bundle that verifies and builds");
+    Ok(Err(exit::INVALID))
 }

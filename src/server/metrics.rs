@@ -64,6 +64,8 @@ pub struct Metrics {
     pub records: RecordsMetrics,
     /// Shadow evaluation (zero while it is off).
     pub shadow: ShadowMetrics,
+    /// Serving from a bundle (absent while it is off).
+    pub bundle: crate::server::bundle::BundleMetrics,
 }
 
 /// Metrics of shadow evaluation (`serve --shadow`), shared with its worker;
@@ -279,6 +281,7 @@ impl Metrics {
         registry.register(Box::new(designations.clone()))?;
         let records = RecordsMetrics::new(&registry)?;
         let shadow = ShadowMetrics::new(&registry)?;
+        let bundle = crate::server::bundle::BundleMetrics::new(&registry)?;
         for result in ["success", "failure", "refused"] {
             reloads.with_label_values(&[result]);
         }
@@ -297,6 +300,7 @@ impl Metrics {
             measures,
             records,
             shadow,
+            bundle,
         })
     }
 

@@ -1,5 +1,6 @@
 //! The HTTP service around the engine.
 
+pub mod bundle; // serve --bundle: pull, check and swap signed bundles from an OCI registry
 pub mod connections; // HTTP/1.1 connections: accept loop, time limits, connection cap, lingering close
 pub mod deadline; // the request time limit, armed only when a request waits
 pub mod grpc; // serve --grpc-listen: portcullis.v1.Decisions, reflection, health

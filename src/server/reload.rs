@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use crate::server::state::{AppState, in_force};
 use portcullis_core::diagnostic::Diagnostic;
-use portcullis_core::snapshot::{BuildError, Snapshot};
+use portcullis_core::snapshot::{BuildError, Snapshot, Sources};
 
 /// A reload that did not go live.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -91,6 +91,9 @@ pub(super) struct Pending {
     force: bool,
     /// A task is building (or about to).
     building: bool,
+    /// New sources for the next build (a bundle swapped in); `None` builds
+    /// from the sources in force.
+    sources: Option<Sources>,
 }
 
 impl AppState {
@@ -116,9 +119,32 @@ impl AppState {
     /// follows it. Every build's outcome is logged, counted and kept for
     /// `/v1/status`, whether or not anyone waits for it.
     pub fn request_reload(self: &Arc<Self>, request: ReloadRequest) -> u64 {
+        self.request_reload_of(request, None)
+    }
+
+    /// Builds from `sources` instead of the sources in force (a new bundle),
+    /// through the same serialized path as every reload, and waits for the
+    /// outcome.
+    pub async fn reload_from(
+        self: &Arc<Self>,
+        sources: Sources,
+        request: ReloadRequest,
+    ) -> Arc<ReloadOutcome> {
+        let id = self.request_reload_of(request, Some(sources));
+        self.wait_reload(id).await
+    }
+
+    fn request_reload_of(
+        self: &Arc<Self>,
+        request: ReloadRequest,
+        sources: Option<Sources>,
+    ) -> u64 {
         self.metrics.record_reload_request(request.trigger);
         let (id, start) = {
             let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+            if sources.is_some() {
+                pending.sources = sources;
+            }
             pending.requested += 1;
             if !pending.triggers.contains(&request.trigger) {
                 pending.triggers.push(request.trigger);
@@ -157,7 +183,7 @@ impl AppState {
     /// Builds until no request is pending.
     async fn build_pending(self: Arc<Self>) {
         loop {
-            let (id, triggers, force) = {
+            let (id, triggers, force, sources) = {
                 let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
                 let done = self.outcomes.borrow().as_ref().map_or(0, |o| o.id);
                 if pending.requested <= done {
@@ -166,23 +192,29 @@ impl AppState {
                 }
                 let triggers = std::mem::take(&mut pending.triggers).join("+");
                 let force = std::mem::take(&mut pending.force);
-                (pending.requested, triggers, force)
+                (pending.requested, triggers, force, pending.sources.take())
             };
-            let outcome = self.build_once(id, triggers, force).await;
+            let outcome = self.build_once(id, triggers, force, sources).await;
             self.outcomes.send_replace(Some(Arc::new(outcome)));
         }
     }
 
     /// One build: rebuild from the same sources, check the list shrink guard,
     /// publish or keep the snapshot in force.
-    async fn build_once(&self, id: u64, trigger: String, force: bool) -> ReloadOutcome {
+    async fn build_once(
+        &self,
+        id: u64,
+        trigger: String,
+        force: bool,
+        sources: Option<Sources>,
+    ) -> ReloadOutcome {
         let started = std::time::Instant::now();
         let current = self.snapshot.load_full();
         let previous = current.revision.clone();
         let built = {
             let current = current.clone();
-            build_in_background(move || Snapshot::rebuild(current.sources.clone(), Some(&current)))
-                .await
+            let sources = sources.unwrap_or_else(|| current.sources.clone());
+            build_in_background(move || Snapshot::rebuild(sources, Some(&current))).await
         };
         let built = built.and_then(|snapshot| {
             match shrink_guard(&current, &snapshot, self.max_list_shrink) {

@@ -141,8 +141,10 @@ pub async fn run(state: Arc<AppState>, options: Options) -> Result<(), ServeErro
         ))
     });
     let measures = tokio::spawn(crate::server::measures::log_transitions(state.clone()));
+    let bundle = tokio::spawn(crate::server::bundle::poll(state.clone()));
     signals.run(state.clone()).await;
     measures.abort();
+    bundle.abort();
     let drain = options.drain;
     tracing::info!(drain = ?drain, "shutting down: draining in-flight requests");
     let _ = tx.send(true);

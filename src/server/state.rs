@@ -73,6 +73,8 @@ pub struct AppState {
     pub upcoming: std::time::Duration,
     /// Shadow evaluation on a candidate (`serve --shadow`); `None` when off.
     pub shadow: Option<crate::server::shadow::Shadow>,
+    /// Serving from a bundle (`serve --bundle`); `None` when off.
+    pub bundle: Option<Arc<crate::server::bundle::BundleState>>,
 }
 
 /// The default `--upcoming`: thirty days.
@@ -106,7 +108,14 @@ impl AppState {
             max_list_shrink: DEFAULT_MAX_LIST_SHRINK,
             upcoming: DEFAULT_UPCOMING,
             shadow: None,
+            bundle: None,
         }
+    }
+
+    /// Serves from a bundle, polled for new ones.
+    pub fn with_bundle(mut self, bundle: crate::server::bundle::BundleState) -> Self {
+        self.bundle = Some(Arc::new(bundle));
+        self
     }
 
     /// Records every decision through `recorder`.

@@ -14,6 +14,7 @@ mod api;
 mod author;
 mod binary;
 mod bounds;
+mod bundle;
 mod connections;
 mod fuzz;
 mod geo;

@@ -38,6 +38,9 @@ pub struct Sources {
     /// unchanged across the read), so a file being written is never read half
     /// done. Zero for one-off commands; the watch debounce when serving.
     pub settle: Duration,
+    /// The revision to report instead of the content hash: a bundle's digest,
+    /// so that every answer names the bundle it was decided on.
+    pub label: Option<Arc<str>>,
 }
 
 impl Sources {
@@ -49,6 +52,7 @@ impl Sources {
             settings: EnrichSettings::default(),
             allow_empty: false,
             settle: Duration::ZERO,
+            label: None,
         }
     }
 }
@@ -169,7 +173,10 @@ impl Snapshot {
         hasher.update(&[sources.settings.screening_threshold]);
         let revision = hasher.finalize().to_hex();
         Ok(Self {
-            revision: Arc::from(revision.get(..16).unwrap_or(revision.as_str())),
+            revision: sources
+                .label
+                .clone()
+                .unwrap_or_else(|| Arc::from(revision.get(..16).unwrap_or(revision.as_str()))),
             loaded_at: SystemTime::now(),
             sources,
             policies,

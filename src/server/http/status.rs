@@ -127,6 +127,10 @@ pub(super) struct Status {
     /// or ending within `serve --upcoming`.
     #[schema(value_type = Object)]
     measures: Measures,
+    /// The bundle in force and the registry's state (`serve --bundle`);
+    /// absent when serving a directory.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bundle: Option<crate::server::bundle::BundleStatus>,
     /// The service's version.
     #[schema(value_type = String)]
     version: &'static str,
@@ -158,6 +162,7 @@ pub(super) async fn status(State(state): State<Arc<AppState>>) -> Json<Status> {
             .as_ref()
             .map(portcullis_audit::Recorder::status),
         measures: s.policies.measures(Instant::now(), state.upcoming),
+        bundle: state.bundle.as_ref().map(|b| b.status()),
         version: env!("CARGO_PKG_VERSION"),
     })
 }
