@@ -19,8 +19,9 @@ pub enum RecordsCommand {
     /// Check the hash chain of every record file; exit 5 if anything was edited,
     /// reordered, removed or inserted, 6 if only the final record is torn.
     Verify {
-        /// Records directory.
-        dir: PathBuf,
+        /// Records directories (a fleet: one per replica).
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
     },
     /// Print the decision records that match, as JSON Lines.
     Query(QueryArgs),
@@ -28,12 +29,14 @@ pub enum RecordsCommand {
 
 #[derive(Debug, Args)]
 pub struct QueryArgs {
-    /// Records directory.
-    dir: PathBuf,
+    /// Records directories (a fleet: one per replica).
+    #[arg(required = true)]
+    dirs: Vec<PathBuf>,
     /// Records of this customer (hashed with the key, or in clear).
     #[arg(long)]
     customer_id: Option<String>,
-    /// The key that hashed the records. Default: the key file beside DIR (`DIR.key`).
+    /// The key that hashed the records. Default: the key file beside each
+    /// directory (`DIR.key`).
     #[arg(long, env = "PORTCULLIS_RECORDS_KEY_FILE")]
     key_file: Option<PathBuf>,
     /// Records at or after this time (RFC 3339, e.g. `2026-01-31T00:00:00Z`).
@@ -70,7 +73,20 @@ impl From<OutcomeArg> for Outcome {
 
 pub fn run(command: RecordsCommand) -> anyhow::Result<u8> {
     match command {
-        RecordsCommand::Verify { dir } => verify(&dir),
+        RecordsCommand::Verify { dirs } => {
+            // The worst result decides the exit code.
+            let mut worst = exit::OK;
+            for dir in &dirs {
+                if dirs.len() > 1 {
+                    println!("{}:", dir.display());
+                }
+                let code = verify(dir)?;
+                if code == exit::RECORDS_BROKEN || worst == exit::OK {
+                    worst = code;
+                }
+            }
+            Ok(worst)
+        }
         RecordsCommand::Query(args) => query_records(args),
     }
 }
@@ -135,17 +151,20 @@ fn query_records(args: QueryArgs) -> anyhow::Result<u8> {
         measure: args.measure,
         ..Filter::default()
     };
-    if let Some(id) = args.customer_id {
-        filter.customer_ids = customer_ids(id, &args.dir, args.key_file)?;
-    }
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    let stats = query(&args.dir, &filter, &mut out)?;
-    if stats.unreadable > 0 {
-        eprintln!(
-            "warning: {} line(s) could not be read (run `portcullis records verify`)",
-            stats.unreadable
-        );
+    for dir in &args.dirs {
+        if let Some(id) = &args.customer_id {
+            filter.customer_ids = customer_ids(id.clone(), dir, args.key_file.clone())?;
+        }
+        let stats = query(dir, &filter, &mut out)?;
+        if stats.unreadable > 0 {
+            eprintln!(
+                "warning: {}: {} line(s) could not be read (run `portcullis records verify`)",
+                dir.display(),
+                stats.unreadable
+            );
+        }
     }
     Ok(exit::OK)
 }

@@ -187,6 +187,14 @@ impl BundleState {
         }
     }
 
+    /// The bundle in force, checked and unpacked afresh from the cache: the
+    /// sources of a rebuild (`SIGHUP`, admin reload).
+    pub fn unpack_in_force(&self, base: &Sources) -> Result<Sources, String> {
+        self.source
+            .from_cache()
+            .map(|acquired| acquired.sources(base))
+    }
+
     pub fn status(&self) -> BundleStatus {
         self.lock().clone()
     }
@@ -254,14 +262,12 @@ impl BundleSource {
 
     /// The tag's artifact digest now.
     pub async fn digest(&self) -> Result<String, RegistryError> {
-        self.registry().digest(&self.reference).await
+        bounded(self.registry().digest(&self.reference)).await
     }
 
     /// The digest of the signature artifact of `artifact`, if any.
     async fn signature_digest(&self, artifact: &str) -> Result<Option<String>, RegistryError> {
-        self.registry()
-            .signature_digest(&self.reference, artifact)
-            .await
+        bounded(self.registry().signature_digest(&self.reference, artifact)).await
     }
 
     /// The last good bundle, checked again (signature and files) and
@@ -271,6 +277,15 @@ impl BundleSource {
         let text = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
         let current: Current =
             serde_json::from_slice(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        // A cache is only good for the reference it was filled from.
+        if current.reference != self.reference.to_string() {
+            return Err(format!(
+                "{} holds a bundle of {}, not of {}",
+                path.display(),
+                current.reference,
+                self.reference
+            ));
+        }
         let file = self.bundle_file(&current.artifact_digest);
         let sig_path = keys::signature_path(&file);
         let sig = std::fs::read(&sig_path).map_err(|e| format!("{}: {e}", sig_path.display()))?;
@@ -340,6 +355,22 @@ impl BundleSource {
     }
 }
 
+/// A registry request that answers nothing within [`REQUEST_LIMIT`] fails.
+async fn bounded<T>(
+    request: impl std::future::Future<Output = Result<T, RegistryError>>,
+) -> Result<T, RegistryError> {
+    tokio::time::timeout(REQUEST_LIMIT, request)
+        .await
+        .unwrap_or_else(|_| {
+            Err(RegistryError::Registry(format!(
+                "no answer within {REQUEST_LIMIT:?}"
+            )))
+        })
+}
+
+/// The longest a tag or signature lookup may take.
+const REQUEST_LIMIT: Duration = Duration::from_secs(30);
+
 fn prune(dir: &Path, keep: impl Fn(&Path) -> bool) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
@@ -375,8 +406,37 @@ async fn run_blocking<T: Send + 'static>(
     })
 }
 
-/// Polls the tag until the task is aborted; swaps in each new good bundle.
-pub async fn poll(state: Arc<AppState>) {
+/// Polls the tag until aborted. Should a poll panic, the panic is logged and
+/// polling starts again after one interval: a bad bundle must never stop a
+/// replica from taking the next good one.
+pub async fn supervise(state: Arc<AppState>) {
+    let Some(bundle) = state.bundle.clone() else {
+        return;
+    };
+    loop {
+        let task = tokio::spawn(poll(state.clone()));
+        // Aborting the supervisor aborts the poll too.
+        let _abort = AbortOnDrop(task.abort_handle());
+        match task.await {
+            Ok(()) => return,
+            Err(e) => {
+                bundle.failed("internal", format!("the bundle poll failed: {e}"), None);
+                tokio::time::sleep(bundle.source.poll).await;
+            }
+        }
+    }
+}
+
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Polls the tag; swaps in each new good bundle.
+async fn poll(state: Arc<AppState>) {
     let Some(bundle) = state.bundle.clone() else {
         return;
     };
@@ -416,6 +476,7 @@ pub async fn poll(state: Arc<AppState>) {
         if refused.as_ref() == Some(&attempt) {
             continue;
         }
+        let started = std::time::Instant::now();
         let acquired = match source.pull(&digest).await {
             Ok(a) => a,
             Err(e) => {
@@ -427,6 +488,7 @@ pub async fn poll(state: Arc<AppState>) {
                 continue;
             }
         };
+        let pulled_in = started.elapsed();
         let base = state.snapshot().sources.clone();
         let outcome = state
             .reload_from(
@@ -444,6 +506,8 @@ pub async fn poll(state: Arc<AppState>) {
                 bundle = %acquired.bundle_digest,
                 signed_by = %acquired.key_id,
                 revision = %outcome.policy_revision,
+                pulled_and_checked = ?pulled_in,
+                built_ms = outcome.took_ms,
                 "bundle in force"
             );
             source.went_live(&acquired);

@@ -213,8 +213,25 @@ impl AppState {
         let previous = current.revision.clone();
         let built = {
             let current = current.clone();
-            let sources = sources.unwrap_or_else(|| current.sources.clone());
-            build_in_background(move || Snapshot::rebuild(sources, Some(&current))).await
+            // Serving a bundle, a rebuild (SIGHUP, admin) reads the bundle in
+            // force again from the checked file, never the unpacked tree as
+            // it may have been edited since.
+            let bundle = match (&sources, &self.bundle) {
+                (None, Some(bundle)) => Some(bundle.clone()),
+                _ => None,
+            };
+            let explicit = sources;
+            build_in_background(move || {
+                let sources = match (explicit, bundle) {
+                    (Some(s), _) => s,
+                    (None, Some(bundle)) => bundle
+                        .unpack_in_force(&current.sources)
+                        .map_err(|e| BuildError::from(vec![Diagnostic::file(Path::new(""), e)]))?,
+                    (None, None) => current.sources.clone(),
+                };
+                Snapshot::rebuild(sources, Some(&current))
+            })
+            .await
         };
         let built = built.and_then(|snapshot| {
             match shrink_guard(&current, &snapshot, self.max_list_shrink) {

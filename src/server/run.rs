@@ -141,7 +141,7 @@ pub async fn run(state: Arc<AppState>, options: Options) -> Result<(), ServeErro
         ))
     });
     let measures = tokio::spawn(crate::server::measures::log_transitions(state.clone()));
-    let bundle = tokio::spawn(crate::server::bundle::poll(state.clone()));
+    let bundle = tokio::spawn(crate::server::bundle::supervise(state.clone()));
     signals.run(state.clone()).await;
     measures.abort();
     bundle.abort();

@@ -546,13 +546,55 @@ fn a_fleet_converges_on_a_signed_bundle_refuses_bad_ones_and_restarts_from_its_c
     }
     let restarted = replica(&prod, &[&trusted], &caches[0]);
     assert_eq!(status(&restarted)["bundle"]["digest"], v2_digest);
-    let (_, answer) = post(
-        &restarted.base,
-        "/v1/decide",
-        &json!({"action": "open_account", "customer": {"id": "c", "name": "Ana Lima"}, "reseller": {"country": "KP"}}),
-        None,
-    );
+    let kp = json!({"action": "open_account", "customer": {"id": "c", "name": "Ana Lima"}, "reseller": {"country": "KP"}});
+    let (_, answer) = post(&restarted.base, "/v1/decide", &kp, None);
     assert_eq!(answer["decision"], "deny", "{answer}");
+    // Nor after a rebuild (SIGHUP): the bundle in force is read again from
+    // the checked file, not from the tree as edited.
+    let policies = status(&restarted)["policies"].clone();
+    let tree = PathBuf::from(status(&restarted)["policy_dir"].as_str().unwrap());
+    std::fs::write(
+        tree.join("injected.cedar"),
+        "permit(principal, action, resource);",
+    )
+    .unwrap();
+    crate::binary::signal(&restarted.child, "HUP");
+    let started = Instant::now();
+    while status(&restarted)["last_reload"].is_null() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no reload after SIGHUP"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let st = status(&restarted);
+    assert_eq!(st["last_reload"]["result"], "success", "{st}");
+    assert_eq!(st["policies"], policies);
+    assert!(!tree.join("injected.cedar").exists());
+    let (_, answer) = post(&restarted.base, "/v1/decide", &kp, None);
+    assert_eq!(answer["decision"], "deny", "{answer}");
+    drop(restarted);
+
+    // A cache is only used for the reference it was filled from.
+    let out = Command::new(BIN)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--records",
+            "off",
+            "--bundle",
+            &registry.reference("staging"),
+            "--trust-key",
+            s(&trusted),
+            "--bundle-cache",
+            s(&caches[0]),
+        ])
+        .current_dir(root())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("holds a bundle of"));
 
     // No cache and no registry: the start is refused, with the reason.
     let out = Command::new(BIN)

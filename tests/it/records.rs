@@ -472,6 +472,27 @@ async fn verify_passes_untouched_files_and_names_every_kind_of_tampering() {
     );
     assert_eq!(code, 6, "{out}");
     assert!(out.contains("torn final record"), "{out}");
+
+    // Several directories (a fleet's replicas): each is reported, and the
+    // worst result is the exit code, in either order.
+    let dirs = [r.dir.to_str().unwrap(), copy.path().to_str().unwrap()];
+    let (code, out, _) = run(&["records", "verify", dirs[0], dirs[1]], root());
+    assert_eq!(code, 6, "{out}");
+    assert!(
+        out.contains("chain intact") && out.contains("torn final record"),
+        "{out}"
+    );
+    let (code, _, _) = run(&["records", "verify", dirs[1], dirs[0]], root());
+    assert_eq!(code, 6);
+    let (_, one, _) = run(&["records", "query", dirs[0]], root());
+    let (code, out, _) = run(&["records", "query", dirs[0], dirs[0]], root());
+    assert_eq!(code, 0);
+    assert!(one.lines().count() > 0);
+    assert_eq!(
+        out.lines().count(),
+        2 * one.lines().count(),
+        "each directory's records"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

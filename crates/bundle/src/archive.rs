@@ -23,7 +23,7 @@ use crate::manifest::{Digest, FileEntry, GEO_DIR, MANIFEST_PATH, Manifest, POLIC
 const ZSTD_LEVEL: i32 = 9;
 
 /// The largest manifest read.
-const MAX_MANIFEST: u64 = 16 << 20;
+pub const MAX_MANIFEST: u64 = 16 << 20;
 
 /// The largest bundle unpacked (all files together).
 pub const MAX_UNPACKED: u64 = 8 << 30;
@@ -298,7 +298,7 @@ fn read_all(path: &Path, dest: Option<&Path>) -> Result<Bundle, BundleError> {
     let mut archive = tar::Archive::new(decoder);
     let mut entries = archive.entries().map_err(|e| format_error(path, &e))?;
     let (manifest, digest, _) = first_manifest(path, &mut entries)?;
-    let total: u64 = manifest.files.iter().map(|f| f.size).sum();
+    let total = manifest.total_size().unwrap_or(u64::MAX);
     if total > MAX_UNPACKED {
         return Err(format_error(
             path,

@@ -52,21 +52,20 @@ pub struct FileEntry {
 impl Manifest {
     /// The manifest of `files` (in archive order) and `geo` (paths among them).
     pub fn new(files: Vec<FileEntry>, geo: Vec<String>) -> Self {
-        let mut content = Sha256::new();
-        for f in &files {
-            content.update(f.path.as_bytes());
-            content.update([0]);
-            content.update(f.sha256.as_bytes());
-            content.update([b'\n']);
-        }
-        let revision = hex(&content.finalize());
         Self {
             format: FORMAT.to_owned(),
-            revision: revision.get(..16).unwrap_or(&revision).to_owned(),
+            revision: content_revision(&files),
             tool_version: env!("CARGO_PKG_VERSION").to_owned(),
             files,
             geo,
         }
+    }
+
+    /// All files' sizes together; `None` if they do not fit in 64 bits.
+    pub fn total_size(&self) -> Option<u64> {
+        self.files
+            .iter()
+            .try_fold(0u64, |total, f| total.checked_add(f.size))
     }
 
     /// The manifest's bytes as stored (pretty JSON, one trailing newline):
@@ -96,6 +95,16 @@ impl Manifest {
                 return Err(format!("`{}` has no valid SHA-256", f.path));
             }
         }
+        if self.total_size().is_none() {
+            return Err("the files' sizes overflow".to_owned());
+        }
+        let revision = content_revision(&self.files);
+        if self.revision != revision {
+            return Err(format!(
+                "revision `{}` is not the files' revision `{revision}`",
+                self.revision
+            ));
+        }
         for g in &self.geo {
             if !seen.contains(g.as_str()) || !g.starts_with(&format!("{GEO_DIR}/")) {
                 return Err(format!("geo database `{g}` is not a file of the bundle"));
@@ -108,6 +117,20 @@ impl Manifest {
     pub fn file(&self, path: &str) -> Option<&FileEntry> {
         self.files.iter().find(|f| f.path == path)
     }
+}
+
+/// The content's revision: the first 16 hex digits of a SHA-256 over every
+/// file's path and digest, in order.
+fn content_revision(files: &[FileEntry]) -> String {
+    let mut content = Sha256::new();
+    for f in files {
+        content.update(f.path.as_bytes());
+        content.update([0]);
+        content.update(f.sha256.as_bytes());
+        content.update([b'\n']);
+    }
+    let revision = hex(&content.finalize());
+    revision.get(..16).unwrap_or(&revision).to_owned()
 }
 
 /// A relative path of normal components under `policies/` or `geo/`.
@@ -203,6 +226,28 @@ mod tests {
         ] {
             assert!(check_path(good).is_ok(), "{good}");
         }
+    }
+
+    #[test]
+    fn a_revision_or_sizes_that_do_not_hold_are_refused() {
+        let file = |path: &str, size| FileEntry {
+            path: path.to_owned(),
+            size,
+            sha256: "ab".repeat(32),
+        };
+        let good = Manifest::new(vec![file("policies/a.cedar", 1)], Vec::new());
+        assert!(good.check().is_ok());
+        let mut forged = good.clone();
+        forged.revision = "0000000000000000".to_owned();
+        assert!(forged.check().unwrap_err().contains("revision"));
+        let huge = Manifest::new(
+            vec![
+                file("policies/a.cedar", 1 << 63),
+                file("policies/b.cedar", 1 << 63),
+            ],
+            Vec::new(),
+        );
+        assert!(huge.check().unwrap_err().contains("overflow"));
     }
 
     #[test]

@@ -23,6 +23,7 @@ use oci_client::{Client, Reference};
 
 use crate::archive::{self, Bundle, BundleError};
 use crate::keys::{KeyError, PublicKey, Signature};
+use crate::manifest::Digest;
 
 /// The bundle artifact's config (`manifest.json`).
 pub const CONFIG_MEDIA_TYPE: &str = "application/vnd.portcullis.bundle.manifest.v1+json";
@@ -32,6 +33,11 @@ pub const BUNDLE_MEDIA_TYPE: &str = "application/vnd.portcullis.bundle.v1.tar+zs
 pub const SIGNATURE_MEDIA_TYPE: &str = "application/vnd.portcullis.bundle.signature.v1+json";
 /// The signature artifact's config (empty, per the OCI guidance for artifacts).
 const EMPTY_MEDIA_TYPE: &str = "application/vnd.oci.empty.v1+json";
+
+/// Connecting to a registry takes at most this.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// A registry that sends nothing for this long is given up on.
+const READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Why a registry operation failed, by reason (the `reason` label of
 /// `portcullis_bundle_pull_failures_total`).
@@ -158,8 +164,12 @@ impl Registry {
         } else {
             ClientProtocol::Https
         };
+        // A registry that accepts connections and never answers must not
+        // hold a start or the poll: every request is bounded.
         let client = Client::new(ClientConfig {
             protocol,
+            connect_timeout: Some(CONNECT_TIMEOUT),
+            read_timeout: Some(READ_TIMEOUT),
             ..ClientConfig::default()
         });
         let auth = auth_for(&host, credentials, docker_config_path().as_deref());
@@ -221,9 +231,12 @@ impl Registry {
     }
 
     /// Pulls the artifact at `digest` of `reference`'s repository into
-    /// `out`, with its signature, and checks both: the signature by one of
-    /// `trusted`, over this bundle's digest, and every file against the
-    /// manifest. Nothing is left at `out` unless all of it holds.
+    /// `out`, and checks it: the signature (by one of `trusted`) against the
+    /// artifact's config, which is the bundle's `manifest.json`, before the
+    /// bundle itself is downloaded; then the bundle, no larger than its
+    /// descriptor says (and than [`archive::MAX_UNPACKED`]), streamed to disk;
+    /// then that its manifest is the one signed and every file matches it.
+    /// Nothing is left at `out` unless all of it holds.
     pub async fn pull(
         &self,
         reference: &BundleRef,
@@ -231,43 +244,93 @@ impl Registry {
         trusted: &[PublicKey],
         out: &Path,
     ) -> Result<Pulled, RegistryError> {
-        // The signature first: an unsigned artifact is refused before its
-        // bundle is downloaded.
         let signature = self.signature(reference, digest).await?;
         let at = reference.at_digest(digest);
-        let image = self
+        let not_bundle = |why: String| {
+            RegistryError::Bundle(BundleError::Format(
+                PathBuf::from(format!("{reference}@{digest}")),
+                why,
+            ))
+        };
+        let (manifest, _) = self
             .client
-            .pull(&at, &self.auth, vec![BUNDLE_MEDIA_TYPE])
+            .pull_image_manifest(&at, &self.auth)
             .await
             .map_err(|e| RegistryError::Registry(e.to_string()))?;
-        let [layer] = image.layers.as_slice() else {
-            return Err(RegistryError::Registry(format!(
-                "{reference}: the artifact has {} layers, a bundle has one",
-                image.layers.len()
+        if manifest.config.media_type != CONFIG_MEDIA_TYPE {
+            return Err(not_bundle(format!(
+                "its config is `{}`, not a bundle manifest",
+                manifest.config.media_type
+            )));
+        }
+        let config_size =
+            declared(manifest.config.size, archive::MAX_MANIFEST).ok_or_else(|| {
+                not_bundle("its manifest is larger than a bundle manifest can be".into())
+            })?;
+        let mut config = Capped::new(Vec::new(), config_size);
+        self.client
+            .pull_blob(&at, &manifest.config, &mut config)
+            .await
+            .map_err(|e| RegistryError::Registry(e.to_string()))?;
+        let bundle_digest = Digest::of(&config.inner);
+        let key_id = signature
+            .verify(&bundle_digest, trusted)
+            .map_err(|source| RegistryError::Signature {
+                reference: reference.to_string(),
+                source,
+            })?;
+
+        let [layer] = manifest.layers.as_slice() else {
+            return Err(not_bundle(format!(
+                "the artifact has {} layers, a bundle has one",
+                manifest.layers.len()
             )));
         };
+        if layer.media_type != BUNDLE_MEDIA_TYPE {
+            return Err(not_bundle(format!(
+                "its layer is `{}`, not a bundle",
+                layer.media_type
+            )));
+        }
+        let size = declared(layer.size, archive::MAX_UNPACKED)
+            .ok_or_else(|| not_bundle(format!("its layer declares {} bytes", layer.size)))?;
         let tmp = {
             let mut name = out.as_os_str().to_os_string();
             name.push(".part");
             PathBuf::from(name)
         };
-        std::fs::write(&tmp, &layer.data).map_err(|e| RegistryError::Io(tmp.clone(), e))?;
-        let checked = (|| {
-            let (_, bundle_digest, _) = archive::read_manifest(&tmp)?;
-            let key = signature
-                .verify(&bundle_digest, trusted)
-                .map_err(|source| RegistryError::Signature {
-                    reference: reference.to_string(),
-                    source,
-                })?;
-            let bundle = archive::verify(&tmp)?;
-            Ok::<_, RegistryError>((bundle, key))
-        })();
-        let (bundle, key_id) = match checked {
-            Ok(c) => c,
+        let io = |e| RegistryError::Io(tmp.clone(), e);
+        let file = tokio::fs::File::create(&tmp).await.map_err(io)?;
+        let mut capped = Capped::new(tokio::io::BufWriter::new(file), size);
+        let pulled = self.client.pull_blob(&at, layer, &mut capped).await;
+        let flushed = tokio::io::AsyncWriteExt::flush(&mut capped.inner).await;
+        if let Err(e) = pulled {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(RegistryError::Registry(e.to_string()));
+        }
+        flushed.map_err(io)?;
+        drop(capped);
+        let checked_path = tmp.clone();
+        let checked = tokio::task::spawn_blocking(move || {
+            let (_, in_layer, _) = archive::read_manifest(&checked_path)?;
+            if in_layer != bundle_digest {
+                return Err(BundleError::Mismatch {
+                    path: checked_path.clone(),
+                    file: crate::manifest::MANIFEST_PATH.to_owned(),
+                    why: format!(
+                        "{in_layer}, but the artifact's signed manifest is {bundle_digest}"
+                    ),
+                });
+            }
+            archive::verify(&checked_path)
+        })
+        .await
+        .unwrap_or_else(|e| Err(BundleError::Input(format!("the check failed: {e}"))));
+        let bundle = match checked {
+            Ok(b) => b,
             Err(e) => {
                 let _ = std::fs::remove_file(&tmp);
-                return Err(e);
+                return Err(e.into());
             }
         };
         std::fs::rename(&tmp, out).map_err(|e| RegistryError::Io(out.to_owned(), e))?;
@@ -324,6 +387,56 @@ impl Registry {
             reference: reference.to_string(),
             source,
         })
+    }
+}
+
+/// A descriptor's size, if it is one this client accepts (0..=`most`).
+fn declared(size: i64, most: u64) -> Option<u64> {
+    u64::try_from(size).ok().filter(|s| *s <= most)
+}
+
+/// A writer that refuses more than `left` bytes: a registry cannot send more
+/// than the descriptor it was asked for declared.
+struct Capped<W> {
+    inner: W,
+    left: u64,
+}
+
+impl<W> Capped<W> {
+    fn new(inner: W, most: u64) -> Self {
+        Self { inner, left: most }
+    }
+}
+
+impl<W: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Capped<W> {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        if buf.len() as u64 > this.left {
+            return std::task::Poll::Ready(Err(std::io::Error::other(
+                "the registry sent more bytes than the descriptor declares",
+            )));
+        }
+        let written = std::task::ready!(std::pin::Pin::new(&mut this.inner).poll_write(cx, buf))?;
+        this.left = this.left.saturating_sub(written as u64);
+        std::task::Poll::Ready(Ok(written))
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
     }
 }
 
