@@ -142,6 +142,14 @@ fn status(server: &Server) -> Value {
     status
 }
 
+/// One decision by `server` on a plain request.
+fn decide(server: &Server) -> Value {
+    let body = json!({"action": "open_account", "customer": {"id": "c", "name": "Ana Lima"}});
+    let (code, answer) = post(&server.base, "/v1/decide", &body, None);
+    assert_eq!(code, 200, "{answer}");
+    answer
+}
+
 fn replica(reference: &str, trust: &[&Path], cache: &Path) -> Server {
     let mut args = vec![
         "--bundle",
@@ -441,12 +449,7 @@ fn a_fleet_converges_on_a_signed_bundle_refuses_bad_ones_and_restarts_from_its_c
     let took = converge(&replicas, "v2", |st| st["bundle"]["digest"] == v2_digest);
     eprintln!("three replicas on v2 {took:?} after the push (poll 300 ms)");
     for r in &replicas {
-        let (_, answer) = post(
-            &r.base,
-            "/v1/decide",
-            &json!({"action": "open_account", "customer": {"id": "c", "name": "Ana Lima"}}),
-            None,
-        );
+        let answer = decide(r);
         assert_eq!(answer["policy_revision"], revision(&v2_digest));
         let metrics = crate::binary::metrics_text(&r.base);
         assert!(
@@ -496,12 +499,7 @@ fn a_fleet_converges_on_a_signed_bundle_refuses_bad_ones_and_restarts_from_its_c
     );
     converge(&replicas, "tampered", refused("digest_mismatch"));
     for r in &replicas {
-        let (_, answer) = post(
-            &r.base,
-            "/v1/decide",
-            &json!({"action": "open_account", "customer": {"id": "c", "name": "Ana Lima"}}),
-            None,
-        );
+        let answer = decide(r);
         assert_eq!(
             answer["policy_revision"],
             revision(&v2_digest),
@@ -576,45 +574,28 @@ fn a_fleet_converges_on_a_signed_bundle_refuses_bad_ones_and_restarts_from_its_c
     drop(restarted);
 
     // A cache is only used for the reference it was filled from.
-    let out = Command::new(BIN)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--records",
-            "off",
-            "--bundle",
-            &registry.reference("staging"),
-            "--trust-key",
-            s(&trusted),
-            "--bundle-cache",
-            s(&caches[0]),
-        ])
-        .current_dir(root())
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(3));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("holds a bundle of"));
+    let staging = registry.reference("staging");
+    let (code, err) = start_refused(&staging, &trusted, &caches[0]);
+    assert_eq!(code, Some(3));
+    assert!(err.contains("holds a bundle of"), "{err}");
 
     // No cache and no registry: the start is refused, with the reason.
+    let (code, err) = start_refused(&prod, &trusted, &dir.path().join("empty-cache"));
+    assert_eq!(code, Some(3));
+    assert!(err.contains("no bundle that verifies"), "{err}");
+}
+
+/// `serve --bundle` that is expected not to start: its exit code and stderr.
+fn start_refused(reference: &str, trusted: &Path, cache: &Path) -> (Option<i32>, String) {
     let out = Command::new(BIN)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--records",
-            "off",
-            "--bundle",
-            &prod,
-            "--trust-key",
-            s(&trusted),
-            "--bundle-cache",
-            s(&dir.path().join("empty-cache")),
-        ])
+        .args(["serve", "--listen", "127.0.0.1:0", "--records", "off"])
+        .args(["--bundle", reference, "--trust-key", s(trusted)])
+        .args(["--bundle-cache", s(cache)])
         .current_dir(root())
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(3));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("no bundle that verifies"), "{err}");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
