@@ -15,9 +15,6 @@ use portcullis_core::snapshot::{Snapshot, Sources};
 use super::args::{EnrichArgs, Geo, HumanDuration, Percent, geo_files, human, positive};
 use super::{diagnostics, exit};
 use crate::server::bundle::{Acquired, BundleSource, BundleState};
-
-/// A bundle failure at start: reason, message, artifact.
-type Failure = (&'static str, String, Option<String>);
 use crate::server::connections::{self, Settings};
 use crate::server::metrics::Metrics;
 use crate::server::run::{self as service, Options};
@@ -409,6 +406,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<u8> {
     Ok(exit::OK)
 }
 
+/// A bundle failure at start: reason, message, artifact.
+type Failure = (&'static str, String, Option<String>);
+
 /// The first snapshot of `serve --bundle`: the tag's bundle, else the last
 /// good one in the cache; `Err(exit code)` when neither builds.
 fn from_bundle(
@@ -428,21 +428,14 @@ fn from_bundle(
         allow_empty: args.allow_empty,
         ..Sources::new(PathBuf::new(), Vec::new())
     };
-    let mut failures = Vec::new();
+    let mut failures: Vec<Failure> = Vec::new();
     let pulled = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?
         .block_on(async {
-            let digest = source.digest().await?;
-            source
-                .pull(&digest)
-                .await
-                .map_err(|e| (e, Some(digest)))
-                .map_err(|(e, d)| {
-                    failures.push((e.reason(), e.to_string(), d));
-                    e
-                })
+            let digest = source.digest().await.map_err(|e| (e, None))?;
+            source.pull(&digest).await.map_err(|e| (e, Some(digest)))
         });
     let try_build = |acquired: &Acquired, failures: &mut Vec<Failure>| match Snapshot::build(
         acquired.sources(&base),
@@ -463,10 +456,8 @@ fn from_bundle(
         Ok(acquired) => {
             chosen = try_build(&acquired, &mut failures).map(|s| (s, acquired));
         }
-        Err(e) => {
-            if failures.is_empty() {
-                failures.push((e.reason(), e.to_string(), None));
-            }
+        Err((e, artifact)) => {
+            failures.push((e.reason(), e.to_string(), artifact));
             tracing::warn!(reference, error = %e, "cannot take the bundle from the registry");
         }
     }

@@ -50,7 +50,6 @@ pub struct BundleSource {
 pub struct Acquired {
     pub artifact_digest: String,
     pub bundle_digest: String,
-    pub manifest_revision: String,
     pub key_id: String,
     pub policies: PathBuf,
     pub geo: Vec<PathBuf>,
@@ -315,7 +314,6 @@ impl BundleSource {
         Ok(Acquired {
             artifact_digest: artifact.to_owned(),
             bundle_digest: bundle.digest.to_string(),
-            manifest_revision: bundle.manifest.revision.clone(),
             key_id,
             policies: bundle.policies.unwrap_or_else(|| dest.join("policies")),
             geo: bundle.geo,
