@@ -21,6 +21,10 @@ pub struct CheckArgs {
     /// `@extended`, …) as errors: exit 3 when there is any.
     #[arg(long)]
     deny_warnings: bool,
+    /// Also prove the invariants of `DIR/invariants/*.cedar` with the cvc5
+    /// solver: exit 9 if one does not hold, 10 if the solver cannot run.
+    #[arg(long)]
+    prove: bool,
 }
 
 /// `--format json`: one document, whether the directory is valid or not.
@@ -46,9 +50,33 @@ pub fn run(args: CheckArgs) -> anyhow::Result<u8> {
     let CheckArgs {
         dir: args,
         deny_warnings,
+        prove,
     } = args;
     let format = args.format;
     let built = Snapshot::build(args.sources()?);
+    if prove && let Ok(s) = &built {
+        match portcullis_prove::gate(s) {
+            Ok(n) => {
+                if format == Format::Human {
+                    println!("{n} invariant(s) hold");
+                }
+            }
+            Err(portcullis_prove::GateError::Refused(found)) => {
+                diagnostics::report(&found);
+                eprintln!(
+                    "refused: the invariants do not hold (`portcullis prove DIR` shows each counterexample)"
+                );
+                return Ok(exit::INVARIANT_VIOLATED);
+            }
+            Err(portcullis_prove::GateError::Prove(
+                e @ portcullis_prove::ProveError::NoSolver { .. },
+            )) => {
+                eprintln!("error: {e}");
+                return Ok(exit::NO_SOLVER);
+            }
+            Err(portcullis_prove::GateError::Prove(e)) => return Err(e.into()),
+        }
+    }
     let warnings = built.as_ref().map_or(&[][..], |s| s.policies.warnings());
     let refused = built.is_err() || (deny_warnings && !warnings.is_empty());
     match (&built, format) {

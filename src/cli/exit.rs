@@ -23,5 +23,11 @@ pub const REQUEST_REJECTED: u8 = 7;
 /// `bundle verify`, `bundle pull`: unsigned, signed by a key not trusted,
 /// or a file that does not match the manifest.
 pub const BUNDLE_REFUSED: u8 = 8;
+/// `prove --fail-on`: a listed kind of finding occurred (1, as a failed check).
+pub const PROOF_FAILED: u8 = 1;
+/// `prove DIR`, `check --prove`: an invariant does not hold.
+pub const INVARIANT_VIOLATED: u8 = 9;
+/// `prove`: the solver (cvc5) cannot be run.
+pub const NO_SOLVER: u8 = 10;
 /// Stopped by Ctrl-C (128 + SIGINT, as a shell reports it).
 pub const INTERRUPTED: u8 = 130;

@@ -18,6 +18,7 @@ pub mod exit;
 mod explain;
 mod fmt;
 mod impact;
+mod prove;
 mod records;
 mod schema;
 mod screen;
@@ -61,6 +62,11 @@ enum Command {
     /// Decide a file of requests on two policy directories (the one in force
     /// and a candidate) and say whose answers change.
     Impact(Box<impact::ImpactArgs>),
+    /// Prove properties of policies for every request with Cedar's symbolic
+    /// compiler and the cvc5 solver: what a change allows that was not, and
+    /// the reverse (`--base`, `--candidate`); the invariants of a directory;
+    /// which policies can err.
+    Prove(Box<prove::ProveArgs>),
     /// Print the built-in Cedar schema.
     Schema,
     /// Print the HTTP API as an OpenAPI 3.1 document (as `GET /v1/openapi.json`).
@@ -112,6 +118,7 @@ fn run() -> ExitCode {
         Command::Explain(args) => explain::run(args),
         Command::Fmt(args) => fmt::run(args),
         Command::Impact(args) => impact::run(*args),
+        Command::Prove(args) => prove::run(*args),
         Command::Schema => schema::run(),
         Command::Openapi => schema::openapi(),
         Command::Bench(args) => bench::run(args),

@@ -4,10 +4,13 @@
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
+use anyhow::Context as _;
 use clap::{Args, Subcommand, ValueEnum};
 
+use portcullis_audit::chain::ReplicaId;
 use portcullis_audit::pseudo::FieldKind;
 use portcullis_audit::query::{Filter, query};
+use portcullis_audit::verify::Report;
 use portcullis_audit::{FieldModes, Key, Pseudonymiser, default_key_path};
 use portcullis_core::decision::Outcome;
 
@@ -16,12 +19,19 @@ use super::exit;
 
 #[derive(Debug, Subcommand)]
 pub enum RecordsCommand {
-    /// Check the hash chain of every record file; exit 5 if anything was edited,
-    /// reordered, removed or inserted, 6 if only the final record is torn.
+    /// Check the hash chain of every record file, each replica's chain on its
+    /// own; exit 5 if anything was edited, reordered, removed or inserted, 6 if
+    /// only the final record is torn.
     Verify {
-        /// Records directories (a fleet: one per replica).
-        #[arg(required = true)]
+        /// Records directories (a fleet: one per replica, or one shared); with
+        /// `--shipped`, files of shipped lines (`-`: standard input).
+        #[arg(required = true, value_name = "DIR")]
         dirs: Vec<PathBuf>,
+        /// The inputs are record lines as a log shipper delivered them (in any
+        /// order, batched into files of its own naming, some twice): each
+        /// replica's chain is put back in order by its hash links.
+        #[arg(long)]
+        shipped: bool,
     },
     /// Print the decision records that match, as JSON Lines.
     Query(QueryArgs),
@@ -29,7 +39,7 @@ pub enum RecordsCommand {
 
 #[derive(Debug, Args)]
 pub struct QueryArgs {
-    /// Records directories (a fleet: one per replica).
+    /// Records directories (a fleet: one per replica, or one shared).
     #[arg(required = true)]
     dirs: Vec<PathBuf>,
     /// Records of this customer (hashed with the key, or in clear).
@@ -51,6 +61,9 @@ pub struct QueryArgs {
     /// Only decisions with this measure among their reasons, conditions or obligations.
     #[arg(long)]
     measure: Option<String>,
+    /// Only the records of this replica (`serve --replica-id`).
+    #[arg(long)]
+    replica: Option<ReplicaId>,
 }
 
 /// An outcome on the command line (the engine's type knows no CLI).
@@ -73,7 +86,11 @@ impl From<OutcomeArg> for Outcome {
 
 pub fn run(command: RecordsCommand) -> anyhow::Result<u8> {
     match command {
-        RecordsCommand::Verify { dirs } => {
+        RecordsCommand::Verify {
+            dirs,
+            shipped: true,
+        } => verify_shipped(&dirs),
+        RecordsCommand::Verify { dirs, .. } => {
             // The worst result decides the exit code.
             let mut worst = exit::OK;
             for dir in &dirs {
@@ -91,36 +108,111 @@ pub fn run(command: RecordsCommand) -> anyhow::Result<u8> {
     }
 }
 
+/// Verifies each chain of `dir`; the worst result is the exit code. A
+/// directory of one chain without a replica id reads as before replica ids.
 fn verify(dir: &Path) -> anyhow::Result<u8> {
-    let report = portcullis_audit::verify::verify_dir(dir)?;
-    for note in &report.notes {
+    let found = portcullis_audit::verify::verify_chains(dir)?;
+    for note in &found.notes {
         println!("note: {note}");
     }
+    if found.chains.is_empty() {
+        return Ok(verify_outcome(&Report::default(), ""));
+    }
+    let named = found.chains.len() > 1 || found.chains.iter().any(|c| c.chain.replica.is_some());
+    let mut worst = exit::OK;
+    for c in &found.chains {
+        let prefix = if named {
+            format!("{}: ", c.chain.label())
+        } else {
+            String::new()
+        };
+        let code = verify_outcome(&c.report, &prefix);
+        if code == exit::RECORDS_BROKEN || worst == exit::OK {
+            worst = code;
+        }
+    }
+    Ok(worst)
+}
+
+/// `records verify --shipped`: every input read, then each chain checked.
+fn verify_shipped(inputs: &[PathBuf]) -> anyhow::Result<u8> {
+    let mut shipped = portcullis_audit::shipped::Shipped::new();
+    for input in inputs {
+        if input.as_os_str() == "-" {
+            shipped.read("-", std::io::stdin().lock())?;
+        } else {
+            let file = std::fs::File::open(input)
+                .with_context(|| format!("cannot read `{}`", input.display()))?;
+            shipped
+                .read(&input.display().to_string(), std::io::BufReader::new(file))
+                .with_context(|| format!("cannot read `{}`", input.display()))?;
+        }
+    }
+    let report = shipped.finish();
     for p in &report.problems {
         println!("error: {p}");
     }
-    let last = report.last_hash.as_deref().unwrap_or("none");
+    for c in &report.chains {
+        let label = c.label();
+        for p in &c.problems {
+            println!("{label}: error: {p}");
+        }
+        if c.problems.is_empty() {
+            println!(
+                "{label}: ok: {} record(s), whole from the genesis hash; last hash {}, last record {}",
+                c.records,
+                c.last_hash.as_deref().unwrap_or("none"),
+                c.last_time.as_deref().unwrap_or("undated")
+            );
+        } else {
+            println!(
+                "{label}: broken: {} problem(s), {} record(s)",
+                c.problems.len(),
+                c.records
+            );
+        }
+    }
+    println!(
+        "{} line(s) read, {} duplicate(s) ignored",
+        report.lines, report.duplicates
+    );
     Ok(if report.is_ok() {
+        exit::OK
+    } else {
+        exit::RECORDS_BROKEN
+    })
+}
+
+/// Prints one chain's report (each line after `prefix`); its exit code.
+fn verify_outcome(report: &Report, prefix: &str) -> u8 {
+    for note in &report.notes {
+        println!("{prefix}note: {note}");
+    }
+    for p in &report.problems {
+        println!("{prefix}error: {p}");
+    }
+    let last = report.last_hash.as_deref().unwrap_or("none");
+    if report.is_ok() {
         println!(
-            "ok: {} file(s), {} record(s), chain intact; last hash {last}",
+            "{prefix}ok: {} file(s), {} record(s), chain intact; last hash {last}",
             report.files, report.records
         );
         exit::OK
     } else if report.only_torn() {
         println!(
-            "torn final record: {} file(s), {} complete record(s) intact; the last record was cut short by a crash",
+            "{prefix}torn final record: {} file(s), {} complete record(s) intact; the last record was cut short by a crash",
             report.files, report.records
         );
         exit::RECORDS_TORN
     } else {
         println!(
-            "broken: {} problem(s) in {} file(s), {} record(s)",
+            "{prefix}broken: {} problem(s) in {} file(s), {} record(s)",
             report.problems.len(),
             report.files,
             report.records
         );
         exit::RECORDS_BROKEN
-    })
+    }
 }
 
 /// The customer id as the records may hold it: hashed with the key (the given
@@ -149,6 +241,7 @@ fn query_records(args: QueryArgs) -> anyhow::Result<u8> {
         to: args.to,
         decision: args.decision.map(Outcome::from),
         measure: args.measure,
+        replica: args.replica,
         ..Filter::default()
     };
     let stdout = std::io::stdout();

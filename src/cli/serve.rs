@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Args, ValueEnum};
 
+use portcullis_audit::chain::ReplicaId;
 use portcullis_audit::{FieldMode, FieldModes, Recorder, RecordsConfig, SyncMode};
 use portcullis_core::snapshot::{Snapshot, Sources};
 
@@ -102,6 +103,12 @@ pub struct ServeArgs {
     /// `/v1/status` until `POST /v1/admin/reload?force=true` accepts it.
     #[arg(long, default_value_t = Percent::from_share(DEFAULT_MAX_LIST_SHRINK))]
     max_list_shrink: Percent,
+    /// Prove the invariants of the policy directory (`invariants/*.cedar`)
+    /// with the cvc5 solver before any snapshot goes live: at start (exit 9
+    /// if one does not hold) and at every reload (refused like an invalid
+    /// snapshot).
+    #[arg(long)]
+    prove: bool,
     /// Accept `at` in decision requests (decide as of another instant). Off by
     /// default: a control plane must not step around a measure by choosing the time.
     #[arg(long)]
@@ -239,15 +246,38 @@ struct RecordsArgs {
     /// Identifier values (passport, tax id, ...).
     #[arg(long = "records-identifiers", value_enum, default_value_t = FieldModeArg::Hash)]
     identifiers: FieldModeArg,
+    /// The name of this process's chain of records: in its file names and in
+    /// every record. Each replica of a fleet needs its own. Default: the host
+    /// name.
+    #[arg(long = "replica-id", value_name = "ID", env = "PORTCULLIS_REPLICA_ID")]
+    replica_id: Option<ReplicaId>,
+}
+
+/// The host name, as a replica id.
+fn host_replica_id() -> anyhow::Result<ReplicaId> {
+    #[cfg(unix)]
+    let host = rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .into_owned();
+    #[cfg(not(unix))]
+    let host = std::env::var("COMPUTERNAME").unwrap_or_default();
+    host.parse().with_context(|| {
+        format!("the host name `{host}` cannot name this replica's records: pass --replica-id")
+    })
 }
 
 impl RecordsArgs {
     /// The records configuration; `None` with `--records off`.
-    fn config(self) -> Option<RecordsConfig> {
+    fn config(self) -> anyhow::Result<Option<RecordsConfig>> {
         let RecordsDir::Dir(dir) = self.dir else {
-            return None;
+            return Ok(None);
         };
         let mut c = RecordsConfig::new(dir);
+        c.writer.replica = Some(match self.replica_id {
+            Some(id) => id,
+            None => host_replica_id()?,
+        });
         c.writer.sync = self.sync.into();
         c.writer.max_file_bytes = self.max_file_bytes;
         c.writer.rotate_every = self.rotate_every.into();
@@ -259,7 +289,7 @@ impl RecordsArgs {
             contact: self.contact.into(),
             identifiers: self.identifiers.into(),
         };
-        Some(c)
+        Ok(Some(c))
     }
 }
 
@@ -306,7 +336,7 @@ impl ServeArgs {
 
 /// Starts the records writer, unless `--records off`.
 fn start_recorder(records: RecordsArgs, metrics: &Metrics) -> anyhow::Result<Option<Recorder>> {
-    let Some(config) = records.config() else {
+    let Some(config) = records.config()? else {
         tracing::warn!("decision records are off (--records off)");
         return Ok(None);
     };
@@ -346,6 +376,16 @@ pub fn run(args: ServeArgs) -> anyhow::Result<u8> {
             }
         }
     };
+    if args.prove {
+        match crate::server::reload::proved(&snapshot) {
+            Ok(n) => tracing::info!(invariants = n, "invariants proved"),
+            Err(e) => {
+                diagnostics::report(&e.diagnostics);
+                eprintln!("refusing to start: the invariants do not hold (--prove)");
+                return Ok(exit::INVARIANT_VIOLATED);
+            }
+        }
+    }
     for w in snapshot.policies.warnings() {
         tracing::warn!(warning = %w, "policy warning");
     }
@@ -388,6 +428,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<u8> {
     let recorder = start_recorder(args.records, &metrics)?;
     let mut state = AppState::new(snapshot, metrics, limits, args.admin_token)
         .with_max_list_shrink(args.max_list_shrink.share())
+        .with_prove(args.prove)
         .with_upcoming(args.upcoming.into());
     if let Some(shadow) = shadow {
         state = state.with_shadow(shadow);

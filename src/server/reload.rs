@@ -221,6 +221,7 @@ impl AppState {
                 _ => None,
             };
             let explicit = sources;
+            let prove = self.prove;
             build_in_background(move || {
                 let sources = match (explicit, bundle) {
                     (Some(s), _) => s,
@@ -229,7 +230,11 @@ impl AppState {
                         .map_err(|e| BuildError::from(vec![Diagnostic::file(Path::new(""), e)]))?,
                     (None, None) => current.sources.clone(),
                 };
-                Snapshot::rebuild(sources, Some(&current))
+                let snapshot = Snapshot::rebuild(sources, Some(&current))?;
+                if prove {
+                    proved(&snapshot)?;
+                }
+                Ok(snapshot)
             })
             .await
         };
@@ -328,6 +333,19 @@ fn shrink_guard(current: &Snapshot, next: &Snapshot, max_share: f64) -> Option<V
 
 /// Runs a snapshot build off the async workers (the build itself runs on its
 /// own thread, see `snapshot::on_build_stack`).
+/// The invariants of `snapshot` hold (`serve --prove`), or why it is refused.
+pub(crate) fn proved(snapshot: &Snapshot) -> Result<usize, BuildError> {
+    match portcullis_prove::gate(snapshot) {
+        Ok(n) => Ok(n),
+        Err(portcullis_prove::GateError::Refused(found)) => Err(found.into()),
+        Err(portcullis_prove::GateError::Prove(e)) => Err(vec![Diagnostic::file(
+            &snapshot.sources.policies,
+            format!("the invariants could not be proved: {e}"),
+        )]
+        .into()),
+    }
+}
+
 async fn build_in_background(
     build: impl FnOnce() -> Result<Snapshot, BuildError> + Send + 'static,
 ) -> Result<Snapshot, (&'static str, Vec<Diagnostic>)> {

@@ -75,6 +75,8 @@ pub struct AppState {
     pub shadow: Option<crate::server::shadow::Shadow>,
     /// Serving from a bundle (`serve --bundle`); `None` when off.
     pub bundle: Option<Arc<crate::server::bundle::BundleState>>,
+    /// A snapshot goes live only if its invariants hold (`serve --prove`).
+    pub prove: bool,
 }
 
 /// The default `--upcoming`: thirty days.
@@ -109,7 +111,14 @@ impl AppState {
             upcoming: DEFAULT_UPCOMING,
             shadow: None,
             bundle: None,
+            prove: false,
         }
+    }
+
+    /// Proves the invariants of every snapshot before it goes live.
+    pub fn with_prove(mut self, prove: bool) -> Self {
+        self.prove = prove;
+        self
     }
 
     /// Serves from a bundle, polled for new ones.

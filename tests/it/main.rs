@@ -27,6 +27,7 @@ mod layouts;
 mod lifecycle;
 mod limits;
 mod openapi;
+mod prove;
 mod records;
 mod reload;
 mod screening_quality;

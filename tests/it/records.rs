@@ -1364,3 +1364,218 @@ fn verify_refuses_a_forged_retention_record_that_deleted_recent_files() {
         report.notes
     );
 }
+
+/// Replicas that share one records directory each write, lock and verify their
+/// own chain; files from before replica ids stay a chain of their own.
+#[test]
+fn replicas_sharing_a_directory_write_and_verify_their_own_chains() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("records");
+    std::fs::create_dir(&dir).unwrap();
+    old_file(
+        &dir,
+        &FileName::new("20200101T000000Z", 1),
+        GENESIS,
+        "2020-01-01T00:00:00.000Z",
+    );
+    let (policies, geo) = (shipped_policies(), default_geo());
+    let args = |replica: &'static str| -> Vec<String> {
+        let mut a: Vec<String> = [
+            "--records",
+            "records",
+            "--records-retain-days",
+            "0",
+            "--policies",
+            policies.to_str().unwrap(),
+            "--geo",
+            geo.to_str().unwrap(),
+            "--no-watch",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        if !replica.is_empty() {
+            a.extend(["--replica-id".to_owned(), replica.to_owned()]);
+        }
+        a
+    };
+    fn as_strs(a: &[String]) -> Vec<&str> {
+        a.iter().map(String::as_str).collect()
+    }
+    let (r1, r2) = (args("r1"), args("r2"));
+    let mut one = start(&as_strs(&r1), tmp.path(), &[]);
+    let mut two = start(&as_strs(&r2), tmp.path(), &[]);
+    for n in 0..3 {
+        assert_eq!(post(&one.base, "/v1/decide", &person(n), None).0, 200);
+    }
+    for n in 3..5 {
+        assert_eq!(post(&two.base, "/v1/decide", &person(n), None).0, 200);
+    }
+    let (_, status) = get(&two.base, "/v1/status");
+    assert_eq!(status["records"]["replica"], "r2", "{status}");
+
+    // A second process for a chain that is being written is refused at start.
+    let mut again: Vec<&str> = vec!["serve", "--listen", "127.0.0.1:0"];
+    again.extend(as_strs(&r1));
+    let (code, _, stderr) = run(&again, tmp.path());
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("another process writes the records of replica `r1`"),
+        "{stderr}"
+    );
+    for server in [&mut one, &mut two] {
+        signal(&server.child, "TERM");
+        assert!(wait_exit(&mut server.child).success());
+    }
+
+    let files = chain::list(&dir).unwrap();
+    for (replica, decided) in [("r1", 3), ("r2", 2)] {
+        let prefix = format!("records-{replica}-");
+        let mine: Vec<_> = files
+            .iter()
+            .filter(|f| f.name.starts_with(&prefix))
+            .collect();
+        assert!(!mine.is_empty(), "no file of {replica}: {files:?}");
+        let lines: Vec<Value> = mine
+            .iter()
+            .flat_map(|f| file_lines(&dir.join(&f.name)))
+            .map(|l| serde_json::from_str(&l).unwrap())
+            .collect();
+        assert!(lines.iter().all(|r| r["replica"] == replica), "{lines:?}");
+        let decisions = lines.iter().filter(|r| r["kind"] == "decision").count();
+        assert_eq!(decisions, decided, "{replica}");
+    }
+
+    let (code, out, _) = run(&["records", "verify", "records"], tmp.path());
+    assert_eq!(code, 0, "{out}");
+    for chain in [
+        "records without a replica id: ok",
+        "replica r1: ok",
+        "replica r2: ok",
+    ] {
+        assert!(out.contains(chain), "{chain} in {out}");
+    }
+    // Shipped off by a log shipper: out of order, batched into its own files,
+    // some lines twice. Each chain is put back together by its links.
+    let mut lines: Vec<String> = files
+        .iter()
+        .flat_map(|f| file_lines(&dir.join(&f.name)))
+        .collect();
+    lines.reverse();
+    let (first, second) = lines.split_at(lines.len() / 2);
+    let shipped = tmp.path().join("shipped");
+    std::fs::create_dir(&shipped).unwrap();
+    std::fs::write(shipped.join("b.log"), first.join("\n")).unwrap();
+    std::fs::write(
+        shipped.join("a.log"),
+        [second, &first[..2]].concat().join("\n"),
+    )
+    .unwrap();
+    let (code, out, _) = run(
+        &[
+            "records",
+            "verify",
+            "--shipped",
+            "shipped/a.log",
+            "shipped/b.log",
+        ],
+        tmp.path(),
+    );
+    assert_eq!(code, 0, "{out}");
+    for chain in [
+        "records without a replica id: ok",
+        "replica r1: ok",
+        "replica r2: ok",
+    ] {
+        assert!(out.contains(chain), "{chain} in {out}");
+    }
+    assert!(out.contains("2 duplicate(s) ignored"), "{out}");
+    // One record of r1 that never arrived (the second of its three) is a gap.
+    let lost = lines
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.contains(r#""replica":"r1""#) && l.contains(r#""kind":"decision""#))
+        .nth(1)
+        .unwrap()
+        .0;
+    let mut cut = lines.clone();
+    cut.remove(lost);
+    std::fs::write(shipped.join("cut.log"), cut.join("\n")).unwrap();
+    let (code, out, _) = run(&["records", "verify", "--shipped", "-"], tmp.path());
+    assert_eq!(code, 5, "nothing read is not a whole chain: {out}");
+    assert!(out.contains("no record lines were read"), "{out}");
+    let (code, out, _) = run(
+        &["records", "verify", "--shipped", "shipped/cut.log"],
+        tmp.path(),
+    );
+    assert_eq!(code, 5, "{out}");
+    assert!(
+        out.contains("replica r1: error:") && out.contains("records are missing before this one"),
+        "{out}"
+    );
+    assert!(out.contains("replica r2: ok"), "{out}");
+
+    let query = |extra: &[&str]| -> Vec<Value> {
+        let mut a = vec!["records", "query", "records"];
+        a.extend_from_slice(extra);
+        let (code, out, err) = run(&a, tmp.path());
+        assert_eq!(code, 0, "{err}");
+        out.lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    assert_eq!(query(&[]).len(), 2 + 3 + 2);
+    let of_r2 = query(&["--replica", "r2"]);
+    assert_eq!(of_r2.len(), 2);
+    assert!(of_r2.iter().all(|r| r["replica"] == "r2"));
+    let (code, _, err) = run(
+        &["records", "query", "records", "--replica", "a/b"],
+        tmp.path(),
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("is not a replica id"), "{err}");
+
+    // The default replica id is the host name.
+    let mut host = start(&as_strs(&args("")), tmp.path(), &[]);
+    let (_, status) = get(&host.base, "/v1/status");
+    signal(&host.child, "TERM");
+    assert!(wait_exit(&mut host.child).success());
+    let replica = status["records"]["replica"].as_str().unwrap().to_owned();
+    #[cfg(target_os = "linux")]
+    assert_eq!(
+        replica,
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .unwrap()
+            .trim()
+    );
+    assert!(
+        chain::list(&dir)
+            .unwrap()
+            .iter()
+            .any(|f| f.replica.as_ref().map(|r| r.as_str()) == Some(replica.as_str())),
+        "no file named after {replica}"
+    );
+
+    // A record that states another replica than its chain's is found out.
+    let r1: chain::ReplicaId = "r1".parse().unwrap();
+    let r2: chain::ReplicaId = "r2".parse().unwrap();
+    let stray = tempfile::tempdir().unwrap();
+    let mut line = Vec::new();
+    chain::seal_as(
+        &GENESIS,
+        Some(&r2),
+        br#"{"kind":"decision","time":"2026-01-01T00:00:00.000Z"}"#,
+        &mut line,
+    )
+    .unwrap();
+    let name = FileName::of(Some(&r1), "20260101T000000Z", 1);
+    std::fs::write(stray.path().join(&name.name), line).unwrap();
+    let report = verify_dir(stray.path()).unwrap();
+    assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
+    assert!(
+        report.problems[0]
+            .message
+            .contains("record of replica `r2` in the chain of replica `r1`"),
+        "{:?}",
+        report.problems
+    );
+}

@@ -11,8 +11,15 @@
 //! removed (so the hashed text is itself a JSON object). Nothing is re-serialised to
 //! check a line: the bytes on disk are what is hashed. The first record of a file
 //! carries the last hash of the file before it, and the first record ever carries
-//! [`GENESIS`]. Files are named `records-<UTC yyyymmddThhmmssZ>-<seq>.jsonl`; the
-//! sequence number grows by one per file, so a missing file is a gap.
+//! [`GENESIS`]. Files are named `records-<replica>-<UTC yyyymmddThhmmssZ>-<seq>.jsonl`;
+//! the sequence number grows by one per file, so a missing file is a gap.
+//!
+//! Each replica of a fleet writes its own chain, named by its replica id, and
+//! every record it writes states that id as its second member (`"replica"`).
+//! Several chains can share a directory (a shared volume, or files gathered
+//! from many replicas): each is read and checked on its own. Files named
+//! `records-<stamp>-<seq>.jsonl` (written before replica ids) form one more
+//! chain, without a replica.
 
 use std::path::Path;
 use std::time::{Duration, SystemTime};
@@ -55,6 +62,17 @@ pub fn seal(prev: &Hash, record: &[u8]) -> Result<(Vec<u8>, Hash), NotAnObject> 
 /// [`seal`], appending the line to `out` (the writer builds a group in one
 /// buffer). On error nothing is appended.
 pub fn seal_into(prev: &Hash, record: &[u8], out: &mut Vec<u8>) -> Result<Hash, NotAnObject> {
+    seal_as(prev, None, record, out)
+}
+
+/// [`seal_into`] for the chain of `replica`: the line states it right after
+/// `prev`.
+pub fn seal_as(
+    prev: &Hash,
+    replica: Option<&ReplicaId>,
+    record: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<Hash, NotAnObject> {
     let inner = record
         .strip_prefix(b"{")
         .and_then(|r| r.strip_suffix(b"}"))
@@ -64,6 +82,12 @@ pub fn seal_into(prev: &Hash, record: &[u8], out: &mut Vec<u8>) -> Result<Hash, 
     out.extend_from_slice(b"{\"prev\":\"");
     super::push_hex(out, prev);
     out.push(b'"');
+    if let Some(r) = replica {
+        // A replica id needs no JSON escaping (see `ReplicaId`).
+        out.extend_from_slice(b",\"replica\":\"");
+        out.extend_from_slice(r.as_str().as_bytes());
+        out.push(b'"');
+    }
     if !inner.iter().all(u8::is_ascii_whitespace) {
         out.push(b',');
         out.extend_from_slice(inner);
@@ -147,19 +171,79 @@ pub fn open(line: &[u8]) -> Result<Opened, LineError> {
     })
 }
 
+/// The name of one replica's chain (`serve --replica-id`, by default the host
+/// name): 1 to 64 ASCII letters, digits, `.`, `_` and `-`, starting with a
+/// letter or digit. It appears in file names and, unescaped, in records.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(transparent)]
+pub struct ReplicaId(String);
+
+/// Why a text is not a replica id.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error(
+    "`{0}` is not a replica id: use 1 to 64 ASCII letters, digits, `.`, `_` or `-`, starting with a letter or digit"
+)]
+pub struct BadReplicaId(pub String);
+
+impl ReplicaId {
+    pub const MAX_LEN: usize = 64;
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::str::FromStr for ReplicaId {
+    type Err = BadReplicaId;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let ok = (1..=Self::MAX_LEN).contains(&s.len())
+            && s.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+        if ok {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(BadReplicaId(s.to_owned()))
+        }
+    }
+}
+
+impl std::fmt::Display for ReplicaId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// A record file's name, parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileName {
     pub name: String,
+    /// The chain the file belongs to; `None` for files named before replica ids.
+    pub replica: Option<ReplicaId>,
     /// `yyyymmddThhmmssZ`, UTC.
     pub stamp: String,
     pub seq: u64,
 }
 
+/// `yyyymmddThhmmssZ`
+const STAMP_LEN: usize = 16;
+
 impl FileName {
+    /// A file of the chain without a replica id.
     pub fn new(stamp: &str, seq: u64) -> Self {
+        Self::of(None, stamp, seq)
+    }
+
+    /// A file of `replica`'s chain.
+    pub fn of(replica: Option<&ReplicaId>, stamp: &str, seq: u64) -> Self {
+        let name = match replica {
+            Some(r) => format!("records-{r}-{stamp}-{seq:08}.jsonl"),
+            None => format!("records-{stamp}-{seq:08}.jsonl"),
+        };
         Self {
-            name: format!("records-{stamp}-{seq:08}.jsonl"),
+            name,
+            replica: replica.cloned(),
             stamp: stamp.to_owned(),
             seq,
         }
@@ -167,11 +251,21 @@ impl FileName {
 
     pub fn parse(name: &str) -> Option<Self> {
         let rest = name.strip_prefix("records-")?.strip_suffix(".jsonl")?;
-        let (stamp, seq) = rest.rsplit_once('-')?;
+        let (rest, seq) = rest.rsplit_once('-')?;
+        if seq.is_empty() || !seq.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
         let seq = seq.parse().ok()?;
+        let split = rest.len().checked_sub(STAMP_LEN)?;
+        let stamp = rest.get(split..)?;
         stamp_time(stamp)?;
+        let replica = match rest.get(..split)? {
+            "" => None,
+            prefix => Some(prefix.strip_suffix('-')?.parse().ok()?),
+        };
         Some(Self {
             name: name.to_owned(),
+            replica,
             stamp: stamp.to_owned(),
             seq,
         })
@@ -210,7 +304,49 @@ fn stamp_time(stamp: &str) -> Option<SystemTime> {
     humantime::parse_rfc3339(&text).ok()
 }
 
-/// The record files of `dir`, in chain order (by sequence number).
+/// One chain of a directory: a replica's files, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chain {
+    pub replica: Option<ReplicaId>,
+    pub files: Vec<FileName>,
+}
+
+impl Chain {
+    /// How reports name the chain.
+    pub fn label(&self) -> String {
+        match &self.replica {
+            Some(r) => format!("replica {r}"),
+            None => "records without a replica id".to_owned(),
+        }
+    }
+}
+
+/// The chains of `dir`: the files of each replica in chain order, the chain
+/// without a replica id (if any) first, then by replica id.
+pub fn chains(dir: &Path) -> std::io::Result<Vec<Chain>> {
+    let mut chains: Vec<Chain> = Vec::new();
+    for f in list(dir)? {
+        match chains.iter_mut().find(|c| c.replica == f.replica) {
+            Some(c) => c.files.push(f),
+            None => chains.push(Chain {
+                replica: f.replica.clone(),
+                files: vec![f],
+            }),
+        }
+    }
+    chains.sort_by(|a, b| a.replica.cmp(&b.replica));
+    Ok(chains)
+}
+
+/// The files of one chain of `dir`, in chain order.
+pub fn list_chain(dir: &Path, replica: Option<&ReplicaId>) -> std::io::Result<Vec<FileName>> {
+    let mut files = list(dir)?;
+    files.retain(|f| f.replica.as_ref() == replica);
+    Ok(files)
+}
+
+/// The record files of `dir` (of every chain), each chain in order (by
+/// sequence number).
 pub fn list(dir: &Path) -> std::io::Result<Vec<FileName>> {
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir)? {
@@ -222,7 +358,7 @@ pub fn list(dir: &Path) -> std::io::Result<Vec<FileName>> {
             files.push(f);
         }
     }
-    files.sort_by(|a, b| (a.seq, &a.stamp).cmp(&(b.seq, &b.stamp)));
+    files.sort_by(|a, b| (&a.replica, a.seq, &a.stamp).cmp(&(&b.replica, b.seq, &b.stamp)));
     Ok(files)
 }
 
@@ -315,5 +451,50 @@ mod tests {
         assert_eq!(f.started(), Some(t));
         assert_eq!(FileName::parse("records-2026-1.jsonl"), None);
         assert_eq!(FileName::parse("other.jsonl"), None);
+    }
+
+    #[test]
+    fn replica_file_names_parse_back() {
+        let r: ReplicaId = "node-7.eu_west".parse().unwrap();
+        let f = FileName::of(Some(&r), "20260304T050607Z", 3);
+        assert_eq!(
+            f.name,
+            "records-node-7.eu_west-20260304T050607Z-00000003.jsonl"
+        );
+        assert_eq!(FileName::parse(&f.name), Some(f.clone()));
+        // A replica id that looks like a stamp is still a replica id.
+        let odd: ReplicaId = "20260304T050607Z".parse().unwrap();
+        let g = FileName::of(Some(&odd), "20260304T050607Z", 1);
+        assert_eq!(FileName::parse(&g.name).unwrap().replica, Some(odd));
+        for bad in [
+            "records--20260304T050607Z-00000001.jsonl",
+            "records-a b-20260304T050607Z-00000001.jsonl",
+            "records-x20260304T050607Z-00000001.jsonl",
+            "records-r-20260304T050607Z-+1.jsonl",
+        ] {
+            assert_eq!(FileName::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn replica_ids_are_checked() {
+        for ok in ["a", "node-1", "ip-10-0-0-1.ec2.internal", &"x".repeat(64)] {
+            assert!(ok.parse::<ReplicaId>().is_ok(), "{ok}");
+        }
+        for bad in ["", "-a", ".a", "a/b", "a\"b", "ä", &"x".repeat(65)] {
+            assert!(bad.parse::<ReplicaId>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_replica_is_stated_in_its_records() {
+        let r: ReplicaId = "r1".parse().unwrap();
+        let mut out = Vec::new();
+        let h = seal_as(&GENESIS, Some(&r), br#"{"kind":"decision"}"#, &mut out).unwrap();
+        let line = out.strip_suffix(b"\n").unwrap();
+        let opened = open(line).unwrap();
+        assert_eq!(opened.hash, h);
+        assert_eq!(opened.str_field("replica"), Some("r1"));
+        assert!(line.starts_with(br#"{"prev":""#));
     }
 }

@@ -13,6 +13,7 @@ pub mod chain; // the hash chain, line format and file names
 pub mod pseudo; // keyed hashes of identity fields
 pub mod query; // `records query`
 pub mod record; // the record of one decision
+pub mod shipped; // `records verify --shipped`
 pub mod verify; // `records verify`
 pub mod writer; // the writer thread: groups, sync, rotation, recovery, retention
 
@@ -80,6 +81,7 @@ impl RecordsConfig {
         Self {
             writer: WriterConfig {
                 dir: dir.into(),
+                replica: None,
                 sync: SyncMode::Interval,
                 max_file_bytes: DEFAULT_MAX_FILE_BYTES,
                 rotate_every: DEFAULT_ROTATE_EVERY,
@@ -116,6 +118,9 @@ pub enum Unavailable {
 #[derive(Debug, Serialize)]
 pub struct RecordsStatus {
     pub dir: PathBuf,
+    /// The chain this process writes (`--replica-id`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replica: Option<chain::ReplicaId>,
     pub sync: SyncMode,
     pub healthy: bool,
     /// Why records cannot be written, while they cannot.
@@ -141,6 +146,7 @@ pub struct Recorder {
     pseudo: Pseudonymiser,
     sync: SyncMode,
     dir: PathBuf,
+    replica: Option<chain::ReplicaId>,
     observer: Arc<dyn Observer>,
 }
 
@@ -181,16 +187,18 @@ impl Recorder {
         let pseudo = Pseudonymiser::new(key, config.modes);
         let shared = Arc::new(writer::Shared::new());
         let sync = config.writer.sync;
+        let replica = config.writer.replica.clone();
         let w = writer::Writer::open(config.writer, observer.clone(), shared.clone())?;
         let (tx, rx) = mpsc::channel(config.queue.max(1));
         w.spawn(rx)?;
-        tracing::info!(dir = %dir.display(), ?sync, key_id = ?pseudo.key_id(), "recording decisions");
+        tracing::info!(dir = %dir.display(), replica = %replica.as_ref().map_or("", chain::ReplicaId::as_str), ?sync, key_id = ?pseudo.key_id(), "recording decisions");
         Ok(Self {
             tx,
             shared,
             pseudo,
             sync,
             dir,
+            replica,
             observer,
         })
     }
@@ -288,6 +296,7 @@ impl Recorder {
         let read = |m: &Mutex<String>| m.lock().map(|s| s.clone()).unwrap_or_default();
         RecordsStatus {
             dir: self.dir.clone(),
+            replica: self.replica.clone(),
             sync: self.sync,
             healthy: self.healthy(),
             reason: self.shared.reason(),

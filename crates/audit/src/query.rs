@@ -22,6 +22,8 @@ pub struct Filter {
     pub decision: Option<Outcome>,
     /// A measure among the reasons, conditions or obligations.
     pub measure: Option<String>,
+    /// Only the chain of this replica.
+    pub replica: Option<chain::ReplicaId>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -86,14 +88,33 @@ impl Filter {
     }
 }
 
-/// Writes every matching decision record of `dir`, in order, one per line.
+fn read_error(path: &Path) -> impl FnOnce(std::io::Error) -> QueryError + use<> {
+    let path = path.to_owned();
+    move |cause| QueryError::Read { path, cause }
+}
+
+/// Writes every matching decision record of `dir`, one per line: chain by
+/// chain (replica by replica), each in order.
 pub fn query(dir: &Path, filter: &Filter, out: &mut impl Write) -> Result<Stats, QueryError> {
-    let read = |path: &Path| {
-        let path = path.to_owned();
-        move |cause| QueryError::Read { path, cause }
-    };
-    let files = chain::list(dir).map_err(read(dir))?;
     let mut stats = Stats::default();
+    for c in chain::chains(dir).map_err(read_error(dir))? {
+        if filter.replica.is_some() && filter.replica != c.replica {
+            continue;
+        }
+        query_chain(dir, &c.files, filter, out, &mut stats)?;
+    }
+    out.flush().map_err(QueryError::Write)?;
+    Ok(stats)
+}
+
+/// [`query`] over one chain's `files`.
+fn query_chain(
+    dir: &Path,
+    files: &[chain::FileName],
+    filter: &Filter,
+    out: &mut impl Write,
+    stats: &mut Stats,
+) -> Result<(), QueryError> {
     for (i, f) in files.iter().enumerate() {
         // A file holds records from its start until the next file starts.
         if let (Some(to), Some(start)) = (filter.to, f.started())
@@ -109,7 +130,7 @@ pub fn query(dir: &Path, filter: &Filter, out: &mut impl Write) -> Result<Stats,
         }
         stats.files += 1;
         let path = dir.join(&f.name);
-        let bytes = std::fs::read(&path).map_err(read(&path))?;
+        let bytes = std::fs::read(&path).map_err(read_error(&path))?;
         for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
             let Ok(rec) = serde_json::from_slice::<Value>(line) else {
                 stats.unreadable += 1;
@@ -123,6 +144,5 @@ pub fn query(dir: &Path, filter: &Filter, out: &mut impl Write) -> Result<Stats,
             }
         }
     }
-    out.flush().map_err(QueryError::Write)?;
-    Ok(stats)
+    Ok(())
 }

@@ -1,5 +1,9 @@
 //! `portcullis records verify`: checks every record file of a directory.
 //!
+//! A directory may hold several chains (one per replica, see [`chain`]); each
+//! is checked on its own, and every record of a replica's chain must state
+//! that replica.
+//!
 //! Each line must hash to its stated `hash`; each record's `prev` must be the
 //! hash of the record before it, across files; file sequence numbers must not
 //! skip; the first record must start from the genesis hash or from the anchor
@@ -22,7 +26,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::Deserialize;
 
-use super::chain::{self, FileName, GENESIS, Hash, LineError};
+use super::chain::{self, FileName, GENESIS, Hash, LineError, ReplicaId};
 
 /// What kind of problem was found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -255,22 +259,73 @@ fn read_error(path: &Path) -> impl FnOnce(std::io::Error) -> VerifyError + use<>
     move |cause| VerifyError { path, cause }
 }
 
-/// Verifies every record file in `dir`.
+/// The outcome of verifying a directory: one report per chain.
+#[derive(Debug, Default)]
+pub struct DirReport {
+    pub chains: Vec<ChainReport>,
+    /// About the directory as a whole (files not named like record files).
+    pub notes: Vec<String>,
+}
+
+/// One chain's outcome.
+#[derive(Debug)]
+pub struct ChainReport {
+    pub chain: chain::Chain,
+    pub report: Report,
+}
+
+/// Verifies every chain of `dir`, each on its own.
+pub fn verify_chains(dir: &Path) -> Result<DirReport, VerifyError> {
+    let mut out = DirReport::default();
+    for name in chain::strangers(dir).map_err(read_error(dir))? {
+        out.notes
+            .push(format!("{name}: ignored (not named like a record file)"));
+    }
+    let now = SystemTime::now();
+    for c in chain::chains(dir).map_err(read_error(dir))? {
+        let report = verify_files(dir, c.replica.as_ref(), &c.files, now)?;
+        out.chains.push(ChainReport { chain: c, report });
+    }
+    Ok(out)
+}
+
+/// Verifies every record file in `dir`, as one report: the problems and notes
+/// of every chain (file names say which), the files and records of all of
+/// them, and the last hash when there is one chain.
 pub fn verify_dir(dir: &Path) -> Result<Report, VerifyError> {
-    let files = chain::list(dir).map_err(read_error(dir))?;
+    let dir_report = verify_chains(dir)?;
+    let mut report = Report {
+        notes: dir_report.notes,
+        ..Report::default()
+    };
+    let single = dir_report.chains.len() == 1;
+    for c in dir_report.chains {
+        report.files += c.report.files;
+        report.records += c.report.records;
+        report.problems.extend(c.report.problems);
+        report.notes.extend(c.report.notes);
+        if single {
+            report.last_hash = c.report.last_hash;
+        }
+    }
+    Ok(report)
+}
+
+/// Verifies one chain: `files` of `dir`, all of `replica`.
+fn verify_files(
+    dir: &Path,
+    replica: Option<&ReplicaId>,
+    files: &[FileName],
+    now: SystemTime,
+) -> Result<Report, VerifyError> {
     let mut report = Report {
         files: files.len(),
         ..Report::default()
     };
-    for name in chain::strangers(dir).map_err(read_error(dir))? {
-        report
-            .notes
-            .push(format!("{name}: ignored (not named like a record file)"));
-    }
-    let acknowledged = acknowledged_discards(dir, &files, &mut report.problems)?;
+    let acknowledged = acknowledged_discards(dir, files, &mut report.problems)?;
 
     // Pass 2: the chain.
-    let mut walk = ChainWalk::new(report, SystemTime::now());
+    let mut walk = ChainWalk::new(report, now, replica.cloned());
     for (i, f) in files.iter().enumerate() {
         walk.check_sequence(f);
         let path = dir.join(&f.name);
@@ -337,6 +392,8 @@ fn acknowledged_discards(
 struct ChainWalk {
     report: Report,
     now: SystemTime,
+    /// The replica whose chain this is: every record states it.
+    replica: Option<ReplicaId>,
     /// The hash the next record must continue from, and where it came from.
     expected: Option<(Hash, String)>,
     /// The `prev` of the first record of the directory, and where it is.
@@ -354,10 +411,11 @@ struct ChainWalk {
 }
 
 impl ChainWalk {
-    fn new(report: Report, now: SystemTime) -> Self {
+    fn new(report: Report, now: SystemTime, replica: Option<ReplicaId>) -> Self {
         Self {
             report,
             now,
+            replica,
             expected: None,
             first_prev: None,
             retentions: Vec::new(),
@@ -509,6 +567,25 @@ impl ChainWalk {
     ) {
         self.report.records += 1;
         self.check_link(f, line_no, rec, first_in_dir);
+        let stated = rec
+            .body
+            .get("replica")
+            .map(|r| r.as_str().unwrap_or("(not a string)"));
+        if stated != self.replica.as_ref().map(ReplicaId::as_str) {
+            let message = match (stated, &self.replica) {
+                (Some(s), Some(r)) => {
+                    format!("record of replica `{s}` in the chain of replica `{r}`")
+                }
+                (Some(s), None) => {
+                    format!("record of replica `{s}` in a file named without a replica id")
+                }
+                (None, Some(r)) => {
+                    format!("record without a replica id in the chain of replica `{r}`")
+                }
+                (None, None) => String::new(),
+            };
+            self.problem(f, line_no, ProblemKind::Broken, message);
+        }
         let time = rec.str_field("time").and_then(chain::parse_time);
         if first_in_dir {
             self.first_time = time;

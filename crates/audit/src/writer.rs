@@ -26,7 +26,7 @@ use serde_json::json;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-use super::chain::{self, FileName, GENESIS, Hash};
+use super::chain::{self, FileName, GENESIS, Hash, ReplicaId};
 use crate::Observer;
 
 /// When the writer fsyncs.
@@ -54,6 +54,9 @@ const GATHER: Duration = Duration::from_millis(10);
 #[derive(Debug, Clone)]
 pub struct WriterConfig {
     pub dir: PathBuf,
+    /// The chain this process writes (`--replica-id`); `None` writes the
+    /// chain without a replica id.
+    pub replica: Option<chain::ReplicaId>,
     pub sync: SyncMode,
     /// A file is closed once it holds this many bytes (checked between groups).
     pub max_file_bytes: u64,
@@ -146,6 +149,19 @@ pub enum WriterError {
     },
     #[error("cannot start the records writer: {0}")]
     Thread(std::io::Error),
+    #[error(
+        "another process writes the records of {chain} in `{dir}` (it holds `{lock}`): give each process its own --replica-id or its own --records directory"
+    )]
+    Locked {
+        dir: PathBuf,
+        chain: String,
+        lock: PathBuf,
+    },
+    #[error("cannot lock `{path}`: {cause}")]
+    Lock {
+        path: PathBuf,
+        cause: std::io::Error,
+    },
 }
 
 struct Segment {
@@ -164,6 +180,8 @@ struct Discarded {
 
 pub(super) struct Writer {
     cfg: WriterConfig,
+    /// Held open (and locked) until the writer closes: one writer per chain.
+    lock: Option<File>,
     file: Option<Segment>,
     last_name: Option<FileName>,
     last_hash: Hash,
@@ -203,10 +221,12 @@ impl Writer {
     ) -> Result<Self, WriterError> {
         let dir = &cfg.dir;
         create_dir(dir)?;
-        let files = chain::list(dir).map_err(|cause| WriterError::Read {
-            path: dir.clone(),
-            cause,
-        })?;
+        let lock = lock_chain(dir, cfg.replica.as_ref())?;
+        let files =
+            chain::list_chain(dir, cfg.replica.as_ref()).map_err(|cause| WriterError::Read {
+                path: dir.clone(),
+                cause,
+            })?;
         let (last_hash, recovery) = continue_chain(dir, &files)?;
         if let Some(d) = recovery.last() {
             tracing::warn!(file = %d.file, valid_bytes = d.valid_bytes, "records: torn final record found (the service stopped mid-write); it is discarded and acknowledged by a recovery record");
@@ -214,6 +234,7 @@ impl Writer {
         let mut writer = Self {
             last_name: files.last().cloned(),
             cfg,
+            lock: Some(lock),
             file: None,
             last_hash,
             recovery,
@@ -264,6 +285,36 @@ impl Writer {
             file: seg.name.name.clone(),
             valid_bytes: valid,
         });
+    }
+}
+
+/// Takes the lock of `replica`'s chain in `dir` (`records-<replica>.lock`), so
+/// that two processes never write one chain. The lock goes with the process.
+fn lock_chain(dir: &Path, replica: Option<&ReplicaId>) -> Result<File, WriterError> {
+    let path = dir.join(match replica {
+        Some(r) => format!("records-{r}.lock"),
+        None => "records.lock".to_owned(),
+    });
+    let lock_error = |cause| WriterError::Lock {
+        path: path.clone(),
+        cause,
+    };
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o640);
+    let file = options.open(&path).map_err(lock_error)?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(WriterError::Locked {
+            dir: dir.to_owned(),
+            chain: match replica {
+                Some(r) => format!("replica `{r}`"),
+                None => "the chain without a replica id".to_owned(),
+            },
+            lock: path.clone(),
+        }),
+        Err(std::fs::TryLockError::Error(cause)) => Err(lock_error(cause)),
     }
 }
 
@@ -452,6 +503,10 @@ impl Writer {
         }
         let retained = self.process(group);
         self.finish(&retained);
+        // Released before anyone hears the writer is closed, so that a new
+        // writer can take the chain at once.
+        self.file = None;
+        self.lock = None;
         let _ = done.send(());
     }
 
@@ -595,11 +650,13 @@ impl Writer {
         let mut buf = Vec::with_capacity(lines.iter().map(|l| l.len() + 150).sum::<usize>() + 300);
         let mut records = 0;
         if let Some(r) = recovery.as_ref().filter(|_| start == 0) {
-            hash = chain::seal_into(&hash, r, &mut buf).map_err(io_other)?;
+            hash =
+                chain::seal_as(&hash, self.cfg.replica.as_ref(), r, &mut buf).map_err(io_other)?;
             records += 1;
         }
         for l in lines {
-            hash = chain::seal_into(&hash, l, &mut buf).map_err(io_other)?;
+            hash =
+                chain::seal_as(&hash, self.cfg.replica.as_ref(), l, &mut buf).map_err(io_other)?;
             records += 1;
         }
         let sync = force_sync || self.cfg.sync == SyncMode::Always;
@@ -691,7 +748,7 @@ impl Writer {
             }
             None => (now, 1),
         };
-        let name = FileName::new(&stamp, seq);
+        let name = FileName::of(self.cfg.replica.as_ref(), &stamp, seq);
         let mut options = std::fs::OpenOptions::new();
         options.append(true).create_new(true);
         #[cfg(unix)]
@@ -739,7 +796,7 @@ impl Writer {
             return Ok(0);
         };
         let dir = self.cfg.dir.clone();
-        let files = chain::list(&dir)?;
+        let files = chain::list_chain(&dir, self.cfg.replica.as_ref())?;
         let current = self.file.as_ref().map(|s| s.name.name.clone());
         let mut expired = Vec::new();
         // The newest record (or, for an empty file, start) of what is deleted.

@@ -292,7 +292,7 @@ impl GeoDb {
     }
 
     /// The file it was read from.
-    pub(crate) fn path(&self) -> &Path {
+    pub fn path(&self) -> &Path {
         &self.path
     }
 
@@ -487,6 +487,36 @@ impl GeoSet {
             db.lookup_into(ip, &mut facts)?;
         }
         Ok(facts)
+    }
+
+    /// A public address the databases place in `country` (any country, if
+    /// `None`) and, if `anonymous`, flag as an anonymizer: the first found,
+    /// walking each database's networks in order. For building example
+    /// requests (`portcullis prove`), not for deciding.
+    pub fn sample_ip(&self, country: Option<Country>, anonymous: bool) -> Option<IpAddr> {
+        for db in &self.dbs {
+            let Ok(networks) = db.reader.networks(WithinOptions::default()) else {
+                continue;
+            };
+            for item in networks.flatten() {
+                let Ok(network) = item.network() else {
+                    continue;
+                };
+                let ip = network.ip();
+                if !is_public(ip) {
+                    continue;
+                }
+                let Ok(facts) = self.lookup(ip) else {
+                    continue;
+                };
+                if country.is_none_or(|c| facts.country == Some(c))
+                    && (!anonymous || facts.anonymizer.any())
+                {
+                    return Some(ip);
+                }
+            }
+        }
+        None
     }
 }
 
