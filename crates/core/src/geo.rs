@@ -489,11 +489,12 @@ impl GeoSet {
         Ok(facts)
     }
 
-    /// A public address the databases place in `country` (any country, if
-    /// `None`) and, if `anonymous`, flag as an anonymizer: the first found,
-    /// walking each database's networks in order. For building example
-    /// requests (`portcullis prove`), not for deciding.
-    pub fn sample_ip(&self, country: Option<Country>, anonymous: bool) -> Option<IpAddr> {
+    /// Example addresses: for each country the databases name, the first
+    /// public address they place there, and the first they also flag as an
+    /// anonymizer; walking each database's networks once, in order. For
+    /// building example requests (`portcullis prove`), not for deciding.
+    pub fn samples(&self) -> Samples {
+        let mut samples = Samples::default();
         for db in &self.dbs {
             let Ok(networks) = db.reader.networks(WithinOptions::default()) else {
                 continue;
@@ -509,14 +510,40 @@ impl GeoSet {
                 let Ok(facts) = self.lookup(ip) else {
                     continue;
                 };
-                if country.is_none_or(|c| facts.country == Some(c))
-                    && (!anonymous || facts.anonymizer.any())
-                {
-                    return Some(ip);
+                let anonymous = facts.anonymizer.any();
+                if anonymous {
+                    samples.anonymous.get_or_insert(ip);
+                }
+                if let Some(c) = facts.country {
+                    samples.in_country.entry(c).or_insert(ip);
+                    if anonymous {
+                        samples.anonymous_in.entry(c).or_insert(ip);
+                    }
                 }
             }
         }
-        None
+        samples
+    }
+}
+
+/// Example addresses of a [`GeoSet`] ([`GeoSet::samples`]).
+#[derive(Debug, Default, Clone)]
+pub struct Samples {
+    in_country: std::collections::HashMap<Country, IpAddr>,
+    anonymous_in: std::collections::HashMap<Country, IpAddr>,
+    anonymous: Option<IpAddr>,
+}
+
+impl Samples {
+    /// An address placed in `country` (any, if `None`) and, if `anonymous`,
+    /// flagged as an anonymizer.
+    pub fn get(&self, country: Option<Country>, anonymous: bool) -> Option<IpAddr> {
+        match (country, anonymous) {
+            (Some(c), false) => self.in_country.get(&c).copied(),
+            (Some(c), true) => self.anonymous_in.get(&c).copied(),
+            (None, true) => self.anonymous,
+            (None, false) => self.in_country.values().min().copied(),
+        }
     }
 }
 

@@ -13,12 +13,13 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
-use std::sync::{LazyLock, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 
 use cedar_policy::{Authorizer, Decision as CedarDecision, Entities, PolicySet, Request};
 use portcullis_core::country::Country;
 use portcullis_core::decision::Outcome;
 use portcullis_core::engine;
+use portcullis_core::geo::Samples;
 use portcullis_core::request::parse_decide;
 use portcullis_core::snapshot::Snapshot;
 use serde::Serialize;
@@ -253,26 +254,26 @@ fn decisions(body: &Value, snapshots: &[&Snapshot]) -> Option<Vec<Answer>> {
     )
 }
 
-/// [`portcullis_core::geo::GeoSet::sample_ip`], remembered per set of
-/// database files: it walks a whole database when no address matches.
+/// An example address ([`portcullis_core::geo::GeoSet::samples`]); the
+/// samples are taken once per set of database files (one walk of each).
 fn sample_ip(snapshot: &Snapshot, country: Option<Country>, anonymous: bool) -> Option<IpAddr> {
-    type Key = (Vec<std::path::PathBuf>, Option<String>, bool);
-    static SAMPLES: LazyLock<Mutex<HashMap<Key, Option<IpAddr>>>> = LazyLock::new(Default::default);
-    let files = snapshot
+    type Key = Vec<std::path::PathBuf>;
+    static SAMPLES: LazyLock<Mutex<HashMap<Key, Arc<Samples>>>> = LazyLock::new(Default::default);
+    let files: Key = snapshot
         .geo
         .databases()
         .iter()
         .map(|db| db.path().to_owned())
         .collect();
-    let key = (files, country.map(|c| c.to_string()), anonymous);
-    if let Some(found) = SAMPLES.lock().ok().and_then(|m| m.get(&key).copied()) {
-        return found;
-    }
-    let found = snapshot.geo.sample_ip(country, anonymous);
-    if let Ok(mut m) = SAMPLES.lock() {
-        m.insert(key, found);
-    }
-    found
+    let known = SAMPLES.lock().ok().and_then(|m| m.get(&files).cloned());
+    let samples = known.unwrap_or_else(|| {
+        let taken = Arc::new(snapshot.geo.samples());
+        if let Ok(mut m) = SAMPLES.lock() {
+            m.insert(files, taken.clone());
+        }
+        taken
+    });
+    samples.get(country, anonymous)
 }
 
 /// A valid country code for `code`, if it is one.
