@@ -14,7 +14,6 @@ use clap::{Args, ValueEnum};
 use portcullis_core::lifecycle::Instant;
 use portcullis_core::snapshot::{Snapshot, Sources};
 use portcullis_prove::invariants::{self, InvariantError};
-use portcullis_prove::model::Model;
 use portcullis_prove::witness::Witness;
 use portcullis_prove::{Difference, Direction, Erring, InvariantResult, ProveError, Prover};
 use serde::Serialize;
@@ -71,7 +70,21 @@ struct Report {
     differences: Option<Vec<Difference>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     invariants: Option<Vec<InvariantResult>>,
+    /// Policies (of the candidate, or of DIR) that can err.
     can_err: Vec<Erring>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    base_can_err: Option<Vec<Erring>>,
+    /// What could not be told, and why.
+    notes: Vec<String>,
+    /// No widening can have been missed (a comparison).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    widening_proved: Option<bool>,
+    /// No narrowing can have been missed (a comparison).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    narrowing_proved: Option<bool>,
+    /// The instants looked at: the one asked, then each at which a policy
+    /// starts or stops applying.
+    instants: usize,
     /// Seconds the solver work took.
     seconds: f64,
 }
@@ -87,7 +100,6 @@ pub fn run(args: ProveArgs) -> anyhow::Result<u8> {
         label: None,
     };
     let at = args.at.unwrap_or_else(Instant::now);
-    let threshold = args.enrich.settings().screening_threshold;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -104,17 +116,18 @@ pub fn run(args: ProveArgs) -> anyhow::Result<u8> {
                     return Ok(exit::INVALID);
                 }
             };
-            let model = Model::of(&snap.policies, at, threshold)?;
             runtime.block_on(async {
                 let mut prover = Prover::start(snap.schema.clone())?;
-                let results = prover
-                    .check_invariants(&invariants, &model, &snap, threshold)
-                    .await?;
-                let can_err = prover.never_errors(&model, &snap).await?;
+                let found = prover.check_invariants(&invariants, &snap, at).await?;
                 Ok::<_, ProveError>(Report {
                     differences: None,
-                    invariants: Some(results),
-                    can_err,
+                    invariants: Some(found.results),
+                    can_err: found.can_err,
+                    base_can_err: None,
+                    notes: Vec::new(),
+                    widening_proved: None,
+                    narrowing_proved: None,
+                    instants: found.instants,
                     seconds: 0.0,
                 })
             })
@@ -127,18 +140,18 @@ pub fn run(args: ProveArgs) -> anyhow::Result<u8> {
             else {
                 return Ok(exit::INVALID);
             };
-            let (bm, cm) = (
-                Model::of(&b.policies, at, threshold)?,
-                Model::of(&c.policies, at, threshold)?,
-            );
             runtime.block_on(async {
                 let mut prover = Prover::start(c.schema.clone())?;
-                let differences = prover.compare((&bm, &b), (&cm, &c)).await?;
-                let can_err = prover.never_errors(&cm, &c).await?;
+                let found = prover.compare(&b, &c, at).await?;
                 Ok::<_, ProveError>(Report {
-                    differences: Some(differences),
+                    differences: Some(found.differences),
                     invariants: None,
-                    can_err,
+                    can_err: found.can_err,
+                    base_can_err: Some(found.base_can_err),
+                    notes: found.notes,
+                    widening_proved: Some(found.widening_proved),
+                    narrowing_proved: Some(found.narrowing_proved),
+                    instants: found.instants,
                     seconds: 0.0,
                 })
             })
@@ -168,9 +181,10 @@ pub fn run(args: ProveArgs) -> anyhow::Result<u8> {
             .as_ref()
             .is_some_and(|ds| ds.iter().any(|x| x.direction == d))
     };
+    // A kind of difference fails when found, or when it cannot be ruled out.
     let failed = args.fail_on.iter().any(|f| match f {
-        FailOn::Widening => found(Direction::Widening),
-        FailOn::Narrowing => found(Direction::Narrowing),
+        FailOn::Widening => found(Direction::Widening) || report.widening_proved == Some(false),
+        FailOn::Narrowing => found(Direction::Narrowing) || report.narrowing_proved == Some(false),
         FailOn::Errors => !report.can_err.is_empty(),
     });
     Ok(if violated {
@@ -229,8 +243,10 @@ fn print_witness(w: &Witness, labels: &[&str]) {
 
 fn print_text(report: &Report) {
     if let Some(differences) = &report.differences {
-        if differences.is_empty() {
+        if differences.is_empty() && report.notes.is_empty() {
             println!("equivalent: the candidate answers every request as the base does");
+        } else if differences.is_empty() {
+            println!("no difference found");
         }
         for d in differences {
             let (before, after) = (
@@ -241,7 +257,28 @@ fn print_text(report: &Report) {
                 Direction::Widening => "widening",
                 Direction::Narrowing => "narrowing",
             };
-            println!("{direction}: {} {before} -> {after}", d.action);
+            let when =
+                d.at.as_ref()
+                    .map(|t| format!(" from {t}"))
+                    .unwrap_or_default();
+            match (&d.obligation, &d.witness.with_obligation) {
+                (Some(o), Some(w)) => {
+                    let with = |carries: Option<&bool>| {
+                        if carries == Some(&true) {
+                            format!("with {o}")
+                        } else {
+                            format!("without {o}")
+                        }
+                    };
+                    println!(
+                        "{direction}: {}{when} {before} {} -> {after} {}",
+                        d.action,
+                        with(w.first()),
+                        with(w.get(1))
+                    );
+                }
+                _ => println!("{direction}: {}{when} {before} -> {after}", d.action),
+            }
             print_witness(&d.witness, &["base", "candidate"]);
         }
     }
@@ -260,22 +297,43 @@ fn print_text(report: &Report) {
                     r.expect.as_str(),
                     r.file
                 );
-                for (action, w) in &r.counterexamples {
-                    println!("  on {action}:");
-                    print_witness(w, &["policies"]);
+                if let Some(why) = &r.unproved {
+                    println!("  {why}");
+                }
+                for c in &r.counterexamples {
+                    let when =
+                        c.at.as_ref()
+                            .map(|t| format!(" from {t}"))
+                            .unwrap_or_default();
+                    println!("  on {}{when}:", c.action);
+                    print_witness(&c.witness, &["policies"]);
                 }
             }
         }
     }
-    for e in &report.can_err {
-        println!(
-            "can err: policy `{}` on {} (a forbid that errs denies; a permit that errs does not apply)",
-            e.policy, e.action
-        );
-        print_witness(&e.witness, &["policies"]);
+    for (side, erring) in [
+        ("", Some(&report.can_err)),
+        ("base ", report.base_can_err.as_ref()),
+    ] {
+        for e in erring.into_iter().flatten() {
+            println!(
+                "can err: {side}policy `{}` on {} (a forbid that errs denies; a permit that errs does not apply)",
+                e.policy, e.action
+            );
+            print_witness(&e.witness, &["policies"]);
+        }
     }
-    if report.can_err.is_empty() {
+    if report.can_err.is_empty() && report.base_can_err.as_ref().is_none_or(Vec::is_empty) {
         println!("no policy can err");
+    }
+    for note in &report.notes {
+        println!("note: {note}");
+    }
+    if report.instants > 1 {
+        println!(
+            "compared at {} instants: now and each later one at which a policy starts or stops applying",
+            report.instants
+        );
     }
     println!("solver time: {:.2} s", report.seconds);
 }

@@ -377,11 +377,21 @@ pub fn run(args: ServeArgs) -> anyhow::Result<u8> {
         }
     };
     if args.prove {
-        match crate::server::reload::proved(&snapshot) {
+        match portcullis_prove::gate(&snapshot) {
             Ok(n) => tracing::info!(invariants = n, "invariants proved"),
-            Err(e) => {
-                diagnostics::report(&e.diagnostics);
+            Err(portcullis_prove::GateError::Refused(found)) => {
+                diagnostics::report(&found);
                 eprintln!("refusing to start: the invariants do not hold (--prove)");
+                return Ok(exit::INVARIANT_VIOLATED);
+            }
+            Err(portcullis_prove::GateError::Prove(
+                e @ portcullis_prove::ProveError::NoSolver { .. },
+            )) => {
+                eprintln!("refusing to start: {e}");
+                return Ok(exit::NO_SOLVER);
+            }
+            Err(portcullis_prove::GateError::Prove(e)) => {
+                eprintln!("refusing to start: the invariants could not be proved (--prove): {e}");
                 return Ok(exit::INVARIANT_VIOLATED);
             }
         }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Value, json};
 
 use crate::binary::{get, post, run, start};
-use crate::support::{decide, default_geo, maxmind, root, shipped_policies, snapshot, state};
+use crate::support::{decide, default_geo, maxmind, root, shipped_policies, snapshot, state_with};
 
 const KP: &str = r#"when { context.jurisdictions.contains("KP") };"#;
 /// Sign-ups through an anonymizing network no longer covered.
@@ -77,14 +77,26 @@ fn s(p: &Path) -> &str {
 /// The decision `POST /v1/decide` gives `request` on a service of the
 /// policies of `dir` (the real router, in process).
 fn decided(dir: &Path, request: &Value) -> String {
-    let router = portcullis::server::http::router(state(snapshot(dir, &geo())));
+    answered(dir, request)["decision"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// The whole answer (as of the request's `at`, when it has one).
+fn answered(dir: &Path, request: &Value) -> Value {
+    let limits = portcullis::server::state::Limits {
+        allow_as_of: true,
+        ..Default::default()
+    };
+    let router = portcullis::server::http::router(state_with(snapshot(dir, &geo()), limits, None));
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     let (status, answer) = runtime.block_on(decide(&router, request));
     assert_eq!(status, 200, "{answer}");
-    answer["decision"].as_str().unwrap().to_owned()
+    answer
 }
 
 /// The differences of a comparison, as (direction, action, base, candidate).
@@ -341,11 +353,11 @@ fn a_broken_invariant_gets_a_counterexample_and_is_refused_by_check_and_serve() 
     let invariants = report["invariants"].as_array().unwrap();
     let kp = invariants.iter().find(|i| i["id"] == "kp-denied").unwrap();
     assert_eq!(kp["holds"], false);
-    for (_, witness) in kp["counterexamples"]
+    for witness in kp["counterexamples"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|c| (&c[0], &c[1]))
+        .map(|c| &c["witness"])
     {
         let request = &witness["request"];
         assert!(request.is_object(), "{witness}");
@@ -489,4 +501,292 @@ fn without_a_solver_prove_says_how_to_install_one() {
         err.contains("apt-get install cvc5") && err.contains("CVC5="),
         "{err}"
     );
+}
+
+#[test]
+fn a_base_forbid_that_can_err_leaves_widenings_unproved() {
+    // Errs for clusters of 2^31 GPUs or more: the engine then denies them.
+    let erring = variant(
+        |m| {
+            m + "\n@id(\"overflow\")\nforbid (principal, action == Action::\"provision\", resource)\nwhen { resource.gpu_count * 4294967296 < 0 };\n"
+        },
+        false,
+    );
+    let dir = s(erring.path());
+    let (code, report) = prove_json(&[
+        "--base",
+        dir,
+        "--candidate",
+        "policies",
+        "--fail-on",
+        "widening",
+    ]);
+    assert_eq!(
+        code, 1,
+        "a widening where the base errs cannot be ruled out: {report}"
+    );
+    assert_eq!(report["widening_proved"], false, "{report}");
+    assert!(
+        report["notes"][0]
+            .as_str()
+            .unwrap()
+            .contains("`overflow` of the base errs"),
+        "{report}"
+    );
+    // Where the candidate errs, it is the narrowings that are not proved.
+    let (code, report) = prove_json(&[
+        "--base",
+        "policies",
+        "--candidate",
+        dir,
+        "--fail-on",
+        "widening",
+    ]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(report["narrowing_proved"], false, "{report}");
+    // An invariant that ordinary customers are never denied is not proved
+    // either: the erring forbid denies some of them.
+    std::fs::create_dir(erring.path().join("invariants")).unwrap();
+    std::fs::copy(
+        shipped_policies().join("invariants/measures.cedar"),
+        erring.path().join("invariants/measures.cedar"),
+    )
+    .unwrap();
+    let (code, report) = prove_json(&[dir]);
+    assert_eq!(code, 9, "{report}");
+    let ordinary = report["invariants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["id"] == "ordinary-not-denied")
+        .unwrap();
+    assert!(
+        ordinary["unproved"]
+            .as_str()
+            .unwrap()
+            .contains("`overflow`"),
+        "{ordinary}"
+    );
+    let request = &ordinary["counterexamples"][0]["witness"]["request"];
+    assert_eq!(decided(erring.path(), request), "deny", "{request}");
+}
+
+#[test]
+fn a_screening_threshold_of_zero_still_finds_a_widening() {
+    let candidate = variant(
+        |m| {
+            replaced(
+                m,
+                KP,
+                r#"when { context.jurisdictions.contains("KP") && false };"#,
+            )
+        },
+        false,
+    );
+    let (code, report) = prove_json(&[
+        "--base",
+        "policies",
+        "--candidate",
+        s(candidate.path()),
+        "--screening-threshold",
+        "0",
+        "--fail-on",
+        "widening",
+    ]);
+    assert_eq!(code, 1, "{report}");
+    assert!(!differences(&report).is_empty(), "{report}");
+}
+
+#[test]
+fn a_prohibition_that_expires_is_a_widening_from_that_day_with_a_dated_request() {
+    let expiring = variant(
+        |m| {
+            replaced(
+                m,
+                "@id(\"sm-kp\")",
+                "@id(\"sm-kp\")\n@expires(\"2099-01-01\")",
+            )
+        },
+        false,
+    );
+    let dir = s(expiring.path());
+    let (code, report) = prove_json(&[
+        "--base",
+        "policies",
+        "--candidate",
+        dir,
+        "--fail-on",
+        "widening",
+    ]);
+    assert_eq!(code, 1, "{report}");
+    let later: Vec<&Value> = report["differences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| {
+            d["at"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("2099-01-01"))
+        })
+        .collect();
+    assert!(!later.is_empty(), "{report}");
+    for d in later {
+        let request = &d["witness"]["request"];
+        assert!(
+            request["at"].as_str().unwrap().starts_with("2099-01-01"),
+            "{d}"
+        );
+        assert_eq!(
+            decided(&shipped_policies(), request),
+            d["witness"]["answers"][0],
+            "{request}"
+        );
+        assert_eq!(
+            decided(expiring.path(), request),
+            d["witness"]["answers"][1],
+            "{request}"
+        );
+    }
+    // Its invariants hold today and fail from that day: refused now.
+    std::fs::create_dir(expiring.path().join("invariants")).unwrap();
+    std::fs::copy(
+        shipped_policies().join("invariants/measures.cedar"),
+        expiring.path().join("invariants/measures.cedar"),
+    )
+    .unwrap();
+    let (code, _, err) = run(&["check", "--prove", dir], root());
+    assert_eq!(code, 9, "{err}");
+    assert!(
+        err.contains("kp-denied") && err.contains("from 2099-01-01"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_dropped_obligation_is_a_widening_and_a_changed_list_is_said() {
+    let unmonitored = variant(
+        |m| replaced(m, "@obligation(\"enhanced_monitoring\")\n", ""),
+        false,
+    );
+    let (code, report) = prove_json(&[
+        "--base",
+        "policies",
+        "--candidate",
+        s(unmonitored.path()),
+        "--fail-on",
+        "widening",
+    ]);
+    assert_eq!(code, 1, "{report}");
+    let dropped: Vec<&Value> = report["differences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["on"] == "obligation")
+        .collect();
+    assert!(!dropped.is_empty(), "{report}");
+    for d in dropped {
+        assert_eq!(d["direction"], "widening", "{d}");
+        assert_eq!(d["obligation"], "enhanced_monitoring", "{d}");
+        assert_eq!(d["witness"]["with_obligation"], json!([true, false]), "{d}");
+        let request = &d["witness"]["request"];
+        let has = |answer: &Value| {
+            answer["obligations"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|o| o["id"] == "enhanced_monitoring")
+        };
+        let (before, after) = (
+            answered(&shipped_policies(), request),
+            answered(unmonitored.path(), request),
+        );
+        assert_eq!(
+            (before["decision"].as_str(), after["decision"].as_str()),
+            (Some("allow"), Some("allow"))
+        );
+        assert!(has(&before) && !has(&after), "{before} {after}");
+    }
+    let (_, out, _) = prove(&["--base", "policies", "--candidate", s(unmonitored.path())]);
+    assert!(
+        out.contains("with enhanced_monitoring -> allow without enhanced_monitoring"),
+        "{out}"
+    );
+
+    // A designation list emptied: policies equal, and the note says what is not compared.
+    let unlisted = variant(|m| m, false);
+    for entry in std::fs::read_dir(unlisted.path().join("designations")).unwrap() {
+        std::fs::write(entry.unwrap().path(), "").unwrap();
+    }
+    let (_, out, _) = prove(&["--base", "policies", "--candidate", s(unlisted.path())]);
+    assert!(
+        out.contains("note: the designation lists differ") && out.contains("portcullis impact"),
+        "{out}"
+    );
+    assert!(!out.contains("equivalent"), "{out}");
+}
+
+#[test]
+fn string_patterns_templates_and_anonymous_invariants() {
+    // `like` needs the solver's string theory.
+    let pattern = variant(
+        |m| {
+            m + "\n@id(\"eu-regions\")\nforbid (principal, action == Action::\"provision\", resource)\nwhen { resource.region like \"*-gov-*\" };\n"
+        },
+        false,
+    );
+    let (code, report) = prove_json(&["--base", "policies", "--candidate", s(pattern.path())]);
+    assert_eq!(code, 0, "{report}");
+    let found = differences(&report);
+    assert!(
+        found.iter().any(|(dir, a, b, c)| dir == "narrowing"
+            && a == "provision"
+            && b == "allow"
+            && c == "deny"),
+        "{report}"
+    );
+    let request = &report["differences"][0]["witness"]["request"];
+    assert!(
+        request["resource"]["region"]
+            .as_str()
+            .unwrap()
+            .contains("-gov-"),
+        "{request}"
+    );
+
+    let dir = variant(|m| m, false);
+    std::fs::create_dir(dir.path().join("invariants")).unwrap();
+    std::fs::write(
+        dir.path().join("invariants/bad.cedar"),
+        "@id(\"t\")\n@expect(\"allow\")\npermit (principal == ?principal, action, resource);\n@expect(\"deny\")\npermit (principal, action, resource) when { context.jurisdictions.contains(\"KP\") };\n",
+    )
+    .unwrap();
+    let (code, _, err) = prove(&[s(dir.path())]);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("`t` is a template"), "{err}");
+    assert!(err.contains("an invariant has no @id"), "{err}");
+}
+
+#[test]
+fn serve_prove_without_a_solver_stops_with_its_own_code() {
+    let geo = default_geo();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args([
+            "serve",
+            "--prove",
+            "--records",
+            "off",
+            "--listen",
+            "127.0.0.1:0",
+            "--policies",
+            "policies",
+            "--geo",
+            s(&geo),
+        ])
+        .env("CVC5", "/nonexistent/cvc5")
+        .current_dir(root())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(10), "{err}");
+    assert!(err.contains("apt-get install cvc5"), "{err}");
 }

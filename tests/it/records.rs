@@ -1579,3 +1579,82 @@ fn replicas_sharing_a_directory_write_and_verify_their_own_chains() {
         report.problems
     );
 }
+
+/// A record file of `replica`'s chain holding two records of `time`.
+fn replica_file(dir: &Path, replica: &str, stamp: &str, time: &str) {
+    let r: chain::ReplicaId = replica.parse().unwrap();
+    let mut text = Vec::new();
+    let mut prev = GENESIS;
+    for n in 0..2 {
+        let rec =
+            json!({"kind": "decision", "decision_id": format!("{replica}-{n}"), "time": time});
+        prev = chain::seal_as(&prev, Some(&r), rec.to_string().as_bytes(), &mut text).unwrap();
+    }
+    std::fs::write(dir.join(FileName::of(Some(&r), stamp, 1).name), text).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_deletes_whole_chains_no_process_writes_once_all_of_them_is_past_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("records");
+    std::fs::create_dir(&dir).unwrap();
+    // Files from before replica ids, and a replica gone since 2020.
+    old_file(
+        &dir,
+        &FileName::new("20200101T000000Z", 1),
+        GENESIS,
+        "2020-01-01T00:00:00.000Z",
+    );
+    replica_file(&dir, "gone", "20200101T000000Z", "2020-01-01T00:00:00.000Z");
+    // A replica that stopped yesterday: within retention, kept whole.
+    let yesterday = std::time::SystemTime::now() - Duration::from_secs(86_400);
+    replica_file(
+        &dir,
+        "quiet",
+        &chain::stamp(yesterday),
+        &chain::record_time(yesterday),
+    );
+    let r = recording_in(tmp, |c| {
+        c.writer.replica = Some("live".parse().unwrap());
+        c.writer.retain_days = Some(30);
+    });
+    r.close().await;
+
+    let names: Vec<String> = std::fs::read_dir(&r.dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        !names
+            .iter()
+            .any(|n| n.starts_with("records-gone") || n.starts_with("records-2020")),
+        "{names:?}"
+    );
+    assert!(!names.contains(&"records.lock".to_owned()), "{names:?}");
+    assert!(
+        names.iter().any(|n| n.starts_with("records-quiet-")),
+        "{names:?}"
+    );
+    let retained: Vec<Value> = records(&r.dir)
+        .into_iter()
+        .filter(|rec| rec["kind"] == "chain_retention")
+        .collect();
+    let chains: HashSet<&str> = retained
+        .iter()
+        .map(|rec| rec["chain"].as_str().unwrap())
+        .collect();
+    assert_eq!(chains, HashSet::from(["", "gone"]), "{retained:?}");
+    assert!(retained.iter().all(|rec| rec["replica"] == "live"));
+    let report = verify_dir(&r.dir).unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+    assert_eq!(
+        report
+            .notes
+            .iter()
+            .filter(|n| n.contains("was deleted whole by retention"))
+            .count(),
+        2,
+        "{:?}",
+        report.notes
+    );
+}

@@ -338,6 +338,34 @@ pub fn chains(dir: &Path) -> std::io::Result<Vec<Chain>> {
     Ok(chains)
 }
 
+/// The name of the lock file of `replica`'s chain.
+pub fn lock_name(replica: Option<&ReplicaId>) -> String {
+    match replica {
+        Some(r) => format!("records-{r}.lock"),
+        None => "records.lock".to_owned(),
+    }
+}
+
+/// The chains whose lock file is in `dir`.
+pub fn locks(dir: &Path) -> std::io::Result<Vec<Option<ReplicaId>>> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let name = entry?.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if name == "records.lock" {
+            out.push(None);
+        } else if let Some(r) = name
+            .strip_prefix("records-")
+            .and_then(|n| n.strip_suffix(".lock"))
+            .and_then(|r| r.parse().ok())
+        {
+            out.push(Some(r));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
 /// The files of one chain of `dir`, in chain order.
 pub fn list_chain(dir: &Path, replica: Option<&ReplicaId>) -> std::io::Result<Vec<FileName>> {
     let mut files = list(dir)?;

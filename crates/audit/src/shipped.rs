@@ -73,6 +73,43 @@ impl ShippedReport {
     }
 }
 
+/// The longest line taken as a record (a record is about 1.4 KB).
+pub const MAX_LINE: usize = 16 * 1024 * 1024;
+
+/// Reads one line (newline included) into `buf`, holding at most `cap`
+/// bytes: past that, the rest of the line is read and dropped. Returns the
+/// bytes read and whether the line was longer than `cap`.
+fn read_line_capped(
+    input: &mut impl BufRead,
+    buf: &mut Vec<u8>,
+    cap: usize,
+) -> std::io::Result<(usize, bool)> {
+    let mut total = 0;
+    let mut overlong = false;
+    loop {
+        let available = input.fill_buf()?;
+        if available.is_empty() {
+            return Ok((total, overlong));
+        }
+        let end = available.iter().position(|b| *b == b'\n');
+        let take = end.map_or(available.len(), |i| i + 1);
+        let chunk = available.get(..take).unwrap_or_default();
+        if !overlong {
+            if buf.len() + chunk.len() > cap {
+                overlong = true;
+                buf.clear();
+            } else {
+                buf.extend_from_slice(chunk);
+            }
+        }
+        input.consume(take);
+        total += take;
+        if end.is_some() {
+            return Ok((total, overlong));
+        }
+    }
+}
+
 /// What is kept of a record.
 struct Node {
     hash: Hash,
@@ -95,21 +132,36 @@ impl Shipped {
         Self::default()
     }
 
-    /// Reads the lines of one source (`name` locates problems).
-    pub fn read(&mut self, name: &str, input: impl BufRead) -> std::io::Result<()> {
-        for (i, line) in input.split(b'\n').enumerate() {
-            let mut line = line?;
-            if line.last() == Some(&b'\r') {
+    /// Reads the lines of one source (`name` locates problems). A line
+    /// longer than [`MAX_LINE`] is reported, not held.
+    pub fn read(&mut self, name: &str, mut input: impl BufRead) -> std::io::Result<()> {
+        let mut line = Vec::new();
+        let mut number = 0usize;
+        loop {
+            line.clear();
+            let (read, overlong) = read_line_capped(&mut input, &mut line, MAX_LINE)?;
+            if read == 0 {
+                return Ok(());
+            }
+            number += 1;
+            let at = format!("{name}:{number}");
+            if overlong {
+                self.report.lines += 1;
+                self.report.problems.push(Problem {
+                    at,
+                    message: format!("not a record: a line longer than {MAX_LINE} bytes"),
+                });
+                continue;
+            }
+            while matches!(line.last(), Some(b'\n' | b'\r')) {
                 line.pop();
             }
             if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
             self.report.lines += 1;
-            let at = format!("{name}:{}", i + 1);
             self.line(&line, at);
         }
-        Ok(())
     }
 
     fn line(&mut self, line: &[u8], at: String) {

@@ -165,6 +165,47 @@ fn check_retention(
     (Some(retention), problems)
 }
 
+/// Checks a `chain_retention` record (another chain, no longer written,
+/// deleted whole): what it deleted was past its retention period at its own
+/// time, and it is not dated before the record preceding it. Notes what went.
+fn check_chain_retention(
+    rec: &chain::Opened,
+    preceding: Option<SystemTime>,
+    now: SystemTime,
+    at: &str,
+    notes: &mut Vec<String>,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    let names: Vec<String> = rec
+        .body
+        .get("deleted")
+        .cloned()
+        .and_then(|v| serde_json::from_value(v).ok())
+        .unwrap_or_default();
+    let (_, starts) = deleted_files(&names, &mut problems);
+    let Some(time) = rec.str_field("time").and_then(chain::parse_time) else {
+        problems.push("chain retention record without a valid `time`".to_owned());
+        return problems;
+    };
+    check_retention_time(time, preceding, now, &mut problems);
+    let days = rec
+        .body
+        .get("retain_days")
+        .and_then(serde_json::Value::as_u64);
+    let newest = rec.str_field("deleted_newest").unwrap_or_default();
+    check_deleted_newest(newest, days, time, &starts, &mut problems);
+    let chain_name = match rec.str_field("chain") {
+        Some("") | None => "records without a replica id".to_owned(),
+        Some(r) => format!("replica {r}"),
+    };
+    notes.push(format!(
+        "{at}: the chain of {chain_name} ({} file(s), newest record {newest}, last hash {}) was deleted whole by retention",
+        names.len(),
+        rec.str_field("last_hash").unwrap_or("unknown")
+    ));
+    problems
+}
+
 /// The files a retention record names: their sequence numbers, and when each
 /// started (for those whose name says). A name that is not a record file name
 /// is a problem.
@@ -282,7 +323,18 @@ pub fn verify_chains(dir: &Path) -> Result<DirReport, VerifyError> {
             .push(format!("{name}: ignored (not named like a record file)"));
     }
     let now = SystemTime::now();
-    for c in chain::chains(dir).map_err(read_error(dir))? {
+    let chains = chain::chains(dir).map_err(read_error(dir))?;
+    for replica in chain::locks(dir).map_err(read_error(dir))? {
+        if !chains.iter().any(|c| c.replica == replica) {
+            let name = replica
+                .as_ref()
+                .map_or("(no replica id)", ReplicaId::as_str);
+            out.notes.push(format!(
+                "the lock of replica {name} is here but none of its record files: its chain was removed whole (a `chain_retention` record elsewhere says so if retention did it)"
+            ));
+        }
+    }
+    for c in chains {
         let report = verify_files(dir, c.replica.as_ref(), &c.files, now)?;
         out.chains.push(ChainReport { chain: c, report });
     }
@@ -590,6 +642,18 @@ impl ChainWalk {
         if first_in_dir {
             self.first_time = time;
             self.first_seq = Some(f.seq);
+        }
+        if rec.kind() == "chain_retention" {
+            let at = format!("{}:{line_no}", f.name);
+            for message in check_chain_retention(
+                rec,
+                self.preceding_time,
+                self.now,
+                &at,
+                &mut self.report.notes,
+            ) {
+                self.problem(f, line_no, ProblemKind::Broken, message);
+            }
         }
         if rec.kind() == "retention" {
             let at = format!("{}:{line_no}", f.name);

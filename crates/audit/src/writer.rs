@@ -291,22 +291,14 @@ impl Writer {
 /// Takes the lock of `replica`'s chain in `dir` (`records-<replica>.lock`), so
 /// that two processes never write one chain. The lock goes with the process.
 fn lock_chain(dir: &Path, replica: Option<&ReplicaId>) -> Result<File, WriterError> {
-    let path = dir.join(match replica {
-        Some(r) => format!("records-{r}.lock"),
-        None => "records.lock".to_owned(),
-    });
+    let path = dir.join(chain::lock_name(replica));
     let lock_error = |cause| WriterError::Lock {
         path: path.clone(),
         cause,
     };
-    let mut options = std::fs::OpenOptions::new();
-    options.read(true).write(true).create(true).truncate(false);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o640);
-    let file = options.open(&path).map_err(lock_error)?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => Err(WriterError::Locked {
+    match try_lock(&path).map_err(lock_error)? {
+        Some(file) => Ok(file),
+        None => Err(WriterError::Locked {
             dir: dir.to_owned(),
             chain: match replica {
                 Some(r) => format!("replica `{r}`"),
@@ -314,7 +306,20 @@ fn lock_chain(dir: &Path, replica: Option<&ReplicaId>) -> Result<File, WriterErr
             },
             lock: path.clone(),
         }),
-        Err(std::fs::TryLockError::Error(cause)) => Err(lock_error(cause)),
+    }
+}
+
+/// The lock file at `path`, locked; `None` if another process holds it.
+fn try_lock(path: &Path) -> std::io::Result<Option<File>> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o640);
+    let file = options.open(path)?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+        Err(std::fs::TryLockError::Error(cause)) => Err(cause),
     }
 }
 
@@ -789,6 +794,85 @@ impl Writer {
             ),
             Err(e) => tracing::error!(error = %e, "records: retention failed; nothing deleted"),
         }
+        match self.expire_orphans(days) {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                chains = n,
+                retain_days = days,
+                "records: expired chains of replicas no longer writing deleted"
+            ),
+            Err(e) => tracing::error!(error = %e, "records: retention of other chains failed"),
+        }
+    }
+
+    /// Deletes the other chains of the directory that no process writes (its
+    /// lock is free: a replica gone, files from before replica ids) and whose
+    /// every record is past retention, whole. A `chain_retention` record in
+    /// this writer's chain, written (and synced) first, names the files, the
+    /// newest record deleted and the chain's last hash. A chain with any
+    /// record still within retention is left whole.
+    fn expire_orphans(&mut self, days: u32) -> std::io::Result<usize> {
+        let Some(horizon) = SystemTime::now().checked_sub(chain::days(days)) else {
+            return Ok(0);
+        };
+        let dir = self.cfg.dir.clone();
+        let mut expired = 0;
+        for c in chain::chains(&dir)? {
+            if c.replica == self.cfg.replica {
+                continue;
+            }
+            let lock_path = dir.join(chain::lock_name(c.replica.as_ref()));
+            let Some(lock) = try_lock(&lock_path)? else {
+                continue;
+            };
+            let mut newest = None;
+            let mut all_expired = true;
+            for f in &c.files {
+                let path = dir.join(&f.name);
+                match newest_time(&path)? {
+                    Some(t) if t < horizon => newest = newest.max(Some(t)),
+                    None if is_empty(&path)? && f.started().is_some_and(|s| s < horizon) => {
+                        newest = newest.max(f.started());
+                    }
+                    _ => {
+                        all_expired = false;
+                        break;
+                    }
+                }
+            }
+            let Some(newest) = newest.filter(|_| all_expired) else {
+                continue;
+            };
+            let last_hash = match c.files.iter().rev().find_map(|f| {
+                last_line(&dir.join(&f.name))
+                    .ok()
+                    .flatten()
+                    .and_then(|l| chain::stated_hash(&l))
+            }) {
+                Some(h) => chain::to_hex(&h),
+                None => String::new(),
+            };
+            let names: Vec<&str> = c.files.iter().map(|f| f.name.as_str()).collect();
+            let record = serde_json::to_vec(&json!({
+                "kind": "chain_retention",
+                "time": chain::record_time(SystemTime::now()),
+                "retain_days": days,
+                "chain": c.replica.as_ref().map_or("", ReplicaId::as_str),
+                "deleted": names,
+                "deleted_newest": chain::record_time(newest),
+                "last_hash": last_hash,
+            }))
+            .map_err(io_other)?;
+            self.write(&[&record], true)?;
+            for name in &names {
+                std::fs::remove_file(dir.join(name))?;
+            }
+            std::fs::remove_file(&lock_path)?;
+            drop(lock);
+            sync_dir(&dir)?;
+            expired += 1;
+        }
+        Ok(expired)
     }
 
     fn expire(&mut self, days: u32) -> std::io::Result<usize> {
@@ -853,6 +937,17 @@ fn is_empty(path: &Path) -> std::io::Result<bool> {
 
 /// The `time` of the last complete record of a file; `None` if it has none or
 /// it cannot be read (then the file is kept).
+/// The last complete line of a file (without its newline), if any.
+fn last_line(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
+    let bytes = std::fs::read(path)?;
+    let complete = bytes.iter().rposition(|b| *b == b'\n').unwrap_or(0);
+    Ok(bytes
+        .get(..complete)
+        .and_then(|b| b.rsplit(|c| *c == b'\n').next())
+        .filter(|l| !l.is_empty())
+        .map(<[u8]>::to_vec))
+}
+
 fn newest_time(path: &Path) -> std::io::Result<Option<SystemTime>> {
     let bytes = std::fs::read(path)?;
     let complete = bytes.iter().rposition(|b| *b == b'\n').unwrap_or(0);

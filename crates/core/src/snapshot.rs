@@ -190,6 +190,11 @@ impl Snapshot {
         })
     }
 
+    /// The content hash of the designation files (hex): equal for the same lists.
+    pub fn designations_digest(&self) -> String {
+        self.designations_digest.to_hex().to_string()
+    }
+
     /// The geo databases in force, as `/v1/status` reports them.
     pub fn geo_info(&self) -> Vec<GeoInfo> {
         self.geo

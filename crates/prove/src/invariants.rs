@@ -125,6 +125,15 @@ pub fn load(dir: &Path, schema: &Schema) -> Result<Vec<Invariant>, Vec<Invariant
     }
 }
 
+fn first_line(text: &str) -> String {
+    text.lines()
+        .find(|l| !l.trim().is_empty() && !l.trim_start().starts_with('@'))
+        .unwrap_or("")
+        .chars()
+        .take(60)
+        .collect()
+}
+
 fn invalid(path: &Path, message: String) -> InvariantError {
     InvariantError::Invalid {
         path: path.to_owned(),
@@ -152,10 +161,24 @@ fn load_file(file: &Path, schema: &Schema) -> Result<Vec<Invariant>, Vec<Invaria
     }
     let mut out = Vec::new();
     let mut problems = Vec::new();
+    for t in set.templates() {
+        let id = t.annotation("id").unwrap_or("(no @id)");
+        problems.push(invalid(
+            file,
+            format!("invariant `{id}` is a template (`?principal`, `?resource`): an invariant selects requests with conditions, not slots"),
+        ));
+    }
     for p in set.policies() {
-        let id = p
-            .annotation("id")
-            .map_or_else(|| p.id().to_string(), str::to_owned);
+        let Some(id) = p.annotation("id").map(str::to_owned) else {
+            problems.push(invalid(
+                file,
+                format!(
+                    "an invariant has no @id (it begins `{}`)",
+                    first_line(&p.to_string())
+                ),
+            ));
+            continue;
+        };
         if p.effect() != Effect::Permit {
             problems.push(invalid(
                 file,

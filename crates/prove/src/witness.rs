@@ -20,6 +20,7 @@ use portcullis_core::country::Country;
 use portcullis_core::decision::Outcome;
 use portcullis_core::engine;
 use portcullis_core::geo::Samples;
+use portcullis_core::lifecycle::Instant;
 use portcullis_core::request::parse_decide;
 use portcullis_core::snapshot::Snapshot;
 use serde::Serialize;
@@ -200,9 +201,26 @@ pub struct Witness {
     pub facts: Facts,
     /// The answer under each set compared (one set: one answer).
     pub answers: Vec<Answer>,
-    /// A `/v1/decide` body whose decisions on the real engine are `answers`.
+    /// For an obligation compared: whether each answer carries it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub with_obligation: Option<Vec<bool>>,
+    /// A `/v1/decide` body whose decisions on the real engine are `answers`
+    /// (and carry the obligation as `with_obligation` says).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request: Option<Value>,
+}
+
+/// What a witness is about, beyond the answers.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Focus<'a> {
+    /// The instant the policies were taken at, when not the one asked: the
+    /// request then carries it as `at`.
+    pub at: Option<Instant>,
+    /// An obligation whose presence is compared.
+    pub obligation: Option<&'a str>,
+    /// A policy that errs on the counterexample: the request must make the
+    /// engine report that error (its answers are then the engine's).
+    pub errs: Option<&'a str>,
 }
 
 impl Witness {
@@ -214,11 +232,36 @@ impl Witness {
         entities: &Entities,
         models: &[&Model],
         snapshots: &[&Snapshot],
+        focus: Focus<'_>,
     ) -> Self {
         let facts = Facts::of(request, entities);
         let answers: Vec<Answer> = models
             .iter()
             .map(|m| answer(m, request, entities))
+            .collect();
+        let with_obligation: Option<Vec<bool>> = focus.obligation.map(|o| {
+            models
+                .iter()
+                .map(|m| {
+                    m.obligations.get(o).is_some_and(|set| {
+                        Authorizer::new()
+                            .is_authorized(request, set, entities)
+                            .decision()
+                            == CedarDecision::Allow
+                    })
+                })
+                .collect()
+        });
+        let expected: Vec<(Answer, bool)> = answers
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                let carries = with_obligation
+                    .as_ref()
+                    .and_then(|w| w.get(i).copied())
+                    .unwrap_or(false);
+                (*a, carries)
+            })
             .collect();
         // The plainest request first: only conditions some policy names, no
         // resource for an account action; then one as close to the facts as
@@ -227,29 +270,121 @@ impl Witness {
             .iter()
             .flat_map(|m| m.conditions.iter().map(String::as_str))
             .collect();
+        let facts_for_request = with_real_countries(&facts);
+        let mut engine_answers = None;
         let request = snapshots.first().and_then(|s| {
             [Some(&known), None].into_iter().find_map(|plain| {
-                realise(&facts, s, plain).filter(|body| {
-                    decisions(body, snapshots).as_deref() == Some(answers.as_slice())
-                })
+                let mut body = realise(&facts_for_request, s, plain)?;
+                if let (Some(at), Some(map)) = (focus.at, body.as_object_mut()) {
+                    map.insert("at".into(), json!(at.to_string()));
+                }
+                if let Some(policy) = focus.errs {
+                    let got = erring(&body, snapshots, policy)?;
+                    engine_answers = Some(got);
+                    return Some(body);
+                }
+                let got = decisions(&body, snapshots, focus.obligation)?;
+                (got == expected).then_some(body)
             })
         });
         Self {
             facts,
-            answers,
+            answers: engine_answers.unwrap_or(answers),
+            with_obligation,
             request,
         }
     }
 }
 
-/// The decisions of the real engine on a request body.
-fn decisions(body: &Value, snapshots: &[&Snapshot]) -> Option<Vec<Answer>> {
+/// The engine's answers on a request body, if `policy` errs on it (on the
+/// first snapshot).
+fn erring(body: &Value, snapshots: &[&Snapshot], policy: &str) -> Option<Vec<Answer>> {
+    let bytes = serde_json::to_vec(body).ok()?;
+    let req = parse_decide(&bytes).ok()?;
+    let decided: Vec<_> = snapshots.iter().map(|s| engine::decide(s, &req)).collect();
+    let errs = decided
+        .first()?
+        .errors
+        .iter()
+        .any(|e| e.policy.as_deref() == Some(policy));
+    errs.then(|| decided.iter().map(|d| Answer::of(d.decision)).collect())
+}
+
+/// Countries a request can carry: each code the solver made up (`"A"`,
+/// `"AA"`) replaced, the same way everywhere, by a real one the facts do not
+/// use. The engine's answer on the request is checked afterwards anyway.
+fn with_real_countries(facts: &Facts) -> Facts {
+    const SPARE: [&str; 12] = [
+        "FR", "DE", "JP", "BR", "CA", "AU", "IN", "ZA", "MX", "SE", "NZ", "CL",
+    ];
+    let mut out = facts.clone();
+    let mut made_up: Vec<String> = Vec::new();
+    {
+        let c = &facts.customer;
+        let lists = [
+            &facts.jurisdictions,
+            &facts.declared_countries,
+            &facts.ip_countries,
+            &c.nationalities,
+            &c.owner_countries,
+        ];
+        let singles = [&c.country, &c.payment_country, &c.reseller_country];
+        for code in lists.into_iter().flatten().chain(singles) {
+            if !code.is_empty() && country(code).is_none() && !made_up.contains(code) {
+                made_up.push(code.clone());
+            }
+        }
+    }
+    let used: BTreeSet<&String> = facts.jurisdictions.iter().collect();
+    let mut spare = SPARE
+        .iter()
+        .filter(|c| !used.iter().any(|u| u.as_str() == **c));
+    let map: HashMap<String, String> = made_up
+        .into_iter()
+        .filter_map(|m| spare.next().map(|s| (m, (*s).to_owned())))
+        .collect();
+    let fix = |v: &mut Vec<String>| {
+        for code in v.iter_mut() {
+            if let Some(real) = map.get(code) {
+                real.clone_into(code);
+            }
+        }
+    };
+    fix(&mut out.jurisdictions);
+    fix(&mut out.declared_countries);
+    fix(&mut out.ip_countries);
+    fix(&mut out.customer.nationalities);
+    fix(&mut out.customer.owner_countries);
+    for code in [
+        &mut out.customer.country,
+        &mut out.customer.payment_country,
+        &mut out.customer.reseller_country,
+    ] {
+        if let Some(real) = map.get(code.as_str()) {
+            real.clone_into(code);
+        }
+    }
+    out
+}
+
+/// The decisions of the real engine on a request body, and whether each
+/// carries `obligation`.
+fn decisions(
+    body: &Value,
+    snapshots: &[&Snapshot],
+    obligation: Option<&str>,
+) -> Option<Vec<(Answer, bool)>> {
     let bytes = serde_json::to_vec(body).ok()?;
     let req = parse_decide(&bytes).ok()?;
     Some(
         snapshots
             .iter()
-            .map(|s| Answer::of(engine::decide(s, &req).decision))
+            .map(|s| {
+                let d = engine::decide(s, &req);
+                let carries =
+                    obligation.is_some_and(|o| d.obligations.iter().any(|r| r.id.as_ref() == o));
+                (Answer::of(d.decision), carries)
+            })
             .collect(),
     )
 }
