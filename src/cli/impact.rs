@@ -244,7 +244,7 @@ pub fn run(args: ImpactArgs) -> anyhow::Result<u8> {
 }
 
 /// The snapshot, or its problems reported and `None`.
-fn build(
+pub(super) fn build(
     which: &str,
     built: Result<Snapshot, portcullis_core::snapshot::BuildError>,
 ) -> Option<Snapshot> {

@@ -20,7 +20,8 @@ use serde::Serialize;
 
 use super::args::{EnrichArgs, Format, Geo, geo_files};
 use super::check::print_json;
-use super::{diagnostics, exit};
+use super::exit;
+use super::impact::build;
 
 #[derive(Debug, Args)]
 pub struct ProveArgs {
@@ -106,7 +107,7 @@ pub fn run(args: ProveArgs) -> anyhow::Result<u8> {
     let started = std::time::Instant::now();
     let outcome = match (&args.dir, &args.base, &args.candidate) {
         (Some(dir), _, _) => {
-            let Some(snap) = build("policy", Snapshot::build(sources(dir))) else {
+            let Some(snap) = build("given", Snapshot::build(sources(dir))) else {
                 return Ok(exit::INVALID);
             };
             let invariants = match invariants::load(&invariants::dir_of(dir), &snap.schema) {
@@ -194,20 +195,6 @@ pub fn run(args: ProveArgs) -> anyhow::Result<u8> {
     } else {
         exit::OK
     })
-}
-
-fn build(
-    which: &str,
-    built: Result<Snapshot, portcullis_core::snapshot::BuildError>,
-) -> Option<Snapshot> {
-    match built {
-        Ok(s) => Some(s),
-        Err(e) => {
-            diagnostics::report(&e.diagnostics);
-            eprintln!("refused: the {which} directory is invalid");
-            None
-        }
-    }
 }
 
 fn report_invariant_errors(problems: &[InvariantError]) {

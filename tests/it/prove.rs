@@ -38,6 +38,30 @@ fn variant(edit: impl FnOnce(String) -> String, invariants: bool) -> tempfile::T
     tmp
 }
 
+/// The shipped invariants copied into `dir`.
+fn with_shipped_invariants(dir: &Path) {
+    std::fs::create_dir(dir.join("invariants")).unwrap();
+    std::fs::copy(
+        shipped_policies().join("invariants/measures.cedar"),
+        dir.join("invariants/measures.cedar"),
+    )
+    .unwrap();
+}
+
+/// `portcullis ARGS` with a solver that does not exist: exit code and stderr.
+fn without_solver(args: &[&str]) -> (Option<i32>, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args(args)
+        .env("CVC5", "/nonexistent/cvc5")
+        .current_dir(root())
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 fn replaced(text: String, from: &str, to: &str) -> String {
     assert!(text.contains(from), "`{from}` not in the policies");
     text.replacen(from, to, 1)
@@ -489,14 +513,8 @@ fn invariants_that_are_not_well_formed_are_refused_with_their_file() {
 
 #[test]
 fn without_a_solver_prove_says_how_to_install_one() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
-        .args(["prove", "policies"])
-        .env("CVC5", "/nonexistent/cvc5")
-        .current_dir(root())
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(10), "{err}");
+    let (code, err) = without_solver(&["prove", "policies"]);
+    assert_eq!(code, Some(10), "{err}");
     assert!(
         err.contains("apt-get install cvc5") && err.contains("CVC5="),
         "{err}"
@@ -546,12 +564,7 @@ fn a_base_forbid_that_can_err_leaves_widenings_unproved() {
     assert_eq!(report["narrowing_proved"], false, "{report}");
     // An invariant that ordinary customers are never denied is not proved
     // either: the erring forbid denies some of them.
-    std::fs::create_dir(erring.path().join("invariants")).unwrap();
-    std::fs::copy(
-        shipped_policies().join("invariants/measures.cedar"),
-        erring.path().join("invariants/measures.cedar"),
-    )
-    .unwrap();
+    with_shipped_invariants(erring.path());
     let (code, report) = prove_json(&[dir]);
     assert_eq!(code, 9, "{report}");
     let ordinary = report["invariants"]
@@ -648,12 +661,7 @@ fn a_prohibition_that_expires_is_a_widening_from_that_day_with_a_dated_request()
         );
     }
     // Its invariants hold today and fail from that day: refused now.
-    std::fs::create_dir(expiring.path().join("invariants")).unwrap();
-    std::fs::copy(
-        shipped_policies().join("invariants/measures.cedar"),
-        expiring.path().join("invariants/measures.cedar"),
-    )
-    .unwrap();
+    with_shipped_invariants(expiring.path());
     let (code, _, err) = run(&["check", "--prove", dir], root());
     assert_eq!(code, 9, "{err}");
     assert!(
@@ -769,24 +777,18 @@ fn string_patterns_templates_and_anonymous_invariants() {
 #[test]
 fn serve_prove_without_a_solver_stops_with_its_own_code() {
     let geo = default_geo();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
-        .args([
-            "serve",
-            "--prove",
-            "--records",
-            "off",
-            "--listen",
-            "127.0.0.1:0",
-            "--policies",
-            "policies",
-            "--geo",
-            s(&geo),
-        ])
-        .env("CVC5", "/nonexistent/cvc5")
-        .current_dir(root())
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(10), "{err}");
+    let (code, err) = without_solver(&[
+        "serve",
+        "--prove",
+        "--records",
+        "off",
+        "--listen",
+        "127.0.0.1:0",
+        "--policies",
+        "policies",
+        "--geo",
+        s(&geo),
+    ]);
+    assert_eq!(code, Some(10), "{err}");
     assert!(err.contains("apt-get install cvc5"), "{err}");
 }

@@ -135,12 +135,7 @@ fn check_retention(
         .body
         .get("retain_days")
         .and_then(serde_json::Value::as_u64);
-    let names: Vec<String> = rec
-        .body
-        .get("deleted")
-        .cloned()
-        .and_then(|v| serde_json::from_value(v).ok())
-        .unwrap_or_default();
+    let names = deleted_names(rec);
     let (deleted_seqs, starts) = deleted_files(&names, &mut problems);
     let Some(time) = time else {
         problems.push("retention record without a valid `time`".to_owned());
@@ -176,12 +171,7 @@ fn check_chain_retention(
     notes: &mut Vec<String>,
 ) -> Vec<String> {
     let mut problems = Vec::new();
-    let names: Vec<String> = rec
-        .body
-        .get("deleted")
-        .cloned()
-        .and_then(|v| serde_json::from_value(v).ok())
-        .unwrap_or_default();
+    let names = deleted_names(rec);
     let (_, starts) = deleted_files(&names, &mut problems);
     let Some(time) = rec.str_field("time").and_then(chain::parse_time) else {
         problems.push("chain retention record without a valid `time`".to_owned());
@@ -204,6 +194,15 @@ fn check_chain_retention(
         rec.str_field("last_hash").unwrap_or("unknown")
     ));
     problems
+}
+
+/// The file names a retention record's `deleted` lists.
+fn deleted_names(rec: &chain::Opened) -> Vec<String> {
+    rec.body
+        .get("deleted")
+        .cloned()
+        .and_then(|v| serde_json::from_value(v).ok())
+        .unwrap_or_default()
 }
 
 /// The files a retention record names: their sequence numbers, and when each

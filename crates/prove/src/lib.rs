@@ -150,6 +150,15 @@ pub struct Erring {
     pub witness: Witness,
 }
 
+/// What is asked of two compiled sets.
+#[derive(Debug, Clone, Copy)]
+enum Question {
+    /// Everything the first allows, the second allows.
+    Implies,
+    /// Nothing is allowed by both.
+    Disjoint,
+}
+
 /// The solver and the request environments of the built-in schema.
 pub struct Prover {
     compiler: CedarSymCompiler<LocalSolver>,
@@ -225,20 +234,7 @@ impl Prover {
         a: (&str, &PolicySet),
         b: (&str, &PolicySet),
     ) -> Result<Vec<(String, Env)>, ProveError> {
-        let mut out = Vec::new();
-        for env in self.envs.clone() {
-            let ca = self.compile(a.0, a.1, &env)?;
-            let cb = self.compile(b.0, b.1, &env)?;
-            if let Some(cex) = self
-                .compiler
-                .check_implies_with_counterexample_opt(&ca, &cb)
-                .await
-                .map_err(|e| Self::solver_error(&env, e))?
-            {
-                out.push((action_of(&env), cex));
-            }
-        }
-        Ok(out)
+        self.ask(Question::Implies, a, b).await
     }
 
     /// Per action: a request both `a` and `b` allow, if there is one.
@@ -247,16 +243,33 @@ impl Prover {
         a: (&str, &PolicySet),
         b: (&str, &PolicySet),
     ) -> Result<Vec<(String, Env)>, ProveError> {
+        self.ask(Question::Disjoint, a, b).await
+    }
+
+    /// Per action, the counterexample to `question` about `a` and `b`, if any.
+    async fn ask(
+        &mut self,
+        question: Question,
+        a: (&str, &PolicySet),
+        b: (&str, &PolicySet),
+    ) -> Result<Vec<(String, Env)>, ProveError> {
         let mut out = Vec::new();
         for env in self.envs.clone() {
             let ca = self.compile(a.0, a.1, &env)?;
             let cb = self.compile(b.0, b.1, &env)?;
-            if let Some(cex) = self
-                .compiler
-                .check_disjoint_with_counterexample_opt(&ca, &cb)
-                .await
-                .map_err(|e| Self::solver_error(&env, e))?
-            {
+            let found = match question {
+                Question::Implies => {
+                    self.compiler
+                        .check_implies_with_counterexample_opt(&ca, &cb)
+                        .await
+                }
+                Question::Disjoint => {
+                    self.compiler
+                        .check_disjoint_with_counterexample_opt(&ca, &cb)
+                        .await
+                }
+            };
+            if let Some(cex) = found.map_err(|e| Self::solver_error(&env, e))? {
                 out.push((action_of(&env), cex));
             }
         }

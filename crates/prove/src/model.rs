@@ -225,17 +225,7 @@ impl Model {
     /// `p` with the axioms as its first condition: it can then err only on
     /// requests enrichment can produce (for `never_errors`).
     pub fn under_facts(&self, p: &Policy) -> Result<Policy, ModelError> {
-        let fail = |reason: String| ModelError::Policy {
-            id: p.id().to_string(),
-            reason,
-        };
-        let mut est = p.to_json().map_err(|e| fail(e.to_string()))?;
-        let conditions = est
-            .get_mut("conditions")
-            .and_then(Value::as_array_mut)
-            .ok_or_else(|| fail("its JSON form has no conditions".into()))?;
-        conditions.insert(0, self.facts_when.clone());
-        Policy::from_json(Some(p.id().clone()), est).map_err(|e| fail(e.to_string()))
+        with_condition(p, Some(0), self.facts_when.clone())
     }
 
     /// The `forbid`s among every policy of the set.
@@ -254,6 +244,23 @@ pub fn set(policies: Vec<Policy>) -> Result<PolicySet, ModelError> {
 
 /// `p` with `unless { context.satisfied_conditions.contains(condition) }`.
 fn unless_satisfied(p: &Policy, condition: &str) -> Result<Policy, ModelError> {
+    let clause = json!({
+        "kind": "unless",
+        "body": {"contains": {
+            "left": {".": {"left": {"Var": "context"}, "attr": "satisfied_conditions"}},
+            "right": {"Value": condition}
+        }}
+    });
+    with_condition(p, None, clause)
+}
+
+/// `p` with one more condition (an EST condition object), at `position` among
+/// its own or after them.
+fn with_condition(
+    p: &Policy,
+    position: Option<usize>,
+    clause: Value,
+) -> Result<Policy, ModelError> {
     let fail = |reason: String| ModelError::Policy {
         id: p.id().to_string(),
         reason,
@@ -263,12 +270,9 @@ fn unless_satisfied(p: &Policy, condition: &str) -> Result<Policy, ModelError> {
         .get_mut("conditions")
         .and_then(Value::as_array_mut)
         .ok_or_else(|| fail("its JSON form has no conditions".into()))?;
-    conditions.push(json!({
-        "kind": "unless",
-        "body": {"contains": {
-            "left": {".": {"left": {"Var": "context"}, "attr": "satisfied_conditions"}},
-            "right": {"Value": condition}
-        }}
-    }));
+    match position {
+        Some(at) => conditions.insert(at.min(conditions.len()), clause),
+        None => conditions.push(clause),
+    }
     Policy::from_json(Some(p.id().clone()), est).map_err(|e| fail(e.to_string()))
 }
