@@ -35,6 +35,26 @@ pub enum RecordsCommand {
     },
     /// Print the decision records that match, as JSON Lines.
     Query(QueryArgs),
+    /// The counts a certification asks for over a period: decisions by
+    /// outcome, action, measure and jurisdiction, conditions lifted,
+    /// screening matches and near misses, account openings refused.
+    Report(ReportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Records directories (a fleet: one per replica, or one shared).
+    #[arg(required = true)]
+    dirs: Vec<PathBuf>,
+    /// Decisions at or after this time (RFC 3339, e.g. `2026-01-01T00:00:00Z`).
+    #[arg(long, value_parser = rfc3339)]
+    from: Option<SystemTime>,
+    /// Decisions at or before this time (RFC 3339).
+    #[arg(long, value_parser = rfc3339)]
+    to: Option<SystemTime>,
+    /// For people (`text`) or one JSON object (`json`).
+    #[arg(long, value_enum, default_value_t = super::args::Format::Human)]
+    format: super::args::Format,
 }
 
 #[derive(Debug, Args)]
@@ -105,6 +125,7 @@ pub fn run(command: RecordsCommand) -> anyhow::Result<u8> {
             Ok(worst)
         }
         RecordsCommand::Query(args) => query_records(args),
+        RecordsCommand::Report(args) => report(args),
     }
 }
 
@@ -258,6 +279,72 @@ fn query_records(args: QueryArgs) -> anyhow::Result<u8> {
                 stats.unreadable
             );
         }
+    }
+    Ok(exit::OK)
+}
+
+fn report(args: ReportArgs) -> anyhow::Result<u8> {
+    let mut tally = portcullis_audit::report::Tally::new(args.from, args.to);
+    for dir in &args.dirs {
+        tally.read_dir(dir)?;
+    }
+    let r = tally.finish();
+    if args.format == super::args::Format::Json {
+        super::check::print_json(&r)?;
+        return Ok(exit::OK);
+    }
+    let period = format!(
+        "{} to {}",
+        r.from.as_deref().unwrap_or("the first record"),
+        r.to.as_deref().unwrap_or("the last")
+    );
+    println!("decisions from {period}: {}", r.decisions);
+    println!(
+        "customers: {}; replicas: {}",
+        r.customers,
+        r.replicas.join(", ")
+    );
+    let outcomes = |m: &std::collections::BTreeMap<String, u64>| {
+        ["allow", "conditional", "deny"]
+            .map(|o| format!("{o} {}", m.get(o).copied().unwrap_or(0)))
+            .join(", ")
+    };
+    println!("by outcome: {}", outcomes(&r.by_outcome));
+    println!("account openings refused: {}", r.account_openings_refused);
+    println!("\nby action");
+    for (action, m) in &r.by_action {
+        println!("  {action:<18} {}", outcomes(m));
+    }
+    println!("\nby measure                denied  conditional  obligations");
+    for (measure, c) in &r.by_measure {
+        println!(
+            "  {measure:<22} {:>8} {:>12} {:>12}",
+            c.denied, c.conditional, c.obligations
+        );
+    }
+    println!("\nby jurisdiction");
+    for (country, m) in &r.by_jurisdiction {
+        println!("  {country:<4} {}", outcomes(m));
+    }
+    println!("\nconditions lifted (allowed with the condition stated satisfied)");
+    for (condition, n) in &r.conditions_lifted {
+        println!("  {condition:<28} {n}");
+    }
+    println!(
+        "\nscreening: {} decision(s) matched, {} with near misses only",
+        r.screening.decisions_matched, r.screening.decisions_near_miss_only
+    );
+    for (designation, n) in &r.screening.matches {
+        println!("  match      {designation:<24} {n}");
+    }
+    for (designation, n) in &r.screening.near_misses {
+        println!("  near miss  {designation:<24} {n}");
+    }
+    if r.unreadable > 0 {
+        eprintln!(
+            "warning: {} line(s) could not be read (run `portcullis records verify`)",
+            r.unreadable
+        );
     }
     Ok(exit::OK)
 }

@@ -1658,3 +1658,78 @@ async fn retention_deletes_whole_chains_no_process_writes_once_all_of_them_is_pa
         report.notes
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn report_counts_a_periods_decisions_as_a_certification_asks() {
+    let r = recording(|_| {});
+    for n in 0..5 {
+        decide(&r.router, &person(n)).await;
+    }
+    decide(&r.router, &designated()).await;
+    let kp = json!({"action": "open_account", "customer": {"id": "kp", "name": "Quillon Marrowbeck", "nationalities": ["KP"]}});
+    decide(&r.router, &kp).await;
+    let mut gpu = json!({"action": "provision",
+        "customer": {"id": "gpu", "kind": "organization", "name": "Example Trading LLC", "address": {"country": "AE"},
+                     "beneficial_owners": [{"name": "Ivan Petrov", "nationalities": ["RU"]}]},
+        "source_ips": ["8.8.8.8"], "resource": {"kind": "gpu_cluster", "gpu_count": 512}});
+    assert_eq!(decide(&r.router, &gpu).await.1["decision"], "conditional");
+    gpu["satisfied_conditions"] = json!(["end_use_attestation"]);
+    assert_eq!(decide(&r.router, &gpu).await.1["decision"], "allow");
+    r.close().await;
+
+    let dir = r.dir.to_str().unwrap();
+    let (code, out, err) = run(&["records", "report", dir, "--format", "json"], root());
+    assert_eq!(code, 0, "{err}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["decisions"], 9, "{report}");
+    assert_eq!(
+        report["by_outcome"],
+        json!({"allow": 6, "conditional": 1, "deny": 2})
+    );
+    assert_eq!(report["account_openings_refused"], 2);
+    assert_eq!(
+        report["by_action"]["provision"],
+        json!({"allow": 1, "conditional": 1})
+    );
+    assert_eq!(report["by_measure"]["SM-EXAMPLE-001"]["denied"], 1);
+    assert_eq!(report["by_measure"]["SM-EXAMPLE-002"]["denied"], 1);
+    assert_eq!(report["by_measure"]["SM-EXAMPLE-004"]["conditional"], 1);
+    assert!(
+        report["by_measure"]["SM-EXAMPLE-005"]["obligations"]
+            .as_u64()
+            .unwrap()
+            >= 5
+    );
+    assert_eq!(report["by_jurisdiction"]["KP"], json!({"deny": 1}));
+    assert_eq!(
+        report["conditions_lifted"],
+        json!({"end_use_attestation": 1})
+    );
+    assert_eq!(report["screening"]["decisions_matched"], 1);
+    assert_eq!(
+        report["customers"], 6,
+        "three zebulons, boris, kp, gpu: {report}"
+    );
+
+    let (code, out, _) = run(&["records", "report", dir], root());
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("decisions from the first record to the last: 9"),
+        "{out}"
+    );
+    assert!(out.contains("account openings refused: 2"), "{out}");
+    let (_, out, _) = run(
+        &[
+            "records",
+            "report",
+            dir,
+            "--from",
+            "2999-01-01T00:00:00Z",
+            "--format",
+            "json",
+        ],
+        root(),
+    );
+    let later: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(later["decisions"], 0);
+}

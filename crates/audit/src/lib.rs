@@ -13,6 +13,7 @@ pub mod chain; // the hash chain, line format and file names
 pub mod pseudo; // keyed hashes of identity fields
 pub mod query; // `records query`
 pub mod record; // the record of one decision
+pub mod report; // `records report`
 pub mod shipped; // `records verify --shipped`
 pub mod verify; // `records verify`
 pub mod writer; // the writer thread: groups, sync, rotation, recovery, retention
