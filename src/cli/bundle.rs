@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
 
-use portcullis_bundle::keys::{self, PublicKey, Signature, SigningKey};
+use portcullis_bundle::keys::{self, PublicKey, SignBundle as _, Signature, SigningKey};
 use portcullis_bundle::registry::{BundleRef, Credentials, Registry, RegistryError};
 use portcullis_bundle::{BundleError, archive};
 use portcullis_core::snapshot::{Snapshot, Sources};

@@ -29,5 +29,8 @@ pub const PROOF_FAILED: u8 = 1;
 pub const INVARIANT_VIOLATED: u8 = 9;
 /// `prove`: the solver (cvc5) cannot be run.
 pub const NO_SOLVER: u8 = 10;
+/// `records verify --trust-key`/`--checkpoints`: a checkpoint not signed by
+/// a trusted key, or one of the copy missing from the directory.
+pub const CHECKPOINT_FAILED: u8 = 11;
 /// Stopped by Ctrl-C (128 + SIGINT, as a shell reports it).
 pub const INTERRUPTED: u8 = 130;

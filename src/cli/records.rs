@@ -10,7 +10,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use portcullis_audit::chain::ReplicaId;
 use portcullis_audit::pseudo::FieldKind;
 use portcullis_audit::query::{Filter, query};
-use portcullis_audit::verify::Report;
+use portcullis_audit::verify::{ProblemKind, Report};
 use portcullis_audit::{FieldModes, Key, Pseudonymiser, default_key_path};
 use portcullis_core::decision::Outcome;
 
@@ -30,8 +30,24 @@ pub enum RecordsCommand {
         /// The inputs are record lines as a log shipper delivered them (in any
         /// order, batched into files of its own naming, some twice): each
         /// replica's chain is put back in order by its hash links.
-        #[arg(long)]
+        #[arg(long, conflicts_with_all = ["trust_key", "checkpoints"])]
         shipped: bool,
+        /// Public keys trusted to sign checkpoints (`records keygen` writes
+        /// one as `KEY.pub`); repeat for several. A checkpoint signed by no
+        /// trusted key is exit 11; records after the last checkpoint are
+        /// reported as unanchored.
+        #[arg(long = "trust-key", value_name = "PUB")]
+        trust_key: Vec<PathBuf>,
+        /// A copy of the checkpoints (`serve --records-checkpoint-out`): each
+        /// must be in the directory; one missing means records were cut from
+        /// the end (exit 11).
+        #[arg(long, value_name = "FILE")]
+        checkpoints: Option<PathBuf>,
+    },
+    /// Make an Ed25519 key to sign checkpoints: `KEY` (mode 0600) and `KEY.pub`.
+    Keygen {
+        #[arg(long, value_name = "KEY")]
+        out: PathBuf,
     },
     /// Print the decision records that match, as JSON Lines.
     Query(QueryArgs),
@@ -109,20 +125,45 @@ pub fn run(command: RecordsCommand) -> anyhow::Result<u8> {
         RecordsCommand::Verify {
             dirs,
             shipped: true,
+            ..
         } => verify_shipped(&dirs),
-        RecordsCommand::Verify { dirs, .. } => {
+        RecordsCommand::Verify {
+            dirs,
+            trust_key,
+            checkpoints,
+            ..
+        } => {
+            let trusted = trust_key
+                .iter()
+                .map(|p| portcullis_keys::PublicKey::read(p))
+                .collect::<Result<Vec<_>, _>>()?;
+            let copies = match &checkpoints {
+                Some(path) => portcullis_audit::checkpoint::read_copy(path, &trusted)?,
+                None => Vec::new(),
+            };
             // The worst result decides the exit code.
             let mut worst = exit::OK;
             for dir in &dirs {
                 if dirs.len() > 1 {
                     println!("{}:", dir.display());
                 }
-                let code = verify(dir)?;
-                if code == exit::RECORDS_BROKEN || worst == exit::OK {
-                    worst = code;
-                }
+                let code = verify(
+                    dir,
+                    &trusted,
+                    checkpoints.is_some().then_some(copies.as_slice()),
+                )?;
+                worst = worse(worst, code);
             }
             Ok(worst)
+        }
+        RecordsCommand::Keygen { out } => {
+            let public = portcullis_keys::SigningKey::generate()?.write(&out)?;
+            println!(
+                "wrote {} (keep it secret: `serve --records-signing-key`) and {} (give it to whoever verifies: `records verify --trust-key`)",
+                out.display(),
+                public.display()
+            );
+            Ok(exit::OK)
         }
         RecordsCommand::Query(args) => query_records(args),
         RecordsCommand::Report(args) => report(args),
@@ -131,8 +172,26 @@ pub fn run(command: RecordsCommand) -> anyhow::Result<u8> {
 
 /// Verifies each chain of `dir`; the worst result is the exit code. A
 /// directory of one chain without a replica id reads as before replica ids.
-fn verify(dir: &Path) -> anyhow::Result<u8> {
-    let found = portcullis_audit::verify::verify_chains(dir)?;
+/// The worse of two exit codes of `verify`: broken, then checkpoint, then torn.
+fn worse(a: u8, b: u8) -> u8 {
+    let rank = |c: u8| match c {
+        exit::RECORDS_BROKEN => 3,
+        exit::CHECKPOINT_FAILED => 2,
+        exit::RECORDS_TORN => 1,
+        _ => 0,
+    };
+    if rank(b) > rank(a) { b } else { a }
+}
+
+fn verify(
+    dir: &Path,
+    trusted: &[portcullis_keys::PublicKey],
+    copies: Option<&[portcullis_audit::checkpoint::Copied]>,
+) -> anyhow::Result<u8> {
+    let mut found = portcullis_audit::verify::verify_chains_with(dir, trusted)?;
+    if let Some(copies) = copies {
+        found.check_copies(copies);
+    }
     for note in &found.notes {
         println!("note: {note}");
     }
@@ -147,10 +206,25 @@ fn verify(dir: &Path) -> anyhow::Result<u8> {
         } else {
             String::new()
         };
-        let code = verify_outcome(&c.report, &prefix);
-        if code == exit::RECORDS_BROKEN || worst == exit::OK {
-            worst = code;
+        if !trusted.is_empty() || c.report.checkpoints > 0 {
+            match &c.report.last_checkpoint {
+                Some(last) => println!(
+                    "{prefix}last {}checkpoint: {last}; {} record(s) after it unanchored",
+                    if trusted.is_empty() {
+                        "(unchecked) "
+                    } else {
+                        "signed "
+                    },
+                    c.report.unanchored
+                ),
+                None => println!(
+                    "{prefix}no signed checkpoint: all {} record(s) unanchored",
+                    c.report.records
+                ),
+            }
         }
+        let code = verify_outcome(&c.report, &prefix);
+        worst = worse(worst, code);
     }
     Ok(worst)
 }
@@ -213,6 +287,23 @@ fn verify_outcome(report: &Report, prefix: &str) -> u8 {
         println!("{prefix}error: {p}");
     }
     let last = report.last_hash.as_deref().unwrap_or("none");
+    let broken = report
+        .problems
+        .iter()
+        .any(|p| p.kind == ProblemKind::Broken);
+    let checkpoint = report
+        .problems
+        .iter()
+        .any(|p| p.kind == ProblemKind::Checkpoint);
+    if checkpoint && !broken {
+        println!(
+            "{prefix}checkpoints refused: {} problem(s), {} file(s), {} record(s)",
+            report.problems.len(),
+            report.files,
+            report.records
+        );
+        return exit::CHECKPOINT_FAILED;
+    }
     if report.is_ok() {
         println!(
             "{prefix}ok: {} file(s), {} record(s), chain intact; last hash {last}",

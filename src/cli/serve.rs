@@ -251,6 +251,63 @@ struct RecordsArgs {
     /// name.
     #[arg(long = "replica-id", value_name = "ID", env = "PORTCULLIS_REPLICA_ID")]
     replica_id: Option<ReplicaId>,
+    /// Sign checkpoints of the chain with this Ed25519 key (`portcullis
+    /// records keygen`): `records verify --trust-key` then detects a
+    /// rewritten chain, and with a copy (`--records-checkpoint-out`) records
+    /// cut from the end.
+    #[arg(
+        long = "records-signing-key",
+        value_name = "KEY",
+        env = "PORTCULLIS_RECORDS_SIGNING_KEY"
+    )]
+    signing_key: Option<PathBuf>,
+    /// A checkpoint after this many records or this long (when records were
+    /// written since), and at every rotation and shutdown.
+    #[arg(long = "records-checkpoint", value_name = "N,DURATION",
+          default_value = "10000,60s", value_parser = parse_checkpoint_every)]
+    checkpoint_every: CheckpointEvery,
+    /// Also append every checkpoint to this file (another disk, a mounted
+    /// bucket), for `records verify --checkpoints`.
+    #[arg(
+        long = "records-checkpoint-out",
+        value_name = "FILE",
+        requires = "signing_key"
+    )]
+    checkpoint_out: Option<PathBuf>,
+}
+
+/// Whether two paths name one file (the same text, or the same file once resolved).
+fn same_path(a: &std::path::Path, b: &std::path::Path) -> bool {
+    a == b
+        || matches!(
+            (std::fs::canonicalize(a), std::fs::canonicalize(b)),
+            (Ok(x), Ok(y)) if x == y
+        )
+}
+
+/// `--records-checkpoint N,DURATION`.
+#[derive(Debug, Clone, Copy)]
+struct CheckpointEvery {
+    records: u64,
+    every: Duration,
+}
+
+fn parse_checkpoint_every(s: &str) -> Result<CheckpointEvery, String> {
+    let (n, d) = s
+        .split_once(',')
+        .ok_or("expected N,DURATION, e.g. 10000,60s")?;
+    let records: u64 = n
+        .trim()
+        .parse()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| format!("`{n}` is not a number of records above 0"))?;
+    let every =
+        humantime::parse_duration(d.trim()).map_err(|e| format!("`{d}` is not a duration: {e}"))?;
+    if every.is_zero() {
+        return Err("the duration must be above 0".into());
+    }
+    Ok(CheckpointEvery { records, every })
 }
 
 /// The host name, as a replica id.
@@ -278,6 +335,26 @@ impl RecordsArgs {
             Some(id) => id,
             None => host_replica_id()?,
         });
+        if let Some(path) = &self.signing_key {
+            let pseudonymisation = self
+                .key_file
+                .clone()
+                .unwrap_or_else(|| portcullis_audit::default_key_path(&c.writer.dir));
+            if same_path(path, &pseudonymisation) {
+                anyhow::bail!(
+                    "the records signing key `{}` is the pseudonymisation key file: give the signing key a file of its own",
+                    path.display()
+                );
+            }
+            let key = portcullis_keys::SigningKey::read(path)
+                .with_context(|| "cannot read the records signing key (--records-signing-key)")?;
+            c.writer.checkpoint = Some(portcullis_audit::writer::CheckpointConfig {
+                key: Arc::new(key),
+                every_records: self.checkpoint_every.records,
+                every: self.checkpoint_every.every,
+                out: self.checkpoint_out.clone(),
+            });
+        }
         c.writer.sync = self.sync.into();
         c.writer.max_file_bytes = self.max_file_bytes;
         c.writer.rotate_every = self.rotate_every.into();

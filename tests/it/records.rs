@@ -1733,3 +1733,236 @@ async fn report_counts_a_periods_decisions_as_a_certification_asks() {
     let later: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(later["decisions"], 0);
 }
+
+/// `records keygen` into `dir`: the key and its public key.
+fn keygen(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+    let key = dir.join(name);
+    let (code, out, err) = run(
+        &["records", "keygen", "--out", key.to_str().unwrap()],
+        root(),
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    (key.clone(), dir.join(format!("{name}.pub")))
+}
+
+fn checkpointing(key: &Path, out: &Path) -> impl FnOnce(&mut RecordsConfig) {
+    let key = portcullis_keys::SigningKey::read(key).unwrap();
+    let out = out.to_owned();
+    move |c: &mut RecordsConfig| {
+        // One record per write group, so that checkpoints fall every 5.
+        c.writer.sync = SyncMode::Always;
+        c.writer.replica = Some("r1".parse().unwrap());
+        c.writer.checkpoint = Some(portcullis_audit::writer::CheckpointConfig {
+            key: Arc::new(key),
+            every_records: 5,
+            every: Duration::from_secs(60),
+            out: Some(out),
+        });
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_checkpoints_anchor_the_chain_and_their_copy_finds_records_cut_from_the_end() {
+    let keys = tempfile::tempdir().unwrap();
+    let (key, public) = keygen(keys.path(), "records.key");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    let copy = keys.path().join("checkpoints.jsonl");
+    let r = recording(checkpointing(&key, &copy));
+    for n in 0..12 {
+        decide(&r.router, &person(n)).await;
+    }
+    r.close().await;
+    // After 5 and 10 records, and at shutdown.
+    let checkpoints: Vec<Value> = records(&r.dir)
+        .into_iter()
+        .filter(|rec| rec["kind"] == "checkpoint")
+        .collect();
+    assert_eq!(checkpoints.len(), 3, "{checkpoints:?}");
+    assert_eq!(checkpoints[0]["records"], 5);
+    assert_eq!(file_lines(&copy).len(), 3);
+
+    let dir = r.dir.to_str().unwrap();
+    let (pubkey, copy_path) = (public.to_str().unwrap(), copy.to_str().unwrap());
+    let (code, out, _) = run(&["records", "verify", dir, "--trust-key", pubkey], root());
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("last signed checkpoint") && out.contains("0 record(s) after it unanchored"),
+        "{out}"
+    );
+    let (code, out, _) = run(
+        &[
+            "records",
+            "verify",
+            dir,
+            "--trust-key",
+            pubkey,
+            "--checkpoints",
+            copy_path,
+        ],
+        root(),
+    );
+    assert_eq!(code, 0, "{out}");
+
+    // Signed by a key that is not trusted: refused.
+    let (_, other) = keygen(keys.path(), "other.key");
+    let (code, out, _) = run(
+        &[
+            "records",
+            "verify",
+            dir,
+            "--trust-key",
+            other.to_str().unwrap(),
+        ],
+        root(),
+    );
+    assert_eq!(code, 11, "{out}");
+    assert!(out.contains("which is not trusted"), "{out}");
+
+    // The last two records and the checkpoint after them cut, at a line
+    // boundary: the chain alone cannot tell, the copy can.
+    let last = chain::list(&r.dir).unwrap().pop().unwrap();
+    let path = r.dir.join(&last.name);
+    let mut lines = file_lines(&path);
+    assert!(lines.last().unwrap().contains(r#""kind":"checkpoint""#));
+    lines.truncate(lines.len() - 3);
+    write_lines(&path, &lines);
+    let (code, out, _) = run(&["records", "verify", dir, "--trust-key", pubkey], root());
+    assert_eq!(code, 0, "{out}");
+    let (code, out, _) = run(
+        &[
+            "records",
+            "verify",
+            dir,
+            "--trust-key",
+            pubkey,
+            "--checkpoints",
+            copy_path,
+        ],
+        root(),
+    );
+    assert_eq!(code, 11, "{out}");
+    assert!(
+        out.contains("is not in the directory: records it covers were cut"),
+        "{out}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checkpoint_torn_by_a_crash_leaves_a_directory_that_verifies_after_restart() {
+    let keys = tempfile::tempdir().unwrap();
+    let (key, public) = keygen(keys.path(), "records.key");
+    let copy = keys.path().join("checkpoints.jsonl");
+    let r = recording(checkpointing(&key, &copy));
+    for n in 0..3 {
+        decide(&r.router, &person(n)).await;
+    }
+    r.close().await;
+    // What a kill in the middle of writing the shutdown checkpoint leaves.
+    let tmp = copy_dir(&r.dir);
+    let moved = tempfile::tempdir().unwrap();
+    std::fs::rename(tmp.path(), moved.path().join("records")).unwrap();
+    let last = chain::list(&moved.path().join("records"))
+        .unwrap()
+        .pop()
+        .unwrap();
+    let path = moved.path().join("records").join(&last.name);
+    assert!(
+        file_lines(&path)
+            .last()
+            .unwrap()
+            .contains(r#""kind":"checkpoint""#)
+    );
+    cut_tail(&path, 40);
+    let restarted = recording_in(moved, checkpointing(&key, &copy));
+    decide(&restarted.router, &person(9)).await;
+    restarted.close().await;
+    let trusted = [portcullis_keys::PublicKey::read(&public).unwrap()];
+    let found = portcullis_audit::verify::verify_chains_with(&restarted.dir, &trusted).unwrap();
+    let report = &found.chains[0].report;
+    assert!(report.is_ok(), "{:?}", report.problems);
+    assert_eq!(report.unanchored, 0);
+    assert!(
+        records(&restarted.dir)
+            .iter()
+            .any(|rec| rec["kind"] == "recovery")
+    );
+}
+
+#[test]
+fn serve_signs_checkpoints_and_keeps_a_copy_that_verify_checks() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (key, public) = keygen(tmp.path(), "signing.key");
+    let copy = tmp.path().join("copy/checkpoints.jsonl");
+    std::fs::create_dir(tmp.path().join("copy")).unwrap();
+    let (policies, geo) = (shipped_policies(), default_geo());
+    let args = [
+        "--records",
+        "records",
+        "--replica-id",
+        "r1",
+        "--records-sync",
+        "always",
+        "--records-signing-key",
+        key.to_str().unwrap(),
+        "--records-checkpoint",
+        "2,1h",
+        "--records-checkpoint-out",
+        copy.to_str().unwrap(),
+        "--policies",
+        policies.to_str().unwrap(),
+        "--geo",
+        geo.to_str().unwrap(),
+        "--no-watch",
+    ];
+    let mut server = start(&args, tmp.path(), &[]);
+    for n in 0..5 {
+        assert_eq!(post(&server.base, "/v1/decide", &person(n), None).0, 200);
+    }
+    signal(&server.child, "TERM");
+    assert!(wait_exit(&mut server.child).success());
+    // After 2 and 4 records, and at shutdown.
+    assert_eq!(file_lines(&copy).len(), 3);
+    let (code, out, _) = run(
+        &[
+            "records",
+            "verify",
+            "records",
+            "--trust-key",
+            public.to_str().unwrap(),
+            "--checkpoints",
+            copy.to_str().unwrap(),
+        ],
+        tmp.path(),
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("0 record(s) after it unanchored"), "{out}");
+    // The pseudonymisation key's place is not the signing key's.
+    std::fs::copy(&key, tmp.path().join("records.key")).unwrap();
+    let bad = run(
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--records-signing-key",
+            "records.key",
+            "--policies",
+            policies.to_str().unwrap(),
+            "--geo",
+            geo.to_str().unwrap(),
+        ],
+        tmp.path(),
+    );
+    assert_eq!(bad.0, 1, "{}", bad.2);
+    assert!(bad.2.contains("the pseudonymisation key"), "{}", bad.2);
+    let bad = run(&["serve", "--records-checkpoint", "0,1s"], tmp.path());
+    assert_eq!(bad.0, 2, "{}", bad.2);
+    let bad = run(&["serve", "--records-checkpoint-out", "x"], tmp.path());
+    assert_eq!(bad.0, 2, "needs a signing key: {}", bad.2);
+}

@@ -10,6 +10,7 @@
 //! 503 while records cannot be written. [`verify`] and [`query`] read the files.
 
 pub mod chain; // the hash chain, line format and file names
+pub mod checkpoint; // signed checkpoints
 pub mod pseudo; // keyed hashes of identity fields
 pub mod query; // `records query`
 pub mod record; // the record of one decision
@@ -87,6 +88,7 @@ impl RecordsConfig {
                 max_file_bytes: DEFAULT_MAX_FILE_BYTES,
                 rotate_every: DEFAULT_ROTATE_EVERY,
                 retain_days: Some(DEFAULT_RETAIN_DAYS),
+                checkpoint: None,
             },
             key_file: None,
             modes: FieldModes::default(),

@@ -35,6 +35,9 @@ pub enum ProblemKind {
     Broken,
     /// A partial last line in the last file (a crash mid-write, not yet recovered).
     TornFinal,
+    /// A checkpoint not signed by a trusted key, or one of the copy missing
+    /// from the directory (records cut from the end).
+    Checkpoint,
 }
 
 /// One problem, located.
@@ -66,6 +69,16 @@ pub struct Report {
     pub notes: Vec<String>,
     /// The hash of the last record (to compare with an external anchor).
     pub last_hash: Option<String>,
+    /// Checkpoints seen (signed by a trusted key, when keys were given).
+    pub checkpoints: u64,
+    /// The last of them: `file:line (time)`.
+    pub last_checkpoint: Option<String>,
+    /// Records after the last checkpoint: no signature covers them yet.
+    pub unanchored: u64,
+    /// The hashes of the checkpoints seen (for a copy to be checked against).
+    pub checkpoint_hashes: Vec<Hash>,
+    /// The time of the chain's first record.
+    pub first_time: Option<SystemTime>,
 }
 
 impl Report {
@@ -307,6 +320,65 @@ pub struct DirReport {
     pub notes: Vec<String>,
 }
 
+impl DirReport {
+    /// Checks the directory against a copy of its checkpoints
+    /// (`--records-checkpoint-out`): each must be in its chain, unless
+    /// retention deleted what it covered. A missing one means records were
+    /// cut from the end.
+    pub fn check_copies(&mut self, copies: &[crate::checkpoint::Copied]) {
+        for copy in copies {
+            let problem = |message: String| Problem {
+                file: copy.at.clone(),
+                line: 0,
+                kind: ProblemKind::Checkpoint,
+                message,
+            };
+            let Some(c) = self
+                .chains
+                .iter_mut()
+                .find(|c| c.chain.replica == copy.replica)
+            else {
+                let name = copy
+                    .replica
+                    .as_ref()
+                    .map_or("(no replica id)", ReplicaId::as_str);
+                if let Some(report) = self.chains.first_mut() {
+                    report.report.problems.push(problem(format!(
+                        "a checkpoint of replica {name} ({}), whose chain is not in the directory",
+                        copy.time
+                    )));
+                } else {
+                    self.notes.push(format!(
+                        "{}: a checkpoint of replica {name}, and no records at all",
+                        copy.at
+                    ));
+                }
+                continue;
+            };
+            if let Some(p) = &copy.problem {
+                c.report
+                    .problems
+                    .push(problem(format!("checkpoint refused: {p}")));
+                continue;
+            }
+            if c.report.checkpoint_hashes.contains(&copy.hash) {
+                continue;
+            }
+            let before_kept = match (chain::parse_time(&copy.time), c.report.first_time) {
+                (Some(t), Some(first)) => t < first,
+                _ => false,
+            };
+            if before_kept {
+                continue;
+            }
+            c.report.problems.push(problem(format!(
+                "the checkpoint of {} is not in the directory: records it covers were cut (the files were truncated or removed)",
+                copy.time
+            )));
+        }
+    }
+}
+
 /// One chain's outcome.
 #[derive(Debug)]
 pub struct ChainReport {
@@ -316,6 +388,15 @@ pub struct ChainReport {
 
 /// Verifies every chain of `dir`, each on its own.
 pub fn verify_chains(dir: &Path) -> Result<DirReport, VerifyError> {
+    verify_chains_with(dir, &[])
+}
+
+/// [`verify_chains`], checking each checkpoint's signature against
+/// `trusted` (none given: checkpoints are counted, not checked).
+pub fn verify_chains_with(
+    dir: &Path,
+    trusted: &[portcullis_keys::PublicKey],
+) -> Result<DirReport, VerifyError> {
     let mut out = DirReport::default();
     for name in chain::strangers(dir).map_err(read_error(dir))? {
         out.notes
@@ -334,7 +415,7 @@ pub fn verify_chains(dir: &Path) -> Result<DirReport, VerifyError> {
         }
     }
     for c in chains {
-        let report = verify_files(dir, c.replica.as_ref(), &c.files, now)?;
+        let report = verify_files(dir, c.replica.as_ref(), &c.files, now, trusted)?;
         out.chains.push(ChainReport { chain: c, report });
     }
     Ok(out)
@@ -368,6 +449,7 @@ fn verify_files(
     replica: Option<&ReplicaId>,
     files: &[FileName],
     now: SystemTime,
+    trusted: &[portcullis_keys::PublicKey],
 ) -> Result<Report, VerifyError> {
     let mut report = Report {
         files: files.len(),
@@ -377,6 +459,7 @@ fn verify_files(
 
     // Pass 2: the chain.
     let mut walk = ChainWalk::new(report, now, replica.cloned());
+    walk.trusted = trusted.to_vec();
     for (i, f) in files.iter().enumerate() {
         walk.check_sequence(f);
         let path = dir.join(&f.name);
@@ -445,6 +528,10 @@ struct ChainWalk {
     now: SystemTime,
     /// The replica whose chain this is: every record states it.
     replica: Option<ReplicaId>,
+    /// Keys that may sign checkpoints (none: not checked).
+    trusted: Vec<portcullis_keys::PublicKey>,
+    /// Records up to and including the last checkpoint.
+    anchored: u64,
     /// The hash the next record must continue from, and where it came from.
     expected: Option<(Hash, String)>,
     /// The `prev` of the first record of the directory, and where it is.
@@ -467,6 +554,8 @@ impl ChainWalk {
             report,
             now,
             replica,
+            trusted: Vec::new(),
+            anchored: 0,
             expected: None,
             first_prev: None,
             retentions: Vec::new(),
@@ -642,6 +731,9 @@ impl ChainWalk {
             self.first_time = time;
             self.first_seq = Some(f.seq);
         }
+        if rec.kind() == "checkpoint" {
+            self.check_checkpoint(f, line_no, rec, time);
+        }
         if rec.kind() == "chain_retention" {
             let at = format!("{}:{line_no}", f.name);
             for message in check_chain_retention(
@@ -705,7 +797,39 @@ impl ChainWalk {
     }
 
     /// The report, once every file is walked.
+    /// A checkpoint: signed by a trusted key (when keys are given); it anchors
+    /// every record up to it.
+    fn check_checkpoint(
+        &mut self,
+        f: &FileName,
+        line_no: usize,
+        rec: &chain::Opened,
+        time: Option<SystemTime>,
+    ) {
+        if !self.trusted.is_empty()
+            && let Err(e) = crate::checkpoint::check(rec, &self.trusted)
+        {
+            self.problem(
+                f,
+                line_no,
+                ProblemKind::Checkpoint,
+                format!("checkpoint refused: {e}"),
+            );
+            return;
+        }
+        self.report.checkpoints += 1;
+        self.report.checkpoint_hashes.push(rec.hash);
+        self.anchored = self.report.records;
+        self.report.last_checkpoint = Some(format!(
+            "{}:{line_no} ({})",
+            f.name,
+            time.map(chain::record_time).unwrap_or_default()
+        ));
+    }
+
     fn finish(mut self) -> Report {
+        self.report.unanchored = self.report.records.saturating_sub(self.anchored);
+        self.report.first_time = self.first_time;
         if let Some((prev, at)) = self.first_prev.take() {
             self.check_start(prev, &at);
         }

@@ -64,7 +64,36 @@ pub struct WriterConfig {
     pub rotate_every: Duration,
     /// Whole files whose newest record is older than this many days are deleted.
     pub retain_days: Option<u32>,
+    /// Signed checkpoints (`--records-signing-key`); `None`: none.
+    pub checkpoint: Option<CheckpointConfig>,
 }
+
+/// When and how the writer signs checkpoints (`--records-checkpoint N,DURATION`).
+#[derive(Clone)]
+pub struct CheckpointConfig {
+    pub key: Arc<portcullis_keys::SigningKey>,
+    /// After this many records…
+    pub every_records: u64,
+    /// …or this long after the last one (when records were written since).
+    pub every: Duration,
+    /// Each checkpoint is also appended (and synced) here (`--records-checkpoint-out`).
+    pub out: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for CheckpointConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CheckpointConfig")
+            .field("key_id", &self.key.public().id())
+            .field("every_records", &self.every_records)
+            .field("every", &self.every)
+            .field("out", &self.out)
+            .finish()
+    }
+}
+
+/// The defaults of `--records-checkpoint`.
+pub const DEFAULT_CHECKPOINT_RECORDS: u64 = 10_000;
+pub const DEFAULT_CHECKPOINT_EVERY: Duration = Duration::from_secs(60);
 
 /// What handlers send.
 pub(super) enum Msg {
@@ -182,6 +211,9 @@ pub(super) struct Writer {
     cfg: WriterConfig,
     /// Held open (and locked) until the writer closes: one writer per chain.
     lock: Option<File>,
+    /// Records written since the last checkpoint, and when it was.
+    since_checkpoint: u64,
+    last_checkpoint: Instant,
     file: Option<Segment>,
     last_name: Option<FileName>,
     last_hash: Hash,
@@ -235,6 +267,8 @@ impl Writer {
             last_name: files.last().cloned(),
             cfg,
             lock: Some(lock),
+            since_checkpoint: 0,
+            last_checkpoint: Instant::now(),
             file: None,
             last_hash,
             recovery,
@@ -508,6 +542,9 @@ impl Writer {
         }
         let retained = self.process(group);
         self.finish(&retained);
+        if self.since_checkpoint > 0 {
+            self.checkpoint();
+        }
         // Released before anyone hears the writer is closed, so that a new
         // writer can take the chain at once.
         self.file = None;
@@ -548,6 +585,15 @@ impl Writer {
         {
             self.failed(&e);
         }
+        if self.since_checkpoint > 0
+            && self
+                .cfg
+                .checkpoint
+                .as_ref()
+                .is_some_and(|c| self.last_checkpoint.elapsed() >= c.every)
+        {
+            self.checkpoint();
+        }
         if Instant::now() >= *next_retention {
             self.retention();
             *next_retention = Instant::now() + RETENTION_INTERVAL;
@@ -568,6 +614,15 @@ impl Writer {
             Ok(()) => {
                 self.set_healthy(true);
                 self.observer.written(lines.len() as u64);
+                self.since_checkpoint += lines.len() as u64;
+                if self
+                    .cfg
+                    .checkpoint
+                    .as_ref()
+                    .is_some_and(|c| self.since_checkpoint >= c.every_records)
+                {
+                    self.checkpoint();
+                }
                 for ack in group.acks {
                     let _ = ack.send(true);
                 }
@@ -641,6 +696,11 @@ impl Writer {
     /// valid and the next write goes to a new file.
     fn write(&mut self, lines: &[&[u8]], force_sync: bool) -> std::io::Result<()> {
         self.rotate_if_due()?;
+        self.write_here(lines, force_sync)
+    }
+
+    /// [`Self::write`] into the file open now (no rotation).
+    fn write_here(&mut self, lines: &[&[u8]], force_sync: bool) -> std::io::Result<()> {
         if self.file.is_none() {
             self.open_new()?;
         }
@@ -713,6 +773,73 @@ impl Writer {
     }
 }
 
+// Checkpoints: a signed statement of the chain's head, in the chain and, if
+// asked, in a second file.
+impl Writer {
+    /// Writes (and syncs) a checkpoint now, if checkpoints are on; a failure
+    /// is logged and retried at the next occasion (decisions go on).
+    fn checkpoint(&mut self) {
+        let Some(cfg) = self.cfg.checkpoint.clone() else {
+            return;
+        };
+        match self.write_checkpoint(&cfg) {
+            Ok(()) => {
+                self.since_checkpoint = 0;
+                self.last_checkpoint = Instant::now();
+            }
+            Err(e) => tracing::error!(error = %e, "records: the checkpoint could not be written"),
+        }
+    }
+
+    fn write_checkpoint(&mut self, cfg: &CheckpointConfig) -> std::io::Result<()> {
+        if self.file.is_none() {
+            self.open_new()?;
+        }
+        // A pending recovery record goes first, so that the head signed is
+        // the one the checkpoint follows.
+        if !self.recovery.is_empty() && self.file.as_ref().is_some_and(|s| s.len == 0) {
+            self.write_here(&[], false)?;
+        }
+        let head = self.last_hash;
+        let time = chain::record_time(SystemTime::now());
+        let statement = crate::checkpoint::statement(
+            self.cfg.replica.as_ref(),
+            &head,
+            self.since_checkpoint,
+            &time,
+        );
+        let record = serde_json::to_vec(&json!({
+            "kind": "checkpoint",
+            "time": time,
+            "records": self.since_checkpoint,
+            "key_id": cfg.key.public().id(),
+            "signature": cfg.key.sign_message(crate::checkpoint::CONTEXT, statement.as_bytes()),
+        }))
+        .map_err(io_other)?;
+        self.write_here(&[&record], true)?;
+        if let Some(out) = &cfg.out {
+            let mut line = Vec::new();
+            chain::seal_as(&head, self.cfg.replica.as_ref(), &record, &mut line)
+                .map_err(io_other)?;
+            if let Err(e) = append_synced(out, &line) {
+                tracing::error!(file = %out.display(), error = %e, "records: the checkpoint could not be appended to --records-checkpoint-out");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Appends `line` to `path` (created 0640 if missing) and syncs it.
+fn append_synced(path: &Path, line: &[u8]) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.append(true).create(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o640);
+    let mut file = options.open(path)?;
+    file.write_all(line)?;
+    file.sync_data()
+}
+
 // Rotation: a file is closed once it is full or old, and the next one opened.
 impl Writer {
     fn rotate_if_due(&mut self) -> std::io::Result<()> {
@@ -722,6 +849,10 @@ impl Writer {
         });
         if !due {
             return Ok(());
+        }
+        // A file ends with a checkpoint of everything in it.
+        if self.since_checkpoint > 0 && self.cfg.checkpoint.is_some() {
+            self.checkpoint();
         }
         let Some(seg) = self.file.take() else {
             return Ok(());

@@ -458,9 +458,9 @@ impl Signature {
         if self.bundle_digest == bundle.digest.to_string() {
             Ok(())
         } else {
-            Err(KeyError::OtherBundle {
+            Err(KeyError::SignedOther {
                 signed: self.bundle_digest.clone(),
-                actual: bundle.digest,
+                actual: bundle.digest.to_string(),
             })
         }
     }

@@ -1,0 +1,130 @@
+//! Signed checkpoints: a record, in the chain, that states the chain's head
+//! (the hash of the record before it, which is its own `prev`), how many
+//! records were written since the previous one, and the time, signed with an
+//! Ed25519 key (`--records-signing-key`).
+//!
+//! Whoever rewrites the chain without the key cannot sign it again, and with a
+//! copy of the checkpoints kept elsewhere (`--records-checkpoint-out`), records
+//! cut from the end — even at a line boundary, with the directory's own last
+//! checkpoints removed — are found: a checkpoint of the copy is missing from
+//! the directory.
+//!
+//! What is signed: [`CONTEXT`], then `replica\nhead\nrecords\ntime\n`.
+
+use std::path::{Path, PathBuf};
+
+use portcullis_keys::PublicKey;
+
+use super::chain::{self, Hash, ReplicaId};
+
+/// The context line of a checkpoint signature.
+pub const CONTEXT: &str = "portcullis.records.checkpoint.v1\n";
+
+/// The text a checkpoint signs.
+pub fn statement(replica: Option<&ReplicaId>, head: &Hash, records: u64, time: &str) -> String {
+    format!(
+        "{}\n{}\n{records}\n{time}\n",
+        replica.map_or("", ReplicaId::as_str),
+        chain::to_hex(head)
+    )
+}
+
+/// Checks a checkpoint record's signature by one of `trusted`; the key id.
+pub fn check(rec: &chain::Opened, trusted: &[PublicKey]) -> Result<String, String> {
+    let field = |name: &str| {
+        rec.str_field(name)
+            .ok_or_else(|| format!("checkpoint without `{name}`"))
+    };
+    let key_id = field("key_id")?;
+    let signature = field("signature")?;
+    let time = field("time")?;
+    let records = rec
+        .body
+        .get("records")
+        .and_then(serde_json::Value::as_u64)
+        .ok_or("checkpoint without `records`")?;
+    let replica = match rec.str_field("replica") {
+        Some(r) => Some(r.parse::<ReplicaId>().map_err(|e| e.to_string())?),
+        None => None,
+    };
+    let key = portcullis_keys::trusted(trusted, key_id).map_err(|e| e.to_string())?;
+    let text = statement(replica.as_ref(), &rec.prev, records, time);
+    key.verify_message(CONTEXT, text.as_bytes(), signature)
+        .map_err(|e| e.to_string())?;
+    Ok(key_id.to_owned())
+}
+
+/// One checkpoint of a copy (`--records-checkpoint-out`).
+#[derive(Debug, Clone)]
+pub struct Copied {
+    pub replica: Option<ReplicaId>,
+    pub hash: Hash,
+    pub time: String,
+    /// `FILE:line`.
+    pub at: String,
+    /// Its signature did not check out (or no key was given to check it).
+    pub problem: Option<String>,
+}
+
+/// Why a copy could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot read the checkpoints `{path}`: {cause}")]
+pub struct CopyError {
+    pub path: PathBuf,
+    pub cause: std::io::Error,
+}
+
+/// Reads a copy of checkpoints: one sealed checkpoint line each. A torn last
+/// line (a crash while appending) is skipped; any other line that is not a
+/// checkpoint is reported through `problem`.
+pub fn read_copy(path: &Path, trusted: &[PublicKey]) -> Result<Vec<Copied>, CopyError> {
+    let bytes = std::fs::read(path).map_err(|cause| CopyError {
+        path: path.to_owned(),
+        cause,
+    })?;
+    let complete = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+    let mut out = Vec::new();
+    for (i, line) in bytes
+        .get(..complete)
+        .unwrap_or_default()
+        .split(|b| *b == b'\n')
+        .enumerate()
+        .filter(|(_, l)| !l.is_empty())
+    {
+        let at = format!("{}:{}", path.display(), i + 1);
+        let rec = match chain::open(line) {
+            Ok(rec) if rec.kind() == "checkpoint" => rec,
+            Ok(_) => {
+                out.push(bad(at, "not a checkpoint record"));
+                continue;
+            }
+            Err(e) => {
+                out.push(bad(at, &e.to_string()));
+                continue;
+            }
+        };
+        let problem = if trusted.is_empty() {
+            None
+        } else {
+            check(&rec, trusted).err()
+        };
+        out.push(Copied {
+            replica: rec.str_field("replica").and_then(|r| r.parse().ok()),
+            hash: rec.hash,
+            time: rec.str_field("time").unwrap_or_default().to_owned(),
+            at,
+            problem,
+        });
+    }
+    Ok(out)
+}
+
+fn bad(at: String, problem: &str) -> Copied {
+    Copied {
+        replica: None,
+        hash: [0; 32],
+        time: String::new(),
+        at,
+        problem: Some(problem.to_owned()),
+    }
+}
