@@ -1734,6 +1734,14 @@ async fn report_counts_a_periods_decisions_as_a_certification_asks() {
     assert_eq!(later["decisions"], 0);
 }
 
+/// `records verify DIR ARGS…`: exit code and standard output.
+fn verify_records(dir: &str, args: &[&str]) -> (i32, String) {
+    let mut all = vec!["records", "verify", dir];
+    all.extend_from_slice(args);
+    let (code, out, _) = run(&all, root());
+    (code, out)
+}
+
 /// `records keygen` into `dir`: the key and its public key.
 fn keygen(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
     let key = dir.join(name);
@@ -1790,38 +1798,18 @@ async fn signed_checkpoints_anchor_the_chain_and_their_copy_finds_records_cut_fr
 
     let dir = r.dir.to_str().unwrap();
     let (pubkey, copy_path) = (public.to_str().unwrap(), copy.to_str().unwrap());
-    let (code, out, _) = run(&["records", "verify", dir, "--trust-key", pubkey], root());
+    let (code, out) = verify_records(dir, &["--trust-key", pubkey]);
     assert_eq!(code, 0, "{out}");
     assert!(
         out.contains("last signed checkpoint") && out.contains("0 record(s) after it unanchored"),
         "{out}"
     );
-    let (code, out, _) = run(
-        &[
-            "records",
-            "verify",
-            dir,
-            "--trust-key",
-            pubkey,
-            "--checkpoints",
-            copy_path,
-        ],
-        root(),
-    );
+    let (code, out) = verify_records(dir, &["--trust-key", pubkey, "--checkpoints", copy_path]);
     assert_eq!(code, 0, "{out}");
 
     // Signed by a key that is not trusted: refused.
     let (_, other) = keygen(keys.path(), "other.key");
-    let (code, out, _) = run(
-        &[
-            "records",
-            "verify",
-            dir,
-            "--trust-key",
-            other.to_str().unwrap(),
-        ],
-        root(),
-    );
+    let (code, out) = verify_records(dir, &["--trust-key", other.to_str().unwrap()]);
     assert_eq!(code, 11, "{out}");
     assert!(out.contains("which is not trusted"), "{out}");
 
@@ -1833,20 +1821,9 @@ async fn signed_checkpoints_anchor_the_chain_and_their_copy_finds_records_cut_fr
     assert!(lines.last().unwrap().contains(r#""kind":"checkpoint""#));
     lines.truncate(lines.len() - 3);
     write_lines(&path, &lines);
-    let (code, out, _) = run(&["records", "verify", dir, "--trust-key", pubkey], root());
+    let (code, out) = verify_records(dir, &["--trust-key", pubkey]);
     assert_eq!(code, 0, "{out}");
-    let (code, out, _) = run(
-        &[
-            "records",
-            "verify",
-            dir,
-            "--trust-key",
-            pubkey,
-            "--checkpoints",
-            copy_path,
-        ],
-        root(),
-    );
+    let (code, out) = verify_records(dir, &["--trust-key", pubkey, "--checkpoints", copy_path]);
     assert_eq!(code, 11, "{out}");
     assert!(
         out.contains("is not in the directory: records it covers were cut"),
