@@ -184,8 +184,25 @@ pub fn positive(s: &str) -> Result<usize, String> {
 
 /// An RFC 3339 time such as `2026-01-31T00:00:00Z`.
 pub fn rfc3339(s: &str) -> Result<std::time::SystemTime, String> {
-    humantime::parse_rfc3339_weak(s)
-        .map_err(|e| format!("`{s}`: {e}; expected RFC 3339 such as 2026-01-31T00:00:00Z"))
+    // With its offset (`+02:00`, `-05:00`, `Z`), to the nanosecond; a date
+    // alone is its midnight UTC.
+    portcullis_core::lifecycle::Instant::parse(s)
+        .and_then(|i| {
+            let nanos = i.0.as_nanosecond();
+            let abs = nanos.unsigned_abs();
+            let out_of_range = || format!("`{s}` is out of range");
+            let secs = u64::try_from(abs / 1_000_000_000).map_err(|_| out_of_range())?;
+            let sub = u32::try_from(abs % 1_000_000_000).map_err(|_| out_of_range())?;
+            let span = std::time::Duration::new(secs, sub);
+            let epoch = std::time::SystemTime::UNIX_EPOCH;
+            if nanos >= 0 {
+                epoch.checked_add(span)
+            } else {
+                epoch.checked_sub(span)
+            }
+            .ok_or_else(out_of_range)
+        })
+        .map_err(|e| format!("{e}; expected RFC 3339 such as 2026-01-31T00:00:00Z"))
 }
 
 #[cfg(test)]

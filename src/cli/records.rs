@@ -38,11 +38,12 @@ pub enum RecordsCommand {
         /// reported as unanchored.
         #[arg(long = "trust-key", value_name = "PUB")]
         trust_key: Vec<PathBuf>,
-        /// A copy of the checkpoints (`serve --records-checkpoint-out`): each
-        /// must be in the directory; one missing means records were cut from
-        /// the end (exit 11).
+        /// A copy of checkpoints (`serve --records-checkpoint-out`); repeat
+        /// for several (a fleet's). Each checkpoint must be in its replica's
+        /// chain in one of the directories, unless retention accounts for
+        /// it; one missing means records were cut (exit 11).
         #[arg(long, value_name = "FILE")]
-        checkpoints: Option<PathBuf>,
+        checkpoints: Vec<PathBuf>,
     },
     /// Make an Ed25519 key to sign checkpoints: `KEY` (mode 0600) and `KEY.pub`.
     Keygen {
@@ -137,22 +138,26 @@ pub fn run(command: RecordsCommand) -> anyhow::Result<u8> {
                 .iter()
                 .map(|p| portcullis_keys::PublicKey::read(p))
                 .collect::<Result<Vec<_>, _>>()?;
-            let copies = match &checkpoints {
-                Some(path) => portcullis_audit::checkpoint::read_copy(path, &trusted)?,
-                None => Vec::new(),
-            };
+            let mut copies = Vec::new();
+            for path in &checkpoints {
+                copies.extend(portcullis_audit::checkpoint::read_copy(path, &trusted)?);
+            }
+            let mut found = Vec::new();
+            for dir in &dirs {
+                found.push(portcullis_audit::verify::verify_chains_with(dir, &trusted)?);
+            }
+            let orphans = portcullis_audit::verify::check_copies(&mut found, &copies);
             // The worst result decides the exit code.
             let mut worst = exit::OK;
-            for dir in &dirs {
+            for (dir, report) in dirs.iter().zip(&found) {
                 if dirs.len() > 1 {
                     println!("{}:", dir.display());
                 }
-                let code = verify(
-                    dir,
-                    &trusted,
-                    checkpoints.is_some().then_some(copies.as_slice()),
-                )?;
-                worst = worse(worst, code);
+                worst = worse(worst, print_verified(report, !trusted.is_empty()));
+            }
+            for p in &orphans {
+                println!("error: {p}");
+                worst = worse(worst, exit::CHECKPOINT_FAILED);
             }
             Ok(worst)
         }
@@ -183,20 +188,13 @@ fn worse(a: u8, b: u8) -> u8 {
     if rank(b) > rank(a) { b } else { a }
 }
 
-fn verify(
-    dir: &Path,
-    trusted: &[portcullis_keys::PublicKey],
-    copies: Option<&[portcullis_audit::checkpoint::Copied]>,
-) -> anyhow::Result<u8> {
-    let mut found = portcullis_audit::verify::verify_chains_with(dir, trusted)?;
-    if let Some(copies) = copies {
-        found.check_copies(copies);
-    }
+/// Prints a directory's verification, chain by chain; its exit code.
+fn print_verified(found: &portcullis_audit::verify::DirReport, keyed: bool) -> u8 {
     for note in &found.notes {
         println!("note: {note}");
     }
     if found.chains.is_empty() {
-        return Ok(verify_outcome(&Report::default(), ""));
+        return verify_outcome(&Report::default(), "");
     }
     let named = found.chains.len() > 1 || found.chains.iter().any(|c| c.chain.replica.is_some());
     let mut worst = exit::OK;
@@ -206,15 +204,11 @@ fn verify(
         } else {
             String::new()
         };
-        if !trusted.is_empty() || c.report.checkpoints > 0 {
+        if keyed || c.report.checkpoints > 0 {
             match &c.report.last_checkpoint {
                 Some(last) => println!(
                     "{prefix}last {}checkpoint: {last}; {} record(s) after it unanchored",
-                    if trusted.is_empty() {
-                        "(unchecked) "
-                    } else {
-                        "signed "
-                    },
+                    if keyed { "signed " } else { "(unchecked) " },
                     c.report.unanchored
                 ),
                 None => println!(
@@ -226,7 +220,7 @@ fn verify(
         let code = verify_outcome(&c.report, &prefix);
         worst = worse(worst, code);
     }
-    Ok(worst)
+    worst
 }
 
 /// `records verify --shipped`: every input read, then each chain checked.
@@ -376,8 +370,12 @@ fn query_records(args: QueryArgs) -> anyhow::Result<u8> {
 
 fn report(args: ReportArgs) -> anyhow::Result<u8> {
     let mut tally = portcullis_audit::report::Tally::new(args.from, args.to);
+    // A directory named twice is read once.
+    let mut read = std::collections::HashSet::new();
     for dir in &args.dirs {
-        tally.read_dir(dir)?;
+        if read.insert(std::fs::canonicalize(dir).unwrap_or_else(|_| dir.clone())) {
+            tally.read_dir(dir)?;
+        }
     }
     let r = tally.finish();
     if args.format == super::args::Format::Json {
@@ -417,7 +415,7 @@ fn report(args: ReportArgs) -> anyhow::Result<u8> {
     for (country, m) in &r.by_jurisdiction {
         println!("  {country:<4} {}", outcomes(m));
     }
-    println!("\nconditions lifted (allowed with the condition stated satisfied)");
+    println!("\nconditions stated satisfied on allowed decisions (at most the conditions lifted)");
     for (condition, n) in &r.conditions_lifted {
         println!("  {condition:<28} {n}");
     }

@@ -252,9 +252,9 @@ struct RecordsArgs {
     #[arg(long = "replica-id", value_name = "ID", env = "PORTCULLIS_REPLICA_ID")]
     replica_id: Option<ReplicaId>,
     /// Sign checkpoints of the chain with this Ed25519 key (`portcullis
-    /// records keygen`): `records verify --trust-key` then detects a
-    /// rewritten chain, and with a copy (`--records-checkpoint-out`) records
-    /// cut from the end.
+    /// records keygen`, mode 0600): `records verify --trust-key` then detects
+    /// a chain rewritten before its last checkpoint (or without any), and
+    /// with a copy (`--records-checkpoint-out`) records cut from the end.
     #[arg(
         long = "records-signing-key",
         value_name = "KEY",
@@ -274,6 +274,28 @@ struct RecordsArgs {
         requires = "signing_key"
     )]
     checkpoint_out: Option<PathBuf>,
+}
+
+/// A private key readable by group or others is refused, as ssh refuses one.
+fn refuse_open_key(path: &std::path::Path) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(path)
+            .with_context(|| format!("cannot read the records signing key `{}`", path.display()))?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            anyhow::bail!(
+                "permissions {:04o} for the records signing key `{}` are too open; the key must be readable by its owner only (chmod 600)",
+                mode & 0o777,
+                path.display()
+            );
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }
 
 /// Whether two paths name one file (the same text, or the same file once resolved).
@@ -345,6 +367,19 @@ impl RecordsArgs {
                     "the records signing key `{}` is the pseudonymisation key file: give the signing key a file of its own",
                     path.display()
                 );
+            }
+            refuse_open_key(path)?;
+            if let Some(out) = &self.checkpoint_out {
+                std::fs::OpenOptions::new()
+                    .append(true)
+                    .create(true)
+                    .open(out)
+                    .with_context(|| {
+                        format!(
+                            "cannot write checkpoints to `{}` (--records-checkpoint-out)",
+                            out.display()
+                        )
+                    })?;
             }
             let key = portcullis_keys::SigningKey::read(path)
                 .with_context(|| "cannot read the records signing key (--records-signing-key)")?;

@@ -1295,6 +1295,15 @@ fn verify_refuses_a_forged_retention_record_that_deleted_recent_files() {
     assert_eq!(code, 5, "{out}");
     assert!(out.contains("within its retention period"), "{out}");
 
+    // A period of 0 days, which no writer writes (0 keeps everything).
+    let f = Forgery::new();
+    let report = f.forge(
+        2,
+        json!({"time": at_now(), "retain_days": 0,
+        "deleted": names(&f, 2), "deleted_newest": yesterday}),
+    );
+    broken_with(&report, "`retain_days` 0");
+
     // Lying about the newest deleted record: the file names say otherwise.
     let f = Forgery::new();
     let report = f.forge(
@@ -1942,4 +1951,104 @@ fn serve_signs_checkpoints_and_keeps_a_copy_that_verify_checks() {
     assert_eq!(bad.0, 2, "{}", bad.2);
     let bad = run(&["serve", "--records-checkpoint-out", "x"], tmp.path());
     assert_eq!(bad.0, 2, "needs a signing key: {}", bad.2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkpoints_refuse_a_replaced_history_an_unsigned_chain_and_check_a_fleet_across_directories()
+ {
+    let keys = tempfile::tempdir().unwrap();
+    let (key, public) = keygen(keys.path(), "signing.key");
+    let pubkey = public.to_str().unwrap();
+    let copy = keys.path().join("r1.jsonl");
+    let r = recording(checkpointing(&key, &copy));
+    for n in 0..6 {
+        decide(&r.router, &person(n)).await;
+    }
+    r.close().await;
+    let dir = r.dir.to_str().unwrap();
+
+    // The whole history removed and a new one started: the copy knows.
+    for f in chain::list(&r.dir).unwrap() {
+        std::fs::remove_file(r.dir.join(f.name)).unwrap();
+    }
+    let restarted = recording_in(
+        {
+            let moved = tempfile::tempdir().unwrap();
+            std::fs::rename(&r.dir, moved.path().join("records")).unwrap();
+            moved
+        },
+        checkpointing(&key, &copy),
+    );
+    decide(&restarted.router, &person(7)).await;
+    restarted.close().await;
+    let replaced = restarted.dir.to_str().unwrap();
+    let (code, out) = verify_records(replaced, &["--trust-key", pubkey]);
+    assert_eq!(code, 0, "the new chain alone is sound: {out}");
+    let (code, out) = verify_records(
+        replaced,
+        &[
+            "--trust-key",
+            pubkey,
+            "--checkpoints",
+            copy.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 11, "{out}");
+    assert!(out.contains("records it covers were cut"), "{out}");
+    // Nothing at all left, and the copy still knows.
+    let empty = tempfile::tempdir().unwrap();
+    let (code, out) = verify_records(
+        empty.path().to_str().unwrap(),
+        &["--checkpoints", copy.to_str().unwrap()],
+    );
+    assert_eq!(code, 11, "{out}");
+    assert!(out.contains("in none of the directories"), "{out}");
+    let _ = dir;
+
+    // A chain no key signed, checked with a key, proves nothing.
+    let unsigned = recording(|_| {});
+    decide(&unsigned.router, &person(1)).await;
+    unsigned.close().await;
+    let (code, out) = verify_records(unsigned.dir.to_str().unwrap(), &["--trust-key", pubkey]);
+    assert_eq!(code, 11, "{out}");
+    assert!(
+        out.contains("no checkpoint signed by a trusted key"),
+        "{out}"
+    );
+
+    // A fleet, one directory and one copy per replica: checked across them.
+    let copy2 = keys.path().join("r2.jsonl");
+    let second = recording({
+        let key = portcullis_keys::SigningKey::read(&key).unwrap();
+        let copy2 = copy2.clone();
+        move |c: &mut RecordsConfig| {
+            c.writer.sync = SyncMode::Always;
+            c.writer.replica = Some("r2".parse().unwrap());
+            c.writer.checkpoint = Some(portcullis_audit::writer::CheckpointConfig {
+                key: Arc::new(key),
+                every_records: 5,
+                every: Duration::from_secs(60),
+                out: Some(copy2),
+            });
+        }
+    });
+    decide(&second.router, &person(2)).await;
+    second.close().await;
+    let mut all = vec![
+        "records",
+        "verify",
+        replaced,
+        second.dir.to_str().unwrap(),
+        "--trust-key",
+        pubkey,
+    ];
+    for c in [&copy, &copy2] {
+        all.extend(["--checkpoints", c.to_str().unwrap()]);
+    }
+    let (code, out, _) = run(&all, root());
+    assert_eq!(code, 11, "r1's replaced history is still found: {out}");
+    assert!(
+        !out.contains("r2.jsonl"),
+        "r2's checkpoints are all found: {out}"
+    );
 }

@@ -59,7 +59,9 @@ pub struct Report {
     pub by_measure: BTreeMap<String, MeasureCounts>,
     /// Each jurisdiction of a request, then outcome.
     pub by_jurisdiction: BTreeMap<String, BTreeMap<String, u64>>,
-    /// Allowed decisions whose request stated the condition satisfied.
+    /// Allowed decisions whose request stated the condition satisfied (the
+    /// records do not say whether a policy would have imposed it: an upper
+    /// bound of the conditions lifted).
     pub conditions_lifted: BTreeMap<String, u64>,
     pub screening: ScreeningCounts,
     /// `open_account` decisions denied.
@@ -68,7 +70,7 @@ pub struct Report {
     pub customers: u64,
     /// The replicas whose chains were read.
     pub replicas: Vec<String>,
-    /// Lines that are not JSON.
+    /// Lines that are not records whose hash checks out (not counted).
     pub unreadable: u64,
 }
 
@@ -115,8 +117,9 @@ impl Tally {
                 let path = dir.join(&f.name);
                 let bytes = std::fs::read(&path).map_err(read(&path))?;
                 for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-                    match serde_json::from_slice::<Value>(line) {
-                        Ok(rec) => self.add(&rec),
+                    // Only a line whose hash checks out is counted.
+                    match chain::open(line) {
+                        Ok(rec) => self.add(&Value::Object(rec.body)),
                         Err(_) => self.report.unreadable += 1,
                     }
                 }

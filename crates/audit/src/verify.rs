@@ -79,6 +79,11 @@ pub struct Report {
     pub checkpoint_hashes: Vec<Hash>,
     /// The time of the chain's first record.
     pub first_time: Option<SystemTime>,
+    /// The newest record retention says it deleted from this chain.
+    pub retained_until: Option<SystemTime>,
+    /// Chains deleted whole by retention, as this chain's `chain_retention`
+    /// records say: the replica (empty: none) and the newest record deleted.
+    pub chains_retained: Vec<(String, SystemTime)>,
 }
 
 impl Report {
@@ -283,6 +288,11 @@ fn check_deleted_newest(
         );
         return None;
     };
+    if days == 0 {
+        // The writer never deletes with 0 (it means: keep everything).
+        problems.push("retention record with `retain_days` 0, which no writer writes".to_owned());
+        return None;
+    }
     let period = days
         .checked_mul(86_400)
         .map(Duration::from_secs)
@@ -320,63 +330,62 @@ pub struct DirReport {
     pub notes: Vec<String>,
 }
 
-impl DirReport {
-    /// Checks the directory against a copy of its checkpoints
-    /// (`--records-checkpoint-out`): each must be in its chain, unless
-    /// retention deleted what it covered. A missing one means records were
-    /// cut from the end.
-    pub fn check_copies(&mut self, copies: &[crate::checkpoint::Copied]) {
-        for copy in copies {
-            let problem = |message: String| Problem {
-                file: copy.at.clone(),
-                line: 0,
-                kind: ProblemKind::Checkpoint,
-                message,
-            };
-            let Some(c) = self
-                .chains
-                .iter_mut()
-                .find(|c| c.chain.replica == copy.replica)
-            else {
-                let name = copy
-                    .replica
-                    .as_ref()
-                    .map_or("(no replica id)", ReplicaId::as_str);
-                if let Some(report) = self.chains.first_mut() {
-                    report.report.problems.push(problem(format!(
-                        "a checkpoint of replica {name} ({}), whose chain is not in the directory",
-                        copy.time
-                    )));
-                } else {
-                    self.notes.push(format!(
-                        "{}: a checkpoint of replica {name}, and no records at all",
-                        copy.at
-                    ));
-                }
-                continue;
-            };
-            if let Some(p) = &copy.problem {
-                c.report
-                    .problems
-                    .push(problem(format!("checkpoint refused: {p}")));
-                continue;
+/// Checks directories (a fleet's, one per replica or shared) against copies
+/// of their checkpoints (`--records-checkpoint-out`): each checkpoint of a
+/// copy must be in its replica's chain, in one of the directories, unless a
+/// retention record of that chain (or a `chain_retention` record) accounts
+/// for it. A missing one means records were cut. Problems that belong to no
+/// chain are returned.
+pub fn check_copies(dirs: &mut [DirReport], copies: &[crate::checkpoint::Copied]) -> Vec<Problem> {
+    let mut orphans = Vec::new();
+    for copy in copies {
+        let problem = |message: String| Problem {
+            file: copy.at.clone(),
+            line: 0,
+            kind: ProblemKind::Checkpoint,
+            message,
+        };
+        let name = copy
+            .replica
+            .as_ref()
+            .map_or("", ReplicaId::as_str)
+            .to_owned();
+        let time = chain::parse_time(&copy.time);
+        let chain_retained = dirs.iter().flat_map(|d| &d.chains).any(|c| {
+            c.report
+                .chains_retained
+                .iter()
+                .any(|(r, until)| *r == name && time.is_some_and(|t| t <= *until))
+        });
+        let found = dirs
+            .iter_mut()
+            .flat_map(|d| d.chains.iter_mut())
+            .find(|c| c.chain.replica == copy.replica);
+        let Some(c) = found else {
+            if !chain_retained {
+                orphans.push(problem(format!(
+                    "a checkpoint of {} ({}), whose chain is in none of the directories: its records were removed",
+                    if name.is_empty() { "records without a replica id".to_owned() } else { format!("replica {name}") },
+                    copy.time
+                )));
             }
-            if c.report.checkpoint_hashes.contains(&copy.hash) {
-                continue;
-            }
-            let before_kept = match (chain::parse_time(&copy.time), c.report.first_time) {
-                (Some(t), Some(first)) => t < first,
-                _ => false,
-            };
-            if before_kept {
-                continue;
-            }
+            continue;
+        };
+        if c.report.checkpoint_hashes.contains(&copy.hash) {
+            continue;
+        }
+        let retained = match (time, c.report.retained_until) {
+            (Some(t), Some(until)) => t <= until,
+            _ => false,
+        };
+        if !retained {
             c.report.problems.push(problem(format!(
                 "the checkpoint of {} is not in the directory: records it covers were cut (the files were truncated or removed)",
                 copy.time
             )));
         }
     }
+    orphans
 }
 
 /// One chain's outcome.
@@ -735,6 +744,14 @@ impl ChainWalk {
             self.check_checkpoint(f, line_no, rec, time);
         }
         if rec.kind() == "chain_retention" {
+            if let (Some(replica), Some(newest)) = (
+                rec.str_field("chain"),
+                rec.str_field("deleted_newest").and_then(chain::parse_time),
+            ) {
+                self.report
+                    .chains_retained
+                    .push((replica.to_owned(), newest));
+            }
             let at = format!("{}:{line_no}", f.name);
             for message in check_chain_retention(
                 rec,
@@ -757,6 +774,9 @@ impl ChainWalk {
             );
             for message in found {
                 self.problem(f, line_no, ProblemKind::Broken, message);
+            }
+            if let Some(newest) = retention.as_ref().and_then(|r| r.deleted_newest) {
+                self.report.retained_until = self.report.retained_until.max(Some(newest));
             }
             self.retentions.extend(retention);
         }
@@ -829,6 +849,19 @@ impl ChainWalk {
 
     fn finish(mut self) -> Report {
         self.report.unanchored = self.report.records.saturating_sub(self.anchored);
+        if !self.trusted.is_empty() && self.report.records > 0 && self.report.checkpoints == 0 {
+            // Checked with keys, a chain no key signed proves nothing: it may
+            // have been written, or rewritten, by anyone.
+            self.report.problems.push(Problem {
+                file: self.replica.as_ref().map_or_else(|| "records".to_owned(), |r| format!("replica {r}")),
+                line: 0,
+                kind: ProblemKind::Checkpoint,
+                message: format!(
+                    "no checkpoint signed by a trusted key in {} record(s): the chain may have been rewritten",
+                    self.report.records
+                ),
+            });
+        }
         self.report.first_time = self.first_time;
         if let Some((prev, at)) = self.first_prev.take() {
             self.check_start(prev, &at);

@@ -836,6 +836,18 @@ fn append_synced(path: &Path, line: &[u8]) -> std::io::Result<()> {
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o640);
     let mut file = options.open(path)?;
+    // A line torn by a crash is ended first, so that this one stays whole.
+    let len = file.metadata()?.len();
+    if len > 0 {
+        use std::io::{Read as _, Seek as _};
+        let mut reader = File::open(path)?;
+        reader.seek(std::io::SeekFrom::Start(len - 1))?;
+        let mut last = [0u8; 1];
+        reader.read_exact(&mut last)?;
+        if last != [b'\n'] {
+            file.write_all(b"\n")?;
+        }
+    }
     file.write_all(line)?;
     file.sync_data()
 }

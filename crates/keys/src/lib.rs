@@ -69,8 +69,10 @@ impl SigningKey {
                 return Err(KeyError::Exists(p.to_owned()));
             }
         }
-        let pem = self
-            .0
+        // PKCS #8 v1 (the private key alone), as OpenSSL writes and reads it.
+        let mut bytes = ed25519_dalek::pkcs8::KeypairBytes::from(&self.0);
+        bytes.public_key = None;
+        let pem = bytes
             .to_pkcs8_pem(ed25519_dalek::pkcs8::spki::der::pem::LineEnding::LF)
             .map_err(|e| KeyError::Parse(path.to_owned(), "private", e.to_string()))?;
         write_new(path, pem.as_bytes(), 0o600)?;
