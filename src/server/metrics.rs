@@ -146,6 +146,8 @@ pub struct RecordsMetrics {
     pub write_errors: IntCounter,
     pub healthy: IntGauge,
     pub fsync_seconds: Histogram,
+    pub checkpoints: IntCounter,
+    pub checkpoint_failures: IntCounterVec,
 }
 
 impl RecordsMetrics {
@@ -179,6 +181,19 @@ impl RecordsMetrics {
                 1e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2.5e-2, 5e-2, 0.1, 0.5, 1.0,
             ]),
         )?;
+        let checkpoints = IntCounter::new(
+            "records_checkpoints_total",
+            "Signed checkpoints written into the records chain",
+        )?;
+        let checkpoint_failures = IntCounterVec::new(
+            Opts::new(
+                "records_checkpoint_failures_total",
+                "Checkpoints not written: into the chain (`where=\"chain\"`, retried at the next occasion) or to --records-checkpoint-out (`where=\"copy\"`)",
+            ),
+            &["where"],
+        )?;
+        registry.register(Box::new(checkpoints.clone()))?;
+        registry.register(Box::new(checkpoint_failures.clone()))?;
         registry.register(Box::new(written.clone()))?;
         registry.register(Box::new(queue_depth.clone()))?;
         registry.register(Box::new(backpressure_seconds.clone()))?;
@@ -192,6 +207,8 @@ impl RecordsMetrics {
             write_errors,
             healthy,
             fsync_seconds,
+            checkpoints,
+            checkpoint_failures,
         })
     }
 }
@@ -394,5 +411,16 @@ impl portcullis_audit::Observer for RecordsMetrics {
 
     fn fsync(&self, took: std::time::Duration) {
         self.fsync_seconds.observe(took.as_secs_f64());
+    }
+
+    fn checkpoint(&self, written: bool, copied: bool) {
+        if written {
+            self.checkpoints.inc();
+        } else {
+            self.checkpoint_failures.with_label_values(&["chain"]).inc();
+        }
+        if !copied {
+            self.checkpoint_failures.with_label_values(&["copy"]).inc();
+        }
     }
 }

@@ -17,7 +17,7 @@ use portcullis_audit::verify::{ProblemKind, verify_dir};
 use portcullis_audit::{FieldMode, Recorder, RecordsConfig, SyncMode};
 use serde_json::{Value, json};
 
-use crate::binary::{get, post, run, signal, start, wait_exit};
+use crate::binary::{get, metrics_text, post, run, signal, start, wait_exit};
 use crate::support::{call, decide, default_geo, root, shipped_policies, snapshot};
 
 const DEADLINE: Duration = Duration::from_secs(30);
@@ -1908,13 +1908,34 @@ fn serve_signs_checkpoints_and_keeps_a_copy_that_verify_checks() {
         "--no-watch",
     ];
     let mut server = start(&args, tmp.path(), &[]);
-    for n in 0..5 {
+    for n in 0..4 {
         assert_eq!(post(&server.base, "/v1/decide", &person(n), None).0, 200);
     }
+    // After 2 and 4 records.
+    let metrics = metrics_text(&server.base);
+    assert!(
+        metrics.contains("portcullis_records_checkpoints_total 2"),
+        "{metrics}"
+    );
+    // The copy's place becomes unwritable: counted, logged, decisions go on.
+    let kept = tmp.path().join("copy/kept.jsonl");
+    std::fs::rename(&copy, &kept).unwrap();
+    std::fs::create_dir(&copy).unwrap();
+    for n in 4..6 {
+        assert_eq!(post(&server.base, "/v1/decide", &person(n), None).0, 200);
+    }
+    let metrics = metrics_text(&server.base);
+    assert!(
+        metrics.contains("portcullis_records_checkpoints_total 3"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"portcullis_records_checkpoint_failures_total{where="copy"} 1"#),
+        "{metrics}"
+    );
     signal(&server.child, "TERM");
     assert!(wait_exit(&mut server.child).success());
-    // After 2 and 4 records, and at shutdown.
-    assert_eq!(file_lines(&copy).len(), 3);
+    assert_eq!(file_lines(&kept).len(), 2);
     let (code, out, _) = run(
         &[
             "records",
@@ -1923,7 +1944,7 @@ fn serve_signs_checkpoints_and_keeps_a_copy_that_verify_checks() {
             "--trust-key",
             public.to_str().unwrap(),
             "--checkpoints",
-            copy.to_str().unwrap(),
+            kept.to_str().unwrap(),
         ],
         tmp.path(),
     );

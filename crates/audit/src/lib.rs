@@ -48,6 +48,9 @@ pub trait Observer: Send + Sync + 'static {
     fn healthy(&self, _healthy: bool) {}
     /// How long one fsync took.
     fn fsync(&self, _took: Duration) {}
+    /// A checkpoint was written into the chain (or not), and appended to the
+    /// copy (`true` too when there is no copy).
+    fn checkpoint(&self, _written: bool, _copied: bool) {}
 }
 
 /// An [`Observer`] that ignores everything.

@@ -783,15 +783,20 @@ impl Writer {
             return;
         };
         match self.write_checkpoint(&cfg) {
-            Ok(()) => {
+            Ok(copied) => {
                 self.since_checkpoint = 0;
                 self.last_checkpoint = Instant::now();
+                self.observer.checkpoint(true, copied);
             }
-            Err(e) => tracing::error!(error = %e, "records: the checkpoint could not be written"),
+            Err(e) => {
+                tracing::error!(error = %e, "records: the checkpoint could not be written");
+                self.observer.checkpoint(false, true);
+            }
         }
     }
 
-    fn write_checkpoint(&mut self, cfg: &CheckpointConfig) -> std::io::Result<()> {
+    /// Writes a checkpoint; whether it was also appended to the copy.
+    fn write_checkpoint(&mut self, cfg: &CheckpointConfig) -> std::io::Result<bool> {
         if self.file.is_none() {
             self.open_new()?;
         }
@@ -823,9 +828,10 @@ impl Writer {
                 .map_err(io_other)?;
             if let Err(e) = append_synced(out, &line) {
                 tracing::error!(file = %out.display(), error = %e, "records: the checkpoint could not be appended to --records-checkpoint-out");
+                return Ok(false);
             }
         }
-        Ok(())
+        Ok(true)
     }
 }
 
