@@ -259,7 +259,7 @@ pub(super) fn build(
 }
 
 /// Whether two paths name one existing file (the same inode, however reached).
-fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
+pub(super) fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
     match (std::fs::metadata(a), std::fs::metadata(b)) {
         #[cfg(unix)]
         (Ok(x), Ok(y)) => {

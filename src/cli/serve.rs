@@ -298,15 +298,6 @@ fn refuse_open_key(path: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Whether two paths name one file (the same text, or the same file once resolved).
-fn same_path(a: &std::path::Path, b: &std::path::Path) -> bool {
-    a == b
-        || matches!(
-            (std::fs::canonicalize(a), std::fs::canonicalize(b)),
-            (Ok(x), Ok(y)) if x == y
-        )
-}
-
 /// `--records-checkpoint N,DURATION`.
 #[derive(Debug, Clone, Copy)]
 struct CheckpointEvery {
@@ -362,7 +353,7 @@ impl RecordsArgs {
                 .key_file
                 .clone()
                 .unwrap_or_else(|| portcullis_audit::default_key_path(&c.writer.dir));
-            if same_path(path, &pseudonymisation) {
+            if *path == pseudonymisation || super::impact::same_file(path, &pseudonymisation) {
                 anyhow::bail!(
                     "the records signing key `{}` is the pseudonymisation key file: give the signing key a file of its own",
                     path.display()

@@ -10,8 +10,8 @@
 //! duplicate and ignored; a record that continues from a record not shipped is
 //! the start of a gap; two records continuing from one record are a fork.
 //!
-//! Only each record's links and time are held in memory (about 100 bytes per
-//! record), never the records.
+//! Only each record's links, time and place are held in memory, never the
+//! record: about 0.6 KB per record (measured on 75,000 records).
 
 use std::collections::{HashMap, HashSet};
 use std::io::BufRead;

@@ -33,7 +33,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use cedar_policy::{Effect, Policy, PolicyId, PolicySet};
+use cedar_policy::{Policy, PolicyId, PolicySet};
 use portcullis_core::lifecycle::Instant;
 use portcullis_core::policies::LoadedPolicies;
 use serde_json::{Value, json};
@@ -226,11 +226,6 @@ impl Model {
     /// requests enrichment can produce (for `never_errors`).
     pub fn under_facts(&self, p: &Policy) -> Result<Policy, ModelError> {
         with_condition(p, Some(0), self.facts_when.clone())
-    }
-
-    /// The `forbid`s among every policy of the set.
-    pub fn forbids(&self) -> impl Iterator<Item = &Policy> {
-        self.all.iter().filter(|p| p.effect() == Effect::Forbid)
     }
 }
 
