@@ -32,5 +32,8 @@ pub const NO_SOLVER: u8 = 10;
 /// `records verify --trust-key`/`--checkpoints`: a checkpoint not signed by
 /// a trusted key, or one of the copy missing from the directory.
 pub const CHECKPOINT_FAILED: u8 = 11;
+/// `records check-export`: the export does not check out (altered, or not
+/// signed by a trusted key).
+pub const EXPORT_REFUSED: u8 = 12;
 /// Stopped by Ctrl-C (128 + SIGINT, as a shell reports it).
 pub const INTERRUPTED: u8 = 130;

@@ -52,6 +52,20 @@ pub enum RecordsCommand {
     },
     /// Print the decision records that match, as JSON Lines.
     Query(QueryArgs),
+    /// Write the records a regulator asks for (one customer's, one
+    /// measure's, a period's) into one evidence file: each record verbatim
+    /// with the hashes that prove it is in the signed chain, the public
+    /// keys, and a summary. No other customer's record is in it.
+    Export(ExportArgs),
+    /// Check an export offline: every record proven under a checkpoint
+    /// signed by a trusted key, and not a byte altered (exit 12 if not).
+    CheckExport {
+        /// The export (`records export --out`).
+        file: PathBuf,
+        /// Public keys trusted to sign checkpoints (the operator's `KEY.pub`).
+        #[arg(long = "trust-key", value_name = "PUB", required = true)]
+        trust_key: Vec<PathBuf>,
+    },
     /// The counts a certification asks for over a period: decisions by
     /// outcome, action, measure and jurisdiction, conditions lifted,
     /// screening matches and near misses, account openings refused.
@@ -72,6 +86,37 @@ pub struct ReportArgs {
     /// For people (`text`) or one JSON object (`json`).
     #[arg(long, value_enum, default_value_t = super::args::Format::Human)]
     format: super::args::Format,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("select").required(true).multiple(true).args(["customer_id", "measure", "from", "to"])))]
+pub struct ExportArgs {
+    /// Records directories (a fleet: one per replica, or one shared).
+    #[arg(required = true)]
+    dirs: Vec<PathBuf>,
+    /// The records of this customer (hashed with the key, or in clear).
+    #[arg(long)]
+    customer_id: Option<String>,
+    /// The key that hashed the records. Default: the key file beside each
+    /// directory (`DIR.key`).
+    #[arg(long, env = "PORTCULLIS_RECORDS_KEY_FILE")]
+    key_file: Option<PathBuf>,
+    /// Decisions with this measure among their reasons, conditions or obligations.
+    #[arg(long)]
+    measure: Option<String>,
+    /// Decisions at or after this time (RFC 3339).
+    #[arg(long, value_parser = rfc3339)]
+    from: Option<SystemTime>,
+    /// Decisions at or before this time (RFC 3339).
+    #[arg(long, value_parser = rfc3339)]
+    to: Option<SystemTime>,
+    /// Public keys that signed the checkpoints (`KEY.pub`): each one used is
+    /// written into the export; a checkpoint signed by another is refused.
+    #[arg(long = "trust-key", value_name = "PUB", required = true)]
+    trust_key: Vec<PathBuf>,
+    /// The evidence file to write (replaced atomically).
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -171,6 +216,8 @@ pub fn run(command: RecordsCommand) -> anyhow::Result<u8> {
             Ok(exit::OK)
         }
         RecordsCommand::Query(args) => query_records(args),
+        RecordsCommand::Export(args) => export(args),
+        RecordsCommand::CheckExport { file, trust_key } => check_export(&file, &trust_key),
         RecordsCommand::Report(args) => report(args),
     }
 }
@@ -366,6 +413,82 @@ fn query_records(args: QueryArgs) -> anyhow::Result<u8> {
         }
     }
     Ok(exit::OK)
+}
+
+fn export(args: ExportArgs) -> anyhow::Result<u8> {
+    let trusted = read_keys(&args.trust_key)?;
+    let mut ids = Vec::new();
+    if let Some(id) = &args.customer_id {
+        for dir in &args.dirs {
+            for h in customer_ids(id.clone(), dir, args.key_file.clone())? {
+                if !ids.contains(&h) {
+                    ids.push(h);
+                }
+            }
+        }
+    }
+    let selection = portcullis_audit::export::Selection {
+        customer_ids: ids,
+        measure: args.measure,
+        from: args.from.map(portcullis_audit::chain::record_time),
+        to: args.to.map(portcullis_audit::chain::record_time),
+    };
+    let stats = portcullis_audit::export::export(&args.dirs, &selection, &trusted, &args.out)?;
+    println!(
+        "wrote {}: {} record(s) under {} signed checkpoint(s), from {} line(s) read",
+        args.out.display(),
+        stats.records,
+        stats.checkpoints,
+        stats.lines
+    );
+    if stats.unanchored > 0 {
+        eprintln!(
+            "warning: {} selected record(s) were written after the last checkpoint of their chain and are not in the export: export again after the next checkpoint (`--records-checkpoint`)",
+            stats.unanchored
+        );
+    }
+    if stats.unprovable > 0 {
+        eprintln!(
+            "warning: {} selected record(s) are under checkpoints that state no Merkle root (written by an older version) or whose first records are gone: they cannot be proven one by one and are not in the export (`records query` prints them)",
+            stats.unprovable
+        );
+    }
+    Ok(exit::OK)
+}
+
+fn read_keys(paths: &[PathBuf]) -> anyhow::Result<Vec<portcullis_keys::PublicKey>> {
+    Ok(paths
+        .iter()
+        .map(|p| portcullis_keys::PublicKey::read(p))
+        .collect::<Result<Vec<_>, _>>()?)
+}
+
+fn check_export(file: &Path, trust_key: &[PathBuf]) -> anyhow::Result<u8> {
+    let trusted = read_keys(trust_key)?;
+    match portcullis_audit::export::check_export(file, &trusted) {
+        Ok(c) => {
+            println!(
+                "ok: {} record(s) of {} under {} checkpoint(s) signed by {}; written from {} to {}",
+                c.records,
+                if c.replicas.is_empty() {
+                    "no replica".to_owned()
+                } else {
+                    format!("replica(s) {}", c.replicas.join(", "))
+                },
+                c.checkpoints,
+                c.key_ids.join(", "),
+                c.first.as_deref().unwrap_or("-"),
+                c.last.as_deref().unwrap_or("-")
+            );
+            println!("selected: {}", c.selection);
+            Ok(exit::OK)
+        }
+        Err(e @ portcullis_audit::export::CheckError::Invalid { .. }) => {
+            println!("refused: {}: {e}", file.display());
+            Ok(exit::EXPORT_REFUSED)
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn report(args: ReportArgs) -> anyhow::Result<u8> {

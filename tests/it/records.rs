@@ -2073,3 +2073,186 @@ async fn checkpoints_refuse_a_replaced_history_an_unsigned_chain_and_check_a_fle
         "r2's checkpoints are all found: {out}"
     );
 }
+
+/// `records export DIR ARGS…`: exit code, standard output and error.
+fn export_records(dir: &str, args: &[&str]) -> (i32, String, String) {
+    let mut all = vec!["records", "export", dir];
+    all.extend_from_slice(args);
+    run(&all, root())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_export_proves_one_customers_records_offline_and_holds_no_one_elses() {
+    let keys = tempfile::tempdir().unwrap();
+    let (key, public) = keygen(keys.path(), "records.key");
+    let copy = keys.path().join("checkpoints.jsonl");
+    let r = recording(checkpointing(&key, &copy));
+    for n in 0..14 {
+        decide(&r.router, &person(n)).await;
+    }
+    r.close().await;
+    // A kill before the shutdown checkpoint, then a restart: the next
+    // checkpoint covers the records on both sides of it.
+    let moved = tempfile::tempdir().unwrap();
+    let tmp = copy_dir(&r.dir);
+    std::fs::rename(tmp.path(), moved.path().join("records")).unwrap();
+    let last = chain::list(&moved.path().join("records"))
+        .unwrap()
+        .pop()
+        .unwrap();
+    let path = moved.path().join("records").join(&last.name);
+    let mut lines = file_lines(&path);
+    assert!(lines.pop().unwrap().contains(r#""kind":"checkpoint""#));
+    write_lines(&path, &lines);
+    std::fs::copy(
+        r.dir.with_file_name("records.key"),
+        moved.path().join("records.key"),
+    )
+    .unwrap();
+    let r = recording_in(moved, checkpointing(&key, &copy));
+    for n in 14..23 {
+        decide(&r.router, &person(n)).await;
+    }
+    decide(&r.router, &designated()).await;
+    r.close().await;
+    let dir = r.dir.to_str().unwrap();
+    let pubkey = public.to_str().unwrap();
+    assert_eq!(verify_records(dir, &["--trust-key", pubkey]).0, 0);
+
+    let out = keys.path().join("export.jsonl");
+    let (code, stdout, err) = export_records(
+        dir,
+        &[
+            "--customer-id",
+            "cust-zebulon-1",
+            "--trust-key",
+            pubkey,
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 0, "{stdout}{err}");
+    assert!(stdout.contains("8 record(s)"), "{stdout}");
+    let check = |path: &Path, key: &str| {
+        run(
+            &[
+                "records",
+                "check-export",
+                path.to_str().unwrap(),
+                "--trust-key",
+                key,
+            ],
+            root(),
+        )
+    };
+    let (code, stdout, err) = check(&out, pubkey);
+    assert_eq!(code, 0, "{stdout}{err}");
+    assert!(
+        stdout.starts_with("ok: 8 record(s) of replica(s) r1"),
+        "{stdout}"
+    );
+
+    // Exactly that customer's decisions, verbatim, each with a path.
+    let text = std::fs::read_to_string(&out).unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines[0]["format"], "portcullis.records.export.v1");
+    assert_eq!(lines[0]["records"], 8);
+    let mut ids = Vec::new();
+    for entry in &lines[1..] {
+        if let Some(rec) = entry["record"].as_str() {
+            let rec: Value = serde_json::from_str(rec).unwrap();
+            ids.push(rec["request_id"].as_str().unwrap().to_owned());
+            assert!(!entry["path"].as_array().unwrap().is_empty());
+        }
+    }
+    let expected: Vec<String> = (0..23)
+        .filter(|n| n % 3 == 1)
+        .map(|n| format!("req-{n}"))
+        .collect();
+    assert_eq!(ids, expected);
+    let all = decisions(&r.dir);
+    let mine = &all.iter().find(|d| d["request_id"] == "req-1").unwrap()["customer"]["id"];
+    for other in &all {
+        let id = &other["customer"]["id"];
+        if id != mine {
+            assert!(
+                !text.contains(id.as_str().unwrap()),
+                "another customer's record is in the export: {id}"
+            );
+        }
+    }
+
+    // Any byte changed, anywhere: refused.
+    let trusted = [portcullis_keys::PublicKey::read(&public).unwrap()];
+    let bytes = text.as_bytes();
+    assert!(portcullis_audit::export::check_reader(bytes, &trusted).is_ok());
+    for i in 0..bytes.len() {
+        let mut bad = bytes.to_vec();
+        bad[i] ^= 0x01;
+        assert!(
+            portcullis_audit::export::check_reader(bad.as_slice(), &trusted).is_err(),
+            "byte {i} ({:?}) changed and the export still checks",
+            char::from(bytes[i])
+        );
+    }
+    // Lines dropped or swapped, the file cut: refused.
+    let text_lines: Vec<&str> = text.lines().collect();
+    let mut dropped = text_lines.clone();
+    dropped.remove(3);
+    let mut swapped = text_lines.clone();
+    swapped.swap(2, 3);
+    for bad in [
+        dropped.join("\n") + "\n",
+        swapped.join("\n") + "\n",
+        text[..text.len() - 1].to_owned(),
+    ] {
+        assert!(portcullis_audit::export::check_reader(bad.as_bytes(), &trusted).is_err());
+    }
+    let tampered = keys.path().join("tampered.jsonl");
+    std::fs::write(&tampered, text.replacen("req-4", "req-5", 1)).unwrap();
+    let (code, stdout, _) = check(&tampered, pubkey);
+    assert_eq!(code, 12, "{stdout}");
+    assert!(stdout.starts_with("refused:"), "{stdout}");
+
+    // Another key: refused, both to export and to check.
+    let (_, other) = keygen(keys.path(), "other.key");
+    let (code, stdout, _) = check(&out, other.to_str().unwrap());
+    assert_eq!(code, 12, "{stdout}");
+    assert!(stdout.contains("not one of the trusted keys"), "{stdout}");
+    let (code, _, err) = export_records(
+        dir,
+        &[
+            "--customer-id",
+            "cust-zebulon-1",
+            "--trust-key",
+            other.to_str().unwrap(),
+            "--out",
+            keys.path().join("x.jsonl").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains("not signed by a trusted key"), "{err}");
+
+    // By measure: the designated person's denial alone.
+    let by_measure = keys.path().join("measure.jsonl");
+    let (code, stdout, err) = export_records(
+        dir,
+        &[
+            "--measure",
+            "SM-EXAMPLE-002",
+            "--trust-key",
+            pubkey,
+            "--out",
+            by_measure.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(stdout.contains("1 record(s)"), "{stdout}");
+    assert_eq!(check(&by_measure, pubkey).0, 0);
+    // Nothing selected: a usage error.
+    let (code, _, _) = export_records(dir, &["--trust-key", pubkey, "--out", "x.jsonl"]);
+    assert_eq!(code, 2);
+}

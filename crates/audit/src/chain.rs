@@ -403,6 +403,11 @@ pub fn strangers(dir: &Path) -> std::io::Result<Vec<String>> {
     Ok(out)
 }
 
+/// The bytes of a record file.
+pub fn read_file(path: &Path) -> std::io::Result<Vec<u8>> {
+    std::fs::read(path)
+}
+
 /// RFC 3339 UTC with milliseconds: the `time` of a record.
 pub fn record_time(t: SystemTime) -> String {
     humantime::format_rfc3339_millis(t).to_string()

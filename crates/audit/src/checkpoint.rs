@@ -9,7 +9,14 @@
 //! checkpoints removed — are found: a checkpoint of the copy is missing from
 //! the directory.
 //!
-//! What is signed: [`CONTEXT`], then `replica\nhead\nrecords\ntime\n`.
+//! Since version 2 a checkpoint also states the Merkle root ([`crate::merkle`])
+//! of the records since the checkpoint before it (`since`: the hash of the
+//! record before the first of them), so that one record can be proven to be in
+//! the chain without the records beside it (`records export`).
+//!
+//! What is signed: [`CONTEXT`], then `replica\nhead\nrecords\ntime\nsince\nroot\n`
+//! ([`CONTEXT_V1`] and `replica\nhead\nrecords\ntime\n` for the checkpoints
+//! written before roots, which are still verified).
 
 use std::path::{Path, PathBuf};
 
@@ -18,15 +25,57 @@ use portcullis_keys::PublicKey;
 use super::chain::{self, Hash, ReplicaId};
 
 /// The context line of a checkpoint signature.
-pub const CONTEXT: &str = "portcullis.records.checkpoint.v1\n";
+pub const CONTEXT: &str = "portcullis.records.checkpoint.v2\n";
+/// That of checkpoints without a Merkle root.
+pub const CONTEXT_V1: &str = "portcullis.records.checkpoint.v1\n";
+
+/// What a checkpoint states about the records since the one before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Interval {
+    /// The hash of the record before the first of them.
+    pub since: Hash,
+    /// The Merkle root of their hashes.
+    pub root: Hash,
+}
 
 /// The text a checkpoint signs.
-pub fn statement(replica: Option<&ReplicaId>, head: &Hash, records: u64, time: &str) -> String {
-    format!(
+pub fn statement(
+    replica: Option<&ReplicaId>,
+    head: &Hash,
+    records: u64,
+    time: &str,
+    interval: Option<&Interval>,
+) -> String {
+    let mut text = format!(
         "{}\n{}\n{records}\n{time}\n",
         replica.map_or("", ReplicaId::as_str),
         chain::to_hex(head)
-    )
+    );
+    if let Some(i) = interval {
+        text.push_str(&chain::to_hex(&i.since));
+        text.push('\n');
+        text.push_str(&chain::to_hex(&i.root));
+        text.push('\n');
+    }
+    text
+}
+
+/// The interval a checkpoint record states (none before version 2); an error
+/// if it states one that cannot be read.
+pub fn interval(rec: &chain::Opened) -> Result<Option<Interval>, String> {
+    match (rec.str_field("since"), rec.str_field("root")) {
+        (None, None) => Ok(None),
+        (Some(since), Some(root)) => match (chain::from_hex(since), chain::from_hex(root)) {
+            (Some(since), Some(root)) => Ok(Some(Interval { since, root })),
+            _ => Err("checkpoint with an unreadable `since` or `root`".into()),
+        },
+        _ => Err("checkpoint with only one of `since` and `root`".into()),
+    }
+}
+
+/// The number of records a checkpoint covers.
+pub fn records(rec: &chain::Opened) -> Option<u64> {
+    rec.body.get("records").and_then(serde_json::Value::as_u64)
 }
 
 /// Checks a checkpoint record's signature by one of `trusted`; the key id.
@@ -38,18 +87,26 @@ pub fn check(rec: &chain::Opened, trusted: &[PublicKey]) -> Result<String, Strin
     let key_id = field("key_id")?;
     let signature = field("signature")?;
     let time = field("time")?;
-    let records = rec
-        .body
-        .get("records")
-        .and_then(serde_json::Value::as_u64)
-        .ok_or("checkpoint without `records`")?;
+    let records = records(rec).ok_or("checkpoint without `records`")?;
     let replica = match rec.str_field("replica") {
         Some(r) => Some(r.parse::<ReplicaId>().map_err(|e| e.to_string())?),
         None => None,
     };
+    let interval = interval(rec)?;
     let key = portcullis_keys::trusted(trusted, key_id).map_err(|e| e.to_string())?;
-    let text = statement(replica.as_ref(), &rec.prev, records, time);
-    key.verify_message(CONTEXT, text.as_bytes(), signature)
+    let text = statement(
+        replica.as_ref(),
+        &rec.prev,
+        records,
+        time,
+        interval.as_ref(),
+    );
+    let context = if interval.is_some() {
+        CONTEXT
+    } else {
+        CONTEXT_V1
+    };
+    key.verify_message(context, text.as_bytes(), signature)
         .map_err(|e| e.to_string())?;
     Ok(key_id.to_owned())
 }

@@ -11,6 +11,8 @@
 
 pub mod chain; // the hash chain, line format and file names
 pub mod checkpoint; // signed checkpoints
+pub mod export; // `records export` and `records check-export`
+pub mod merkle; // Merkle roots of checkpoint intervals, inclusion proofs
 pub mod pseudo; // keyed hashes of identity fields
 pub mod query; // `records query`
 pub mod record; // the record of one decision

@@ -541,6 +541,11 @@ struct ChainWalk {
     trusted: Vec<portcullis_keys::PublicKey>,
     /// Records up to and including the last checkpoint.
     anchored: u64,
+    /// The hash before the records since the last checkpoint (the first
+    /// record's `prev` until one is seen), and their Merkle tree, to check
+    /// the root the next checkpoint states.
+    interval_since: Option<Hash>,
+    interval: crate::merkle::Frontier,
     /// The hash the next record must continue from, and where it came from.
     expected: Option<(Hash, String)>,
     /// The `prev` of the first record of the directory, and where it is.
@@ -565,6 +570,8 @@ impl ChainWalk {
             replica,
             trusted: Vec::new(),
             anchored: 0,
+            interval_since: None,
+            interval: crate::merkle::Frontier::new(),
             expected: None,
             first_prev: None,
             retentions: Vec::new(),
@@ -740,8 +747,14 @@ impl ChainWalk {
             self.first_time = time;
             self.first_seq = Some(f.seq);
         }
+        if first_in_dir {
+            self.interval_since = Some(rec.prev);
+        }
         if rec.kind() == "checkpoint" {
             self.check_checkpoint(f, line_no, rec, time);
+            self.check_interval(f, line_no, rec);
+        } else {
+            self.interval.push(&rec.hash);
         }
         if rec.kind() == "chain_retention" {
             if let (Some(replica), Some(newest)) = (
@@ -845,6 +858,36 @@ impl ChainWalk {
             f.name,
             time.map(chain::record_time).unwrap_or_default()
         ));
+    }
+
+    /// A checkpoint's Merkle root is that of the records since the one
+    /// before it (when they are all here: not when retention deleted the
+    /// first of them). The next interval starts after it.
+    fn check_interval(&mut self, f: &FileName, line_no: usize, rec: &chain::Opened) {
+        let covered = crate::checkpoint::records(rec);
+        match crate::checkpoint::interval(rec) {
+            Err(e) => self.problem(f, line_no, ProblemKind::Broken, e),
+            Ok(None) => {}
+            Ok(Some(i)) if Some(i.since) == self.interval_since => {
+                if covered != Some(self.interval.len()) || i.root != self.interval.root() {
+                    self.problem(
+                        f,
+                        line_no,
+                        ProblemKind::Broken,
+                        format!(
+                            "the checkpoint's Merkle root is not that of the {} record(s) since the one before it: records between them were altered, removed or added",
+                            self.interval.len()
+                        ),
+                    );
+                }
+            }
+            Ok(Some(_)) => self.report.notes.push(format!(
+                "{}:{line_no}: the first records this checkpoint covers are not here (deleted by retention, or written before the files here): its Merkle root is not checked",
+                f.name
+            )),
+        }
+        self.interval_since = Some(rec.hash);
+        self.interval = crate::merkle::Frontier::new();
     }
 
     fn finish(mut self) -> Report {

@@ -27,6 +27,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use super::chain::{self, FileName, GENESIS, Hash, ReplicaId};
+use super::merkle;
 use crate::Observer;
 
 /// When the writer fsyncs.
@@ -214,6 +215,11 @@ pub(super) struct Writer {
     /// Records written since the last checkpoint, and when it was.
     since_checkpoint: u64,
     last_checkpoint: Instant,
+    /// With checkpoints on: the hash of the record before those the next
+    /// checkpoint covers, and their Merkle tree so far (every record since
+    /// the last checkpoint, whatever its kind).
+    interval_since: Hash,
+    interval: merkle::Frontier,
     file: Option<Segment>,
     last_name: Option<FileName>,
     last_hash: Hash,
@@ -260,6 +266,11 @@ impl Writer {
                 cause,
             })?;
         let (last_hash, recovery) = continue_chain(dir, &files)?;
+        let (interval_since, interval) = if cfg.checkpoint.is_some() {
+            resume_interval(dir, &files, last_hash)?
+        } else {
+            (last_hash, merkle::Frontier::new())
+        };
         if let Some(d) = recovery.last() {
             tracing::warn!(file = %d.file, valid_bytes = d.valid_bytes, "records: torn final record found (the service stopped mid-write); it is discarded and acknowledged by a recovery record");
         }
@@ -269,6 +280,8 @@ impl Writer {
             lock: Some(lock),
             since_checkpoint: 0,
             last_checkpoint: Instant::now(),
+            interval_since,
+            interval,
             file: None,
             last_hash,
             recovery,
@@ -402,6 +415,70 @@ fn continue_chain(dir: &Path, files: &[FileName]) -> Result<(Hash, Vec<Discarded
     }
     recovery.reverse();
     Ok((last_hash, recovery))
+}
+
+/// How many files back the writer looks for the last checkpoint at start-up.
+/// With checkpoints on, every file ends with one unless the process died; a
+/// chain without any nearby (checkpoints just turned on) starts its first
+/// interval at its head.
+const RESUME_FILES: usize = 4;
+
+/// Where the next checkpoint's interval starts when the writer opens a chain
+/// whose head is `head`: after the chain's last checkpoint, with the hashes of
+/// every complete record since, or, if none is in the last few files, at the
+/// head.
+fn resume_interval(
+    dir: &Path,
+    files: &[FileName],
+    head: Hash,
+) -> Result<(Hash, merkle::Frontier), WriterError> {
+    if head == GENESIS {
+        return Ok((GENESIS, merkle::Frontier::new()));
+    }
+    // Hashes since the last checkpoint, newest file first.
+    let mut after: Vec<Vec<Hash>> = Vec::new();
+    for f in files.iter().rev().take(RESUME_FILES) {
+        let path = dir.join(&f.name);
+        let bytes = std::fs::read(&path).map_err(|cause| WriterError::Read {
+            path: path.clone(),
+            cause,
+        })?;
+        let complete = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        let mut hashes = Vec::new();
+        let mut since = None;
+        for line in bytes
+            .get(..complete)
+            .unwrap_or_default()
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+        {
+            let Some(h) = chain::stated_hash(line) else {
+                continue;
+            };
+            if is_checkpoint(line) {
+                since = Some(h);
+                hashes.clear();
+            } else {
+                hashes.push(h);
+            }
+        }
+        after.push(hashes);
+        if let Some(since) = since {
+            let mut frontier = merkle::Frontier::new();
+            for h in after.iter().rev().flatten() {
+                frontier.push(h);
+            }
+            return Ok((since, frontier));
+        }
+    }
+    Ok((head, merkle::Frontier::new()))
+}
+
+/// Whether a sealed line is a checkpoint (its hash checked).
+fn is_checkpoint(line: &[u8]) -> bool {
+    const KIND: &[u8] = b"\"kind\":\"checkpoint\"";
+    memchr::memmem::find(line, KIND).is_some()
+        && chain::open(line).is_ok_and(|r| r.kind() == "checkpoint")
 }
 
 // The writer thread: its loop drains the queue into groups and writes them,
@@ -714,15 +791,24 @@ impl Writer {
         let mut hash = self.last_hash;
         let mut buf = Vec::with_capacity(lines.iter().map(|l| l.len() + 150).sum::<usize>() + 300);
         let mut records = 0;
+        // The hashes the next checkpoint's tree takes, once written.
+        let mut sealed = Vec::new();
+        let keep = self.cfg.checkpoint.is_some();
         if let Some(r) = recovery.as_ref().filter(|_| start == 0) {
             hash =
                 chain::seal_as(&hash, self.cfg.replica.as_ref(), r, &mut buf).map_err(io_other)?;
             records += 1;
+            if keep {
+                sealed.push(hash);
+            }
         }
         for l in lines {
             hash =
                 chain::seal_as(&hash, self.cfg.replica.as_ref(), l, &mut buf).map_err(io_other)?;
             records += 1;
+            if keep {
+                sealed.push(hash);
+            }
         }
         let sync = force_sync || self.cfg.sync == SyncMode::Always;
         let timer = std::time::Instant::now();
@@ -738,6 +824,9 @@ impl Writer {
                 seg.len += buf.len() as u64;
                 seg.records += records;
                 self.last_hash = hash;
+                for h in &sealed {
+                    self.interval.push(h);
+                }
                 if start == 0 {
                     self.recovery.clear();
                 }
@@ -807,21 +896,32 @@ impl Writer {
         }
         let head = self.last_hash;
         let time = chain::record_time(SystemTime::now());
+        let covered = self.interval.len();
+        let interval = crate::checkpoint::Interval {
+            since: self.interval_since,
+            root: self.interval.root(),
+        };
         let statement = crate::checkpoint::statement(
             self.cfg.replica.as_ref(),
             &head,
-            self.since_checkpoint,
+            covered,
             &time,
+            Some(&interval),
         );
         let record = serde_json::to_vec(&json!({
             "kind": "checkpoint",
             "time": time,
-            "records": self.since_checkpoint,
+            "records": covered,
+            "since": chain::to_hex(&interval.since),
+            "root": chain::to_hex(&interval.root),
             "key_id": cfg.key.public().id(),
             "signature": cfg.key.sign_message(crate::checkpoint::CONTEXT, statement.as_bytes()),
         }))
         .map_err(io_other)?;
         self.write_here(&[&record], true)?;
+        // The next checkpoint covers what follows this one.
+        self.interval_since = self.last_hash;
+        self.interval = merkle::Frontier::new();
         if let Some(out) = &cfg.out {
             let mut line = Vec::new();
             chain::seal_as(&head, self.cfg.replica.as_ref(), &record, &mut line)

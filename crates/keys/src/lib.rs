@@ -107,6 +107,20 @@ impl PublicKey {
             .map_err(|e| KeyError::Parse(path.to_owned(), "public", e.to_string()))
     }
 
+    /// The key as PEM (`PUBLIC KEY`, SubjectPublicKeyInfo).
+    pub fn to_pem(&self) -> Result<String, KeyError> {
+        self.0
+            .to_public_key_pem(ed25519_dalek::pkcs8::spki::der::pem::LineEnding::LF)
+            .map_err(|e| KeyError::Parse(PathBuf::from("(public key)"), "public", e.to_string()))
+    }
+
+    /// A key from PEM text; `origin` names where it came from in errors.
+    pub fn from_pem(text: &str, origin: &str) -> Result<Self, KeyError> {
+        ed25519_dalek::VerifyingKey::from_public_key_pem(text)
+            .map(Self)
+            .map_err(|e| KeyError::Parse(PathBuf::from(origin), "public", e.to_string()))
+    }
+
     /// A short, stable id: the first 16 hex digits of the SHA-256 of the key.
     pub fn id(&self) -> String {
         let h = hex::encode(Sha256::digest(self.0.as_bytes()));
