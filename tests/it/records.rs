@@ -85,6 +85,8 @@ impl Recording {
 fn config(dir: &Path) -> RecordsConfig {
     let mut c = RecordsConfig::new(dir);
     c.writer.retain_days = None;
+    // Files stay plain, for the tests that edit them; compression has its own.
+    c.writer.compress = false;
     c
 }
 
@@ -113,7 +115,7 @@ fn records(dir: &Path) -> Vec<Value> {
         .iter()
         .flat_map(|f| {
             // Complete lines only: a torn tail is not a record.
-            std::fs::read_to_string(dir.join(&f.name))
+            String::from_utf8(chain::read_file(&dir.join(&f.name)).unwrap())
                 .unwrap()
                 .split_inclusive('\n')
                 .filter(|l| l.ends_with('\n'))
@@ -914,7 +916,7 @@ fn decisions_complete(dir: &Path) -> HashSet<String> {
         .unwrap()
         .iter()
         .flat_map(|f| {
-            let text = std::fs::read_to_string(dir.join(&f.name)).unwrap();
+            let text = String::from_utf8(chain::read_file(&dir.join(&f.name)).unwrap()).unwrap();
             text.split_inclusive('\n')
                 .filter(|l| l.ends_with('\n'))
                 .filter_map(|l| serde_json::from_str::<Value>(l).ok())
@@ -2255,4 +2257,131 @@ async fn an_export_proves_one_customers_records_offline_and_holds_no_one_elses()
     // Nothing selected: a usage error.
     let (code, _, _) = export_records(dir, &["--trust-key", pubkey, "--out", "x.jsonl"]);
     assert_eq!(code, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closed_files_are_compressed_and_every_records_command_reads_them() {
+    let keys = tempfile::tempdir().unwrap();
+    let (key, public) = keygen(keys.path(), "records.key");
+    let copy = keys.path().join("checkpoints.jsonl");
+    let configure = checkpointing(&key, &copy);
+    let r = recording(|c| {
+        configure(c);
+        c.writer.compress = true;
+        c.writer.max_file_bytes = 6_000;
+    });
+    for n in 0..30 {
+        decide(&r.router, &person(n)).await;
+    }
+    let plain: Vec<String> = decisions(&r.dir)
+        .iter()
+        .map(|d| d["hash"].as_str().unwrap().to_owned())
+        .collect();
+    r.close().await;
+    // Every closed file, compressed; the one open at shutdown is compressed
+    // at the next start.
+    let files = chain::list(&r.dir).unwrap();
+    assert!(files.len() > 3, "{files:?}");
+    let (last, closed) = files.split_last().unwrap();
+    assert!(!last.compressed, "{last:?}");
+    for f in closed {
+        assert!(f.name.ends_with(".jsonl.zst"), "{f:?}");
+        assert!(!r.dir.join(f.base()).exists());
+    }
+    // The chain is over the lines: the same hashes, and it verifies.
+    let after: Vec<String> = decisions(&r.dir)
+        .iter()
+        .map(|d| d["hash"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(after, plain);
+    let dir = r.dir.to_str().unwrap();
+    let pubkey = public.to_str().unwrap();
+    let (code, out) = verify_records(
+        dir,
+        &[
+            "--trust-key",
+            pubkey,
+            "--checkpoints",
+            copy.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    let (code, out, err) = run(
+        &["records", "query", dir, "--customer-id", "cust-zebulon-2"],
+        root(),
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.lines().count(), 10);
+    let (code, out, _) = run(&["records", "report", dir, "--format", "json"], root());
+    assert_eq!(code, 0);
+    assert_eq!(
+        serde_json::from_str::<Value>(&out).unwrap()["decisions"],
+        30
+    );
+    let export = keys.path().join("export.jsonl");
+    let (code, out, err) = export_records(
+        dir,
+        &[
+            "--customer-id",
+            "cust-zebulon-2",
+            "--trust-key",
+            pubkey,
+            "--out",
+            export.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("10 record(s)"), "{out}");
+    let (code, out, _) = run(
+        &[
+            "records",
+            "check-export",
+            export.to_str().unwrap(),
+            "--trust-key",
+            pubkey,
+        ],
+        root(),
+    );
+    assert_eq!(code, 0, "{out}");
+
+    // A stop between compressing and removing the original leaves both, and
+    // a half-written copy: readers read the original once; the next start
+    // removes the half copy and compresses what is left.
+    let first = &closed[0];
+    let restored = String::from_utf8(chain::read_file(&r.dir.join(&first.name)).unwrap()).unwrap();
+    std::fs::write(r.dir.join(first.base()), &restored).unwrap();
+    std::fs::write(r.dir.join(format!("{}.zst.tmp", closed[1].base())), b"half").unwrap();
+    assert_eq!(chain::list(&r.dir).unwrap().len(), files.len());
+    assert_eq!(verify_records(dir, &["--trust-key", pubkey]).0, 0);
+    let moved = tempfile::tempdir().unwrap();
+    std::fs::rename(&r.dir, moved.path().join("records")).unwrap();
+    std::fs::copy(
+        r.dir.with_file_name("records.key"),
+        moved.path().join("records.key"),
+    )
+    .unwrap();
+    let again = recording_in(moved, |c| {
+        c.writer.compress = true;
+        c.writer.replica = Some("r1".parse().unwrap());
+    });
+    decide(&again.router, &person(99)).await;
+    let dir = again.dir.clone();
+    poll("the earlier files compressed", async || {
+        let files = chain::list(&dir).unwrap();
+        let plain = files.iter().filter(|f| !f.compressed).count();
+        let leftovers = std::fs::read_dir(&dir)
+            .unwrap()
+            .filter(|e| {
+                let name = e.as_ref().unwrap().file_name();
+                let name = name.to_string_lossy();
+                name.ends_with(".tmp")
+                    || (name.ends_with(".jsonl") && *name != files.last().unwrap().name)
+            })
+            .count();
+        (plain == 1 && leftovers == 0).then_some(())
+    })
+    .await;
+    again.close().await;
+    assert_eq!(decisions(&again.dir).len(), 31);
+    assert_eq!(verify_records(again.dir.to_str().unwrap(), &[]).0, 0);
 }

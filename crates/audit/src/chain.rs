@@ -20,6 +20,11 @@
 //! from many replicas): each is read and checked on its own. Files named
 //! `records-<stamp>-<seq>.jsonl` (written before replica ids) form one more
 //! chain, without a replica.
+//!
+//! A file the writer has closed is compressed with zstd
+//! (`records-….jsonl.zst`). The chain is over the lines, never the bytes on
+//! disk: every reader decompresses ([`read_file`]), and records name files by
+//! their base name (`….jsonl`), which compression does not change.
 
 use std::path::Path;
 use std::time::{Duration, SystemTime};
@@ -218,12 +223,15 @@ impl std::fmt::Display for ReplicaId {
 /// A record file's name, parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileName {
+    /// The name on disk.
     pub name: String,
     /// The chain the file belongs to; `None` for files named before replica ids.
     pub replica: Option<ReplicaId>,
     /// `yyyymmddThhmmssZ`, UTC.
     pub stamp: String,
     pub seq: u64,
+    /// Compressed with zstd (`.jsonl.zst`).
+    pub compressed: bool,
 }
 
 /// `yyyymmddThhmmssZ`
@@ -246,11 +254,21 @@ impl FileName {
             replica: replica.cloned(),
             stamp: stamp.to_owned(),
             seq,
+            compressed: false,
         }
     }
 
+    /// The name without `.zst`: how records name the file, compressed or not.
+    pub fn base(&self) -> &str {
+        self.name.strip_suffix(".zst").unwrap_or(&self.name)
+    }
+
     pub fn parse(name: &str) -> Option<Self> {
-        let rest = name.strip_prefix("records-")?.strip_suffix(".jsonl")?;
+        let (plain, compressed) = match name.strip_suffix(".zst") {
+            Some(plain) => (plain, true),
+            None => (name, false),
+        };
+        let rest = plain.strip_prefix("records-")?.strip_suffix(".jsonl")?;
         let (rest, seq) = rest.rsplit_once('-')?;
         if seq.is_empty() || !seq.bytes().all(|b| b.is_ascii_digit()) {
             return None;
@@ -268,6 +286,7 @@ impl FileName {
             replica,
             stamp: stamp.to_owned(),
             seq,
+            compressed,
         })
     }
 
@@ -386,7 +405,17 @@ pub fn list(dir: &Path) -> std::io::Result<Vec<FileName>> {
             files.push(f);
         }
     }
-    files.sort_by(|a, b| (&a.replica, a.seq, &a.stamp).cmp(&(&b.replica, b.seq, &b.stamp)));
+    files.sort_by(|a, b| {
+        (&a.replica, a.seq, &a.stamp, a.compressed).cmp(&(
+            &b.replica,
+            b.seq,
+            &b.stamp,
+            b.compressed,
+        ))
+    });
+    // A file and its compressed copy (a stop between compressing and
+    // removing the original): the same lines, read once, from the original.
+    files.dedup_by(|later, first| later.base() == first.base());
     Ok(files)
 }
 
@@ -395,7 +424,9 @@ pub fn strangers(dir: &Path) -> std::io::Result<Vec<String>> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir)? {
         let name = entry?.file_name().to_string_lossy().into_owned();
-        if name.ends_with(".jsonl") && FileName::parse(&name).is_none() {
+        if (name.ends_with(".jsonl") || name.ends_with(".jsonl.zst"))
+            && FileName::parse(&name).is_none()
+        {
             out.push(name);
         }
     }
@@ -403,9 +434,52 @@ pub fn strangers(dir: &Path) -> std::io::Result<Vec<String>> {
     Ok(out)
 }
 
-/// The bytes of a record file.
+/// The lines of a record file, decompressed if it is compressed. A file
+/// compressed (and removed) since it was listed is read from its copy.
 pub fn read_file(path: &Path) -> std::io::Result<Vec<u8>> {
-    std::fs::read(path)
+    if path.extension().is_some_and(|e| e == "zst") {
+        let file = std::fs::File::open(path)?;
+        return zstd::stream::decode_all(std::io::BufReader::new(file)).map_err(|e| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("cannot decompress: {e}"),
+            )
+        });
+    }
+    match std::fs::read(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut zst = path.as_os_str().to_owned();
+            zst.push(".zst");
+            let zst = std::path::PathBuf::from(zst);
+            if zst.exists() {
+                read_file(&zst)
+            } else {
+                Err(e)
+            }
+        }
+        other => other,
+    }
+}
+
+/// A reader of a record file's lines (decompressing), for reading its start.
+pub fn open_file(path: &Path) -> std::io::Result<Box<dyn std::io::BufRead>> {
+    let open = |p: &Path| std::fs::File::open(p);
+    let (file, compressed) = match open(path) {
+        Ok(f) => (f, path.extension().is_some_and(|e| e == "zst")),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut zst = path.as_os_str().to_owned();
+            zst.push(".zst");
+            (open(Path::new(&zst)).map_err(|_| e)?, true)
+        }
+        Err(e) => return Err(e),
+    };
+    if compressed {
+        Ok(Box::new(std::io::BufReader::new(
+            zstd::stream::read::Decoder::new(file)?,
+        )))
+    } else {
+        Ok(Box::new(std::io::BufReader::new(file)))
+    }
 }
 
 /// RFC 3339 UTC with milliseconds: the `time` of a record.

@@ -11,6 +11,7 @@
 
 pub mod chain; // the hash chain, line format and file names
 pub mod checkpoint; // signed checkpoints
+pub mod compress; // zstd compression of closed record files
 pub mod export; // `records export` and `records check-export`
 pub mod merkle; // Merkle roots of checkpoint intervals, inclusion proofs
 pub mod pseudo; // keyed hashes of identity fields
@@ -94,6 +95,7 @@ impl RecordsConfig {
                 rotate_every: DEFAULT_ROTATE_EVERY,
                 retain_days: Some(DEFAULT_RETAIN_DAYS),
                 checkpoint: None,
+                compress: true,
             },
             key_file: None,
             modes: FieldModes::default(),

@@ -130,7 +130,7 @@ fn query_chain(
         }
         stats.files += 1;
         let path = dir.join(&f.name);
-        let bytes = std::fs::read(&path).map_err(read_error(&path))?;
+        let bytes = chain::read_file(&path).map_err(read_error(&path))?;
         for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
             let Ok(rec) = serde_json::from_slice::<Value>(line) else {
                 stats.unreadable += 1;

@@ -115,7 +115,7 @@ impl Tally {
         for c in chain::chains(dir).map_err(read(dir))? {
             for f in &c.files {
                 let path = dir.join(&f.name);
-                let bytes = std::fs::read(&path).map_err(read(&path))?;
+                let bytes = chain::read_file(&path).map_err(read(&path))?;
                 for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
                     // Only a line whose hash checks out is counted.
                     match chain::open(line) {

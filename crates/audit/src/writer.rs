@@ -67,6 +67,8 @@ pub struct WriterConfig {
     pub retain_days: Option<u32>,
     /// Signed checkpoints (`--records-signing-key`); `None`: none.
     pub checkpoint: Option<CheckpointConfig>,
+    /// Closed files are compressed with zstd (`--records-compress`).
+    pub compress: bool,
 }
 
 /// When and how the writer signs checkpoints (`--records-checkpoint N,DURATION`).
@@ -229,6 +231,11 @@ pub(super) struct Writer {
     dirty: bool,
     last_sync: Instant,
     last_failure: Option<Instant>,
+    /// Compresses closed files in the background (`--records-compress`).
+    compressor: Option<crate::compress::Compressor>,
+    /// Held by the compressor while it replaces a file by its copy, and by
+    /// retention while it deletes.
+    files_guard: Arc<Mutex<()>>,
     observer: Arc<dyn Observer>,
     shared: Arc<Shared>,
 }
@@ -289,6 +296,8 @@ impl Writer {
             dirty: false,
             last_sync: Instant::now(),
             last_failure: None,
+            compressor: None,
+            files_guard: Arc::new(Mutex::new(())),
             observer,
             shared,
         };
@@ -301,7 +310,34 @@ impl Writer {
         writer.publish();
         writer.set_healthy(true);
         writer.retention();
+        if writer.cfg.compress {
+            writer
+                .start_compressor(&files)
+                .map_err(|cause| WriterError::Write {
+                    path: writer.cfg.dir.clone(),
+                    cause,
+                })?;
+        }
         Ok(writer)
+    }
+
+    /// Starts compressing closed files: those of the chain left plain by an
+    /// earlier run (all but the one open now), after removing what a stop
+    /// in the middle of compressing left.
+    fn start_compressor(&mut self, files: &[FileName]) -> std::io::Result<()> {
+        let compressor = crate::compress::Compressor::start(self.files_guard.clone())?;
+        for f in files {
+            let path = self.cfg.dir.join(&f.name);
+            let tmp = self.cfg.dir.join(format!("{}.zst.tmp", f.base()));
+            if tmp.exists() {
+                std::fs::remove_file(&tmp)?;
+            }
+            if !f.compressed {
+                compressor.send(path);
+            }
+        }
+        self.compressor = Some(compressor);
+        Ok(())
     }
 
     fn recovery_record(&self) -> std::io::Result<Vec<u8>> {
@@ -391,7 +427,7 @@ fn continue_chain(dir: &Path, files: &[FileName]) -> Result<(Hash, Vec<Discarded
     let mut recovery = Vec::new();
     for f in files.iter().rev() {
         let path = dir.join(&f.name);
-        let bytes = std::fs::read(&path).map_err(|cause| WriterError::Read {
+        let bytes = chain::read_file(&path).map_err(|cause| WriterError::Read {
             path: path.clone(),
             cause,
         })?;
@@ -439,7 +475,7 @@ fn resume_interval(
     let mut after: Vec<Vec<Hash>> = Vec::new();
     for f in files.iter().rev().take(RESUME_FILES) {
         let path = dir.join(&f.name);
-        let bytes = std::fs::read(&path).map_err(|cause| WriterError::Read {
+        let bytes = chain::read_file(&path).map_err(|cause| WriterError::Read {
             path: path.clone(),
             cause,
         })?;
@@ -621,6 +657,9 @@ impl Writer {
         self.finish(&retained);
         if self.since_checkpoint > 0 {
             self.checkpoint();
+        }
+        if let Some(mut c) = self.compressor.take() {
+            c.stop();
         }
         // Released before anyone hears the writer is closed, so that a new
         // writer can take the chain at once.
@@ -984,6 +1023,9 @@ impl Writer {
         }
         self.dirty = false;
         tracing::info!(file = %seg.name.name, records = seg.records, bytes = seg.len, last_hash = %chain::to_hex(&self.last_hash), "records file closed");
+        if let Some(c) = &self.compressor {
+            c.send(self.cfg.dir.join(&seg.name.name));
+        }
         Ok(())
     }
 
@@ -1101,7 +1143,7 @@ impl Writer {
                 Some(h) => chain::to_hex(&h),
                 None => String::new(),
             };
-            let names: Vec<&str> = c.files.iter().map(|f| f.name.as_str()).collect();
+            let names: Vec<&str> = c.files.iter().map(FileName::base).collect();
             let record = serde_json::to_vec(&json!({
                 "kind": "chain_retention",
                 "time": chain::record_time(SystemTime::now()),
@@ -1114,7 +1156,7 @@ impl Writer {
             .map_err(io_other)?;
             self.write(&[&record], true)?;
             for name in &names {
-                std::fs::remove_file(dir.join(name))?;
+                self.remove_file(name)?;
             }
             std::fs::remove_file(&lock_path)?;
             drop(lock);
@@ -1130,13 +1172,13 @@ impl Writer {
         };
         let dir = self.cfg.dir.clone();
         let files = chain::list_chain(&dir, self.cfg.replica.as_ref())?;
-        let current = self.file.as_ref().map(|s| s.name.name.clone());
+        let current = self.file.as_ref().map(|s| s.name.base().to_owned());
         let mut expired = Vec::new();
         // The newest record (or, for an empty file, start) of what is deleted.
         let mut newest = None;
         for f in &files {
             let Some(started) = f.started() else { break };
-            if Some(&f.name) == current.as_ref() || started >= horizon {
+            if Some(f.base()) == current.as_deref() || started >= horizon {
                 break;
             }
             let last = match newest_time(&dir.join(&f.name))? {
@@ -1144,7 +1186,7 @@ impl Writer {
                 None if is_empty(&dir.join(&f.name))? => started,
                 _ => break,
             };
-            expired.push(f.name.clone());
+            expired.push(f.base().to_owned());
             newest = newest.max(Some(last));
         }
         let Some(newest) = newest else {
@@ -1169,10 +1211,27 @@ impl Writer {
         .map_err(io_other)?;
         self.write(&[&record], true)?;
         for name in &expired {
-            std::fs::remove_file(dir.join(name))?;
+            self.remove_file(name)?;
         }
         sync_dir(&dir)?;
         Ok(expired.len())
+    }
+
+    /// Removes a record file by its base name: plain, compressed, or both
+    /// (never while the compressor is between writing a copy and removing
+    /// the original, so that a deleted file never comes back compressed).
+    fn remove_file(&self, base: &str) -> std::io::Result<()> {
+        let _guard = self
+            .files_guard
+            .lock()
+            .map_err(|_| io_other("a records thread failed"))?;
+        for name in [base.to_owned(), format!("{base}.zst")] {
+            match std::fs::remove_file(self.cfg.dir.join(name)) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+        }
+        Ok(())
     }
 }
 
@@ -1180,15 +1239,16 @@ fn bytecount_lines(body: &[u8]) -> usize {
     body.iter().filter(|b| **b == b'\n').count() + 1
 }
 
+/// Whether a record file holds no bytes (compressed: none once decompressed).
 fn is_empty(path: &Path) -> std::io::Result<bool> {
-    Ok(std::fs::metadata(path)?.len() == 0)
+    Ok(chain::read_file(path)?.is_empty())
 }
 
 /// The `time` of the last complete record of a file; `None` if it has none or
 /// it cannot be read (then the file is kept).
 /// The last complete line of a file (without its newline), if any.
 fn last_line(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
-    let bytes = std::fs::read(path)?;
+    let bytes = chain::read_file(path)?;
     let complete = bytes.iter().rposition(|b| *b == b'\n').unwrap_or(0);
     Ok(bytes
         .get(..complete)
@@ -1198,7 +1258,7 @@ fn last_line(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
 }
 
 fn newest_time(path: &Path) -> std::io::Result<Option<SystemTime>> {
-    let bytes = std::fs::read(path)?;
+    let bytes = chain::read_file(path)?;
     let complete = bytes.iter().rposition(|b| *b == b'\n').unwrap_or(0);
     let Some(last) = bytes
         .get(..complete)
@@ -1214,7 +1274,7 @@ fn newest_time(path: &Path) -> std::io::Result<Option<SystemTime>> {
 
 /// The `prev` of the first record of a file, if it has one.
 fn first_prev(path: &Path) -> std::io::Result<Option<Hash>> {
-    let mut reader = std::io::BufReader::new(File::open(path)?);
+    let mut reader = chain::open_file(path)?;
     let mut line = Vec::new();
     reader.read_until(b'\n', &mut line)?;
     match line.strip_suffix(b"\n") {
