@@ -45,6 +45,12 @@ pub enum RecordsCommand {
         #[arg(long, value_name = "FILE")]
         checkpoints: Vec<PathBuf>,
     },
+    /// Put a customer's records on legal hold: retention by account
+    /// (`serve --records-retention`) deletes no file holding one of them
+    /// until `records release`.
+    Hold(HoldArgs),
+    /// Lift a legal hold (`records hold`).
+    Release(HoldArgs),
     /// Make an Ed25519 key to sign checkpoints: `KEY` (mode 0600) and `KEY.pub`.
     Keygen {
         #[arg(long, value_name = "KEY")]
@@ -117,6 +123,23 @@ pub struct ExportArgs {
     /// The evidence file to write (replaced atomically).
     #[arg(long, value_name = "FILE")]
     out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct HoldArgs {
+    /// Records directories (a fleet: every one, or the one they share).
+    #[arg(required = true)]
+    dirs: Vec<PathBuf>,
+    /// The customer whose records are held (hashed with the key, or in clear).
+    #[arg(long, required = true)]
+    customer_id: String,
+    /// Why (a case, an order): kept with the hold.
+    #[arg(long, required = true)]
+    reason: String,
+    /// The key that hashed the records. Default: the key file beside each
+    /// directory (`DIR.key`).
+    #[arg(long, env = "PORTCULLIS_RECORDS_KEY_FILE")]
+    key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -216,6 +239,8 @@ pub fn run(command: RecordsCommand) -> anyhow::Result<u8> {
             Ok(exit::OK)
         }
         RecordsCommand::Query(args) => query_records(args),
+        RecordsCommand::Hold(args) => hold(args, "hold"),
+        RecordsCommand::Release(args) => hold(args, "release"),
         RecordsCommand::Export(args) => export(args),
         RecordsCommand::CheckExport { file, trust_key } => check_export(&file, &trust_key),
         RecordsCommand::Report(args) => report(args),
@@ -411,6 +436,42 @@ fn query_records(args: QueryArgs) -> anyhow::Result<u8> {
                 stats.unreadable
             );
         }
+    }
+    Ok(exit::OK)
+}
+
+fn hold(args: HoldArgs, action: &str) -> anyhow::Result<u8> {
+    if args.reason.trim().is_empty() {
+        anyhow::bail!("--reason must say why");
+    }
+    for dir in &args.dirs {
+        anyhow::ensure!(
+            dir.is_dir(),
+            "`{}` is not a records directory",
+            dir.display()
+        );
+        let event = portcullis_audit::retention::HoldEvent {
+            time: portcullis_audit::chain::record_time(SystemTime::now()),
+            action: action.to_owned(),
+            customer_ids: customer_ids(args.customer_id.clone(), dir, args.key_file.clone())?,
+            reason: args.reason.clone(),
+        };
+        portcullis_audit::retention::append_hold(dir, &event).with_context(|| {
+            format!(
+                "cannot write `{}`",
+                dir.join(portcullis_audit::retention::HOLDS_FILE).display()
+            )
+        })?;
+        // Read back, so that a holds file that cannot be read fails here,
+        // not at the next retention.
+        portcullis_audit::retention::holds(dir)?;
+        println!(
+            "{}: {} the records of {} ({})",
+            dir.display(),
+            if action == "hold" { "held" } else { "released" },
+            args.customer_id,
+            args.reason
+        );
     }
     Ok(exit::OK)
 }

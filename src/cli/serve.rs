@@ -237,6 +237,17 @@ struct RecordsArgs {
     /// Delete whole files whose newest record is older than this many days (0 keeps everything).
     #[arg(long = "records-retain-days", default_value_t = portcullis_audit::DEFAULT_RETAIN_DAYS)]
     retain_days: u32,
+    /// Retention by account instead of by file age: a JSON file
+    /// (`{"keep_days_after_last_activity": 730, "keep_days_without_account": 730}`).
+    /// A file goes only when every record in it is past its account's keep
+    /// date (the last decision about the account, or its closure, plus the
+    /// period) and no legal hold (`records hold`) covers one of them.
+    #[arg(
+        long = "records-retention",
+        value_name = "FILE",
+        conflicts_with = "retain_days"
+    )]
+    retention: Option<PathBuf>,
     /// Requests whose records may wait for the writer before decisions wait too.
     #[arg(long = "records-queue", default_value_t = portcullis_audit::DEFAULT_QUEUE as u64,
           value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
@@ -397,6 +408,10 @@ impl RecordsArgs {
         c.writer.compress = self.compress == CompressArg::Zstd;
         c.writer.rotate_every = self.rotate_every.into();
         c.writer.retain_days = (self.retain_days > 0).then_some(self.retain_days);
+        if let Some(path) = &self.retention {
+            c.writer.account_retention = Some(portcullis_audit::retention::Policy::load(path)?);
+            c.writer.retain_days = None;
+        }
         c.key_file = self.key_file;
         c.queue = usize::try_from(self.queue).unwrap_or(usize::MAX);
         c.modes = FieldModes {

@@ -2385,3 +2385,296 @@ async fn closed_files_are_compressed_and_every_records_command_reads_them() {
     assert_eq!(decisions(&again.dir).len(), 31);
     assert_eq!(verify_records(again.dir.to_str().unwrap(), &[]).0, 0);
 }
+
+/// A record file of `records` (customer id, time, kind) continuing from
+/// `prev`; the hash of its last record.
+fn account_file(
+    dir: &Path,
+    name: &FileName,
+    prev: chain::Hash,
+    records: &[(&str, std::time::SystemTime, &str)],
+) -> chain::Hash {
+    let mut hash = prev;
+    let mut text = Vec::new();
+    for (i, (customer, time, kind)) in records.iter().enumerate() {
+        let rec = json!({"kind": kind, "decision_id": format!("d-{}-{i}", name.seq),
+                         "time": chain::record_time(*time), "action": "maintain_account",
+                         "customer": {"id": customer}});
+        let (line, h) = chain::seal(&hash, rec.to_string().as_bytes()).unwrap();
+        text.extend(line);
+        hash = h;
+    }
+    std::fs::write(dir.join(&name.name), text).unwrap();
+    hash
+}
+
+/// Starts and closes a writer on `dir` with retention by account (keep 30
+/// days); the base names of the record files left.
+async fn retain_by_account(dir: &Path) -> Vec<String> {
+    let policy = dir.with_file_name("retention.json");
+    std::fs::write(
+        &policy,
+        r#"{"keep_days_after_last_activity": 30, "keep_days_without_account": 30}"#,
+    )
+    .unwrap();
+    let mut c = config(dir);
+    c.writer.account_retention = Some(portcullis_audit::retention::Policy::load(&policy).unwrap());
+    let recorder = Recorder::start(c, Arc::new(Metrics::new().unwrap().records.clone())).unwrap();
+    recorder.close(Duration::from_secs(10)).await;
+    chain::list(dir)
+        .unwrap()
+        .iter()
+        .map(|f| f.base().to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_by_account_keeps_what_an_active_account_or_a_hold_needs_and_deletes_the_rest() {
+    let day = Duration::from_secs(86_400);
+    let now = std::time::SystemTime::now();
+    let old = humantime::parse_rfc3339("2020-01-01T10:00:00Z").unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("records");
+    std::fs::create_dir(&dir).unwrap();
+    let f1 = FileName::new("20200101T000000Z", 1);
+    let f2 = FileName::new("20200201T000000Z", 2);
+    let f3 = FileName::new("20200301T000000Z", 3);
+    let f4 = FileName::new(&chain::stamp(now - 50 * day), 4);
+    // A: decisions in 2020, closed 10 days ago. C: 2020 only. D: 2020 only.
+    let h = account_file(&dir, &f1, GENESIS, &[("cust-A", old, "decision")]);
+    let h = account_file(&dir, &f2, h, &[("cust-C", old + day, "decision")]);
+    let h = account_file(&dir, &f3, h, &[("cust-D", old + 2 * day, "decision")]);
+    account_file(
+        &dir,
+        &f4,
+        h,
+        &[("cust-A", now - 10 * day, "account_closed")],
+    );
+    let d = dir.to_str().unwrap();
+    let (code, out, err) = run(
+        &[
+            "records",
+            "hold",
+            d,
+            "--customer-id",
+            "cust-C",
+            "--reason",
+            "case 2026-17",
+        ],
+        root(),
+    );
+    assert_eq!(code, 0, "{out}{err}");
+
+    // A closed 10 days ago: within its keep period, so its oldest file stays,
+    // and every file after it.
+    let left = retain_by_account(&dir).await;
+    assert_eq!(
+        &left[..4],
+        [
+            f1.name.clone(),
+            f2.name.clone(),
+            f3.name.clone(),
+            f4.name.clone()
+        ],
+        "{left:?}"
+    );
+    assert!(!records(&dir).iter().any(|r| r["kind"] == "retention"));
+
+    // 40 days on (the closure rewritten 40 days back): A's file goes; C's
+    // stays while the hold lasts, and so does everything after it.
+    let moved = tempfile::tempdir().unwrap();
+    let dir = moved.path().join("records");
+    std::fs::create_dir(&dir).unwrap();
+    let h = account_file(&dir, &f1, GENESIS, &[("cust-A", old, "decision")]);
+    let h = account_file(&dir, &f2, h, &[("cust-C", old + day, "decision")]);
+    let h = account_file(&dir, &f3, h, &[("cust-D", old + 2 * day, "decision")]);
+    account_file(
+        &dir,
+        &f4,
+        h,
+        &[("cust-A", now - 40 * day, "account_closed")],
+    );
+    std::fs::copy(
+        tmp.path()
+            .join("records")
+            .join(portcullis_audit::retention::HOLDS_FILE),
+        dir.join(portcullis_audit::retention::HOLDS_FILE),
+    )
+    .unwrap();
+    let left = retain_by_account(&dir).await;
+    assert_eq!(
+        &left[..3],
+        [f2.name.clone(), f3.name.clone(), f4.name.clone()],
+        "{left:?}"
+    );
+    let retention = records(&dir)
+        .into_iter()
+        .find(|r| r["kind"] == "retention")
+        .unwrap();
+    assert_eq!(retention["deleted"], json!([f1.name]));
+    assert_eq!(retention["policy"], "account");
+    assert_eq!(retention["retain_days"], 30);
+    assert_eq!(verify_records(dir.to_str().unwrap(), &[]).0, 0);
+
+    // The hold released: C's file, D's and A's closure all go.
+    let d = dir.to_str().unwrap();
+    let (code, _, err) = run(
+        &[
+            "records",
+            "release",
+            d,
+            "--customer-id",
+            "cust-C",
+            "--reason",
+            "case closed",
+        ],
+        root(),
+    );
+    assert_eq!(code, 0, "{err}");
+    let left = retain_by_account(&dir).await;
+    assert!(
+        !left
+            .iter()
+            .any(|n| [&f2.name, &f3.name, &f4.name].contains(&n)),
+        "{left:?}"
+    );
+    let (code, out) = verify_records(d, &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(!out.contains("records-holds.jsonl"), "{out}");
+
+    // A holds file that cannot be read deletes nothing.
+    std::fs::write(
+        dir.join(portcullis_audit::retention::HOLDS_FILE),
+        "{not json\n",
+    )
+    .unwrap();
+    let before = chain::list(&dir).unwrap().len();
+    let left = retain_by_account(&dir).await;
+    assert_eq!(left.len(), before + 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closing_an_account_is_recorded_under_the_id_its_decisions_have() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("records");
+    let metrics = Metrics::new().unwrap();
+    let recorder = Recorder::start(config(&dir), Arc::new(metrics.records.clone())).unwrap();
+    let snap = snapshot(&shipped_policies(), &[default_geo()]);
+    let state = Arc::new(
+        AppState::new(snap, metrics, Limits::default(), Some("t0k".into())).with_recorder(recorder),
+    );
+    let router = portcullis::server::http::router(state.clone());
+    decide(&router, &person(1)).await;
+    let closed = |uri: &str, body: &str, bearer: Option<&str>| {
+        let router = router.clone();
+        let (uri, body, bearer) = (uri.to_owned(), body.to_owned(), bearer.map(str::to_owned));
+        async move {
+            let (status, bytes) =
+                crate::support::call_raw(&router, "POST", &uri, body, bearer.as_deref()).await;
+            (
+                status,
+                serde_json::from_slice::<Value>(&bytes).unwrap_or(Value::Null),
+            )
+        }
+    };
+    let (status, answer) = closed(
+        "/v1/accounts/cust-zebulon-1/closed",
+        r#"{"reason":"customer request"}"#,
+        Some("t0k"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let (status, _) = closed("/v1/accounts/cust-zebulon-1/closed", "", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, body) = closed("/v1/accounts/x/closed", r#"{"why":"?"}"#, Some("t0k")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"]["code"], "unknown_field");
+    let long = "x".repeat(300);
+    let (status, body) = closed(&format!("/v1/accounts/{long}/closed"), "", Some("t0k")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"]["field"], "id");
+    state
+        .recorder
+        .as_ref()
+        .unwrap()
+        .close(Duration::from_secs(10))
+        .await;
+    let all = records(&dir);
+    let decision = all.iter().find(|r| r["kind"] == "decision").unwrap();
+    let closure: Vec<&Value> = all
+        .iter()
+        .filter(|r| r["kind"] == "account_closed")
+        .collect();
+    assert_eq!(closure.len(), 1);
+    assert_eq!(closure[0]["customer"]["id"], decision["customer"]["id"]);
+    assert_eq!(answer["customer_id"], decision["customer"]["id"]);
+    assert_eq!(closure[0]["reason"], "customer request");
+    assert!(!all_text(&dir).contains("cust-zebulon-1"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_by_account_runs_beside_a_live_writer_and_deletes_once_a_hold_is_lifted() {
+    let day = Duration::from_secs(86_400);
+    let old = humantime::parse_rfc3339("2020-01-01T10:00:00Z").unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("records");
+    std::fs::create_dir(&dir).unwrap();
+    let f1 = FileName::new("20200101T000000Z", 1);
+    let f2 = FileName::new("20200201T000000Z", 2);
+    let h = account_file(&dir, &f1, GENESIS, &[("cust-B", old, "decision")]);
+    account_file(&dir, &f2, h, &[("cust-E", old + day, "decision")]);
+    let d = dir.to_str().unwrap();
+    let hold = |action: &str| {
+        let (code, _, err) = run(
+            &[
+                "records",
+                action,
+                d,
+                "--customer-id",
+                "cust-B",
+                "--reason",
+                "case 9",
+            ],
+            root(),
+        );
+        assert_eq!(code, 0, "{err}");
+    };
+    hold("hold");
+    let policy = tmp.path().join("retention.json");
+    std::fs::write(&policy, r#"{"keep_days_after_last_activity": 30}"#).unwrap();
+    let mut c = config(&dir);
+    c.writer.account_retention = Some(portcullis_audit::retention::Policy::load(&policy).unwrap());
+    let metrics = Metrics::new().unwrap();
+    let recorder = Recorder::start(c, Arc::new(metrics.records.clone())).unwrap();
+    let snap = snapshot(&shipped_policies(), &[default_geo()]);
+    let state =
+        Arc::new(AppState::new(snap, metrics, Limits::default(), None).with_recorder(recorder));
+    let router = portcullis::server::http::router(state.clone());
+    let recorder = state.recorder.as_ref().unwrap();
+    decide(&router, &person(1)).await;
+    assert!(dir.join(&f1.name).exists(), "deleted while on hold");
+
+    hold("release");
+    recorder.run_retention_now().await;
+    decide(&router, &person(2)).await;
+    poll("the released files deleted", async || {
+        (!dir.join(&f1.name).exists() && !dir.join(&f2.name).exists()).then_some(())
+    })
+    .await;
+    decide(&router, &person(3)).await;
+    recorder.close(Duration::from_secs(10)).await;
+    let (code, out) = verify_records(d, &[]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(decisions(&dir).len(), 3);
+
+    // A policy file that is not one stops start-up with a clear message.
+    std::fs::write(&policy, r#"{"keep_days": 30}"#).unwrap();
+    let err = portcullis_audit::retention::Policy::load(&policy).unwrap_err();
+    assert!(
+        err.to_string().contains("unknown field `keep_days`"),
+        "{err}"
+    );
+    std::fs::write(&policy, r#"{"keep_days_after_last_activity": 0}"#).unwrap();
+    let err = portcullis_audit::retention::Policy::load(&policy).unwrap_err();
+    assert!(err.to_string().contains("must be 1 to 36500 days"), "{err}");
+}

@@ -426,6 +426,7 @@ pub fn strangers(dir: &Path) -> std::io::Result<Vec<String>> {
         let name = entry?.file_name().to_string_lossy().into_owned();
         if (name.ends_with(".jsonl") || name.ends_with(".jsonl.zst"))
             && FileName::parse(&name).is_none()
+            && name != crate::retention::HOLDS_FILE
         {
             out.push(name);
         }

@@ -69,6 +69,8 @@ pub struct WriterConfig {
     pub checkpoint: Option<CheckpointConfig>,
     /// Closed files are compressed with zstd (`--records-compress`).
     pub compress: bool,
+    /// Retention by account (`--records-retention`), instead of by file age.
+    pub account_retention: Option<crate::retention::Policy>,
 }
 
 /// When and how the writer signs checkpoints (`--records-checkpoint N,DURATION`).
@@ -111,6 +113,9 @@ pub(super) enum Msg {
     /// Panic in the writer thread before writing what is drained with it
     /// (tests of what a writer failure does; see `Recorder::inject_writer_panic`).
     Panic,
+    /// Run retention now, as its daily turn does (tests; see
+    /// `Recorder::run_retention_now`).
+    Retention,
 }
 
 /// State the writer shares with the service.
@@ -236,6 +241,8 @@ pub(super) struct Writer {
     /// Held by the compressor while it replaces a file by its copy, and by
     /// retention while it deletes.
     files_guard: Arc<Mutex<()>>,
+    /// Retention by account being planned on a thread of its own.
+    account_plan: Option<PendingPlan>,
     observer: Arc<dyn Observer>,
     shared: Arc<Shared>,
 }
@@ -298,6 +305,7 @@ impl Writer {
             last_failure: None,
             compressor: None,
             files_guard: Arc::new(Mutex::new(())),
+            account_plan: None,
             observer,
             shared,
         };
@@ -573,6 +581,9 @@ impl Writer {
             if group.panic {
                 inject_panic();
             }
+            if group.retention {
+                next_retention = Instant::now();
+            }
             if disconnected {
                 retained = self.process(group);
                 break;
@@ -596,6 +607,9 @@ impl Writer {
         }
         if let Some(failed) = self.last_failure {
             deadline = deadline.min(failed + RETRY_INTERVAL);
+        }
+        if self.account_plan.is_some() {
+            deadline = deadline.min(Instant::now() + PLAN_POLL);
         }
         deadline
     }
@@ -711,9 +725,14 @@ impl Writer {
             self.checkpoint();
         }
         if Instant::now() >= *next_retention {
-            self.retention();
+            if self.cfg.account_retention.is_some() {
+                self.start_account_plan();
+            } else {
+                self.retention();
+            }
             *next_retention = Instant::now() + RETENTION_INTERVAL;
         }
+        self.poll_account_plan();
     }
 }
 
@@ -1073,6 +1092,18 @@ impl Writer {
     /// from is written (and synced) first, so `verify` can tell retention from
     /// a missing file, and retention from a deletion of recent records.
     fn retention(&mut self) {
+        if let Some(policy) = self.cfg.account_retention {
+            // At start-up, before the service listens: planned right here.
+            let current = self.file.as_ref().map(|s| s.name.base().to_owned());
+            let planned = plan_accounts(
+                &self.cfg.dir,
+                self.cfg.replica.as_ref(),
+                current.as_deref(),
+                &policy,
+            );
+            self.apply_account_plan(planned, None);
+            return;
+        }
         let Some(days) = self.cfg.retain_days else {
             return;
         };
@@ -1235,6 +1266,296 @@ impl Writer {
     }
 }
 
+/// How often the writer looks whether a retention plan is ready.
+const PLAN_POLL: Duration = Duration::from_secs(1);
+
+/// Retention by account planned on another thread, and where the chain was
+/// when planning started (records written since are checked before applying).
+struct PendingPlan {
+    rx: std::sync::mpsc::Receiver<std::io::Result<AccountPlans>>,
+    from: Option<(String, u64)>,
+}
+
+/// What retention by account would delete: this chain's oldest files, and
+/// other chains (no process writes them) whole.
+#[derive(Default)]
+struct AccountPlans {
+    own: crate::retention::Plan,
+    others: Vec<(chain::Chain, crate::retention::Plan)>,
+}
+
+/// Plans retention by account for `replica`'s chain of `dir` and the chains
+/// beside it.
+fn plan_accounts(
+    dir: &Path,
+    replica: Option<&ReplicaId>,
+    current: Option<&str>,
+    policy: &crate::retention::Policy,
+) -> std::io::Result<AccountPlans> {
+    let now = SystemTime::now();
+    let mut plans = AccountPlans::default();
+    for c in chain::chains(dir)? {
+        if c.replica.as_ref() == replica {
+            plans.own = crate::retention::plan(dir, &c.files, current, policy, now)?;
+        } else {
+            let p = crate::retention::plan(dir, &c.files, None, policy, now)?;
+            if p.delete.len() == c.files.len() {
+                plans.others.push((c, p));
+            }
+        }
+    }
+    Ok(plans)
+}
+
+// Retention by account (`--records-retention`): planned on a thread of its
+// own (it reads every record of the keep period), applied by the writer.
+impl Writer {
+    fn start_account_plan(&mut self) {
+        let Some(policy) = self.cfg.account_retention else {
+            return;
+        };
+        if self.account_plan.is_some() {
+            return;
+        }
+        let dir = self.cfg.dir.clone();
+        let replica = self.cfg.replica.clone();
+        let from = self
+            .file
+            .as_ref()
+            .map(|s| (s.name.base().to_owned(), s.len));
+        let current = from.as_ref().map(|(f, _)| f.clone());
+        let (tx, rx) = std::sync::mpsc::channel();
+        let spawned = std::thread::Builder::new()
+            .name("records-retention".into())
+            .spawn(move || {
+                let _ = tx.send(plan_accounts(
+                    &dir,
+                    replica.as_ref(),
+                    current.as_deref(),
+                    &policy,
+                ));
+            });
+        match spawned {
+            Ok(_) => self.account_plan = Some(PendingPlan { rx, from }),
+            Err(e) => {
+                tracing::error!(error = %e, "records: retention could not start; retried tomorrow")
+            }
+        }
+    }
+
+    fn poll_account_plan(&mut self) {
+        let Some(pending) = &self.account_plan else {
+            return;
+        };
+        match pending.rx.try_recv() {
+            Err(std::sync::mpsc::TryRecvError::Empty) => {}
+            Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+                tracing::error!("records: the retention thread failed; retried tomorrow");
+                self.account_plan = None;
+            }
+            Ok(planned) => {
+                let from = self.account_plan.take().and_then(|p| p.from);
+                self.apply_account_plan(planned, from);
+            }
+        }
+    }
+
+    /// Deletes what a plan says can go, unless an account in it had records
+    /// written since planning started (at `from`: then it waits for the next
+    /// run).
+    fn apply_account_plan(
+        &mut self,
+        planned: std::io::Result<AccountPlans>,
+        from: Option<(String, u64)>,
+    ) {
+        let Some(policy) = self.cfg.account_retention else {
+            return;
+        };
+        let plans = match planned {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!(error = %e, "records: retention by account failed; nothing deleted");
+                return;
+            }
+        };
+        if let Some(why) = &plans.own.kept_because {
+            tracing::debug!(kept = %why, "records: retention by account keeps the oldest file");
+        }
+        if let Some(from) = from {
+            match self.active_since(&from, &plans) {
+                Ok(None) => {}
+                Ok(Some(account)) => {
+                    tracing::info!(%account, "records: retention postponed: an account it would delete records of was active while it was planned");
+                    return;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "records: retention by account failed; nothing deleted");
+                    return;
+                }
+            }
+        }
+        if !plans.own.delete.is_empty() {
+            match self.delete_planned(&plans.own, &policy) {
+                Ok(n) => tracing::info!(
+                    files = n,
+                    "records: files past their accounts' keep dates deleted"
+                ),
+                Err(e) => tracing::error!(error = %e, "records: retention by account failed"),
+            }
+        }
+        for (c, p) in &plans.others {
+            match self.delete_chain_planned(c, p, &policy) {
+                Ok(true) => {
+                    tracing::info!(chain = %c.label(), "records: a chain no process writes, past its accounts' keep dates, deleted")
+                }
+                Ok(false) => {}
+                Err(e) => tracing::error!(error = %e, "records: retention of another chain failed"),
+            }
+        }
+    }
+
+    /// An account of the plans with a record written in this chain since
+    /// `from` (file, length then).
+    fn active_since(
+        &self,
+        from: &(String, u64),
+        plans: &AccountPlans,
+    ) -> std::io::Result<Option<String>> {
+        let accounts: Vec<&String> = plans
+            .own
+            .accounts
+            .iter()
+            .chain(plans.others.iter().flat_map(|(_, p)| &p.accounts))
+            .collect();
+        if accounts.is_empty() {
+            return Ok(None);
+        }
+        let reader = crate::retention::Reader::default();
+        let files = chain::list_chain(&self.cfg.dir, self.cfg.replica.as_ref())?;
+        let Some(start) = files.iter().position(|f| f.base() == from.0) else {
+            return Ok(None);
+        };
+        for (i, f) in files.iter().enumerate().skip(start) {
+            let bytes = chain::read_file(&self.cfg.dir.join(&f.name))?;
+            let skip = if i == start {
+                usize::try_from(from.1).unwrap_or(usize::MAX)
+            } else {
+                0
+            };
+            for line in bytes
+                .get(skip..)
+                .unwrap_or_default()
+                .split(|b| *b == b'\n')
+                .filter(|l| !l.is_empty())
+            {
+                if let (Some(a), _) = reader.read(line)
+                    && accounts.contains(&&a)
+                {
+                    return Ok(Some(a));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Deletes this chain's oldest files a plan names, after a `retention`
+    /// record (as retention by age writes it, with the policy).
+    fn delete_planned(
+        &mut self,
+        plan: &crate::retention::Plan,
+        policy: &crate::retention::Policy,
+    ) -> std::io::Result<usize> {
+        let dir = self.cfg.dir.clone();
+        let Some(newest) = plan.newest else {
+            return Ok(0);
+        };
+        let files = chain::list_chain(&dir, self.cfg.replica.as_ref())?;
+        // Still the oldest files of the chain, in order.
+        let names: Vec<&str> = plan.delete.iter().map(FileName::base).collect();
+        let listed: Vec<&str> = files.iter().take(names.len()).map(FileName::base).collect();
+        if names != listed {
+            return Ok(0);
+        }
+        let mut anchor = None;
+        for f in files.iter().skip(names.len()) {
+            if let Some(prev) = first_prev(&dir.join(&f.name))? {
+                anchor = Some(prev);
+                break;
+            }
+        }
+        let anchor = anchor.unwrap_or(self.last_hash);
+        let record = serde_json::to_vec(&json!({
+            "kind": "retention",
+            "time": chain::record_time(SystemTime::now()),
+            "retain_days": policy.shortest(),
+            "policy": "account",
+            "keep_days_after_last_activity": policy.keep_days_after_last_activity,
+            "keep_days_without_account": policy.without_account(),
+            "deleted": names,
+            "deleted_newest": chain::record_time(newest),
+            "anchor": chain::to_hex(&anchor),
+        }))
+        .map_err(io_other)?;
+        self.write(&[&record], true)?;
+        for name in &names {
+            self.remove_file(name)?;
+        }
+        sync_dir(&dir)?;
+        Ok(names.len())
+    }
+
+    /// Deletes another chain whole (its lock free, its files as planned),
+    /// after a `chain_retention` record in this chain.
+    fn delete_chain_planned(
+        &mut self,
+        c: &chain::Chain,
+        plan: &crate::retention::Plan,
+        policy: &crate::retention::Policy,
+    ) -> std::io::Result<bool> {
+        let dir = self.cfg.dir.clone();
+        let Some(newest) = plan.newest else {
+            return Ok(false);
+        };
+        let lock_path = dir.join(chain::lock_name(c.replica.as_ref()));
+        let Some(lock) = try_lock(&lock_path)? else {
+            return Ok(false);
+        };
+        let now_files = chain::list_chain(&dir, c.replica.as_ref())?;
+        if now_files != c.files {
+            return Ok(false);
+        }
+        let last_hash = match c.files.iter().rev().find_map(|f| {
+            last_line(&dir.join(&f.name))
+                .ok()
+                .flatten()
+                .and_then(|l| chain::stated_hash(&l))
+        }) {
+            Some(h) => chain::to_hex(&h),
+            None => String::new(),
+        };
+        let names: Vec<&str> = c.files.iter().map(FileName::base).collect();
+        let record = serde_json::to_vec(&json!({
+            "kind": "chain_retention",
+            "time": chain::record_time(SystemTime::now()),
+            "retain_days": policy.shortest(),
+            "policy": "account",
+            "chain": c.replica.as_ref().map_or("", ReplicaId::as_str),
+            "deleted": names,
+            "deleted_newest": chain::record_time(newest),
+            "last_hash": last_hash,
+        }))
+        .map_err(io_other)?;
+        self.write(&[&record], true)?;
+        for name in &names {
+            self.remove_file(name)?;
+        }
+        std::fs::remove_file(&lock_path)?;
+        drop(lock);
+        sync_dir(&dir)?;
+        Ok(true)
+    }
+}
+
 fn bytecount_lines(body: &[u8]) -> usize {
     body.iter().filter(|b| **b == b'\n').count() + 1
 }
@@ -1294,6 +1615,8 @@ struct Group {
     messages: usize,
     /// A `Msg::Panic` was drained.
     panic: bool,
+    /// A `Msg::Retention` was drained.
+    retention: bool,
 }
 
 /// What one turn of the writer's loop took from the queue.
@@ -1314,6 +1637,7 @@ impl Group {
             acks: Vec::new(),
             messages: 0,
             panic: false,
+            retention: false,
         }
     }
 
@@ -1347,6 +1671,10 @@ impl Group {
             Msg::Close(done) => Some(done),
             Msg::Panic => {
                 self.panic = true;
+                None
+            }
+            Msg::Retention => {
+                self.retention = true;
                 None
             }
         }

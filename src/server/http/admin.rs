@@ -128,6 +128,109 @@ impl axum::extract::FromRequestParts<Arc<AppState>> for Admin {
 }
 
 /// Checks `Authorization: Bearer <token>` in constant time.
+/// The body of `POST /v1/accounts/{id}/closed` (optional).
+#[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ClosureBody {
+    /// Why the account was closed (at most 1,024 characters), kept in the record.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// The answer to `POST /v1/accounts/{id}/closed`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub(super) struct AccountClosed {
+    /// The customer id as records hold it (its keyed hash, unless records keep ids in clear).
+    pub customer_id: String,
+    /// When the closure was recorded (RFC 3339).
+    pub closed_at: String,
+}
+
+/// Longest customer id and reason accepted.
+const MAX_ID: usize = 256;
+const MAX_REASON: usize = 1024;
+
+/// `POST /v1/accounts/{id}/closed`: records that an account was closed (an
+/// `account_closed` record in the decision records, written like a
+/// decision's). Retention by account keeps the account's records for the
+/// keep period after it.
+#[utoipa::path(
+    post,
+    path = "/v1/accounts/{id}/closed",
+    tag = "operations",
+    params(("id" = String, Path, description = "The customer id, as decision requests give it")),
+    request_body(content = Option<ClosureBody>, description = "Optional: why the account was closed"),
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "Recorded", body = AccountClosed),
+        (status = 400, description = "`invalid_value`, `invalid_json` or `unknown_field`", body = ErrorBody),
+        (status = 401, description = "`unauthorized`: missing or wrong bearer token", body = ErrorBody),
+        (status = 403, description = "`admin_disabled`: no `--admin-token`", body = ErrorBody),
+        (status = 409, description = "`records_off` (`--records off`) or `customer_id_dropped` (`--records-identity drop`): nothing could record the closure", body = ErrorBody),
+        (status = 503, description = "`records_unavailable`: the record cannot be written now", body = ErrorBody),
+    ),
+)]
+pub(super) async fn account_closed(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    authorize_admin(&state, &headers)?;
+    let bad = |message: String| {
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_value", message).with_field("id")
+    };
+    if id.trim().is_empty() || id.len() > MAX_ID || id.chars().any(char::is_control) {
+        return Err(bad(format!(
+            "a customer id is 1 to {MAX_ID} bytes without control characters"
+        )));
+    }
+    let body: ClosureBody = if body.iter().all(u8::is_ascii_whitespace) {
+        ClosureBody::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+            let code = if e.to_string().contains("unknown field") {
+                "unknown_field"
+            } else {
+                "invalid_json"
+            };
+            ApiError::new(StatusCode::BAD_REQUEST, code, e.to_string())
+        })?
+    };
+    if let Some(r) = &body.reason
+        && (r.chars().count() > MAX_REASON)
+    {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_value",
+            format!("a reason is at most {MAX_REASON} characters"),
+        )
+        .with_field("reason"));
+    }
+    let Some(recorder) = state.recorder.as_ref() else {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "records_off",
+            "decision records are off (--records off): nothing can record the closure",
+        ));
+    };
+    match recorder.account_closed(&id, body.reason.as_deref()).await {
+        Ok((customer_id, closed_at)) => Ok(Json(AccountClosed {
+            customer_id,
+            closed_at,
+        })
+        .into_response()),
+        Err(portcullis_audit::ClosureError::Dropped) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "customer_id_dropped",
+            "records drop customer ids (--records-identity drop): a closure could not name the account",
+        )),
+        Err(portcullis_audit::ClosureError::Unavailable(e)) => {
+            Err(ApiError::records_unavailable(&e))
+        }
+    }
+}
+
 fn authorize_admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     let Some(expected) = state.admin_token.as_deref() else {
         return Err(ApiError::new(

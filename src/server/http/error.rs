@@ -32,6 +32,12 @@ impl ApiError {
         }
     }
 
+    /// The same error, naming the field it is about.
+    pub(super) fn with_field(mut self, field: &str) -> Self {
+        self.field = Some(field.to_owned());
+        self
+    }
+
     /// Decisions are refused while their records cannot be written (fail closed).
     pub(super) fn records_unavailable(e: &portcullis_audit::Unavailable) -> Self {
         tracing::warn!(error = %e, "decision refused: its record cannot be written");

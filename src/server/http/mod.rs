@@ -39,6 +39,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/status", get(status::status))
         .route("/v1/shadow", get(shadow::shadow))
         .route("/v1/admin/reload", post(admin::reload))
+        .route("/v1/accounts/{id}/closed", post(admin::account_closed))
         .route("/healthz", get(status::healthz))
         .route("/readyz", get(status::readyz))
         .route("/metrics", get(status::metrics))

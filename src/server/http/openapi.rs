@@ -29,6 +29,7 @@ use super::{admin, decide, explain, shadow, status};
         status::status,
         shadow::shadow,
         admin::reload,
+        admin::account_closed,
         status::healthz,
         status::readyz,
         status::metrics,
