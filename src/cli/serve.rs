@@ -237,6 +237,15 @@ struct RecordsArgs {
     /// Delete whole files whose newest record is older than this many days (0 keeps everything).
     #[arg(long = "records-retain-days", default_value_t = portcullis_audit::DEFAULT_RETAIN_DAYS)]
     retain_days: u32,
+    /// What an action's record keeps of the customer: `full` (default) or
+    /// `compact` (id, kind and countries; names, dates of birth, contact
+    /// details, identifiers and owners left out, and the record says
+    /// `"profile":"compact"`), e.g. `provision=compact`. Repeat per action.
+    #[arg(long = "records-profile", value_name = "ACTION=PROFILE", value_parser = parse_profile)]
+    profiles: Vec<(
+        portcullis_core::request::Action,
+        portcullis_audit::record::Profile,
+    )>,
     /// Retention by account instead of by file age: a JSON file
     /// (`{"keep_days_after_last_activity": 730, "keep_days_without_account": 730}`).
     /// A file goes only when every record in it is past its account's keep
@@ -311,6 +320,27 @@ fn refuse_open_key(path: &std::path::Path) -> anyhow::Result<()> {
     #[cfg(not(unix))]
     let _ = path;
     Ok(())
+}
+
+/// `--records-profile ACTION=full|compact`.
+fn parse_profile(
+    s: &str,
+) -> Result<
+    (
+        portcullis_core::request::Action,
+        portcullis_audit::record::Profile,
+    ),
+    String,
+> {
+    let (action, profile) = s
+        .split_once('=')
+        .ok_or("expected ACTION=PROFILE, e.g. provision=compact")?;
+    let action = serde_json::from_value(serde_json::Value::from(action.trim())).map_err(|_| {
+        format!("`{action}` is not an action: open_account, maintain_account or provision")
+    })?;
+    let profile = serde_json::from_value(serde_json::Value::from(profile.trim()))
+        .map_err(|_| format!("`{profile}` is not a record profile: full or compact"))?;
+    Ok((action, profile))
 }
 
 /// `--records-compress`.
@@ -408,6 +438,9 @@ impl RecordsArgs {
         c.writer.compress = self.compress == CompressArg::Zstd;
         c.writer.rotate_every = self.rotate_every.into();
         c.writer.retain_days = (self.retain_days > 0).then_some(self.retain_days);
+        for (action, profile) in &self.profiles {
+            c.profiles.set(*action, *profile);
+        }
         if let Some(path) = &self.retention {
             c.writer.account_retention = Some(portcullis_audit::retention::Policy::load(path)?);
             c.writer.retain_days = None;

@@ -2678,3 +2678,43 @@ async fn retention_by_account_runs_beside_a_live_writer_and_deletes_once_a_hold_
     let err = portcullis_audit::retention::Policy::load(&policy).unwrap_err();
     assert!(err.to_string().contains("must be 1 to 36500 days"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_compact_profile_trims_the_customer_of_one_action_and_says_so() {
+    let r = recording(|c| {
+        c.profiles.set(
+            portcullis_core::request::Action::Provision,
+            portcullis_audit::record::Profile::Compact,
+        );
+    });
+    decide(&r.router, &person(1)).await;
+    let mut provision = person(1);
+    provision["request_id"] = json!("prov-1");
+    provision["action"] = json!("provision");
+    provision["resource"] = json!({"kind": "compute", "region": "us-east-1"});
+    let (status, body) = decide(&r.router, &provision).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    r.close().await;
+    let all = decisions(&r.dir);
+    let full = all.iter().find(|d| d["action"] == "open_account").unwrap();
+    let compact = all.iter().find(|d| d["action"] == "provision").unwrap();
+    assert!(full.get("profile").is_none());
+    assert!(full["customer"]["name"].is_string());
+    assert_eq!(compact["profile"], "compact");
+    let customer = compact["customer"].as_object().unwrap();
+    let mut kept: Vec<&str> = customer.keys().map(String::as_str).collect();
+    kept.sort_unstable();
+    assert_eq!(
+        kept,
+        ["address", "id", "kind", "nationalities"],
+        "{customer:?}"
+    );
+    assert_eq!(compact["customer"]["address"], json!({"country": "FR"}));
+    // The id is the one the account's other records have: they still join.
+    assert_eq!(full["customer"]["id"], compact["customer"]["id"]);
+    assert!(compact["resource"].is_object() && compact["facts"].is_object());
+
+    let (code, _, err) = run(&["serve", "--records-profile", "provision=tiny"], root());
+    assert_eq!(code, 2);
+    assert!(err.contains("not a record profile"), "{err}");
+}

@@ -79,6 +79,8 @@ pub struct RecordsConfig {
     /// The pseudonymisation key; `None` uses (or creates) the default key file.
     pub key_file: Option<PathBuf>,
     pub modes: FieldModes,
+    /// What each action's record keeps of the customer (`--records-profile`).
+    pub profiles: record::Profiles,
     /// Messages (one per request, a batch is one) the queue holds before
     /// decisions wait for the writer.
     pub queue: usize,
@@ -101,6 +103,7 @@ impl RecordsConfig {
             },
             key_file: None,
             modes: FieldModes::default(),
+            profiles: record::Profiles::default(),
             queue: DEFAULT_QUEUE,
         }
     }
@@ -167,6 +170,7 @@ pub struct Recorder {
     tx: mpsc::Sender<writer::Msg>,
     shared: Arc<writer::Shared>,
     pseudo: Pseudonymiser,
+    profiles: record::Profiles,
     sync: SyncMode,
     dir: PathBuf,
     replica: Option<chain::ReplicaId>,
@@ -208,6 +212,7 @@ impl Recorder {
             None => None,
         };
         let pseudo = Pseudonymiser::new(key, config.modes);
+        let profiles = config.profiles;
         let shared = Arc::new(writer::Shared::new());
         let sync = config.writer.sync;
         let replica = config.writer.replica.clone();
@@ -219,6 +224,7 @@ impl Recorder {
             tx,
             shared,
             pseudo,
+            profiles,
             sync,
             dir,
             replica,
@@ -254,7 +260,13 @@ impl Recorder {
 
     /// The record of one decision, as a JSON object ready to be chained.
     pub fn build(&self, req: &DecideRequest, decision: &Decision) -> Result<Vec<u8>, Unavailable> {
-        let record = record::DecisionRecord::new(req, decision, &self.pseudo, SystemTime::now());
+        let record = record::DecisionRecord::new(
+            req,
+            decision,
+            &self.pseudo,
+            SystemTime::now(),
+            self.profiles.of(req.action),
+        );
         Ok(record::to_line(&record)?)
     }
 

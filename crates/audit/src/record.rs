@@ -49,6 +49,51 @@ pub struct DecisionRecord<'a> {
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     pub satisfied_conditions: &'a [String],
     pub pseudonymisation: Pseudonymisation<'a>,
+    /// `compact` when the action's record profile trims the customer
+    /// (`--records-profile`); absent for a full record.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<&'static str>,
+}
+
+/// What a decision record keeps of the customer, per action
+/// (`--records-profile ACTION=full|compact`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Profile {
+    /// Every customer field, as its group's mode says.
+    #[default]
+    Full,
+    /// The customer's id (as its mode says), kind, nationalities, address
+    /// country and payment country; names, aliases, dates of birth, contact
+    /// details, identifiers and beneficial owners are left out (their
+    /// countries stay in the facts). The record says `"profile":"compact"`.
+    Compact,
+}
+
+/// The record profile of each action.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Profiles {
+    pub open_account: Profile,
+    pub maintain_account: Profile,
+    pub provision: Profile,
+}
+
+impl Profiles {
+    pub fn of(&self, action: Action) -> Profile {
+        match action {
+            Action::OpenAccount => self.open_account,
+            Action::MaintainAccount => self.maintain_account,
+            Action::Provision => self.provision,
+        }
+    }
+
+    pub fn set(&mut self, action: Action, profile: Profile) {
+        match action {
+            Action::OpenAccount => self.open_account = profile,
+            Action::MaintainAccount => self.maintain_account = profile,
+            Action::Provision => self.provision = profile,
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -222,9 +267,13 @@ impl<'a> DecisionRecord<'a> {
         decision: &'a Decision,
         p: &'a Pseudonymiser,
         time: SystemTime,
+        profile: Profile,
     ) -> Self {
         let m = p.modes;
-        let customer = RecordedCustomer::new(&req.customer, Fields { p, m });
+        let customer = match profile {
+            Profile::Full => RecordedCustomer::new(&req.customer, Fields { p, m }),
+            Profile::Compact => RecordedCustomer::compact(&req.customer, Fields { p, m }),
+        };
         Self {
             kind: "decision",
             decision_id: &decision.decision_id,
@@ -262,6 +311,7 @@ impl<'a> DecisionRecord<'a> {
                 modes: m,
                 key_id: p.key_id(),
             },
+            profile: (profile == Profile::Compact).then_some("compact"),
         }
     }
 }
@@ -302,6 +352,33 @@ impl Fields<'_> {
 }
 
 impl RecordedCustomer {
+    /// The customer as a compact profile records it (see [`Profile::Compact`]).
+    fn compact(c: &portcullis_core::request::Customer, f: Fields<'_>) -> Self {
+        Self {
+            id: f.identity(FieldKind::CustomerId, c.id.as_str()),
+            kind: c.kind,
+            name: None,
+            aliases: Vec::new(),
+            date_of_birth: None,
+            nationalities: c.nationalities.clone(),
+            address: c.address.as_ref().map(|a| RecordedAddress {
+                country: a.country,
+                region: None,
+                city: None,
+                line: None,
+                postal_code: None,
+            }),
+            email: None,
+            phone: None,
+            payment: c.payment.as_ref().map(|pay| RecordedPayment {
+                country: pay.country,
+                method: None,
+            }),
+            beneficial_owners: Vec::new(),
+            identifiers: Vec::new(),
+        }
+    }
+
     /// The customer as recorded: identity, contact and identifier fields as
     /// their modes say, countries and kinds in clear.
     fn new(c: &portcullis_core::request::Customer, f: Fields<'_>) -> Self {
