@@ -10,7 +10,8 @@
 //! - Once a live request is decided and recorded, it is offered to a bounded
 //!   queue with a non-blocking send: when the queue is full the shadow work is
 //!   dropped and counted, and the live request never waits.
-//! - One worker thread, at the lowest priority, decides each request on the
+//! - One worker thread, below every live thread (`SCHED_IDLE` on Linux: it
+//!   runs only on a core nothing else wants), decides each request on the
 //!   candidate as of the live decision's instant (`decided_at`), so a dated
 //!   measure is judged the same on both. Shadow decisions are not recorded.
 
@@ -276,11 +277,32 @@ impl Shared {
     }
 }
 
+/// Puts the calling thread below every live thread: on Linux, `SCHED_IDLE`
+/// (it runs only when no other thread wants the core, and a waking live
+/// thread preempts it at once); elsewhere, the lowest priority.
+fn yield_to_live_work() {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        use thread_priority::{
+            NormalThreadSchedulePolicy, ThreadPriority, ThreadSchedulePolicy,
+            set_thread_priority_and_policy, thread_native_id,
+        };
+        let idle = set_thread_priority_and_policy(
+            thread_native_id(),
+            ThreadPriority::Min,
+            ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle),
+        );
+        if idle.is_ok() {
+            return;
+        }
+    }
+    let _ = thread_priority::set_current_thread_priority(thread_priority::ThreadPriority::Min);
+}
+
 /// Decides each offered request on the candidate in force, until the service
 /// (the queue's sender) goes.
 fn work(shared: &Shared, jobs: &Receiver<Job>) {
-    // Shadow work yields the CPU to live requests.
-    let _ = thread_priority::set_current_thread_priority(thread_priority::ThreadPriority::Min);
+    yield_to_live_work();
     for Job { mut request, live } in jobs.iter() {
         let Some(candidate) = shared.candidate.load_full() else {
             shared.seen().skipped += 1;

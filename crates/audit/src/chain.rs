@@ -393,8 +393,30 @@ pub fn list_chain(dir: &Path, replica: Option<&ReplicaId>) -> std::io::Result<Ve
 }
 
 /// The record files of `dir` (of every chain), each chain in order (by
-/// sequence number).
+/// sequence number). A listing with a gap in a chain's sequence numbers is
+/// taken again (twice at most): a file being compressed meanwhile (its copy
+/// renamed in, the original removed) may be missed by a listing in progress.
 pub fn list(dir: &Path) -> std::io::Result<Vec<FileName>> {
+    let mut files = list_once(dir)?;
+    for _ in 0..2 {
+        if !has_gap(&files) {
+            break;
+        }
+        files = list_once(dir)?;
+    }
+    Ok(files)
+}
+
+/// Whether a chain of `files` (sorted as [`list`] sorts) skips a sequence
+/// number.
+fn has_gap(files: &[FileName]) -> bool {
+    files
+        .windows(2)
+        .filter_map(|w| w.first().zip(w.get(1)))
+        .any(|(a, b)| a.replica == b.replica && a.seq.checked_add(1) != Some(b.seq))
+}
+
+fn list_once(dir: &Path) -> std::io::Result<Vec<FileName>> {
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;

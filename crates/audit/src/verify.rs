@@ -560,6 +560,9 @@ struct ChainWalk {
     /// the root the next checkpoint states.
     interval_since: Option<Hash>,
     interval: crate::merkle::Frontier,
+    /// The interval started at a checkpoint seen in this walk (not at the
+    /// first record here): every record it covers is here.
+    interval_whole: bool,
     /// The hash the next record must continue from, and where it came from.
     expected: Option<(Hash, String)>,
     /// The `prev` of the first record of the directory, and where it is.
@@ -586,6 +589,7 @@ impl ChainWalk {
             anchored: 0,
             interval_since: None,
             interval: crate::merkle::Frontier::new(),
+            interval_whole: false,
             expected: None,
             first_prev: None,
             retentions: Vec::new(),
@@ -895,12 +899,18 @@ impl ChainWalk {
                     );
                 }
             }
+            Ok(Some(_)) if self.interval_whole => self.report.notes.push(format!(
+                "{}:{line_no}: this checkpoint's root does not cover the {} record(s) since the checkpoint before it (a writer started without finding that one, or checkpoints were off): the chain links them, but they cannot be exported with proofs",
+                f.name,
+                self.interval.len()
+            )),
             Ok(Some(_)) => self.report.notes.push(format!(
                 "{}:{line_no}: the first records this checkpoint covers are not here (deleted by retention, or written before the files here): its Merkle root is not checked",
                 f.name
             )),
         }
         self.interval_since = Some(rec.hash);
+        self.interval_whole = true;
         self.interval = crate::merkle::Frontier::new();
     }
 

@@ -315,6 +315,9 @@ impl Writer {
                 path: writer.cfg.dir.clone(),
                 cause,
             })?;
+        // Records of an earlier run no checkpoint covers yet are signed by
+        // this run's first one, even if it writes nothing else.
+        writer.since_checkpoint = writer.interval.len();
         writer.publish();
         writer.set_healthy(true);
         writer.retention();
@@ -461,11 +464,12 @@ fn continue_chain(dir: &Path, files: &[FileName]) -> Result<(Hash, Vec<Discarded
     Ok((last_hash, recovery))
 }
 
-/// How many files back the writer looks for the last checkpoint at start-up.
-/// With checkpoints on, every file ends with one unless the process died; a
-/// chain without any nearby (checkpoints just turned on) starts its first
-/// interval at its head.
-const RESUME_FILES: usize = 4;
+/// How many files holding records the writer looks back for the last
+/// checkpoint at start-up (empty files, which idle restarts leave, do not
+/// count). With checkpoints on, every file ends with one unless the process
+/// died; a chain without any nearby (checkpoints just turned on) starts its
+/// first interval at its head.
+const RESUME_FILES: usize = 8;
 
 /// Where the next checkpoint's interval starts when the writer opens a chain
 /// whose head is `head`: after the chain's last checkpoint, with the hashes of
@@ -481,12 +485,20 @@ fn resume_interval(
     }
     // Hashes since the last checkpoint, newest file first.
     let mut after: Vec<Vec<Hash>> = Vec::new();
-    for f in files.iter().rev().take(RESUME_FILES) {
+    let mut read = 0;
+    for f in files.iter().rev() {
+        if read == RESUME_FILES {
+            break;
+        }
         let path = dir.join(&f.name);
         let bytes = chain::read_file(&path).map_err(|cause| WriterError::Read {
             path: path.clone(),
             cause,
         })?;
+        if bytes.is_empty() {
+            continue;
+        }
+        read += 1;
         let complete = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
         let mut hashes = Vec::new();
         let mut since = None;
@@ -1273,7 +1285,49 @@ const PLAN_POLL: Duration = Duration::from_secs(1);
 /// when planning started (records written since are checked before applying).
 struct PendingPlan {
     rx: std::sync::mpsc::Receiver<std::io::Result<AccountPlans>>,
-    from: Option<(String, u64)>,
+    from: Positions,
+}
+
+/// Where each chain of the directory ended when planning started: its last
+/// file (base name) and how many of its bytes were written (`u64::MAX` for a
+/// compressed, closed file).
+type Positions = Vec<(Option<ReplicaId>, Option<(String, u64)>)>;
+
+/// The end of every chain of `dir` now; this writer's own file as it knows it.
+fn positions(
+    dir: &Path,
+    own: Option<&ReplicaId>,
+    own_file: Option<(String, u64)>,
+) -> std::io::Result<Positions> {
+    let mut out = Vec::new();
+    for c in chain::chains(dir)? {
+        let end = if c.replica.as_ref() == own {
+            own_file.clone()
+        } else {
+            match c.files.last() {
+                None => None,
+                Some(f) if f.compressed => Some((f.base().to_owned(), u64::MAX)),
+                Some(f) => Some((
+                    f.base().to_owned(),
+                    std::fs::metadata(dir.join(&f.name))?.len(),
+                )),
+            }
+        };
+        out.push((c.replica, end));
+    }
+    if !out.iter().any(|(r, _)| r.as_ref() == own) {
+        out.push((own.cloned(), own_file));
+    }
+    Ok(out)
+}
+
+/// What records written while a plan was made say about it.
+enum Since {
+    Quiet,
+    /// An account the plan would delete records of.
+    Active(String),
+    /// What was written cannot be told apart: wait for the next run.
+    Unsure(String),
 }
 
 /// What retention by account would delete: this chain's oldest files, and
@@ -1319,11 +1373,18 @@ impl Writer {
         }
         let dir = self.cfg.dir.clone();
         let replica = self.cfg.replica.clone();
-        let from = self
+        let own_file = self
             .file
             .as_ref()
             .map(|s| (s.name.base().to_owned(), s.len));
-        let current = from.as_ref().map(|(f, _)| f.clone());
+        let current = own_file.as_ref().map(|(f, _)| f.clone());
+        let from = match positions(&dir, replica.as_ref(), own_file) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!(error = %e, "records: retention could not start; retried tomorrow");
+                return;
+            }
+        };
         let (tx, rx) = std::sync::mpsc::channel();
         let spawned = std::thread::Builder::new()
             .name("records-retention".into())
@@ -1354,7 +1415,7 @@ impl Writer {
                 self.account_plan = None;
             }
             Ok(planned) => {
-                let from = self.account_plan.take().and_then(|p| p.from);
+                let from = self.account_plan.take().map(|p| p.from);
                 self.apply_account_plan(planned, from);
             }
         }
@@ -1366,7 +1427,7 @@ impl Writer {
     fn apply_account_plan(
         &mut self,
         planned: std::io::Result<AccountPlans>,
-        from: Option<(String, u64)>,
+        from: Option<Positions>,
     ) {
         let Some(policy) = self.cfg.account_retention else {
             return;
@@ -1383,15 +1444,37 @@ impl Writer {
         }
         if let Some(from) = from {
             match self.active_since(&from, &plans) {
-                Ok(None) => {}
-                Ok(Some(account)) => {
+                Ok(Since::Quiet) => {}
+                Ok(Since::Active(account)) => {
                     tracing::info!(%account, "records: retention postponed: an account it would delete records of was active while it was planned");
+                    return;
+                }
+                Ok(Since::Unsure(why)) => {
+                    tracing::info!(%why, "records: retention postponed: what was written while it was planned cannot be read");
                     return;
                 }
                 Err(e) => {
                     tracing::error!(error = %e, "records: retention by account failed; nothing deleted");
                     return;
                 }
+            }
+        }
+        // A hold placed while the plan was made is honoured.
+        match crate::retention::holds(&self.cfg.dir) {
+            Ok(held) => {
+                let planned = plans
+                    .own
+                    .accounts
+                    .iter()
+                    .chain(plans.others.iter().flat_map(|(_, p)| &p.accounts));
+                if let Some(a) = planned.into_iter().find(|a| held.contains(*a)) {
+                    tracing::info!(account = %a, "records: retention postponed: an account it would delete records of was put on hold meanwhile");
+                    return;
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "records: the legal holds cannot be read; nothing deleted");
+                return;
             }
         }
         if !plans.own.delete.is_empty() {
@@ -1416,46 +1499,65 @@ impl Writer {
 
     /// An account of the plans with a record written in this chain since
     /// `from` (file, length then).
-    fn active_since(
-        &self,
-        from: &(String, u64),
-        plans: &AccountPlans,
-    ) -> std::io::Result<Option<String>> {
-        let accounts: Vec<&String> = plans
+    fn active_since(&self, from: &Positions, plans: &AccountPlans) -> std::io::Result<Since> {
+        let accounts: std::collections::HashSet<&String> = plans
             .own
             .accounts
             .iter()
             .chain(plans.others.iter().flat_map(|(_, p)| &p.accounts))
             .collect();
         if accounts.is_empty() {
-            return Ok(None);
+            return Ok(Since::Quiet);
         }
         let reader = crate::retention::Reader::default();
-        let files = chain::list_chain(&self.cfg.dir, self.cfg.replica.as_ref())?;
-        let Some(start) = files.iter().position(|f| f.base() == from.0) else {
-            return Ok(None);
-        };
-        for (i, f) in files.iter().enumerate().skip(start) {
-            let bytes = chain::read_file(&self.cfg.dir.join(&f.name))?;
-            let skip = if i == start {
-                usize::try_from(from.1).unwrap_or(usize::MAX)
-            } else {
-                0
+        for c in chain::chains(&self.cfg.dir)? {
+            // Where this chain ended when planning started (a chain new
+            // since then is read whole).
+            let (start, offset) = match from.iter().find(|(r, _)| *r == c.replica) {
+                None | Some((_, None)) => (0, 0),
+                Some((_, Some((base, len)))) => {
+                    match c.files.iter().position(|f| f.base() == base) {
+                        Some(i) => (i, *len),
+                        None => {
+                            return Ok(Since::Unsure(format!(
+                                "`{base}` of {} is no longer listed",
+                                c.label()
+                            )));
+                        }
+                    }
+                }
             };
-            for line in bytes
-                .get(skip..)
-                .unwrap_or_default()
-                .split(|b| *b == b'\n')
-                .filter(|l| !l.is_empty())
-            {
-                if let (Some(a), _) = reader.read(line)
-                    && accounts.contains(&&a)
+            for (i, f) in c.files.iter().enumerate().skip(start) {
+                if i == start && offset == u64::MAX {
+                    continue;
+                }
+                let bytes = chain::read_file(&self.cfg.dir.join(&f.name))?;
+                let mut skip = if i == start {
+                    usize::try_from(offset)
+                        .unwrap_or(usize::MAX)
+                        .min(bytes.len())
+                } else {
+                    0
+                };
+                // From the start of the line the offset falls in.
+                while skip > 0 && bytes.get(skip - 1) != Some(&b'\n') {
+                    skip -= 1;
+                }
+                for line in bytes
+                    .get(skip..)
+                    .unwrap_or_default()
+                    .split(|b| *b == b'\n')
+                    .filter(|l| !l.is_empty())
                 {
-                    return Ok(Some(a));
+                    if let (Some(a), _) = reader.read(line)
+                        && accounts.contains(&a)
+                    {
+                        return Ok(Since::Active(a));
+                    }
                 }
             }
         }
-        Ok(None)
+        Ok(Since::Quiet)
     }
 
     /// Deletes this chain's oldest files a plan names, after a `retention`
