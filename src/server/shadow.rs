@@ -53,6 +53,17 @@ struct Shared {
     capacity: usize,
     /// Builds run one at a time.
     building: tokio::sync::Mutex<()>,
+    /// Live requests being decided now: the worker waits for none.
+    live: std::sync::atomic::AtomicUsize,
+}
+
+/// Held while live requests are decided (see [`Shadow::live`]).
+pub struct Live<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl Drop for Live<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// What the worker has seen since the candidate in force was loaded.
@@ -171,6 +182,7 @@ impl Shadow {
             metrics,
             capacity: capacity.max(1),
             building: tokio::sync::Mutex::new(()),
+            live: std::sync::atomic::AtomicUsize::new(0),
         });
         shared.publish(Snapshot::rebuild(shared.sources.clone(), live), "start");
         (Self { queue, shared }, jobs)
@@ -179,6 +191,15 @@ impl Shadow {
     /// What the candidate is built from.
     pub fn sources(&self) -> &Sources {
         &self.shared.sources
+    }
+
+    /// Marks live requests as being decided until the guard goes: shadow
+    /// work starts only while none is.
+    pub fn live(&self) -> Live<'_> {
+        self.shared
+            .live
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Live(&self.shared.live)
     }
 
     /// Offers a decided live request to the candidate; never waits.
@@ -277,6 +298,9 @@ impl Shared {
     }
 }
 
+/// How often the worker looks whether live requests are still being decided.
+const LIVE_POLL: std::time::Duration = std::time::Duration::from_micros(100);
+
 /// Puts the calling thread below every live thread: on Linux, `SCHED_IDLE`
 /// (it runs only when no other thread wants the core, and a waking live
 /// thread preempts it at once); elsewhere, the lowest priority.
@@ -304,6 +328,12 @@ fn yield_to_live_work() {
 fn work(shared: &Shared, jobs: &Receiver<Job>) {
     yield_to_live_work();
     for Job { mut request, live } in jobs.iter() {
+        // Live requests first: a shadow decision starts only once none is
+        // being decided (under sustained load the queue fills and shadow
+        // work is dropped, never live work delayed).
+        while shared.live.load(std::sync::atomic::Ordering::Relaxed) > 0 {
+            std::thread::sleep(LIVE_POLL);
+        }
         let Some(candidate) = shared.candidate.load_full() else {
             shared.seen().skipped += 1;
             continue;

@@ -146,18 +146,10 @@ fn compress_guarded(path: &Path, guard: &Mutex<()>) -> std::io::Result<PathBuf> 
     }
     std::fs::rename(&tmp, &zst)?;
     let dir = path.parent().unwrap_or(Path::new("."));
-    sync_dir(dir)?;
+    crate::writer::sync_dir(dir)?;
     std::fs::remove_file(path)?;
-    sync_dir(dir)?;
+    crate::writer::sync_dir(dir)?;
     Ok(zst)
-}
-
-fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    #[cfg(unix)]
-    File::open(dir)?.sync_all()?;
-    #[cfg(not(unix))]
-    let _ = dir;
-    Ok(())
 }
 
 #[cfg(test)]

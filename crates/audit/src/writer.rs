@@ -251,7 +251,8 @@ fn io_other(e: impl std::fmt::Display) -> std::io::Error {
     std::io::Error::other(e.to_string())
 }
 
-fn sync_dir(dir: &Path) -> std::io::Result<()> {
+/// Syncs a directory, so that files created, renamed or removed in it stay so.
+pub(crate) fn sync_dir(dir: &Path) -> std::io::Result<()> {
     #[cfg(unix)]
     File::open(dir)?.sync_all()?;
     #[cfg(not(unix))]
@@ -1177,36 +1178,56 @@ impl Writer {
             let Some(newest) = newest.filter(|_| all_expired) else {
                 continue;
             };
-            let last_hash = match c.files.iter().rev().find_map(|f| {
-                last_line(&dir.join(&f.name))
-                    .ok()
-                    .flatten()
-                    .and_then(|l| chain::stated_hash(&l))
-            }) {
-                Some(h) => chain::to_hex(&h),
-                None => String::new(),
-            };
-            let names: Vec<&str> = c.files.iter().map(FileName::base).collect();
-            let record = serde_json::to_vec(&json!({
-                "kind": "chain_retention",
-                "time": chain::record_time(SystemTime::now()),
-                "retain_days": days,
-                "chain": c.replica.as_ref().map_or("", ReplicaId::as_str),
-                "deleted": names,
-                "deleted_newest": chain::record_time(newest),
-                "last_hash": last_hash,
-            }))
-            .map_err(io_other)?;
-            self.write(&[&record], true)?;
-            for name in &names {
-                self.remove_file(name)?;
-            }
-            std::fs::remove_file(&lock_path)?;
-            drop(lock);
-            sync_dir(&dir)?;
+            self.delete_chain(&c, lock, &lock_path, newest, json!({"retain_days": days}))?;
             expired += 1;
         }
         Ok(expired)
+    }
+
+    /// Deletes another chain `c` whole (its lock held: `lock`, at
+    /// `lock_path`), after a synced `chain_retention` record naming its
+    /// files, the newest record deleted and its last hash, with `policy`'s
+    /// members.
+    fn delete_chain(
+        &mut self,
+        c: &chain::Chain,
+        lock: File,
+        lock_path: &Path,
+        newest: SystemTime,
+        policy: serde_json::Value,
+    ) -> std::io::Result<()> {
+        let dir = self.cfg.dir.clone();
+        let last_hash = match c.files.iter().rev().find_map(|f| {
+            last_line(&dir.join(&f.name))
+                .ok()
+                .flatten()
+                .and_then(|l| chain::stated_hash(&l))
+        }) {
+            Some(h) => chain::to_hex(&h),
+            None => String::new(),
+        };
+        let names: Vec<&str> = c.files.iter().map(FileName::base).collect();
+        let mut record = serde_json::Map::new();
+        record.insert("kind".into(), "chain_retention".into());
+        record.insert("time".into(), chain::record_time(SystemTime::now()).into());
+        if let serde_json::Value::Object(members) = policy {
+            record.extend(members);
+        }
+        record.insert(
+            "chain".into(),
+            c.replica.as_ref().map_or("", ReplicaId::as_str).into(),
+        );
+        record.insert("deleted".into(), json!(names));
+        record.insert("deleted_newest".into(), chain::record_time(newest).into());
+        record.insert("last_hash".into(), last_hash.into());
+        let record = serde_json::to_vec(&record).map_err(io_other)?;
+        self.write(&[&record], true)?;
+        for name in &names {
+            self.remove_file(name)?;
+        }
+        std::fs::remove_file(lock_path)?;
+        drop(lock);
+        sync_dir(&dir)
     }
 
     fn expire(&mut self, days: u32) -> std::io::Result<usize> {
@@ -1235,29 +1256,46 @@ impl Writer {
         let Some(newest) = newest else {
             return Ok(0);
         };
+        let names: Vec<&str> = expired.iter().map(String::as_str).collect();
+        self.delete_oldest(&files, &names, newest, json!({"retain_days": days}))
+    }
+
+    /// Deletes `names`, the oldest of this chain's `files`, after a synced
+    /// `retention` record naming them, the newest record among them and the
+    /// hash the oldest kept record continues from, with `policy`'s members
+    /// (`retain_days`, …).
+    fn delete_oldest(
+        &mut self,
+        files: &[FileName],
+        names: &[&str],
+        newest: SystemTime,
+        policy: serde_json::Value,
+    ) -> std::io::Result<usize> {
+        let dir = self.cfg.dir.clone();
         let mut anchor = None;
-        for f in files.iter().skip(expired.len()) {
+        for f in files.iter().skip(names.len()) {
             if let Some(prev) = first_prev(&dir.join(&f.name))? {
                 anchor = Some(prev);
                 break;
             }
         }
         let anchor = anchor.unwrap_or(self.last_hash);
-        let record = serde_json::to_vec(&json!({
-            "kind": "retention",
-            "time": chain::record_time(SystemTime::now()),
-            "retain_days": days,
-            "deleted": expired,
-            "deleted_newest": chain::record_time(newest),
-            "anchor": chain::to_hex(&anchor),
-        }))
-        .map_err(io_other)?;
+        let mut record = serde_json::Map::new();
+        record.insert("kind".into(), "retention".into());
+        record.insert("time".into(), chain::record_time(SystemTime::now()).into());
+        if let serde_json::Value::Object(members) = policy {
+            record.extend(members);
+        }
+        record.insert("deleted".into(), json!(names));
+        record.insert("deleted_newest".into(), chain::record_time(newest).into());
+        record.insert("anchor".into(), chain::to_hex(&anchor).into());
+        let record = serde_json::to_vec(&record).map_err(io_other)?;
         self.write(&[&record], true)?;
-        for name in &expired {
+        for name in names {
             self.remove_file(name)?;
         }
         sync_dir(&dir)?;
-        Ok(expired.len())
+        Ok(names.len())
     }
 
     /// Removes a record file by its base name: plain, compressed, or both
@@ -1578,32 +1616,17 @@ impl Writer {
         if names != listed {
             return Ok(0);
         }
-        let mut anchor = None;
-        for f in files.iter().skip(names.len()) {
-            if let Some(prev) = first_prev(&dir.join(&f.name))? {
-                anchor = Some(prev);
-                break;
-            }
-        }
-        let anchor = anchor.unwrap_or(self.last_hash);
-        let record = serde_json::to_vec(&json!({
-            "kind": "retention",
-            "time": chain::record_time(SystemTime::now()),
-            "retain_days": policy.shortest(),
-            "policy": "account",
-            "keep_days_after_last_activity": policy.keep_days_after_last_activity,
-            "keep_days_without_account": policy.without_account(),
-            "deleted": names,
-            "deleted_newest": chain::record_time(newest),
-            "anchor": chain::to_hex(&anchor),
-        }))
-        .map_err(io_other)?;
-        self.write(&[&record], true)?;
-        for name in &names {
-            self.remove_file(name)?;
-        }
-        sync_dir(&dir)?;
-        Ok(names.len())
+        self.delete_oldest(
+            &files,
+            &names,
+            newest,
+            json!({
+                "retain_days": policy.shortest(),
+                "policy": "account",
+                "keep_days_after_last_activity": policy.keep_days_after_last_activity,
+                "keep_days_without_account": policy.without_account(),
+            }),
+        )
     }
 
     /// Deletes another chain whole (its lock free, its files as planned),
@@ -1626,34 +1649,13 @@ impl Writer {
         if now_files != c.files {
             return Ok(false);
         }
-        let last_hash = match c.files.iter().rev().find_map(|f| {
-            last_line(&dir.join(&f.name))
-                .ok()
-                .flatten()
-                .and_then(|l| chain::stated_hash(&l))
-        }) {
-            Some(h) => chain::to_hex(&h),
-            None => String::new(),
-        };
-        let names: Vec<&str> = c.files.iter().map(FileName::base).collect();
-        let record = serde_json::to_vec(&json!({
-            "kind": "chain_retention",
-            "time": chain::record_time(SystemTime::now()),
-            "retain_days": policy.shortest(),
-            "policy": "account",
-            "chain": c.replica.as_ref().map_or("", ReplicaId::as_str),
-            "deleted": names,
-            "deleted_newest": chain::record_time(newest),
-            "last_hash": last_hash,
-        }))
-        .map_err(io_other)?;
-        self.write(&[&record], true)?;
-        for name in &names {
-            self.remove_file(name)?;
-        }
-        std::fs::remove_file(&lock_path)?;
-        drop(lock);
-        sync_dir(&dir)?;
+        self.delete_chain(
+            c,
+            lock,
+            &lock_path,
+            newest,
+            json!({"retain_days": policy.shortest(), "policy": "account"}),
+        )?;
         Ok(true)
     }
 }

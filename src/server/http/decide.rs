@@ -183,6 +183,8 @@ pub(crate) async fn decide_and_record(
     transport: Transport,
 ) -> Result<Vec<Decision>, ApiError> {
     records_ready(state)?;
+    // Shadow work waits while this is decided.
+    let _live = state.shadow.as_ref().map(|s| s.live());
     let names: usize = requests.iter().map(DecideRequest::names_to_screen).sum();
     let heavy = requests.len() > INLINE_BATCH || names > INLINE_NAMES;
     let worker_state = state.clone();
