@@ -365,12 +365,20 @@ impl<W: Write> Walk<'_, W> {
         let mut since: Option<Hash> = None;
         let mut pending: Vec<Pending> = Vec::new();
         let mut first = true;
+        let valid = crate::verify::valid_lengths(dir, files).map_err(|e| ExportError::Read {
+            path: e.path,
+            cause: e.cause,
+        })?;
         for f in files {
             let path = dir.join(&f.name);
-            let bytes = chain::read_file(&path).map_err(|cause| ExportError::Read {
+            let mut bytes = chain::read_file(&path).map_err(|cause| ExportError::Read {
                 path: path.clone(),
                 cause,
             })?;
+            // What a recovery record declares discarded is no record.
+            if let Some(len) = valid.get(f.base()) {
+                bytes.truncate(*len);
+            }
             // Complete lines only: a torn final record is no record.
             let complete = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
             for (i, line) in bytes

@@ -489,6 +489,21 @@ fn verify_files(
     Ok(walk.finish())
 }
 
+/// How many bytes of each of a chain's `files` hold records, by base name,
+/// for those whose tail a recovery record declares discarded (readers that
+/// prove records, `export` and the writer resuming an interval, read no
+/// further, as `verify` does).
+pub(crate) fn valid_lengths(
+    dir: &Path,
+    files: &[FileName],
+) -> Result<HashMap<String, usize>, VerifyError> {
+    let mut ignored = Vec::new();
+    Ok(acknowledged_discards(dir, files, &mut ignored)?
+        .into_iter()
+        .map(|(name, a)| (name, usize::try_from(a.valid_bytes).unwrap_or(usize::MAX)))
+        .collect())
+}
+
 /// Pass 1: recovery records (always the first record of a file) say which
 /// tails of earlier files were discarded. One that names a file that is not an
 /// earlier one is a problem.

@@ -487,15 +487,28 @@ fn resume_interval(
     // Hashes since the last checkpoint, newest file first.
     let mut after: Vec<Vec<Hash>> = Vec::new();
     let mut read = 0;
+    // Recovery records name the file just before theirs: the chain's last
+    // files are enough.
+    let recent = files
+        .get(files.len().saturating_sub(64)..)
+        .unwrap_or_default();
+    let valid = crate::verify::valid_lengths(dir, recent).map_err(|e| WriterError::Read {
+        path: e.path,
+        cause: e.cause,
+    })?;
     for f in files.iter().rev() {
         if read == RESUME_FILES {
             break;
         }
         let path = dir.join(&f.name);
-        let bytes = chain::read_file(&path).map_err(|cause| WriterError::Read {
+        let mut bytes = chain::read_file(&path).map_err(|cause| WriterError::Read {
             path: path.clone(),
             cause,
         })?;
+        // What a recovery record declares discarded is not in the chain.
+        if let Some(len) = valid.get(f.base()) {
+            bytes.truncate(*len);
+        }
         if bytes.is_empty() {
             continue;
         }
