@@ -444,6 +444,9 @@ fn hold(args: HoldArgs, action: &str) -> anyhow::Result<u8> {
     if args.reason.trim().is_empty() {
         anyhow::bail!("--reason must say why");
     }
+    if args.customer_id.trim().is_empty() || args.customer_id.chars().any(char::is_control) {
+        anyhow::bail!("--customer-id must be a customer id, as decision requests give it");
+    }
     for dir in &args.dirs {
         anyhow::ensure!(
             dir.is_dir(),
@@ -453,7 +456,7 @@ fn hold(args: HoldArgs, action: &str) -> anyhow::Result<u8> {
         let event = portcullis_audit::retention::HoldEvent {
             time: portcullis_audit::chain::record_time(SystemTime::now()),
             action: action.to_owned(),
-            customer_ids: customer_ids(args.customer_id.clone(), dir, args.key_file.clone())?,
+            customer_ids: hold_ids(&args.customer_id, dir, args.key_file.clone())?,
             reason: args.reason.clone(),
         };
         portcullis_audit::retention::append_hold(dir, &event).with_context(|| {
@@ -474,6 +477,18 @@ fn hold(args: HoldArgs, action: &str) -> anyhow::Result<u8> {
         );
     }
     Ok(exit::OK)
+}
+
+/// The customer id as a hold names it: its keyed hash when there is a key
+/// (never the id in clear beside it, which would undo pseudonymisation in the
+/// records directory), the id itself only when there is none (records with
+/// ids in clear).
+fn hold_ids(id: &str, dir: &Path, key_file: Option<PathBuf>) -> anyhow::Result<Vec<String>> {
+    let mut ids = customer_ids(id.to_owned(), dir, key_file)?;
+    if ids.len() > 1 {
+        ids.retain(|i| i != id);
+    }
+    Ok(ids)
 }
 
 fn export(args: ExportArgs) -> anyhow::Result<u8> {
@@ -528,8 +543,8 @@ fn check_export(file: &Path, trust_key: &[PathBuf]) -> anyhow::Result<u8> {
     let trusted = read_keys(trust_key)?;
     match portcullis_audit::export::check_export(file, &trusted) {
         Ok(c) => {
-            println!(
-                "ok: {} record(s) of {} under {} checkpoint(s) signed by {}; written from {} to {}",
+            print_out(&format!(
+                "ok: {} record(s) of {} under {} checkpoint(s) signed by {}; written from {} to {}\nselected: {}\n",
                 c.records,
                 if c.replicas.is_empty() {
                     "no replica".to_owned()
@@ -539,16 +554,26 @@ fn check_export(file: &Path, trust_key: &[PathBuf]) -> anyhow::Result<u8> {
                 c.checkpoints,
                 c.key_ids.join(", "),
                 c.first.as_deref().unwrap_or("-"),
-                c.last.as_deref().unwrap_or("-")
-            );
-            println!("selected: {}", c.selection);
+                c.last.as_deref().unwrap_or("-"),
+                c.selection
+            ))?;
             Ok(exit::OK)
         }
         Err(e @ portcullis_audit::export::CheckError::Invalid { .. }) => {
-            println!("refused: {}: {e}", file.display());
+            print_out(&format!("refused: {}: {e}\n", file.display()))?;
             Ok(exit::EXPORT_REFUSED)
         }
         Err(e) => Err(e.into()),
+    }
+}
+
+/// Prints `text` to standard output; a reader that went away (`| head`) is
+/// not an error.
+fn print_out(text: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
     }
 }
 
@@ -566,53 +591,69 @@ fn report(args: ReportArgs) -> anyhow::Result<u8> {
         super::check::print_json(&r)?;
         return Ok(exit::OK);
     }
+    use std::fmt::Write as _;
+    let mut out = String::new();
     let period = format!(
         "{} to {}",
         r.from.as_deref().unwrap_or("the first record"),
         r.to.as_deref().unwrap_or("the last")
     );
-    println!("decisions from {period}: {}", r.decisions);
-    println!(
+    writeln!(out, "decisions from {period}: {}", r.decisions)?;
+    writeln!(
+        out,
         "customers: {}; replicas: {}",
         r.customers,
         r.replicas.join(", ")
-    );
+    )?;
     let outcomes = |m: &std::collections::BTreeMap<String, u64>| {
         ["allow", "conditional", "deny"]
             .map(|o| format!("{o} {}", m.get(o).copied().unwrap_or(0)))
             .join(", ")
     };
-    println!("by outcome: {}", outcomes(&r.by_outcome));
-    println!("account openings refused: {}", r.account_openings_refused);
-    println!("\nby action");
+    writeln!(out, "by outcome: {}", outcomes(&r.by_outcome))?;
+    writeln!(
+        out,
+        "account openings refused: {}",
+        r.account_openings_refused
+    )?;
+    writeln!(out, "\nby action")?;
     for (action, m) in &r.by_action {
-        println!("  {action:<18} {}", outcomes(m));
+        writeln!(out, "  {action:<18} {}", outcomes(m))?;
     }
-    println!("\nby measure                denied  conditional  obligations");
+    writeln!(
+        out,
+        "\nby measure                denied  conditional  obligations"
+    )?;
     for (measure, c) in &r.by_measure {
-        println!(
+        writeln!(
+            out,
             "  {measure:<22} {:>8} {:>12} {:>12}",
             c.denied, c.conditional, c.obligations
-        );
+        )?;
     }
-    println!("\nby jurisdiction");
+    writeln!(out, "\nby jurisdiction")?;
     for (country, m) in &r.by_jurisdiction {
-        println!("  {country:<4} {}", outcomes(m));
+        writeln!(out, "  {country:<4} {}", outcomes(m))?;
     }
-    println!("\nconditions stated satisfied on allowed decisions (at most the conditions lifted)");
+    writeln!(
+        out,
+        "\nconditions stated satisfied on allowed decisions (at most the conditions lifted)"
+    )?;
     for (condition, n) in &r.conditions_lifted {
-        println!("  {condition:<28} {n}");
+        writeln!(out, "  {condition:<28} {n}")?;
     }
-    println!(
+    writeln!(
+        out,
         "\nscreening: {} decision(s) matched, {} with near misses only",
         r.screening.decisions_matched, r.screening.decisions_near_miss_only
-    );
+    )?;
     for (designation, n) in &r.screening.matches {
-        println!("  match      {designation:<24} {n}");
+        writeln!(out, "  match      {designation:<24} {n}")?;
     }
     for (designation, n) in &r.screening.near_misses {
-        println!("  near miss  {designation:<24} {n}");
+        writeln!(out, "  near miss  {designation:<24} {n}")?;
     }
+    print_out(&out)?;
     if r.unreadable > 0 {
         eprintln!(
             "warning: {} line(s) could not be read (run `portcullis records verify`)",

@@ -2397,16 +2397,22 @@ async fn closed_files_are_compressed_and_every_records_command_reads_them() {
 }
 
 /// A record file of `records` (customer id, time, kind) continuing from
-/// `prev`; the hash of its last record.
+/// `prev`, each id hashed as the service stores it (with the key beside
+/// `dir`, created if missing); the hash of its last record.
 fn account_file(
     dir: &Path,
     name: &FileName,
     prev: chain::Hash,
     records: &[(&str, std::time::SystemTime, &str)],
 ) -> chain::Hash {
+    let (key, _) =
+        portcullis_audit::Key::load_or_create(&portcullis_audit::default_key_path(dir)).unwrap();
+    let p =
+        portcullis_audit::Pseudonymiser::new(Some(key), portcullis_audit::FieldModes::default());
     let mut hash = prev;
     let mut text = Vec::new();
     for (i, (customer, time, kind)) in records.iter().enumerate() {
+        let customer = p.hash(FieldKind::CustomerId, customer).unwrap();
         let rec = json!({"kind": kind, "decision_id": format!("d-{}-{i}", name.seq),
                          "time": chain::record_time(*time), "action": "maintain_account",
                          "customer": {"id": customer}});
@@ -2495,6 +2501,11 @@ async fn retention_by_account_keeps_what_an_active_account_or_a_hold_needs_and_d
     let moved = tempfile::tempdir().unwrap();
     let dir = moved.path().join("records");
     std::fs::create_dir(&dir).unwrap();
+    std::fs::copy(
+        tmp.path().join("records.key"),
+        moved.path().join("records.key"),
+    )
+    .unwrap();
     let h = account_file(&dir, &f1, GENESIS, &[("cust-A", old, "decision")]);
     let h = account_file(&dir, &f2, h, &[("cust-C", old + day, "decision")]);
     let h = account_file(&dir, &f3, h, &[("cust-D", old + 2 * day, "decision")]);
@@ -2599,10 +2610,17 @@ async fn closing_an_account_is_recorded_under_the_id_its_decisions_have() {
     let (status, body) = closed("/v1/accounts/x/closed", r#"{"why":"?"}"#, Some("t0k")).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["error"]["code"], "unknown_field");
-    let long = "x".repeat(300);
-    let (status, body) = closed(&format!("/v1/accounts/{long}/closed"), "", Some("t0k")).await;
+    let (status, body) = closed("/v1/accounts/%20/closed", "", Some("t0k")).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["error"]["field"], "id");
+    let (status, body) = closed("/v1/accounts/a%FFb/closed", "", Some("t0k")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"]["field"], "id");
+    let (status, _) = closed("/v1/accounts/x/closed", r#"["an array"]"#, Some("t0k")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, body) = closed("/v1/accounts/x/closed?force=true", "", Some("t0k")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"]["code"], "unknown_field");
     state
         .recorder
         .as_ref()

@@ -219,6 +219,11 @@ pub enum ExportError {
     #[error("{0}")]
     Selection(String),
     #[error(
+        "no record to export: {} selected under a signed root of {} line(s) read ({} after the last checkpoint, {} unprovable); no file written",
+        .0.records, .0.lines, .0.unanchored, .0.unprovable
+    )]
+    Nothing(ExportStats),
+    #[error(
         "{at}: {message}: the records cannot be proven as they are (run `portcullis records verify`)"
     )]
     Broken { at: String, message: String },
@@ -259,6 +264,13 @@ pub fn export(
         ));
     }
     let filter = selection.filter().map_err(ExportError::Selection)?;
+    if let (Some(from), Some(to)) = (filter.from, filter.to)
+        && from > to
+    {
+        return Err(ExportError::Selection(
+            "--from is after --to: the period selects nothing".into(),
+        ));
+    }
     let write_error = |cause| ExportError::Write {
         path: out.to_owned(),
         cause,
@@ -323,6 +335,9 @@ pub fn export(
             })
         })
         .collect::<Result<Vec<_>, ExportError>>()?;
+    if contents.records == 0 {
+        return Err(ExportError::Nothing(stats));
+    }
     let header = Header::new(selection.clone(), key_entries, &contents);
     let mut file = tempfile::NamedTempFile::new_in(parent).map_err(write_error)?;
     {
@@ -708,6 +723,12 @@ pub fn check_reader(mut input: impl BufRead, trusted: &[PublicKey]) -> Result<Ch
     }
     if current.as_ref().is_some_and(|c| c.last_index.is_none()) {
         return Err(invalid(line_no, "a checkpoint without records".into()));
+    }
+    if contents.records == 0 {
+        return Err(invalid(
+            line_no,
+            "an export without records proves nothing".into(),
+        ));
     }
     let unused: Vec<&str> = header
         .public_keys

@@ -55,8 +55,15 @@ impl Filter {
     }
 
     pub fn matches(&self, rec: &Value) -> bool {
-        if rec.get("kind").and_then(Value::as_str) != Some("decision") {
-            return false;
+        match rec.get("kind").and_then(Value::as_str) {
+            Some("decision") => {}
+            // A customer's closure is part of their records (not of a
+            // measure's or an outcome's).
+            Some("account_closed")
+                if !self.customer_ids.is_empty()
+                    && self.measure.is_none()
+                    && self.decision.is_none() => {}
+            _ => return false,
         }
         if !self.customer_ids.is_empty() {
             let id = rec.pointer("/customer/id").and_then(Value::as_str);

@@ -65,6 +65,11 @@ impl Policy {
             path: path.to_owned(),
             message,
         };
+        if !text.trim_start().starts_with('{') {
+            return Err(invalid(
+                "not a JSON object (expected {\"keep_days_after_last_activity\": 730, \"keep_days_without_account\": 730})".into(),
+            ));
+        }
         let policy: Self = serde_json::from_str(&text).map_err(|e| {
             invalid(format!(
                 "{e} (expected {{\"keep_days_after_last_activity\": 730, \"keep_days_without_account\": 730}})"
@@ -117,16 +122,25 @@ pub struct HoldEvent {
     pub reason: String,
 }
 
-/// Appends a hold or release to `dir`'s holds file (synced).
+/// Appends a hold or release to `dir`'s holds file (synced), under a lock.
+/// A holds file that cannot be read is left as it is and is an error: a
+/// line added to it would count for nothing.
 pub fn append_hold(dir: &Path, event: &HoldEvent) -> std::io::Result<()> {
     let path = dir.join(HOLDS_FILE);
     let mut options = std::fs::OpenOptions::new();
-    options.append(true).create(true);
+    options.read(true).append(true).create(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o640);
     let mut file = options.open(&path)?;
     file.lock()?;
-    let mut line = serde_json::to_vec(event).map_err(std::io::Error::other)?;
+    holds(dir)?;
+    let mut line = Vec::new();
+    // A line torn by a crash is ended first, so that this one stays whole.
+    let text = std::fs::read(&path)?;
+    if text.last().is_some_and(|b| *b != b'\n') {
+        line.push(b'\n');
+    }
+    serde_json::to_writer(&mut line, event).map_err(std::io::Error::other)?;
     line.push(b'\n');
     file.write_all(&line)?;
     file.sync_data()
@@ -142,7 +156,12 @@ pub fn holds(dir: &Path) -> std::io::Result<HashSet<String>> {
         Err(e) => return Err(e),
     };
     let mut held = HashSet::new();
-    for (i, line) in text
+    // A last line without its newline was torn by a crash while appending:
+    // it was never written.
+    let complete = text
+        .rfind('\n')
+        .map_or("", |end| text.get(..end).unwrap_or_default());
+    for (i, line) in complete
         .lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())

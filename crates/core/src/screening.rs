@@ -928,7 +928,7 @@ impl ScreeningIndex {
                     group.near.push(list);
                 }
             }
-            if (7..=MAX_TYPO_TOKEN).contains(&token.len())
+            if (5..=MAX_TYPO_TOKEN).contains(&token.len())
                 && self.typos.get(token).is_none()
                 && token.is_ascii()
             {

@@ -146,14 +146,15 @@ pub(super) struct AccountClosed {
     pub closed_at: String,
 }
 
-/// Longest customer id and reason accepted.
-const MAX_ID: usize = 256;
+/// Longest customer id (in bytes) and reason (in characters) accepted.
+const MAX_ID: usize = 8192;
 const MAX_REASON: usize = 1024;
 
 /// `POST /v1/accounts/{id}/closed`: records that an account was closed (an
 /// `account_closed` record in the decision records, written like a
 /// decision's). Retention by account keeps the account's records for the
-/// keep period after it.
+/// keep period after it. The id is any the decision requests accept
+/// (non-empty once trimmed).
 #[utoipa::path(
     post,
     path = "/v1/accounts/{id}/closed",
@@ -163,49 +164,56 @@ const MAX_REASON: usize = 1024;
     security(("admin_token" = [])),
     responses(
         (status = 200, description = "Recorded", body = AccountClosed),
-        (status = 400, description = "`invalid_value`, `invalid_json` or `unknown_field`", body = ErrorBody),
+        (status = 400, description = "`invalid_value` (`field`: `id`, `reason`), or a body that is not a JSON object as `POST /v1/decide` refuses one (`malformed_json`, `invalid_type`, `unknown_field`…)", body = ErrorBody),
         (status = 401, description = "`unauthorized`: missing or wrong bearer token", body = ErrorBody),
         (status = 403, description = "`admin_disabled`: no `--admin-token`", body = ErrorBody),
         (status = 409, description = "`records_off` (`--records off`) or `customer_id_dropped` (`--records-identity drop`): nothing could record the closure", body = ErrorBody),
+        (status = 413, description = "`payload_too_large`", body = ErrorBody),
         (status = 503, description = "`records_unavailable`: the record cannot be written now", body = ErrorBody),
     ),
 )]
 pub(super) async fn account_closed(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    axum::extract::Path(id): axum::extract::Path<String>,
-    body: axum::body::Bytes,
+    _admin: Admin,
+    uri: axum::http::Uri,
+    path: Result<axum::extract::Path<String>, axum::extract::rejection::PathRejection>,
+    body: super::extract::RequestBody,
 ) -> Result<Response, ApiError> {
-    authorize_admin(&state, &headers)?;
-    let bad = |message: String| {
-        ApiError::new(StatusCode::BAD_REQUEST, "invalid_value", message).with_field("id")
+    let bad = |field: &str, message: String| {
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_value", message).with_field(field)
     };
-    if id.trim().is_empty() || id.len() > MAX_ID || id.chars().any(char::is_control) {
-        return Err(bad(format!(
-            "a customer id is 1 to {MAX_ID} bytes without control characters"
-        )));
+    if uri.query().is_some_and(|q| !q.is_empty()) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "unknown_field",
+            "this endpoint takes no query parameters",
+        ));
+    }
+    let axum::extract::Path(id) = path.map_err(|e| bad("id", format!("not a customer id: {e}")))?;
+    if id.trim().is_empty() || id.len() > MAX_ID {
+        return Err(bad(
+            "id",
+            format!("a customer id is not empty and at most {MAX_ID} bytes"),
+        ));
     }
     let body: ClosureBody = if body.iter().all(u8::is_ascii_whitespace) {
         ClosureBody::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|e| {
-            let code = if e.to_string().contains("unknown field") {
-                "unknown_field"
-            } else {
-                "invalid_json"
-            };
-            ApiError::new(StatusCode::BAD_REQUEST, code, e.to_string())
-        })?
-    };
-    if let Some(r) = &body.reason
-        && (r.chars().count() > MAX_REASON)
-    {
+    } else if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
-            "invalid_value",
+            "invalid_type",
+            "the body must be a JSON object: {\"reason\": \"…\"}",
+        ));
+    } else {
+        portcullis_core::request::decode(&body).map_err(ApiError::from)?
+    };
+    if let Some(r) = &body.reason
+        && r.chars().count() > MAX_REASON
+    {
+        return Err(bad(
+            "reason",
             format!("a reason is at most {MAX_REASON} characters"),
-        )
-        .with_field("reason"));
+        ));
     }
     let Some(recorder) = state.recorder.as_ref() else {
         return Err(ApiError::new(
