@@ -2638,6 +2638,44 @@ async fn closing_an_account_is_recorded_under_the_id_its_decisions_have() {
     assert_eq!(answer["customer_id"], decision["customer"]["id"]);
     assert_eq!(closure[0]["reason"], "customer request");
     assert!(!all_text(&dir).contains("cust-zebulon-1"));
+    // The closure is one of the customer's records, for query and export.
+    let d = dir.to_str().unwrap();
+    let (code, out, err) = run(
+        &["records", "query", d, "--customer-id", "cust-zebulon-1"],
+        root(),
+    );
+    assert_eq!(code, 0, "{err}");
+    let kinds: Vec<String> = out
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["kind"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(kinds, ["decision", "account_closed"]);
+    // Nothing under a signed root (no checkpoints here): no file, a reason.
+    let keys = tempfile::tempdir().unwrap();
+    let (_, public) = keygen(keys.path(), "k");
+    let out_file = keys.path().join("x.jsonl");
+    let (code, _, err) = export_records(
+        d,
+        &[
+            "--customer-id",
+            "cust-zebulon-1",
+            "--trust-key",
+            public.to_str().unwrap(),
+            "--out",
+            out_file.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("no record to export") && err.contains("2 after the last checkpoint"),
+        "{err}"
+    );
+    assert!(!out_file.exists());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
