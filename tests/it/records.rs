@@ -2444,42 +2444,55 @@ async fn retain_by_account(dir: &Path) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn retention_by_account_keeps_what_an_active_account_or_a_hold_needs_and_deletes_the_rest() {
+/// `records hold|release DIR --customer-id ID --reason REASON`, which must succeed.
+fn holding(dir: &Path, action: &str, id: &str, reason: &str) {
+    let d = dir.to_str().unwrap();
+    let args = [
+        "records",
+        action,
+        d,
+        "--customer-id",
+        id,
+        "--reason",
+        reason,
+    ];
+    let (code, out, err) = run(&args, root());
+    assert_eq!(code, 0, "{out}{err}");
+}
+
+/// Four files in `dir`: A's decision (2020), C's (2020), D's (2020), then
+/// A's closure `closed` ago.
+fn four_accounts(dir: &Path, closed: Duration) -> [FileName; 4] {
     let day = Duration::from_secs(86_400);
     let now = std::time::SystemTime::now();
     let old = humantime::parse_rfc3339("2020-01-01T10:00:00Z").unwrap();
+    let files = [
+        FileName::new("20200101T000000Z", 1),
+        FileName::new("20200201T000000Z", 2),
+        FileName::new("20200301T000000Z", 3),
+        FileName::new(&chain::stamp(now - 50 * day), 4),
+    ];
+    let h = account_file(dir, &files[0], GENESIS, &[("cust-A", old, "decision")]);
+    let h = account_file(dir, &files[1], h, &[("cust-C", old + day, "decision")]);
+    let h = account_file(dir, &files[2], h, &[("cust-D", old + 2 * day, "decision")]);
+    account_file(
+        dir,
+        &files[3],
+        h,
+        &[("cust-A", now - closed, "account_closed")],
+    );
+    files
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_by_account_keeps_what_an_active_account_or_a_hold_needs_and_deletes_the_rest() {
+    let day = Duration::from_secs(86_400);
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("records");
     std::fs::create_dir(&dir).unwrap();
-    let f1 = FileName::new("20200101T000000Z", 1);
-    let f2 = FileName::new("20200201T000000Z", 2);
-    let f3 = FileName::new("20200301T000000Z", 3);
-    let f4 = FileName::new(&chain::stamp(now - 50 * day), 4);
     // A: decisions in 2020, closed 10 days ago. C: 2020 only. D: 2020 only.
-    let h = account_file(&dir, &f1, GENESIS, &[("cust-A", old, "decision")]);
-    let h = account_file(&dir, &f2, h, &[("cust-C", old + day, "decision")]);
-    let h = account_file(&dir, &f3, h, &[("cust-D", old + 2 * day, "decision")]);
-    account_file(
-        &dir,
-        &f4,
-        h,
-        &[("cust-A", now - 10 * day, "account_closed")],
-    );
-    let d = dir.to_str().unwrap();
-    let (code, out, err) = run(
-        &[
-            "records",
-            "hold",
-            d,
-            "--customer-id",
-            "cust-C",
-            "--reason",
-            "case 2026-17",
-        ],
-        root(),
-    );
-    assert_eq!(code, 0, "{out}{err}");
+    let [f1, f2, f3, f4] = four_accounts(&dir, 10 * day);
+    holding(&dir, "hold", "cust-C", "case 2026-17");
 
     // A closed 10 days ago: within its keep period, so its oldest file stays,
     // and every file after it.
@@ -2506,15 +2519,7 @@ async fn retention_by_account_keeps_what_an_active_account_or_a_hold_needs_and_d
         moved.path().join("records.key"),
     )
     .unwrap();
-    let h = account_file(&dir, &f1, GENESIS, &[("cust-A", old, "decision")]);
-    let h = account_file(&dir, &f2, h, &[("cust-C", old + day, "decision")]);
-    let h = account_file(&dir, &f3, h, &[("cust-D", old + 2 * day, "decision")]);
-    account_file(
-        &dir,
-        &f4,
-        h,
-        &[("cust-A", now - 40 * day, "account_closed")],
-    );
+    four_accounts(&dir, 40 * day);
     std::fs::copy(
         tmp.path()
             .join("records")
@@ -2539,19 +2544,7 @@ async fn retention_by_account_keeps_what_an_active_account_or_a_hold_needs_and_d
 
     // The hold released: C's file, D's and A's closure all go.
     let d = dir.to_str().unwrap();
-    let (code, _, err) = run(
-        &[
-            "records",
-            "release",
-            d,
-            "--customer-id",
-            "cust-C",
-            "--reason",
-            "case closed",
-        ],
-        root(),
-    );
-    assert_eq!(code, 0, "{err}");
+    holding(&dir, "release", "cust-C", "case closed");
     let left = retain_by_account(&dir).await;
     assert!(
         !left
@@ -2690,22 +2683,7 @@ async fn retention_by_account_runs_beside_a_live_writer_and_deletes_once_a_hold_
     let h = account_file(&dir, &f1, GENESIS, &[("cust-B", old, "decision")]);
     account_file(&dir, &f2, h, &[("cust-E", old + day, "decision")]);
     let d = dir.to_str().unwrap();
-    let hold = |action: &str| {
-        let (code, _, err) = run(
-            &[
-                "records",
-                action,
-                d,
-                "--customer-id",
-                "cust-B",
-                "--reason",
-                "case 9",
-            ],
-            root(),
-        );
-        assert_eq!(code, 0, "{err}");
-    };
-    hold("hold");
+    holding(&dir, "hold", "cust-B", "case 9");
     let policy = tmp.path().join("retention.json");
     std::fs::write(&policy, r#"{"keep_days_after_last_activity": 30}"#).unwrap();
     let mut c = config(&dir);
@@ -2720,7 +2698,7 @@ async fn retention_by_account_runs_beside_a_live_writer_and_deletes_once_a_hold_
     decide(&router, &person(1)).await;
     assert!(dir.join(&f1.name).exists(), "deleted while on hold");
 
-    hold("release");
+    holding(&dir, "release", "cust-B", "case 9");
     recorder.run_retention_now().await;
     decide(&router, &person(2)).await;
     poll("the released files deleted", async || {
