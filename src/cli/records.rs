@@ -94,6 +94,15 @@ pub struct ReportArgs {
     format: super::args::Format,
 }
 
+/// `--key-file`: the key that hashed the records' customer ids.
+#[derive(Debug, Args)]
+pub struct KeyFileArg {
+    /// The key that hashed the records. Default: the key file beside each
+    /// directory (`DIR.key`).
+    #[arg(long, env = "PORTCULLIS_RECORDS_KEY_FILE")]
+    key_file: Option<PathBuf>,
+}
+
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("select").required(true).multiple(true).args(["customer_id", "measure", "from", "to"])))]
 pub struct ExportArgs {
@@ -103,10 +112,8 @@ pub struct ExportArgs {
     /// The records of this customer (hashed with the key, or in clear).
     #[arg(long)]
     customer_id: Option<String>,
-    /// The key that hashed the records. Default: the key file beside each
-    /// directory (`DIR.key`).
-    #[arg(long, env = "PORTCULLIS_RECORDS_KEY_FILE")]
-    key_file: Option<PathBuf>,
+    #[command(flatten)]
+    key: KeyFileArg,
     /// Decisions with this measure among their reasons, conditions or obligations.
     #[arg(long)]
     measure: Option<String>,
@@ -136,10 +143,8 @@ pub struct HoldArgs {
     /// Why (a case, an order): kept with the hold.
     #[arg(long, required = true)]
     reason: String,
-    /// The key that hashed the records. Default: the key file beside each
-    /// directory (`DIR.key`).
-    #[arg(long, env = "PORTCULLIS_RECORDS_KEY_FILE")]
-    key_file: Option<PathBuf>,
+    #[command(flatten)]
+    key: KeyFileArg,
 }
 
 #[derive(Debug, Args)]
@@ -150,10 +155,8 @@ pub struct QueryArgs {
     /// Records of this customer (hashed with the key, or in clear).
     #[arg(long)]
     customer_id: Option<String>,
-    /// The key that hashed the records. Default: the key file beside each
-    /// directory (`DIR.key`).
-    #[arg(long, env = "PORTCULLIS_RECORDS_KEY_FILE")]
-    key_file: Option<PathBuf>,
+    #[command(flatten)]
+    key: KeyFileArg,
     /// Records at or after this time (RFC 3339, e.g. `2026-01-31T00:00:00Z`).
     #[arg(long, value_parser = rfc3339)]
     from: Option<SystemTime>,
@@ -426,7 +429,7 @@ fn query_records(args: QueryArgs) -> anyhow::Result<u8> {
     let mut out = std::io::BufWriter::new(stdout.lock());
     for dir in &args.dirs {
         if let Some(id) = &args.customer_id {
-            filter.customer_ids = customer_ids(id.clone(), dir, args.key_file.clone())?;
+            filter.customer_ids = customer_ids(id.clone(), dir, args.key.key_file.clone())?;
         }
         let stats = query(dir, &filter, &mut out)?;
         if stats.unreadable > 0 {
@@ -456,7 +459,7 @@ fn hold(args: HoldArgs, action: &str) -> anyhow::Result<u8> {
         let event = portcullis_audit::retention::HoldEvent {
             time: portcullis_audit::chain::record_time(SystemTime::now()),
             action: action.to_owned(),
-            customer_ids: hold_ids(&args.customer_id, dir, args.key_file.clone())?,
+            customer_ids: hold_ids(&args.customer_id, dir, args.key.key_file.clone())?,
             reason: args.reason.clone(),
         };
         portcullis_audit::retention::append_hold(dir, &event).with_context(|| {
@@ -496,7 +499,7 @@ fn export(args: ExportArgs) -> anyhow::Result<u8> {
     let mut ids = Vec::new();
     if let Some(id) = &args.customer_id {
         for dir in &args.dirs {
-            for h in customer_ids(id.clone(), dir, args.key_file.clone())? {
+            for h in customer_ids(id.clone(), dir, args.key.key_file.clone())? {
                 if !ids.contains(&h) {
                     ids.push(h);
                 }
