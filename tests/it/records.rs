@@ -2762,3 +2762,36 @@ async fn a_compact_profile_trims_the_customer_of_one_action_and_says_so() {
     assert_eq!(code, 2);
     assert!(err.contains("not a record profile"), "{err}");
 }
+
+#[test]
+fn verify_checks_each_checkpoints_merkle_root_against_the_records_it_covers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let name = FileName::new("20260101T000000Z", 1);
+    let path = tmp.path().join(&name.name);
+    std::fs::write(&path, b"").unwrap();
+    let mut hashes = Vec::new();
+    let mut prev = GENESIS;
+    for n in 0..3 {
+        prev = append_record(
+            &path,
+            prev,
+            &json!({"kind": "decision", "n": n, "time": "2026-01-01T00:00:00.000Z"}),
+        );
+        hashes.push(prev);
+    }
+    let checkpoint = |root: &chain::Hash| {
+        json!({"kind": "checkpoint", "time": "2026-01-01T00:00:01.000Z", "records": 3,
+               "since": chain::to_hex(&GENESIS), "root": chain::to_hex(root),
+               "key_id": "k", "signature": "s"})
+    };
+    let mut frontier = portcullis_audit::merkle::Frontier::new();
+    hashes.iter().for_each(|h| frontier.push(h));
+    let good = tmp.path().join("good");
+    std::fs::create_dir(&good).unwrap();
+    std::fs::copy(&path, good.join(&name.name)).unwrap();
+    append_record(&good.join(&name.name), prev, &checkpoint(&frontier.root()));
+    assert!(verify_dir(&good).unwrap().is_ok());
+    // The same records under a root that is not theirs.
+    append_record(&path, prev, &checkpoint(&[7; 32]));
+    broken_with(&verify_dir(tmp.path()).unwrap(), "Merkle root");
+}

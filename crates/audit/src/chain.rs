@@ -457,11 +457,33 @@ pub fn strangers(dir: &Path) -> std::io::Result<Vec<String>> {
     Ok(out)
 }
 
+/// Whether a sealed line is a checkpoint (a cheap look for its kind first,
+/// then its hash checked).
+pub fn is_checkpoint(line: &[u8]) -> bool {
+    memchr::memmem::find(line, br#""kind":"checkpoint""#).is_some()
+        && open(line).is_ok_and(|r| r.kind() == "checkpoint")
+}
+
+/// Opens a record file, or its compressed copy if it was compressed (and
+/// removed) since it was listed; whether what was opened is compressed.
+fn open_either(path: &Path) -> std::io::Result<(std::fs::File, bool)> {
+    let compressed = path.extension().is_some_and(|e| e == "zst");
+    match std::fs::File::open(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !compressed => {
+            let mut zst = path.as_os_str().to_owned();
+            zst.push(".zst");
+            Ok((std::fs::File::open(Path::new(&zst)).map_err(|_| e)?, true))
+        }
+        other => Ok((other?, compressed)),
+    }
+}
+
 /// The lines of a record file, decompressed if it is compressed. A file
 /// compressed (and removed) since it was listed is read from its copy.
 pub fn read_file(path: &Path) -> std::io::Result<Vec<u8>> {
-    if path.extension().is_some_and(|e| e == "zst") {
-        let file = std::fs::File::open(path)?;
+    use std::io::Read as _;
+    let (mut file, compressed) = open_either(path)?;
+    if compressed {
         return zstd::stream::decode_all(std::io::BufReader::new(file)).map_err(|e| {
             std::io::Error::new(
                 std::io::ErrorKind::InvalidData,
@@ -469,33 +491,14 @@ pub fn read_file(path: &Path) -> std::io::Result<Vec<u8>> {
             )
         });
     }
-    match std::fs::read(path) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let mut zst = path.as_os_str().to_owned();
-            zst.push(".zst");
-            let zst = std::path::PathBuf::from(zst);
-            if zst.exists() {
-                read_file(&zst)
-            } else {
-                Err(e)
-            }
-        }
-        other => other,
-    }
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)?;
+    Ok(bytes)
 }
 
 /// A reader of a record file's lines (decompressing), for reading its start.
 pub fn open_file(path: &Path) -> std::io::Result<Box<dyn std::io::BufRead>> {
-    let open = |p: &Path| std::fs::File::open(p);
-    let (file, compressed) = match open(path) {
-        Ok(f) => (f, path.extension().is_some_and(|e| e == "zst")),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let mut zst = path.as_os_str().to_owned();
-            zst.push(".zst");
-            (open(Path::new(&zst)).map_err(|_| e)?, true)
-        }
-        Err(e) => return Err(e),
-    };
+    let (file, compressed) = open_either(path)?;
     if compressed {
         Ok(Box::new(std::io::BufReader::new(
             zstd::stream::read::Decoder::new(file)?,

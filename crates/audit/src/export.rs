@@ -417,7 +417,7 @@ impl<W: Write> Walk<'_, W> {
                     first = false;
                     since = chain::open(line).ok().map(|r| r.prev);
                 }
-                if is_checkpoint(line) {
+                if chain::is_checkpoint(line) {
                     if !pending.is_empty() {
                         self.prove(&at(), line, since, &hashes, &pending)?;
                     }
@@ -517,12 +517,6 @@ impl<W: Write> Walk<'_, W> {
         serde_json::to_writer(&mut *self.out, entry).map_err(|e| write(e.into()))?;
         self.out.write_all(b"\n").map_err(write)
     }
-}
-
-/// Whether a sealed line is a checkpoint.
-fn is_checkpoint(line: &[u8]) -> bool {
-    memmem::find(line, br#""kind":"checkpoint""#).is_some()
-        && chain::open(line).is_ok_and(|r| r.kind() == "checkpoint")
 }
 
 /// What a checked export holds.

@@ -525,7 +525,7 @@ fn resume_interval(
             let Some(h) = chain::stated_hash(line) else {
                 continue;
             };
-            if is_checkpoint(line) {
+            if chain::is_checkpoint(line) {
                 since = Some(h);
                 hashes.clear();
             } else {
@@ -542,13 +542,6 @@ fn resume_interval(
         }
     }
     Ok((head, merkle::Frontier::new()))
-}
-
-/// Whether a sealed line is a checkpoint (its hash checked).
-fn is_checkpoint(line: &[u8]) -> bool {
-    const KIND: &[u8] = b"\"kind\":\"checkpoint\"";
-    memchr::memmem::find(line, KIND).is_some()
-        && chain::open(line).is_ok_and(|r| r.kind() == "checkpoint")
 }
 
 // The writer thread: its loop drains the queue into groups and writes them,
