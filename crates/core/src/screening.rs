@@ -714,7 +714,10 @@ impl ScreeningIndex {
     /// could reach the report floor once qualifiers are added, in retrieval order.
     fn hits(&self, name: &str) -> Vec<Hit> {
         let mut query = NormalName::new(name);
-        query.unglue(|t| self.typos.get(t).is_some());
+        query.unglue(
+            |t| self.typos.get(t).is_some(),
+            |t| !self.typos.neighbours(t).is_empty(),
+        );
         let mut hits: Vec<Hit> = self
             .exact_names(&query.exact)
             .map(|(entry, name)| Hit {
@@ -834,7 +837,13 @@ impl ScreeningIndex {
                     // stands in for it: another script), too long to walk.
                     g.key.filter(|l| l.len() > SHORT_POSTING)
                 } else {
-                    None
+                    // A spelling one typing error away too common to walk
+                    // (`Mcuhammad`: `muhammad`), beside rare ones.
+                    g.typo
+                        .iter()
+                        .copied()
+                        .filter(|l| l.len() > SHORT_POSTING)
+                        .min_by_key(|l| l.len())
                 }
             })
             .collect();
@@ -873,9 +882,21 @@ impl ScreeningIndex {
                 usize::from(n.tokens).abs_diff(query.tokens.len())
             })
         };
+        // A name reached through one rare token of its own only (`Drago
+        // Spasojevic`: `SPASOJEVIC, Dragon`, whose `Dragon` the list spells
+        // otherwise) is scored when nothing better fills the places.
+        let rare: Vec<&[u32]> = groups
+            .iter()
+            .filter_map(|g| {
+                g.spelt
+                    .filter(|l| l.len() <= RARE_POSTING)
+                    .or(g.own.filter(|l| l.len() <= RARE_POSTING))
+            })
+            .collect();
+        let rarely_reached = |at: &u32| rare.iter().any(|l| l.binary_search(at).is_ok());
         let mut ranked: Vec<(u32, usize, u32)> = found
             .into_iter()
-            .filter(|(_, r)| r.rank() >= 3 || single)
+            .filter(|(at, r)| r.rank() >= 3 || single || (r.exact != 0 && rarely_reached(at)))
             .map(|(at, r)| (r.rank(), length_gap(at), at))
             .collect();
         ranked.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
@@ -893,6 +914,8 @@ impl ScreeningIndex {
                 own,
                 key: own,
                 near: Vec::new(),
+                typo: Vec::new(),
+                spelt: None,
                 runs: Vec::new(),
             };
             let alt = query.alt_keys.iter().filter(|(p, _)| *p == i);
@@ -954,6 +977,8 @@ impl ScreeningIndex {
             own: whole,
             key: whole,
             near: Vec::new(),
+            typo: Vec::new(),
+            spelt: None,
             runs: Vec::new(),
         });
         groups
@@ -967,6 +992,7 @@ impl ScreeningIndex {
     fn spelling_lists<'a>(&'a self, token: &str, group: &mut Group<'a>) {
         let spelt = self.typos.get(token).and_then(|id| self.spelling(id));
         if let Some(spelt) = spelt {
+            group.spelt = group.spelt.or(Some(spelt));
             match group.own {
                 Some(key_list)
                     if key_list.len() > SHORT_POSTING && spelt.len() < key_list.len() =>
@@ -1000,7 +1026,7 @@ impl ScreeningIndex {
                     continue;
                 }
             }
-            group.near.push(list);
+            group.typo.push(list);
         }
     }
 
@@ -1170,8 +1196,13 @@ struct Group<'a> {
     own: Option<&'a [u32]>,
     /// The list of the token's own key.
     key: Option<&'a [u32]>,
-    /// Lists of keys near it (one edit, another reading, a split).
+    /// Lists of keys near it (another reading, a split).
     near: Vec<&'a [u32]>,
+    /// Lists of the list's spellings one typing error from it: as telling
+    /// as its own key (`Xando` / `Bando`).
+    typo: Vec<&'a [u32]>,
+    /// The names spelling the token as it is written, when the list does.
+    spelt: Option<&'a [u32]>,
     /// Names holding both halves of the token, when it is two names run together.
     runs: Vec<Vec<u32>>,
 }
@@ -1182,6 +1213,7 @@ impl<'a> Group<'a> {
         self.own
             .map(|l| (true, l))
             .into_iter()
+            .chain(self.typo.iter().map(|l| (true, *l)))
             .chain(self.near.iter().map(|l| (false, *l)))
             .chain(self.runs.iter().map(|l| (false, l.as_slice())))
     }
@@ -1515,6 +1547,32 @@ mod tests {
     fn best(idx: &ScreeningIndex, customer: &str) -> (u8, Option<String>) {
         let s = idx.screen_uncached(&request(customer, ""), 90);
         (s.score, s.matches.first().map(|m| m.designation.clone()))
+    }
+
+    #[test]
+    fn a_typo_that_spells_another_listed_name_still_reaches_the_name() {
+        // `Drago` and `Hun` are names of the list in their own right, so the
+        // mistyped token brings no typo neighbours of its own: the rare
+        // token beside it must bring the name.
+        let idx = index(
+            r#"{"id":"R-1","kind":"individual","names":["SPASOJEVIC, Dragon"]}
+{"id":"R-2","kind":"individual","names":["DRAGO, Petar"]}
+{"id":"R-3","kind":"individual","names":["ALTUN, Ali Riza"]}
+{"id":"R-4","kind":"individual","names":["HUN, Sen"]}"#,
+        );
+        for (typed, id) in [
+            (r#"{"id":"c","name":"Drago Spasojevic"}"#, "R-1"),
+            // Not `al` + `hun`: one letter from `Altun`.
+            (r#"{"id":"c","name":"Ali Riza Alhun"}"#, "R-3"),
+        ] {
+            let (score, found) = best(&idx, typed);
+            assert!(score >= 90, "{typed}: {score}");
+            assert_eq!(found.as_deref(), Some(id), "{typed}");
+        }
+        // The rare token alone, beside a name the list does not hold, is
+        // scored and stays low.
+        let (score, _) = best(&idx, r#"{"id":"c","name":"Jovana Spasojevic"}"#);
+        assert!(score < 90, "{score}");
     }
 
     #[test]
