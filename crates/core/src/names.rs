@@ -313,11 +313,20 @@ fn push_arabic_letters(out: &mut Vec<Tok>, letters: &[char]) {
     let text: String = tokenize(&rest.iter().collect::<String>()).concat();
     if !text.is_empty() {
         let reading = scripts::arabic_reading(rest);
+        let mut others = reading.others;
+        if article {
+            // `ال` may also be a foreign name's own first letters, written
+            // as heard (`الينا`, *Eliana*; `الكسندر`, *Alexander*).
+            let whole = scripts::arabic_reading(letters).key;
+            if !others.contains(&whole) {
+                others.push(whole);
+            }
+        }
         out.push(Tok {
             key: Some(reading.key),
             marks: Some(reading.marks),
             articled: article,
-            other_keys: reading.others,
+            other_keys: others,
             ..Tok::arabic(text)
         });
     }
@@ -432,10 +441,8 @@ impl NormalName {
 
     /// Splits a particle written onto a Latin token (`Alhalabi`,
     /// `Salihal`, `Abuyahya`) when the token is not one `known` knows and
-    /// what is left of it is: `al` + `halabi`. A token one typing error
-    /// from one the list spells (`near_known`) is left whole: `Alhun` is
-    /// `Altun` mistyped, not `al` + `hun`.
-    pub fn unglue(&mut self, known: impl Fn(&str) -> bool, near_known: impl Fn(&str) -> bool) {
+    /// what is left of it is: `al` + `halabi`.
+    pub fn unglue(&mut self, known: impl Fn(&str) -> bool) {
         const BEFORE: [&str; 6] = ["abu", "bin", "ibn", "al", "el", "ul"];
         const AFTER: [&str; 2] = ["al", "el"];
         for i in 0..self.tokens.len() {
@@ -443,7 +450,7 @@ impl NormalName {
             else {
                 continue;
             };
-            if token.len() < 5 || known(token) || near_known(token) {
+            if token.len() < 5 || known(token) {
                 continue;
             }
             let before = BEFORE.iter().find_map(|p| {
@@ -2104,6 +2111,15 @@ mod tests {
                 NameKind::Organization
             ) >= 90
         );
+    }
+
+    #[test]
+    fn an_initial_al_is_read_as_the_article_or_as_the_names_own_letters() {
+        let p = NameKind::Person;
+        // A foreign name written as heard.
+        assert!(score("الينا منوز مجي", "MUNOZ MEJIA, Eliana", p) >= 90);
+        // The article, as before.
+        assert!(score("صدام حسين التكريتي", "Saddam Hussein al-Tikriti", p) >= 90);
     }
 
     #[test]

@@ -232,7 +232,7 @@ fn main() -> anyhow::Result<()> {
     );
     if a.examples {
         for (kind, t) in &v.by_kind {
-            for (name, original, s) in t.examples.iter().take(12) {
+            for (name, original, s) in t.examples.iter().take(if a.misses { 200 } else { 12 }) {
                 println!("  miss [{}] {s:3} {name} <- {original}", kind.label());
             }
         }
