@@ -82,6 +82,25 @@ impl Recording {
     }
 }
 
+/// Starts a recorder on a chain a recorder of this test has just closed.
+/// Its lock was released before the close was acknowledged, but a child
+/// process another test spawns at that moment holds a copy of the lock's
+/// descriptor until it execs: a start that finds the chain locked is tried
+/// again for a few seconds.
+fn start_recorder(c: RecordsConfig, observer: Arc<dyn portcullis_audit::Observer>) -> Recorder {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match Recorder::start(c.clone(), observer.clone()) {
+            Err(portcullis_audit::RecordsError::Writer(
+                portcullis_audit::WriterError::Locked { .. },
+            )) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            other => return other.unwrap(),
+        }
+    }
+}
+
 fn config(dir: &Path) -> RecordsConfig {
     let mut c = RecordsConfig::new(dir);
     c.writer.retain_days = None;
@@ -96,7 +115,7 @@ fn recording(configure: impl FnOnce(&mut RecordsConfig)) -> Recording {
     let mut c = config(&dir);
     configure(&mut c);
     let metrics = Metrics::new().unwrap();
-    let recorder = Recorder::start(c, std::sync::Arc::new(metrics.records.clone())).unwrap();
+    let recorder = start_recorder(c, std::sync::Arc::new(metrics.records.clone()));
     let snap = snapshot(&shipped_policies(), &[default_geo()]);
     let state =
         Arc::new(AppState::new(snap, metrics, Limits::default(), None).with_recorder(recorder));
@@ -509,8 +528,7 @@ async fn a_torn_tail_is_sealed_by_a_recovery_record_at_the_next_start() {
     assert!(verify_dir(&r.dir).unwrap().only_torn());
 
     let metrics = Metrics::new().unwrap();
-    let again =
-        Recorder::start(config(&r.dir), std::sync::Arc::new(metrics.records.clone())).unwrap();
+    let again = start_recorder(config(&r.dir), std::sync::Arc::new(metrics.records.clone()));
     again.close(Duration::from_secs(10)).await;
     let report = verify_dir(&r.dir).unwrap();
     assert!(report.is_ok(), "{:?}", report.problems);
@@ -615,7 +633,7 @@ async fn retention_deletes_whole_expired_files_and_verify_accounts_for_them() {
     let metrics = Metrics::new().unwrap();
     let mut c = config(&dir);
     c.writer.retain_days = Some(30);
-    let recorder = Recorder::start(c, std::sync::Arc::new(metrics.records.clone())).unwrap();
+    let recorder = start_recorder(c, std::sync::Arc::new(metrics.records.clone()));
     recorder.close(Duration::from_secs(10)).await;
     let names: Vec<String> = chain::list(&dir)
         .unwrap()
@@ -1002,7 +1020,7 @@ fn recording_in(tmp: tempfile::TempDir, configure: impl FnOnce(&mut RecordsConfi
     let mut c = config(&dir);
     configure(&mut c);
     let metrics = Metrics::new().unwrap();
-    let recorder = Recorder::start(c, std::sync::Arc::new(metrics.records.clone())).unwrap();
+    let recorder = start_recorder(c, std::sync::Arc::new(metrics.records.clone()));
     let snap = snapshot(&shipped_policies(), &[default_geo()]);
     let state =
         Arc::new(AppState::new(snap, metrics, Limits::default(), None).with_recorder(recorder));
@@ -2435,7 +2453,7 @@ async fn retain_by_account(dir: &Path) -> Vec<String> {
     .unwrap();
     let mut c = config(dir);
     c.writer.account_retention = Some(portcullis_audit::retention::Policy::load(&policy).unwrap());
-    let recorder = Recorder::start(c, Arc::new(Metrics::new().unwrap().records.clone())).unwrap();
+    let recorder = start_recorder(c, Arc::new(Metrics::new().unwrap().records.clone()));
     recorder.close(Duration::from_secs(10)).await;
     chain::list(dir)
         .unwrap()
@@ -2572,7 +2590,7 @@ async fn closing_an_account_is_recorded_under_the_id_its_decisions_have() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("records");
     let metrics = Metrics::new().unwrap();
-    let recorder = Recorder::start(config(&dir), Arc::new(metrics.records.clone())).unwrap();
+    let recorder = start_recorder(config(&dir), Arc::new(metrics.records.clone()));
     let snap = snapshot(&shipped_policies(), &[default_geo()]);
     let state = Arc::new(
         AppState::new(snap, metrics, Limits::default(), Some("t0k".into())).with_recorder(recorder),
@@ -2689,7 +2707,7 @@ async fn retention_by_account_runs_beside_a_live_writer_and_deletes_once_a_hold_
     let mut c = config(&dir);
     c.writer.account_retention = Some(portcullis_audit::retention::Policy::load(&policy).unwrap());
     let metrics = Metrics::new().unwrap();
-    let recorder = Recorder::start(c, Arc::new(metrics.records.clone())).unwrap();
+    let recorder = start_recorder(c, Arc::new(metrics.records.clone()));
     let snap = snapshot(&shipped_policies(), &[default_geo()]);
     let state =
         Arc::new(AppState::new(snap, metrics, Limits::default(), None).with_recorder(recorder));

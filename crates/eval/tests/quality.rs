@@ -23,7 +23,7 @@ fn spelling_variants_of_sdn_individuals() {
     assert!(per_name <= 450, "{per_name} bytes per designated name");
     let r = report::variants(&index, &people, 100, 2026, threshold());
     eprintln!("{}", report::variant_table(&r));
-    assert!(r.recall() >= 0.95, "recall {:.3}", r.recall());
+    assert!(r.recall() >= 0.965, "recall {:.3}", r.recall());
     assert!(r.precision() >= 0.99, "precision {:.3}", r.precision());
     // Unchanged spellings are always found.
     for kind in [
@@ -68,7 +68,7 @@ fn un_original_script_names_against_latin_only_designations() {
         .values()
         .fold((0, 0), |(h, t), x| (h + x.hits, t + x.total));
     let recall = hits as f64 / total as f64;
-    assert!(recall >= 0.80, "recall {recall:.3}");
+    assert!(recall >= 0.81, "recall {recall:.3}");
 }
 
 #[test]
