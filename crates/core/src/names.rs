@@ -1097,6 +1097,11 @@ pub fn pair_similarity(a: &NormalName, i: usize, b: &NormalName, j: usize) -> f6
         let mut equal = arabic_key == heard;
         // Another reading of the Arabic letters is a little less sure.
         for (_, other) in arabic.alt_keys.iter().filter(|(p, _)| *p == at) {
+            let other = match other.strip_prefix(scripts::HARD_G) {
+                Some(k) if scripts::writes_hard_g(latin) => k,
+                Some(_) => continue,
+                None => other.as_str(),
+            };
             sim = sim.max(scripts::skeleton_similarity(other, heard).min(0.9));
             equal |= other == heard;
         }
@@ -2120,6 +2125,17 @@ mod tests {
         assert!(score("الينا منوز مجي", "MUNOZ MEJIA, Eliana", p) >= 90);
         // The article, as before.
         assert!(score("صدام حسين التكريتي", "Saddam Hussein al-Tikriti", p) >= 90);
+    }
+
+    #[test]
+    fn foreign_sounds_written_as_heard_in_arabic_script() {
+        let p = NameKind::Person;
+        // `تش` is a `ch`, in a name and in `-vich`.
+        assert!(score("تشون هوان ري", "RI, Chun Hwan", p) >= 90);
+        assert!(score("الكسندر الكسندروفيتش", "Alexander Alexandrovich", p) >= 90);
+        // `ج` is the hard `g` of an Egyptian name, against a Latin `g` only.
+        assert!(score("جمال عبد الناصر", "Gamal Abdel Nasser", p) >= 90);
+        assert!(score("جنى آل علي", "KONY, Ali", p) < 90);
     }
 
     #[test]

@@ -923,7 +923,9 @@ impl ScreeningIndex {
                 runs: Vec::new(),
             };
             let alt = query.alt_keys.iter().filter(|(p, _)| *p == i);
-            group.near.extend(alt.filter_map(|(_, k)| self.posting(k)));
+            group.near.extend(alt.filter_map(|(_, k)| {
+                self.posting(k.strip_prefix(crate::scripts::HARD_G).unwrap_or(k))
+            }));
             let token = query.tokens.get(i).map_or("", String::as_str);
             let script = query.scripts.get(i).copied().unwrap_or_default();
             if script == Script::Latin {

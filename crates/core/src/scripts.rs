@@ -411,6 +411,18 @@ pub fn arabic_other_skeletons(word: &str) -> Vec<String> {
     arabic_reading(&arabic_letters(word)).others
 }
 
+/// Marks another skeleton of an Arabic-script word that reads its `ج` as a
+/// hard `g`: it is compared only with a Latin spelling that writes a `g`.
+pub const HARD_G: char = '!';
+
+/// Whether a Latin spelling writes a hard `g` (`Gamal`, not `Ghali`).
+pub fn writes_hard_g(latin: &str) -> bool {
+    let b = latin.as_bytes();
+    b.iter()
+        .enumerate()
+        .any(|(i, &c)| c == b'g' && b.get(i + 1) != Some(&b'h'))
+}
+
 /// [`arabic_other_skeletons`] of a word's letters, given its skeleton `base`.
 fn other_skeletons(letters: &[char], base: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
@@ -427,6 +439,40 @@ fn other_skeletons(letters: &[char], base: &str) -> Vec<String> {
             add(format!("{k}t"));
         }
         add(k);
+    }
+    // A foreign name written as heard: `تش` is the `ch` of `Chun` and of
+    // `-vich` (`الكسندروفيتش`), `ج` the hard `g` of Egyptian and foreign
+    // names (`جمال` / *Gamal*, `جونو` / *Gono*).
+    let ch = |l: &[char]| -> Vec<char> {
+        let mut v = Vec::with_capacity(l.len());
+        for (i, &c) in l.iter().enumerate() {
+            if !(c == 'ت' && l.get(i + 1) == Some(&'ش')) {
+                v.push(c);
+            }
+        }
+        v
+    };
+    let g =
+        |l: &[char]| -> Vec<char> { l.iter().map(|&c| if c == 'ج' { 'گ' } else { c }).collect() };
+    let has_ch = letters.windows(2).any(|w| w == ['ت', 'ش']);
+    let has_j = letters.contains(&'ج');
+    if has_ch {
+        add(skeleton_of(&ch(letters), false, false, |_| {}));
+    }
+    // The `g` readings are marked (see [`HARD_G`]): they hold only against
+    // a Latin `g`, never the `k` or `q` the skeleton merges with it (`جنى`
+    // is not *Kony*).
+    if has_j {
+        add(format!(
+            "{HARD_G}{}",
+            skeleton_of(&g(letters), false, false, |_| {})
+        ));
+    }
+    if has_ch && has_j {
+        add(format!(
+            "{HARD_G}{}",
+            skeleton_of(&g(&ch(letters)), false, false, |_| {})
+        ));
     }
     out
 }

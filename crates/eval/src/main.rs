@@ -234,6 +234,19 @@ fn main() -> anyhow::Result<()> {
         for (kind, t) in &v.by_kind {
             for (name, original, s) in t.examples.iter().take(if a.misses { 200 } else { 12 }) {
                 println!("  miss [{}] {s:3} {name} <- {original}", kind.label());
+                if a.misses {
+                    // How the variant compares with the name it came from.
+                    use portcullis_core::names::{NameKind, NormalName, explain};
+                    let designated = original
+                        .rsplit_once(" (")
+                        .map_or(original.as_str(), |(n, _)| n);
+                    let e = explain(
+                        &NormalName::new(name),
+                        &NormalName::new(designated),
+                        NameKind::Person,
+                    );
+                    println!("      {}", serde_json::to_string(&e)?);
+                }
             }
         }
         for (name, locale, s) in v
