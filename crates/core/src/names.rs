@@ -199,8 +199,10 @@ impl Tok {
     /// of Arabic script one read as a particle (`ابو`, the article), not a
     /// name whose letters happen to spell one (`آلاء` is not `al`).
     fn is_particle(&self) -> bool {
-        PARTICLES.contains(&self.text.as_str())
-            && (self.script != Script::Arabic || self.key.is_none())
+        let particle = |t: &str| PARTICLES.contains(&t);
+        (particle(&self.text) && (self.script != Script::Arabic || self.key.is_none()))
+            // Cyrillic read the second way (`Хаджджи` is `hajji`).
+            || self.alt.as_deref().is_some_and(particle)
     }
 
     fn arabic(text: String) -> Self {
@@ -430,7 +432,13 @@ impl NormalName {
             alt_tokens,
             arabic_marks,
             articled,
-            particles: particles.into_iter().map(|t| t.text).collect(),
+            particles: particles
+                .into_iter()
+                .map(|t| match t.alt {
+                    Some(alt) if !PARTICLES.contains(&t.text.as_str()) => alt,
+                    _ => t.text,
+                })
+                .collect(),
             numbers: numbers.into_iter().map(|t| t.text).collect(),
             forms,
             patronymic_head,
@@ -1003,8 +1011,9 @@ pub fn token_similarity(a: &str, ka: &str, b: &str, kb: &str) -> f64 {
         // enough alone.
         sim = sim.max(0.86);
     }
-    if is_patronymic(a) != is_patronymic(b) {
-        // `Petrovich` (a father's name) is not `Petrov` (a family name).
+    if is_patronymic(a) != is_patronymic(b) && !one_typo(a, b) {
+        // `Petrovich` (a father's name) is not `Petrov` (a family name);
+        // `Vladimirovicyh` is `Vladimirovich` mistyped.
         return sim.min(0.8);
     }
     let vowelless = |t: &str| {
@@ -1028,6 +1037,12 @@ pub fn token_similarity(a: &str, ka: &str, b: &str, kb: &str) -> f64 {
         }
     }
     sim
+}
+
+/// Whether `b` is `a` with one letter inserted, deleted or changed, or two
+/// neighbours swapped.
+fn one_typo(a: &str, b: &str) -> bool {
+    strsim::osa_distance(a, b) <= 1
 }
 
 /// Whether `a` and `b` (of one length) differ in exactly one letter.
@@ -1173,7 +1188,7 @@ pub fn pair_similarity(a: &NormalName, i: usize, b: &NormalName, j: usize) -> f6
                 [Some(tb.as_str()), at(&b.alt_tokens, j)]
                     .into_iter()
                     .flatten()
-                    .any(|y| jaro_winkler(x, y) >= 0.6)
+                    .any(|y| jaro_winkler(x, y) >= 0.75)
             });
         let readings_a = std::iter::once(ka.as_str()).chain(at(&a.alt_keys, i));
         for ra in readings_a {
@@ -2136,6 +2151,24 @@ mod tests {
         // `ج` is the hard `g` of an Egyptian name, against a Latin `g` only.
         assert!(score("جمال عبد الناصر", "Gamal Abdel Nasser", p) >= 90);
         assert!(score("جنى آل علي", "KONY, Ali", p) < 90);
+    }
+
+    #[test]
+    fn a_mistyped_patronymic_is_still_one_and_a_cyrillic_title_is_a_title() {
+        let p = NameKind::Person;
+        assert!(
+            score(
+                "Anatoliy Vladimirovicyh Chepiga",
+                "CHEPIGA, Anatoliy Vladimirovich",
+                p
+            ) >= 90
+        );
+        // A father's name is still not a family name.
+        assert!(score("Ivan Petrovich", "Ivan Petrov", p) < 90);
+        // `Хаджджи` read the second way is the title `hajji`.
+        let n = NormalName::new("Мугаммад Фаузи Хаджджи");
+        assert_eq!(n.particles, ["hajji"]);
+        assert!(score("Мугаммад Фаузи Хаджджи", "HAJJI, Muhammad Fawzi", p) >= 90);
     }
 
     #[test]

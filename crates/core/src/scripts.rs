@@ -493,6 +493,11 @@ pub fn cyrillic_second_reading(word: &str) -> Option<String> {
                 out.push('j');
                 i += 1;
             }
+            // `гх` is the `gh` of `Abdelghani`.
+            ('г', Some('х')) => {
+                out.push_str("gh");
+                i += 1;
+            }
             ('г' | 'х', _) => out.push('h'),
             ('й', _) => out.push('y'),
             ('я', _) => out.push_str("ya"),
