@@ -447,12 +447,18 @@ impl NormalName {
         }
     }
 
-    /// Splits a particle written onto a Latin token (`Alhalabi`,
-    /// `Salihal`, `Abuyahya`) when the token is not one `known` knows and
-    /// what is left of it is: `al` + `halabi`.
-    pub fn unglue(&mut self, known: impl Fn(&str) -> bool) {
-        const BEFORE: [&str; 6] = ["abu", "bin", "ibn", "al", "el", "ul"];
+    /// The name with a particle or title written onto a Latin token split
+    /// off (`Alhalabi`, `Salihal`, `Abuyahya`, `Hajjifaizullah`), when the
+    /// token is not one `known` knows and what is left of it is: `al` +
+    /// `halabi`. `None` when nothing splits. Both readings are screened: a
+    /// token that splits may also be a name mistyped (`Alhun` is `Altun`,
+    /// not `al` + `hun`).
+    pub fn unglued(&self, known: impl Fn(&str) -> bool) -> Option<Self> {
+        const BEFORE: [&str; 9] = [
+            "abu", "bin", "ibn", "al", "el", "ul", "haji", "hajji", "sheikh",
+        ];
         const AFTER: [&str; 2] = ["al", "el"];
+        let mut out: Option<Self> = None;
         for i in 0..self.tokens.len() {
             let (Some(token), Some(Script::Latin)) = (self.tokens.get(i), self.scripts.get(i))
             else {
@@ -474,14 +480,16 @@ impl NormalName {
             let Some((particle, rest)) = before.or_else(after) else {
                 continue;
             };
-            if let Some(k) = self.keys.get_mut(i) {
+            let split = out.get_or_insert_with(|| self.clone());
+            if let Some(k) = split.keys.get_mut(i) {
                 *k = phonetic_key(&rest);
             }
-            if let Some(t) = self.tokens.get_mut(i) {
+            if let Some(t) = split.tokens.get_mut(i) {
                 *t = rest;
             }
-            self.particles.push(particle.to_owned());
+            split.particles.push(particle.to_owned());
         }
+        out
     }
 
     /// Gives back what preparing the name allocated beyond what it keeps (a

@@ -667,7 +667,12 @@ impl ScreeningIndex {
     ) -> Box<MatchExplanation> {
         let d = self.entry(hit.entry);
         let kind = NameKind::of_designation(d.and_then(|d| d.record.kind.as_deref()));
-        let mut explained = explain(&NormalName::new(name), &NormalName::new(designated), kind);
+        // The reading the hit was scored by: as written, or split.
+        let (query, designated) = (NormalName::new(name), NormalName::new(designated));
+        let split = query.unglued(|t| self.typos.get(t).is_some()).filter(|s| {
+            compare(s, &designated, kind).score > compare(&query, &designated, kind).score
+        });
+        let mut explained = explain(split.as_ref().unwrap_or(&query), &designated, kind);
         explained.name_score = u8::try_from(hit.base.clamp(0, 100)).unwrap_or(0);
         let adjustments = if hit.exact {
             Vec::new()
@@ -713,8 +718,7 @@ impl ScreeningIndex {
     /// What `name` retrieves: exact names first, then scored candidates that
     /// could reach the report floor once qualifiers are added, in retrieval order.
     fn hits(&self, name: &str) -> Vec<Hit> {
-        let mut query = NormalName::new(name);
-        query.unglue(|t| self.typos.get(t).is_some());
+        let query = NormalName::new(name);
         let mut hits: Vec<Hit> = self
             .exact_names(&query.exact)
             .map(|(entry, name)| Hit {
@@ -727,9 +731,20 @@ impl ScreeningIndex {
         if query.is_empty() {
             return hits;
         }
+        // A particle written onto a token the list does not know: the name
+        // is screened as written and split (see `NormalName::unglued`).
+        let split = query.unglued(|t| self.typos.get(t).is_some());
+        let mut candidates = self.candidates(&query);
+        if let Some(split) = &split {
+            for at in self.candidates(split) {
+                if !candidates.contains(&at) {
+                    candidates.push(at);
+                }
+            }
+        }
         // Each candidate is unpacked into this one name in turn.
         let mut scratch = NormalName::default();
-        for at in self.candidates(&query) {
+        for at in candidates {
             let Some(cand) = self.indexed.get(at as usize) else {
                 continue;
             };
@@ -745,7 +760,10 @@ impl ScreeningIndex {
                 };
                 scratch = NormalName::new(name);
             }
-            let base = compare(&query, &scratch, cand.kind).score;
+            let mut base = compare(&query, &scratch, cand.kind).score;
+            if let Some(split) = &split {
+                base = base.max(compare(split, &scratch, cand.kind).score);
+            }
             let base = (base * 100.0).round() as i32;
             if base >= i32::from(REPORT_FLOOR) - 10 {
                 hits.push(Hit {
@@ -968,12 +986,15 @@ impl ScreeningIndex {
         // Two adjacent tokens that are one name split.
         for (i, pair) in query.tokens.windows(2).enumerate() {
             if let [a, b] = pair {
-                let run = crate::names::phonetic_key(&format!("{a}{b}"));
-                if let Some(list) = self.posting(&run) {
-                    for g in [i, i + 1] {
-                        if let Some(group) = groups.get_mut(g) {
-                            group.near.push(list);
-                        }
+                let joined = format!("{a}{b}");
+                let run = crate::names::phonetic_key(&joined);
+                // The names spelling the two as one token (`Ibr ahim`:
+                // `ibrahim`), which the key's list, shared by many, hides.
+                let spelt = self.typos.get(&joined).and_then(|id| self.spelling(id));
+                for g in [i, i + 1] {
+                    if let Some(group) = groups.get_mut(g) {
+                        group.near.extend(self.posting(&run));
+                        group.typo.extend(spelt);
                     }
                 }
             }
@@ -1221,7 +1242,8 @@ impl<'a> Group<'a> {
             .into_iter()
             .chain(self.typo.iter().map(|l| (true, *l)))
             .chain(self.near.iter().map(|l| (false, *l)))
-            .chain(self.runs.iter().map(|l| (false, l.as_slice())))
+            // Two tokens of the list run together: as telling as a key.
+            .chain(self.runs.iter().map(|l| (true, l.as_slice())))
     }
 }
 
@@ -1567,6 +1589,21 @@ mod tests {
         let (score, found) = best(&idx, r#"{"id":"c","name":"Drago Spasojevic"}"#);
         assert!(score >= 90, "{score}");
         assert_eq!(found.as_deref(), Some("R-1"));
+        // A token that splits into a particle and a listed name is also read
+        // whole: `Alhun` is `al` + `hun`, or `Altun` mistyped.
+        let idx = index(
+            r#"{"id":"G-1","kind":"individual","names":["ALTUN, Ali Riza"]}
+{"id":"G-2","kind":"individual","names":["HUN, Sen"]}
+{"id":"G-3","kind":"individual","names":["NOORZAI, Hajji Faizullah Khan"]}"#,
+        );
+        for (typed, id) in [
+            (r#"{"id":"c","name":"Ali Riza Alhun"}"#, "G-1"),
+            (r#"{"id":"c","name":"Hajjifaizullah Khan Noorzai"}"#, "G-3"),
+        ] {
+            let (score, found) = best(&idx, typed);
+            assert!(score >= 90, "{typed}: {score}");
+            assert_eq!(found.as_deref(), Some(id), "{typed}");
+        }
         // The rare token alone, beside a name the list does not hold, is
         // scored and stays low.
         let (score, _) = best(&idx, r#"{"id":"c","name":"Jovana Spasojevic"}"#);
