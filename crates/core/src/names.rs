@@ -385,6 +385,8 @@ impl NormalName {
             .collect();
         let mut alt_keys: Vec<(usize, String)> = alt_tokens
             .iter()
+            // A Latin token's second spelling is only compared, not looked up.
+            .filter(|(i, _)| tokens.get(*i).is_some_and(|t| t.script != Script::Latin))
             .map(|(i, a)| (*i, phonetic_key(a)))
             .filter(|(i, k)| keys.get(*i) != Some(k))
             .collect();
@@ -547,7 +549,13 @@ fn split_abd(text: &str) -> Option<Vec<Tok>> {
         text,
         "abdul" | "abdel" | "abdol" | "abdoul" | "abdal" | "abdil" | "abdou"
     ) {
-        return Some(vec![abd(), article()]);
+        // The word as written stays a second reading of `abd`, for a
+        // mistyped one (`Adbul`, `Aboul`) to be compared with.
+        let whole = Tok {
+            alt: Some(text.to_owned()),
+            ..abd()
+        };
+        return Some(vec![whole, article()]);
     }
     let rest = text.strip_prefix("abd")?;
     let vowels = rest
@@ -1010,6 +1018,10 @@ pub fn token_similarity(a: &str, ka: &str, b: &str, kb: &str) -> f64 {
         // One letter changed in a token of four or more (`Floees` / `Flores`,
         // `Ourat` / `Murat`, first letter included).
         sim = sim.max(0.9);
+    } else if a.len() == b.len() && a.len() <= 3 && ka == kb && one_letter_changed(a, b) {
+        // A short token, one letter changed for one of the same sound
+        // (`Dun` / `Tun`, `Vei` / `Wei`).
+        sim = sim.max(0.9);
     } else if a.len() == 3
         && b.len() == 3
         && a.as_bytes().first() == b.as_bytes().first()
@@ -1099,7 +1111,25 @@ pub fn pair_similarity(a: &NormalName, i: usize, b: &NormalName, j: usize) -> f6
     let sa = a.scripts.get(i).copied().unwrap_or_default();
     let sb = b.scripts.get(j).copied().unwrap_or_default();
     if sa == sb && sa != Script::Cyrillic {
-        return token_similarity(ta, ka, tb, kb);
+        let sim = token_similarity(ta, ka, tb, kb);
+        if sim >= 0.9 || (a.alt_tokens.is_empty() && b.alt_tokens.is_empty()) {
+            return sim;
+        }
+        // A second spelling (`abdul` behind `abd`), mistyped (`adbul`).
+        fn alt(n: &NormalName, at: usize) -> Option<&str> {
+            n.alt_tokens
+                .iter()
+                .find(|(p, _)| *p == at)
+                .map(|(_, t)| t.as_str())
+        }
+        let mut best = sim;
+        if let Some(t) = alt(a, i) {
+            best = best.max(token_similarity(t, &phonetic_key(t), tb, kb));
+        }
+        if let Some(t) = alt(b, j) {
+            best = best.max(token_similarity(ta, ka, t, &phonetic_key(t)));
+        }
+        return best;
     }
     if sa == Script::Arabic || sb == Script::Arabic {
         if sa == sb {
@@ -2177,6 +2207,24 @@ mod tests {
         let n = NormalName::new("Мугаммад Фаузи Хаджджи");
         assert_eq!(n.particles, ["hajji"]);
         assert!(score("Мугаммад Фаузи Хаджджи", "HAJJI, Muhammad Fawzi", p) >= 90);
+    }
+
+    #[test]
+    fn short_tokens_one_sound_apart_and_abdul_as_one_word() {
+        let p = NameKind::Person;
+        assert!(score("Tun Dun Naung", "NAUNG, Tun Tun", p) >= 90);
+        // Another sound is another name.
+        assert!(score("Pyong Chan Lim", "KIM, Pyong Chan", p) < 90);
+        assert!(score("ابدول جليل ملاح", "MALLAH, Abdul Jalil", p) >= 90);
+        // `Abdul` mistyped is still `Abdul`.
+        assert!(score("Abdlu Hadi", "HADI, Abdul", p) >= 90);
+        assert!(
+            score(
+                "Adel Aboul Jalil Ibrahim",
+                "BATARJEE, Adel Abdul Jalil Ibrahim",
+                p
+            ) >= 85
+        );
     }
 
     #[test]

@@ -454,6 +454,11 @@ fn other_skeletons(letters: &[char], base: &str) -> Vec<String> {
     };
     let g =
         |l: &[char]| -> Vec<char> { l.iter().map(|&c| if c == 'ج' { 'گ' } else { c }).collect() };
+    // `Abdul` written as heard, as one word (`ابدول`, `عبدل`): the `abd`
+    // the Latin spelling is read as, its article apart.
+    if base == "vtl" && matches!(letters.first(), Some('ا' | 'أ' | 'إ' | 'ع')) {
+        add("vt".to_owned());
+    }
     let has_ch = letters.windows(2).any(|w| w == ['ت', 'ش']);
     let has_j = letters.contains(&'ج');
     if has_ch {
