@@ -23,7 +23,7 @@ fn spelling_variants_of_sdn_individuals() {
     assert!(per_name <= 450, "{per_name} bytes per designated name");
     let r = report::variants(&index, &people, 100, 2026, threshold());
     eprintln!("{}", report::variant_table(&r));
-    assert!(r.recall() >= 0.965, "recall {:.3}", r.recall());
+    assert!(r.recall() >= 0.975, "recall {:.3}", r.recall());
     assert!(r.precision() >= 0.99, "precision {:.3}", r.precision());
     // Unchanged spellings are always found.
     for kind in [
@@ -83,7 +83,7 @@ fn name_bench_pairs() {
         s.f1()
     );
     // OpenSanctions' logic-v2 on the same pairs: P 0.76 R 0.82 F1 0.80.
-    assert!(s.f1() >= 0.85, "F1 {:.3}", s.f1());
+    assert!(s.f1() >= 0.86, "F1 {:.3}", s.f1());
     assert!(s.precision() >= 0.89, "precision {:.3}", s.precision());
 }
 
