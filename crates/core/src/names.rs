@@ -1018,9 +1018,10 @@ pub fn token_similarity(a: &str, ka: &str, b: &str, kb: &str) -> f64 {
         // One letter changed in a token of four or more (`Floees` / `Flores`,
         // `Ourat` / `Murat`, first letter included).
         sim = sim.max(0.9);
-    } else if a.len() == b.len() && a.len() <= 3 && ka == kb && one_letter_changed(a, b) {
+    } else if short.len() >= 2 && long.len() <= 3 && ka == kb && one_typo(a, b) {
         // A short token, one letter changed for one of the same sound
-        // (`Dun` / `Tun`, `Vei` / `Wei`).
+        // (`Dun` / `Tun`, `Vei` / `Wei`), or one vowel more (`Jong-uun` /
+        // `Jong-un`).
         sim = sim.max(0.9);
     } else if a.len() == 3
         && b.len() == 3
@@ -2213,6 +2214,7 @@ mod tests {
     fn short_tokens_one_sound_apart_and_abdul_as_one_word() {
         let p = NameKind::Person;
         assert!(score("Tun Dun Naung", "NAUNG, Tun Tun", p) >= 90);
+        assert!(score("Kim Jong-uun", "Kim Jong-un", p) >= 90);
         // Another sound is another name.
         assert!(score("Pyong Chan Lim", "KIM, Pyong Chan", p) < 90);
         assert!(score("ابدول جليل ملاح", "MALLAH, Abdul Jalil", p) >= 90);
