@@ -176,6 +176,9 @@ const MAX_TYPO_TOKEN: usize = 40;
 const NEAR_BUDGET: usize = 512;
 /// At most this many names found through short lists are probed in long ones.
 const MAX_PROBED: usize = 1024;
+/// A token the list spells for at most this many names brings them to be
+/// scored on its own (`Drago Spasojevic`: `SPASOJEVIC, Dragon`).
+const RARE_SPELLING: usize = 4;
 /// A key shared by at most this many names retrieves on its own.
 const RARE_POSTING: usize = 32;
 
@@ -909,11 +912,7 @@ impl ScreeningIndex {
         // otherwise) is scored when nothing better fills the places.
         let rare: Vec<&[u32]> = groups
             .iter()
-            .filter_map(|g| {
-                g.spelt
-                    .filter(|l| l.len() <= RARE_POSTING)
-                    .or(g.own.filter(|l| l.len() <= RARE_POSTING))
-            })
+            .filter_map(|g| g.spelt.filter(|l| l.len() <= RARE_SPELLING))
             .collect();
         let rarely_reached = |at: &u32| rare.iter().any(|l| l.binary_search(at).is_ok());
         let mut ranked: Vec<(u32, usize, u32)> = found
