@@ -1234,7 +1234,7 @@ pub fn pair_similarity(a: &NormalName, i: usize, b: &NormalName, j: usize) -> f6
             for rb in std::iter::once(kb.as_str()).chain(at(&b.alt_keys, j)) {
                 if ra == rb && ra.len() >= 2 && ta.len() > 1 && tb.len() > 1 && spelt_close {
                     sim = sim.max(0.93);
-                } else if ra.len() >= 3 && rb.len() >= 3 {
+                } else if ra.len() >= 3 && rb.len() >= 3 && spelt_close {
                     sim = sim.max(scripts::skeleton_similarity(ra, rb).min(0.88));
                 }
             }

@@ -322,6 +322,24 @@ fn main() -> anyhow::Result<()> {
         started.elapsed(),
         report::tally_table("locale", "matched", &innocent)
     );
+    let rendered = report::innocents_in_other_scripts(
+        &index,
+        a.innocents_per_locale / 4,
+        a.seed ^ 3,
+        a.threshold,
+    );
+    println!(
+        "\n## Innocent names of the Latin-letter locales written in another script ({} per locale)\n\n{}",
+        a.innocents_per_locale / 4,
+        report::tally_table("script", "matched", &rendered)
+    );
+    if a.examples {
+        for (script, t) in &rendered {
+            for (name, original, s) in t.examples.iter().take(if a.misses { 200 } else { 8 }) {
+                println!("  innocent matched [{script}] {s:3} {name} ({original})");
+            }
+        }
+    }
     if a.examples {
         for (locale, t) in &innocent {
             for (name, _, s) in t.examples.iter().take(if a.misses { 200 } else { 8 }) {

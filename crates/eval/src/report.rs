@@ -137,6 +137,42 @@ pub fn innocents(
     out
 }
 
+/// Innocent names of the locales written in Latin letters, written instead in
+/// Cyrillic and in Arabic script as a clerk would by ear (the renderings of
+/// the variant set): what the cross-script readings cost in precision.
+pub fn innocents_in_other_scripts(
+    index: &ScreeningIndex,
+    per_locale: usize,
+    seed: u64,
+    threshold: u8,
+) -> BTreeMap<&'static str, Tally> {
+    let mut out: BTreeMap<&'static str, Tally> = BTreeMap::new();
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let latin = innocents::generate(per_locale, seed)
+        .into_iter()
+        .filter(|(_, name)| script(name) == "Latin");
+    for (_, name) in latin {
+        let tokens: Vec<String> = name.split_whitespace().map(str::to_owned).collect();
+        let cyrillic: Vec<String> = tokens
+            .iter()
+            .map(|t| crate::render::cyrillic(t, &mut rng))
+            .collect();
+        let arabic = crate::render::arabic_name(&tokens, &mut rng);
+        for (label, written) in [
+            ("Cyrillic", cyrillic.join(" ")),
+            ("Arabic", arabic.join(" ")),
+        ] {
+            let outcome = screen(index, &written, NameKind::Person, None, threshold);
+            out.entry(label).or_default().add(
+                outcome.best >= threshold,
+                || (written, name.clone(), outcome.best),
+                true,
+            );
+        }
+    }
+    out
+}
+
 /// The script a name is mostly written in.
 pub fn script(name: &str) -> &'static str {
     let mut counts = [0usize; 4];

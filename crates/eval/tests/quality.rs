@@ -88,6 +88,25 @@ fn name_bench_pairs() {
 }
 
 #[test]
+fn innocent_names_written_in_cyrillic_or_arabic_script() {
+    // What the cross-script readings cost: European names written by ear in
+    // Cyrillic and in Arabic script match no more than the budget allows.
+    let index = ScreeningIndex::build(sets::sdn().unwrap());
+    let by_script = report::innocents_in_other_scripts(&index, 2_500, 2029, threshold());
+    eprintln!("{}", report::tally_table("script", "matched", &by_script));
+    for script in ["Cyrillic", "Arabic"] {
+        let t = &by_script[script];
+        assert!(t.total >= 17_000, "{script}: {}", t.total);
+        assert!(
+            t.rate() <= 0.005,
+            "{script}: {:.4} {:?}",
+            t.rate(),
+            &t.examples[..t.examples.len().min(5)]
+        );
+    }
+}
+
+#[test]
 fn innocent_names_across_locales() {
     let sdn = sets::sdn().unwrap();
     let index = ScreeningIndex::build(sdn);
