@@ -395,6 +395,13 @@ impl ScreeningIndex {
                 for (token, _) in latin.filter(|(_, s)| **s == Script::Latin) {
                     token_postings.push((typos.intern(token), at));
                 }
+                // A Latin token's second spelling (`abdul` behind `abd`), for a
+                // mistyped one (`Adbul`) to find among its typo neighbours.
+                for (p, alt) in &normal.alt_tokens {
+                    if normal.scripts.get(*p) == Some(&Script::Latin) {
+                        token_postings.push((typos.intern(alt), at));
+                    }
+                }
                 index.packed.push(&normal);
                 index.indexed.push(IndexedName {
                     entry: i,
@@ -1093,7 +1100,16 @@ impl ScreeningIndex {
             // Both halves spelt as the list spells them: two hash lookups a
             // cut, nothing built.
             let spelt = |half: &str| self.typos.get(half).and_then(|id| self.spelling(id));
-            let lists = (spelt(a), spelt(b));
+            // `Jamalaldin`, `Salahuddin`: the article between the two
+            // (`JAMAL-AL-DIN`), which the list keeps apart.
+            let after_article = || {
+                ["al", "el", "ul", "ud", "ad", "ed"]
+                    .iter()
+                    .filter_map(|p| b.strip_prefix(p))
+                    .filter(|rest| rest.len() >= 3)
+                    .find_map(spelt)
+            };
+            let lists = (spelt(a), spelt(b).or_else(after_article));
             if let (Some(x), Some(y)) = lists {
                 // The shorter list's names looked up in the longer: two
                 // common halves are not walked.
@@ -1598,6 +1614,24 @@ mod tests {
         for (typed, id) in [
             (r#"{"id":"c","name":"Ali Riza Alhun"}"#, "G-1"),
             (r#"{"id":"c","name":"Hajjifaizullah Khan Noorzai"}"#, "G-3"),
+        ] {
+            let (score, found) = best(&idx, typed);
+            assert!(score >= 90, "{typed}: {score}");
+            assert_eq!(found.as_deref(), Some(id), "{typed}");
+        }
+        // `Abdul` mistyped reaches the names written `Abdul` (which the
+        // index holds as `abd`), beside a token too common to bring them
+        // alone; two names run together around the article reach the name
+        // that keeps them apart.
+        let mut list: Vec<String> = (0..6)
+            .map(|n| format!(r#"{{"id":"A-{n}","kind":"individual","names":["AZIZ, Karim{n}"]}}"#))
+            .collect();
+        list.push(r#"{"id":"A-9","kind":"individual","names":["AZIZ, Abdul"]}"#.to_owned());
+        list.push(r#"{"id":"J-1","kind":"individual","names":["JAMAL-AL-DIN, Hasan"]}"#.to_owned());
+        let idx = index(&list.join("\n"));
+        for (typed, id) in [
+            (r#"{"id":"c","name":"Adbul Aziz"}"#, "A-9"),
+            (r#"{"id":"c","name":"Hasan Jamalaldin"}"#, "J-1"),
         ] {
             let (score, found) = best(&idx, typed);
             assert!(score >= 90, "{typed}: {score}");
