@@ -19,6 +19,9 @@ use serde::Serialize;
 
 use crate::scripts::{self, ArabicMarks, Initial, Script};
 
+/// The words of a name that are compared: the first this many.
+pub const MAX_NAME_TOKENS: usize = 32;
+
 /// Legal-form classes: spellings and abbreviations of one form share a class.
 const LEGAL_FORMS: &[(&str, &[&str])] = &[
     (
@@ -339,7 +342,10 @@ impl NormalName {
     /// particles and numbers set apart.
     pub fn new(name: &str) -> Self {
         let exact = exact_key(name);
-        let raw = scripted_tokens(name);
+        let mut raw = scripted_tokens(name);
+        // Beyond this many words no name goes (the longest designated one
+        // has 23): what a crafted name of hundreds costs stays bounded.
+        raw.truncate(MAX_NAME_TOKENS);
         let (rest, forms) = extract_forms(raw);
         let patronymic_head = rest
             .windows(2)
@@ -2227,6 +2233,19 @@ mod tests {
                 p
             ) >= 85
         );
+    }
+
+    #[test]
+    fn only_the_first_words_of_a_very_long_name_are_compared() {
+        let long = ["جمال", "نجم", "جبر", "Ali", "Hassan"].repeat(60).join(" ");
+        let n = NormalName::new(&long);
+        assert!(
+            n.tokens.len() + n.particles.len() <= MAX_NAME_TOKENS,
+            "{}",
+            n.tokens.len()
+        );
+        // Its exact key is still the whole name's.
+        assert_eq!(n.exact, exact_key(&long));
     }
 
     #[test]

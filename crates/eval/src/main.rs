@@ -215,7 +215,10 @@ fn main() -> anyhow::Result<()> {
                 }
                 // What the name costs, never seen before (the cache bypassed).
                 let started = std::time::Instant::now();
-                let rounds = 2_000u32;
+                let rounds: u32 = std::env::var("PROBE_ROUNDS")
+                    .ok()
+                    .and_then(|r| r.parse().ok())
+                    .unwrap_or(2_000);
                 for _ in 0..rounds {
                     std::hint::black_box(index.screen_uncached(&customer, 100));
                 }
