@@ -1046,8 +1046,9 @@ pub fn token_similarity(a: &str, ka: &str, b: &str, kb: &str) -> f64 {
             .iter()
             .any(|e| t.ends_with(e))
     };
-    let mistyped = one_typo(a, b) && !family_like(a) && !family_like(b);
-    if is_patronymic(a) != is_patronymic(b) && !mistyped {
+    if is_patronymic(a) != is_patronymic(b)
+        && !(one_typo(a, b) && !family_like(a) && !family_like(b))
+    {
         // `Petrovich` (a father's name) is not `Petrov` (a family name);
         // `Vladimirovicyh` is `Vladimirovich` mistyped.
         return sim.min(0.8);
@@ -1078,7 +1079,12 @@ pub fn token_similarity(a: &str, ka: &str, b: &str, kb: &str) -> f64 {
 /// Whether `b` is `a` with one letter inserted, deleted or changed, or two
 /// neighbours swapped.
 fn one_typo(a: &str, b: &str) -> bool {
-    strsim::osa_distance(a, b) <= 1
+    a.len().abs_diff(b.len()) <= 1 && strsim::osa_distance(a, b) <= 1
+}
+
+/// The entry of token `at` in a list by position (`alt_tokens`, `alt_keys`).
+fn at_position(list: &[(usize, String)], at: usize) -> Option<&str> {
+    list.iter().find(|(p, _)| *p == at).map(|(_, k)| k.as_str())
 }
 
 /// Whether `b` is `a` with one consonant changed for another (`Dun` /
@@ -1156,17 +1162,11 @@ pub fn pair_similarity(a: &NormalName, i: usize, b: &NormalName, j: usize) -> f6
             return sim;
         }
         // A second spelling (`abdul` behind `abd`), mistyped (`adbul`).
-        fn alt(n: &NormalName, at: usize) -> Option<&str> {
-            n.alt_tokens
-                .iter()
-                .find(|(p, _)| *p == at)
-                .map(|(_, t)| t.as_str())
-        }
         let mut best = sim;
-        if let Some(t) = alt(a, i) {
+        if let Some(t) = at_position(&a.alt_tokens, i) {
             best = best.max(token_similarity(t, &phonetic_key(t), tb, kb));
         }
-        if let Some(t) = alt(b, j) {
+        if let Some(t) = at_position(&b.alt_tokens, j) {
             best = best.max(token_similarity(ta, ka, t, &phonetic_key(t)));
         }
         return best;
@@ -1246,10 +1246,7 @@ pub fn pair_similarity(a: &NormalName, i: usize, b: &NormalName, j: usize) -> f6
     let mut sim = token_similarity(ta, ka, tb, kb);
     if sa == Script::Cyrillic || sb == Script::Cyrillic {
         // Another script's spelling: the skeleton (of either reading) decides.
-        // The entry of token `at` in a list by position.
-        fn at(list: &[(usize, String)], at: usize) -> Option<&str> {
-            list.iter().find(|(p, _)| *p == at).map(|(_, k)| k.as_str())
-        }
+        let at = at_position;
         // The second reading, spelt (`Хасан` read `hasan`).
         if let Some(t) = at(&a.alt_tokens, i) {
             sim = sim.max(token_similarity(t, &phonetic_key(t), tb, kb));
